@@ -1,0 +1,17 @@
+# Copyright 2026 Retail Sync
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+{
+    "name": "Connector Base",
+    "summary": "Governed sync framework for external systems on queue_job",
+    "version": "19.0.1.0.0",
+    "category": "Connector",
+    "author": "Retail Sync",
+    "website": "https://github.com/retail-sync/retail-sync",
+    "license": "LGPL-3",
+    "depends": ["mail", "queue_job"],
+    "data": [
+        "security/connector_base_security.xml",
+        "views/connector_menus.xml",
+    ],
+    "application": True,
+}
