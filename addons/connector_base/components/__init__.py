@@ -1,0 +1,1 @@
+"""Plain-Python building blocks of the connectors (no Odoo import where avoidable)."""

@@ -1,0 +1,243 @@
+"""HTTP client base of the connectors, on ``requests``.
+
+What every connector needs from a remote API conversation, in one place:
+a reused session per thread, timeouts, a correlation-id header, a per-backend
+rate limit, the classification of failures (429, 5xx, timeouts and dropped
+connections are transient and carry the remote's Retry-After; other 4xx are
+not), hooks for the backend's circuit breaker, and secrets redacted from every
+log line.
+"""
+
+import email.utils
+import logging
+import re
+import threading
+import time
+from datetime import datetime, timezone
+
+import requests
+
+_logger = logging.getLogger(__name__)
+
+CORRELATION_HEADER = "X-Correlation-Id"
+REDACTED = "***"
+
+
+class RemoteError(Exception):
+    """The remote refused the request; retrying the same request will not help."""
+
+    def __init__(self, message, status=None, body=None):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class RemoteRetryableError(RemoteError):
+    """A transient fault (throttled, remote down, timeout): try again later.
+
+    ``retry_after`` is the delay in seconds the remote asked for, or None.
+    """
+
+    def __init__(self, message, status=None, body=None, retry_after=None):
+        super().__init__(message, status=status, body=body)
+        self.retry_after = retry_after
+
+
+class CircuitOpenError(RemoteRetryableError):
+    """The backend's circuit breaker is open: the remote is not called at all."""
+
+
+def parse_retry_after(value, now=None):
+    """Seconds to wait from a Retry-After header (seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    now = now or datetime.now(timezone.utc)
+    return max(0.0, (when - now).total_seconds())
+
+
+class Redactor:
+    """Replaces every known secret, and common credential shapes, by ***."""
+
+    CREDENTIAL_PATTERNS = (
+        re.compile(r"(?i)(authorization|x-[\w-]*(token|key|secret|signature|hmac)[\w-]*)"
+                   r"(['\"]?\s*[:=]\s*['\"]?)([^'\",\s}]+)"),
+        re.compile(r"(?i)((?:access_)?token|api_key|secret|password)=([^&\s]+)"),
+    )
+
+    def __init__(self, secrets=()):
+        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def __call__(self, text):
+        text = str(text)
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        text = self.CREDENTIAL_PATTERNS[0].sub(lambda m: f"{m[1]}{m[3]}{REDACTED}", text)
+        return self.CREDENTIAL_PATTERNS[1].sub(lambda m: f"{m[1]}={REDACTED}", text)
+
+
+class RateLimiter:
+    """Token bucket: at most ``rate`` requests per second, bursts of ``burst``.
+
+    One bucket per backend and worker process; callers block until a token is
+    free, so a connector never outruns the limit it was given.
+    """
+
+    _buckets = {}
+    _lock = threading.Lock()
+
+    def __init__(self, rate, burst=None):
+        self.rate = float(rate)
+        self.capacity = float(burst or max(1.0, rate))
+        self.tokens = self.capacity
+        self.updated = time.monotonic()
+        self.lock = threading.Lock()
+
+    @classmethod
+    def for_key(cls, key, rate):
+        """The shared bucket of ``key`` (a backend), created or resized."""
+        with cls._lock:
+            bucket = cls._buckets.get(key)
+            if bucket is None or bucket.rate != float(rate):
+                bucket = cls._buckets[key] = cls(rate)
+            return bucket
+
+    def acquire(self):
+        """Take one token; return the seconds spent waiting for it."""
+        waited = 0.0
+        while True:
+            with self.lock:
+                now = time.monotonic()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    return waited
+                pause = (1 - self.tokens) / self.rate
+            time.sleep(pause)
+            waited += pause
+
+
+class HttpClient:
+    """A conversation with one remote API on behalf of one backend.
+
+    :param base_url: root of the API; request paths are joined to it.
+    :param timeout: seconds for connect and for read.
+    :param headers: sent with every request (authentication included).
+    :param secrets: strings never to appear in a log line.
+    :param rate_limiter: a :class:`RateLimiter`, or None for no limit.
+    :param breaker: object with ``before_request()`` (raises
+        :class:`CircuitOpenError` while open), ``record_success()`` and
+        ``record_failure(message)``; None for no circuit breaker.
+    :param correlation_id: sent as ``X-Correlation-Id``.
+    """
+
+    _local = threading.local()
+
+    def __init__(
+        self,
+        base_url,
+        timeout=30,
+        headers=None,
+        secrets=(),
+        rate_limiter=None,
+        breaker=None,
+        correlation_id=None,
+        session_key=None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.headers = dict(headers or {})
+        self.redact = Redactor(secrets)
+        self.rate_limiter = rate_limiter
+        self.breaker = breaker
+        self.correlation_id = correlation_id
+        self.session_key = session_key or self.base_url
+
+    @property
+    def session(self):
+        """One ``requests.Session`` per thread and remote: connections are reused."""
+        sessions = self._local.__dict__.setdefault("sessions", {})
+        if self.session_key not in sessions:
+            sessions[self.session_key] = requests.Session()
+        return sessions[self.session_key]
+
+    def url(self, path):
+        if path.startswith(("http://", "https://")):
+            return path
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def request(self, method, path, **kwargs):
+        """Send one request; return the response of a 2xx/3xx answer.
+
+        Raises :class:`RemoteRetryableError` for transient faults and
+        :class:`RemoteError` for refusals; both are recorded by the breaker.
+        """
+        url = self.url(path)
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        if self.correlation_id:
+            headers.setdefault(CORRELATION_HEADER, self.correlation_id)
+        if self.breaker:
+            self.breaker.before_request()
+        if self.rate_limiter:
+            self.rate_limiter.acquire()
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                method, url, headers=headers, timeout=kwargs.pop("timeout", self.timeout), **kwargs
+            )
+        except requests.Timeout as exc:
+            raise self._failed(f"{method} {url}: no answer within {self.timeout} s", exc) from exc
+        except requests.ConnectionError as exc:
+            raise self._failed(f"{method} {url}: connection failed ({exc})", exc) from exc
+        elapsed = (time.monotonic() - started) * 1000
+        _logger.debug(
+            self.redact(f"{method} {url} -> {response.status_code} in {elapsed:.0f} ms "
+                        f"[{self.correlation_id or '-'}]")
+        )
+        return self._classify(method, url, response)
+
+    def _failed(self, message, exc=None, status=None, body=None, retry_after=None):
+        message = self.redact(message)
+        _logger.info("remote call failed: %s", message)
+        if self.breaker:
+            self.breaker.record_failure(message)
+        return RemoteRetryableError(message, status=status, body=body, retry_after=retry_after)
+
+    def _classify(self, method, url, response):
+        status = response.status_code
+        body = self.redact(response.text[:2000])
+        if status == 429 or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            label = "throttled" if status == 429 else "remote error"
+            raise self._failed(
+                f"{method} {url}: HTTP {status} ({label}): {body[:300]}",
+                status=status,
+                body=body,
+                retry_after=retry_after,
+            )
+        if self.breaker:
+            # A refusal proves the remote is up: it does not count for the breaker.
+            self.breaker.record_success()
+        if status >= 400:
+            raise RemoteError(f"{method} {url}: HTTP {status}: {body[:500]}", status, body)
+        return response
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path, **kwargs):
+        return self.request("PUT", path, **kwargs)

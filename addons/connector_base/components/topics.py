@@ -1,0 +1,66 @@
+"""What a connector declares about each message it exchanges.
+
+A connector's backend returns, from ``_connector_topics()``, one declaration
+per topic. The framework does the rest: stores, validates, orders, queues,
+retries and records failures; the connector writes the schema and the method
+that applies one valid payload.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class InboundTopic:
+    """A message received from the remote system (webhook, polled page, upload).
+
+    :param flow: code of the sync policy line governing it (mode, SLA, channel).
+    :param schema: cerberus schema of the payload; unknown keys are allowed
+        because remote systems add fields without notice.
+    :param handler: name of a method of the backend model, called as
+        ``backend._handler(event, payload)``; it applies the payload and returns
+        the Odoo record it produced (or an empty recordset / None).
+    :param sequence_key: callable ``payload -> str`` naming the aggregate the
+        message is about (an order, a SKU); events of one key are applied in
+        ``occurred_at`` order. None: no ordering constraint.
+    :param prerequisite: name of a backend method ``(event, payload) -> str|None``
+        returning why the event cannot be applied yet (the record it needs is
+        missing), or None when it can. Such an event waits, it is never
+        applied early.
+    :param skip_stale: the payload is a full snapshot of the aggregate: when a
+        newer event of the same sequence key was already applied, this one is
+        ignored instead of overwriting newer data.
+    :param max_attempts: how many transient remote failures are retried before
+        the event is marked failed for support staff.
+    """
+
+    flow: str
+    schema: dict
+    handler: str
+    sequence_key: object = None
+    prerequisite: str | None = None
+    skip_stale: bool = False
+    max_attempts: int = 8
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class OutboundTopic:
+    """A change sent to the remote system, coalesced and batched.
+
+    :param flow: code of the sync policy line governing it.
+    :param sender: name of a backend method called as
+        ``backend._sender(items)`` with up to ``batch_size`` outbound items; it
+        returns ``{item_id: error message}`` for the items the remote refused
+        (empty dict: all accepted). Transient failures raise
+        ``RemoteRetryableError`` and the whole batch is retried.
+    :param batch_size: most items in one remote call (the API's batch limit).
+    :param window_seconds: how long changes are gathered before one send in
+        real-time mode; changes to one key inside the window coalesce.
+    """
+
+    flow: str
+    sender: str
+    batch_size: int = 100
+    window_seconds: int = 2
+    max_attempts: int = 8
+    description: str = ""

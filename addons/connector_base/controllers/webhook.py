@@ -1,0 +1,63 @@
+"""Webhook intake base: verify, store, acknowledge; processing happens in jobs.
+
+A connector adds a route that calls :meth:`WebhookIntake._receive_webhook`
+with how to find its backend; its backend model provides the signature rule
+(``_webhook_signature_ok``) and how to read topic and keys from the request
+(``_webhook_message``). Everything else is here, the same for all.
+"""
+
+import json
+import logging
+
+from odoo import http
+from odoo.http import request
+
+_logger = logging.getLogger(__name__)
+
+
+class WebhookIntake(http.Controller):
+    """Base class of the connectors' webhook controllers (no route of its own)."""
+
+    def _answer(self, status, message, **extra):
+        return request.make_json_response({"status": message, **extra}, status=status)
+
+    def _receive_webhook(self, backend_domain):
+        """Authenticate, bound, parse and store one webhook delivery.
+
+        401: no such backend, or signature missing / wrong (counted on the
+        backend). 413: body over the backend's limit, refused before it is
+        read. 400: not JSON, or the message lacks what identifies it.
+        200: stored (or recognised as a duplicate) and queued.
+        """
+        httprequest = request.httprequest
+        backend = request.env["connector.backend"].sudo().search(backend_domain, limit=1)
+        if not backend:
+            return self._answer(401, "unknown backend")
+        limit = max(backend.max_body_kb, 1) * 1024
+        if (httprequest.content_length or 0) > limit:
+            return self._answer(413, f"body over {limit} bytes")
+        raw = httprequest.stream.read(limit + 1)
+        if len(raw) > limit:
+            return self._answer(413, f"body over {limit} bytes")
+        if not backend._webhook_signature_ok(raw, httprequest.headers):
+            backend._record_rejected_webhook()
+            _logger.info("backend %s: webhook refused, bad signature", backend.id)
+            return self._answer(401, "invalid signature")
+        try:
+            payload = json.loads(raw)
+        except (UnicodeDecodeError, ValueError):
+            return self._answer(400, "body is not valid JSON")
+        message = backend._webhook_message(payload, httprequest.headers)
+        missing = [key for key in ("topic", "idempotency_key") if not message.get(key)]
+        if missing:
+            return self._answer(400, f"missing {', '.join(missing)}")
+        event = request.env["connector.event"].sudo()._receive(
+            backend,
+            message["topic"],
+            payload,
+            message["idempotency_key"],
+            occurred_at=message.get("occurred_at"),
+            source="webhook",
+            correlation_id=message.get("correlation_id"),
+        )
+        return self._answer(200, event.state, event=event.id)

@@ -1,0 +1,470 @@
+import logging
+from contextlib import contextmanager
+from datetime import timedelta
+
+import psycopg2
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from ..components.http_client import CircuitOpenError, HttpClient, RateLimiter, RemoteError
+
+_logger = logging.getLogger(__name__)
+
+BACKEND_STATES = [
+    ("draft", "Draft"),
+    ("running", "Running"),
+    ("paused", "Paused"),
+    ("circuit_open", "Circuit open"),
+]
+
+
+class ConnectorBackend(models.Model):
+    """One external system the retailer syncs with: a Shopify store, a POS fleet...
+
+    A single concrete model that every connector extends (``backend_type``
+    gets a ``selection_add``, fields and behaviour are added by ``_inherit``,
+    dispatched on the type), like Odoo's ``payment.provider``: the exception
+    queue, dashboards, record rules and channels work across all connectors.
+    """
+
+    _name = "connector.backend"
+    _description = "Connector Backend"
+    _inherit = ["mail.thread"]
+    _order = "sequence, name, id"
+
+    name = fields.Char(required=True, tracking=True)
+    sequence = fields.Integer(default=10)
+    active = fields.Boolean(default=True, tracking=True)
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, tracking=True
+    )
+    backend_type = fields.Selection(
+        selection=[], string="Type", required=True, tracking=True,
+        help="The kind of external system; each connector addon adds its own.",
+    )
+    state = fields.Selection(
+        BACKEND_STATES, default="draft", required=True, tracking=True, copy=False,
+        help="Draft and Paused: messages are received and kept, not processed. "
+        "Circuit open: the remote keeps failing; outbound calls wait for it.",
+    )
+    environment = fields.Selection(
+        [("sandbox", "Sandbox"), ("production", "Production")],
+        default="sandbox", required=True, tracking=True,
+    )
+
+    # Credentials: connector managers only, never shown to other users,
+    # never logged (the HTTP client redacts them), never in job arguments.
+    api_token = fields.Char(
+        string="API token", groups="connector_base.group_connector_manager", copy=False
+    )
+    webhook_secret = fields.Char(groups="connector_base.group_connector_manager", copy=False)
+    webhook_secret_previous = fields.Char(
+        string="Previous webhook secret",
+        groups="connector_base.group_connector_manager",
+        copy=False,
+        help="Still accepted until the grace period ends, as remotes may sign "
+        "with the old secret for a while after a rotation.",
+    )
+    webhook_secret_rotated_at = fields.Datetime(readonly=True, copy=False)
+    webhook_secret_grace_minutes = fields.Integer(default=60)
+
+    # HTTP settings
+    base_url = fields.Char(string="Base URL", tracking=True)
+    timeout = fields.Integer(string="Timeout (s)", default=30)
+    rate_limit = fields.Float(
+        string="Rate limit (requests/s)", default=0.0,
+        help="Most requests per second to the remote from one Odoo worker; 0: no limit.",
+    )
+    max_body_kb = fields.Integer(
+        string="Largest webhook body (KB)", default=2048,
+        help="Larger webhook bodies are refused with HTTP 413 before being read.",
+    )
+
+    # Circuit breaker
+    circuit_threshold = fields.Integer(
+        string="Failures before opening", default=5,
+        help="Consecutive transient failures of the remote that open the circuit.",
+    )
+    circuit_cooldown = fields.Integer(
+        string="Cool-down (s)", default=60,
+        help="Seconds the circuit stays open before one probe request is let through.",
+    )
+    consecutive_failures = fields.Integer(readonly=True, copy=False)
+    circuit_opened_at = fields.Datetime(readonly=True, copy=False)
+    circuit_probe_at = fields.Datetime(readonly=True, copy=False)
+    last_failure = fields.Text(string="Last remote failure", readonly=True, copy=False)
+    last_failure_at = fields.Datetime(readonly=True, copy=False)
+    webhook_rejected_count = fields.Integer(
+        string="Rejected webhooks", readonly=True, copy=False,
+        help="Webhooks refused for a missing or wrong signature.",
+    )
+    webhook_rejected_at = fields.Datetime(string="Last rejected webhook", readonly=True, copy=False)
+
+    retention_days = fields.Integer(
+        string="Keep processed events (days)", default=30,
+        help="Done, duplicate and ignored events older than this are purged.",
+    )
+    policy_ids = fields.One2many("connector.sync.policy", "backend_id", string="Sync policies")
+    event_failed_count = fields.Integer(compute="_compute_event_counts")
+    event_waiting_count = fields.Integer(compute="_compute_event_counts")
+    event_backlog_count = fields.Integer(compute="_compute_event_counts")
+
+    _name_company_uniq = models.Constraint(
+        "UNIQUE (name, company_id)", "A backend with this name already exists in this company."
+    )
+
+    def _compute_event_counts(self):
+        counts = {
+            (backend.id, state): count
+            for backend, state, count in self.env["connector.event"]._read_group(
+                [("backend_id", "in", self.ids)], ["backend_id", "state"], ["__count"]
+            )
+        }
+        for backend in self:
+            backend.event_failed_count = counts.get((backend.id, "failed"), 0)
+            backend.event_waiting_count = counts.get((backend.id, "waiting"), 0)
+            backend.event_backlog_count = sum(
+                counts.get((backend.id, state), 0) for state in ("received", "queued", "processing")
+            )
+
+    # --- what a connector declares ----------------------------------------
+
+    def _connector_flows(self):
+        """Flows of this backend's type, for its sync policy lines.
+
+        A list of dicts: ``code``, ``name``, and optionally ``mode``
+        (realtime / micro_batch / scheduled), ``interval_minutes``,
+        ``sla_lag_minutes``. Connectors extend it for their type.
+        """
+        self.ensure_one()
+        return []
+
+    def _connector_topics(self):
+        """Inbound and outbound topics of this backend's type.
+
+        ``{topic: InboundTopic | OutboundTopic}``; connectors extend it for
+        their type (see ``components/topics.py``).
+        """
+        self.ensure_one()
+        return {}
+
+    def _get_topic(self, topic, kind=None):
+        """The declaration of ``topic``, or a UserError naming what is known."""
+        self.ensure_one()
+        topics = self._connector_topics()
+        declaration = topics.get(topic)
+        if declaration is None or (kind and not isinstance(declaration, kind)):
+            raise UserError(
+                self.env._(
+                    "Backend %(backend)s does not know the topic %(topic)r. Known topics: "
+                    "%(known)s.",
+                    backend=self.display_name,
+                    topic=topic,
+                    known=", ".join(sorted(topics)) or "none",
+                )
+            )
+        return declaration
+
+    def _test_connection(self):
+        """Call the remote once and return a short description of what answered.
+
+        Connectors implement it for their type; raise ``RemoteError`` on failure.
+        """
+        raise UserError(
+            self.env._("Connection test is not available for backends of this type.")
+        )
+
+    def _webhook_secrets(self):
+        """Secrets a webhook may be signed with: the current one, and the
+        previous one during the grace period after a rotation."""
+        self.ensure_one()
+        backend = self.sudo()
+        secrets = [backend.webhook_secret]
+        rotated_at = backend.webhook_secret_rotated_at
+        grace = timedelta(minutes=backend.webhook_secret_grace_minutes or 0)
+        if backend.webhook_secret_previous and rotated_at and fields.Datetime.now() < rotated_at + grace:
+            secrets.append(backend.webhook_secret_previous)
+        return [secret for secret in secrets if secret]
+
+    def _webhook_signature_ok(self, raw_body, headers):
+        """Whether a webhook body is signed by the remote; each connector
+        implements its rule with ``components.signature``. Refuses by default."""
+        return False
+
+    def _webhook_message(self, payload, headers):
+        """What identifies a webhook delivery: a dict with ``topic``,
+        ``idempotency_key`` and optionally ``occurred_at`` and ``correlation_id``."""
+        return {}
+
+    # --- sync policies --------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        backends = super().create(vals_list)
+        backends._ensure_sync_policies()
+        return backends
+
+    def write(self, vals):
+        if vals.get("webhook_secret"):
+            # Keep the old secret valid for the grace period of a rotation.
+            for backend in self.sudo():
+                if backend.webhook_secret and backend.webhook_secret != vals["webhook_secret"]:
+                    super(ConnectorBackend, backend).write(
+                        {
+                            "webhook_secret_previous": backend.webhook_secret,
+                            "webhook_secret_rotated_at": fields.Datetime.now(),
+                        }
+                    )
+        res = super().write(vals)
+        if "backend_type" in vals:
+            self._ensure_sync_policies()
+        if vals.get("state") == "running":
+            self._resume_processing()
+        return res
+
+    def _ensure_sync_policies(self):
+        """Create the policy line of every flow the backend's type declares."""
+        Policy = self.env["connector.sync.policy"]
+        for backend in self:
+            existing = set(backend.policy_ids.mapped("flow"))
+            Policy.create(
+                [
+                    {
+                        "backend_id": backend.id,
+                        "flow": flow["code"],
+                        "name": flow["name"],
+                        "mode": flow.get("mode", "realtime"),
+                        "interval_minutes": flow.get("interval_minutes", 5),
+                        "sla_lag_minutes": flow.get("sla_lag_minutes", 15),
+                    }
+                    for flow in backend._connector_flows()
+                    if flow["code"] not in existing
+                ]
+            )
+
+    def _policy(self, flow):
+        """The sync policy line of ``flow``; UserError when the flow is unknown."""
+        self.ensure_one()
+        policy = self.policy_ids.filtered(lambda p: p.flow == flow)[:1]
+        if not policy:
+            raise UserError(
+                self.env._(
+                    "Backend %(backend)s has no sync policy for the flow %(flow)r.",
+                    backend=self.display_name,
+                    flow=flow,
+                )
+            )
+        return policy
+
+    # --- actions ------------------------------------------------------------
+
+    def action_test_connection(self):
+        self.ensure_one()
+        try:
+            answer = self._test_connection()
+        except RemoteError as exc:
+            raise UserError(
+                self.env._("Connection to %(backend)s failed: %(error)s",
+                           backend=self.display_name, error=exc)
+            ) from exc
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Connection works"),
+                "message": answer,
+                "type": "success",
+                "sticky": False,
+            },
+        }
+
+    def action_start(self):
+        self.write({"state": "running"})
+
+    def action_pause(self):
+        self.write({"state": "paused"})
+
+    def action_close_circuit(self):
+        """Support closes the circuit by hand once the remote is known to be back."""
+        self._set_circuit_closed()
+
+    def _resume_processing(self):
+        """Queue what arrived while the backend was not running."""
+        events = self.env["connector.event"].search(
+            [("backend_id", "in", self.ids), ("state", "=", "received")], order="occurred_at, id"
+        )
+        events._enqueue()
+        for backend in self:
+            for topic in {
+                item.topic
+                for item in self.env["connector.outbound"].search(
+                    [("backend_id", "=", backend.id), ("state", "=", "pending")]
+                )
+            }:
+                backend._schedule_outbound_flush(topic)
+
+    def action_view_events(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "connector_base.action_connector_event"
+        )
+        action["domain"] = [("backend_id", "=", self.id)]
+        action["context"] = {"search_default_group_state": 1}
+        return action
+
+    def action_view_exceptions(self):
+        action = self.action_view_events()
+        action["domain"] = [("backend_id", "=", self.id), ("state", "in", ("failed", "waiting"))]
+        return action
+
+    # --- remote calls ---------------------------------------------------------
+
+    def _http_client(self, correlation_id=None, **kwargs):
+        """An :class:`HttpClient` on this backend's settings and circuit breaker.
+
+        Connectors pass their authentication headers in ``headers`` and the
+        secrets to redact in ``secrets``.
+        """
+        self.ensure_one()
+        sudo = self.sudo()
+        secrets = [sudo.api_token, sudo.webhook_secret, *kwargs.pop("secrets", ())]
+        return HttpClient(
+            kwargs.pop("base_url", None) or self.base_url or "",
+            timeout=self.timeout or 30,
+            secrets=secrets,
+            rate_limiter=(
+                RateLimiter.for_key((self.env.cr.dbname, self.id), self.rate_limit)
+                if self.rate_limit > 0
+                else None
+            ),
+            breaker=CircuitBreaker(self),
+            correlation_id=correlation_id,
+            session_key=(self.env.cr.dbname, self.id),
+            **kwargs,
+        )
+
+    @contextmanager
+    def _health_env(self):
+        """An environment on its own cursor, so that health bookkeeping
+        (failures, circuit, rejected webhooks) is kept even when the job that
+        saw the failure rolls back to be retried."""
+        with self.env.registry.cursor() as cr:
+            cr.execute("SET LOCAL lock_timeout = '5s'")
+            yield self.env(cr=cr)
+
+    def _update_health(self, sql, params):
+        """Run one UPDATE of health columns of this backend on its own cursor."""
+        try:
+            with self._health_env() as env:
+                env.cr.execute(sql, params)
+        except psycopg2.errors.LockNotAvailable:
+            _logger.info("backend %s: health not recorded (row busy)", self.id)
+        self.invalidate_recordset(
+            [
+                "state",
+                "consecutive_failures",
+                "circuit_opened_at",
+                "circuit_probe_at",
+                "last_failure",
+                "last_failure_at",
+                "webhook_rejected_count",
+                "webhook_rejected_at",
+            ]
+        )
+
+    def _record_rejected_webhook(self):
+        self._update_health(
+            "UPDATE connector_backend SET webhook_rejected_count = "
+            "COALESCE(webhook_rejected_count, 0) + 1, webhook_rejected_at = now() at time zone 'UTC' "
+            "WHERE id = %s",
+            (self.id,),
+        )
+
+    def _set_circuit_closed(self):
+        for backend in self:
+            backend._update_health(
+                "UPDATE connector_backend SET consecutive_failures = 0, circuit_opened_at = NULL, "
+                "circuit_probe_at = NULL, state = CASE WHEN state = 'circuit_open' THEN 'running' "
+                "ELSE state END WHERE id = %s",
+                (backend.id,),
+            )
+
+    def _circuit_status(self):
+        """``(is_open, seconds)``: whether the circuit is open, and how long
+        until it lets one probe through (0: the probe may go now).
+
+        Read from the database, not the cache: another worker may have opened
+        or closed the circuit meanwhile."""
+        self.ensure_one()
+        self.env.cr.execute(
+            "SELECT state, circuit_opened_at, circuit_probe_at FROM connector_backend WHERE id = %s",
+            (self.id,),
+        )
+        state, opened_at, probe_at = self.env.cr.fetchone()
+        if state != "circuit_open":
+            return False, 0
+        now = fields.Datetime.now()
+        cooldown = timedelta(seconds=self.circuit_cooldown or 60)
+        reopen_at = max(opened_at or now, probe_at or opened_at or now) + cooldown
+        return True, max(0.0, (reopen_at - now).total_seconds())
+
+
+class CircuitBreaker:
+    """The circuit breaker of one backend, as the HTTP client sees it.
+
+    Closed: requests go. After ``circuit_threshold`` consecutive transient
+    failures the backend goes to *circuit open*: requests are refused at once
+    (outbound jobs are postponed) until ``circuit_cooldown`` has passed; then
+    one probe request goes through (half-open). A success closes the circuit,
+    a failure opens it for another cool-down.
+    """
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def before_request(self):
+        backend = self.backend
+        is_open, wait = backend._circuit_status()
+        if wait > 0:
+            raise CircuitOpenError(
+                backend.env._(
+                    "Circuit open for %(backend)s: the remote kept failing; next try in %(s)d s.",
+                    backend=backend.display_name,
+                    s=wait,
+                ),
+                retry_after=wait,
+            )
+        if is_open:
+            # Half-open: claim the probe so that one request, not all, tests the remote.
+            backend._update_health(
+                "UPDATE connector_backend SET circuit_probe_at = now() at time zone 'UTC' "
+                "WHERE id = %s",
+                (backend.id,),
+            )
+
+    def record_success(self):
+        backend = self.backend
+        backend.env.cr.execute(
+            "SELECT consecutive_failures, state FROM connector_backend WHERE id = %s", (backend.id,)
+        )
+        failures, state = backend.env.cr.fetchone()
+        if failures or state == "circuit_open":
+            backend._set_circuit_closed()
+            _logger.info("backend %s: remote answered again, circuit closed", backend.id)
+
+    def record_failure(self, message):
+        backend = self.backend
+        backend._update_health(
+            "UPDATE connector_backend SET consecutive_failures = "
+            "COALESCE(consecutive_failures, 0) + 1, last_failure = %s, "
+            "last_failure_at = now() at time zone 'UTC', "
+            "circuit_opened_at = CASE WHEN state = 'circuit_open' "
+            "  OR COALESCE(consecutive_failures, 0) + 1 >= GREATEST(circuit_threshold, 1) "
+            "  THEN now() at time zone 'UTC' ELSE circuit_opened_at END, "
+            "state = CASE WHEN state = 'running' "
+            "  AND COALESCE(consecutive_failures, 0) + 1 >= GREATEST(circuit_threshold, 1) "
+            "  THEN 'circuit_open' ELSE state END "
+            "WHERE id = %s",
+            (message[:2000], backend.id),
+        )

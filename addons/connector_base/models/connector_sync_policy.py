@@ -1,0 +1,73 @@
+from odoo import api, fields, models
+
+MODES = [
+    ("realtime", "Real-time"),
+    ("micro_batch", "Micro-batch"),
+    ("scheduled", "Scheduled batch"),
+]
+
+
+class ConnectorSyncPolicy(models.Model):
+    """How one flow of one backend is synchronised: mode, pace, SLA.
+
+    One line per flow the backend's type declares; each line has its own
+    queue_job channel so that a slow flow never holds up another.
+    """
+
+    _name = "connector.sync.policy"
+    _description = "Connector Sync Policy"
+    _order = "backend_id, sequence, id"
+
+    backend_id = fields.Many2one("connector.backend", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="backend_id.company_id", store=True)
+    sequence = fields.Integer(default=10)
+    flow = fields.Char(
+        string="Flow code", required=True, readonly=True, help="Technical code of the flow."
+    )
+    name = fields.Char(string="Flow", required=True, translate=True)
+    enabled = fields.Boolean(default=True)
+    mode = fields.Selection(MODES, default="realtime", required=True)
+    interval_minutes = fields.Integer(
+        string="Every (minutes)", default=5,
+        help="Micro-batch: how long changes are gathered before one run. "
+        "Scheduled batch: how often the scheduled run happens.",
+    )
+    sla_lag_minutes = fields.Integer(
+        string="SLA lag (minutes)", default=15,
+        help="A message older than this and not yet processed breaches the SLA.",
+    )
+    channel_id = fields.Many2one("queue.job.channel", readonly=True, ondelete="restrict")
+    channel = fields.Char(related="channel_id.complete_name", string="Job channel")
+
+    _flow_uniq = models.Constraint(
+        "UNIQUE (backend_id, flow)", "A backend has one sync policy per flow."
+    )
+    _interval_positive = models.Constraint(
+        "CHECK (interval_minutes > 0)", "The interval of a sync policy must be positive."
+    )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        policies = super().create(vals_list)
+        for policy in policies:
+            policy.channel_id = policy._make_channel()
+        return policies
+
+    def _make_channel(self):
+        """root.connector.<backend id>.<flow>: one channel per backend and flow."""
+        Channel = self.env["queue.job.channel"].sudo()
+        parent = self.env.ref("connector_base.channel_connector")
+        backend_channel = Channel.search(
+            [("parent_id", "=", parent.id), ("name", "=", f"backend_{self.backend_id.id}")], limit=1
+        ) or Channel.create({"parent_id": parent.id, "name": f"backend_{self.backend_id.id}"})
+        flow_name = self.flow.replace(".", "_")
+        return Channel.search(
+            [("parent_id", "=", backend_channel.id), ("name", "=", flow_name)], limit=1
+        ) or Channel.create({"parent_id": backend_channel.id, "name": flow_name})
+
+    def _processing_delay(self):
+        """Seconds to wait before processing a message of this flow."""
+        self.ensure_one()
+        if self.mode == "micro_batch":
+            return self.interval_minutes * 60
+        return 0

@@ -1,0 +1,3 @@
+from . import connector_event_ignore
+from . import connector_event_edit
+from . import connector_event_replay
