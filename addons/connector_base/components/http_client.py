@@ -70,8 +70,10 @@ class Redactor:
     """Replaces every known secret, and common credential shapes, by ***."""
 
     CREDENTIAL_PATTERNS = (
-        re.compile(r"(?i)(authorization|x-[\w-]*(token|key|secret|signature|hmac)[\w-]*)"
-                   r"(['\"]?\s*[:=]\s*['\"]?)([^'\",\s}]+)"),
+        re.compile(
+            r"(?i)(authorization|x-[\w-]*(token|key|secret|signature|hmac)[\w-]*)"
+            r"(['\"]?\s*[:=]\s*['\"]?)([^'\",\s}]+)"
+        ),
         re.compile(r"(?i)((?:access_)?token|api_key|secret|password)=([^&\s]+)"),
     )
 
@@ -202,8 +204,10 @@ class HttpClient:
             raise self._failed(f"{method} {url}: connection failed ({exc})", exc) from exc
         elapsed = (time.monotonic() - started) * 1000
         _logger.debug(
-            self.redact(f"{method} {url} -> {response.status_code} in {elapsed:.0f} ms "
-                        f"[{self.correlation_id or '-'}]")
+            self.redact(
+                f"{method} {url} -> {response.status_code} in {elapsed:.0f} ms "
+                f"[{self.correlation_id or '-'}]"
+            )
         )
         return self._classify(method, url, response)
 

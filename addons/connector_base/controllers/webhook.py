@@ -51,13 +51,17 @@ class WebhookIntake(http.Controller):
         missing = [key for key in ("topic", "idempotency_key") if not message.get(key)]
         if missing:
             return self._answer(400, f"missing {', '.join(missing)}")
-        event = request.env["connector.event"].sudo()._receive(
-            backend,
-            message["topic"],
-            payload,
-            message["idempotency_key"],
-            occurred_at=message.get("occurred_at"),
-            source="webhook",
-            correlation_id=message.get("correlation_id"),
+        event = (
+            request.env["connector.event"]
+            .sudo()
+            ._receive(
+                backend,
+                message["topic"],
+                payload,
+                message["idempotency_key"],
+                occurred_at=message.get("occurred_at"),
+                source="webhook",
+                correlation_id=message.get("correlation_id"),
+            )
         )
         return self._answer(200, event.state, event=event.id)

@@ -1,5 +1,7 @@
-from . import connector_backend
-from . import connector_sync_policy
-from . import connector_binding_mixin
-from . import connector_event
-from . import connector_outbound
+from . import (
+    connector_backend,
+    connector_binding_mixin,
+    connector_event,
+    connector_outbound,
+    connector_sync_policy,
+)

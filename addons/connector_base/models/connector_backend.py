@@ -40,17 +40,26 @@ class ConnectorBackend(models.Model):
         "res.company", required=True, default=lambda self: self.env.company, tracking=True
     )
     backend_type = fields.Selection(
-        selection=[], string="Type", required=True, tracking=True,
+        selection=[],
+        string="Type",
+        required=True,
+        tracking=True,
         help="The kind of external system; each connector addon adds its own.",
     )
     state = fields.Selection(
-        BACKEND_STATES, default="draft", required=True, tracking=True, copy=False,
+        BACKEND_STATES,
+        default="draft",
+        required=True,
+        tracking=True,
+        copy=False,
         help="Draft and Paused: messages are received and kept, not processed. "
         "Circuit open: the remote keeps failing; outbound calls wait for it.",
     )
     environment = fields.Selection(
         [("sandbox", "Sandbox"), ("production", "Production")],
-        default="sandbox", required=True, tracking=True,
+        default="sandbox",
+        required=True,
+        tracking=True,
     )
 
     # Credentials: connector managers only, never shown to other users,
@@ -73,36 +82,44 @@ class ConnectorBackend(models.Model):
     base_url = fields.Char(string="Base URL", tracking=True)
     timeout = fields.Integer(string="Timeout (s)", default=30)
     rate_limit = fields.Float(
-        string="Rate limit (requests/s)", default=0.0,
+        string="Rate limit (requests/s)",
+        default=0.0,
         help="Most requests per second to the remote from one Odoo worker; 0: no limit.",
     )
     max_body_kb = fields.Integer(
-        string="Largest webhook body (KB)", default=2048,
+        string="Largest webhook body (KB)",
+        default=2048,
         help="Larger webhook bodies are refused with HTTP 413 before being read.",
     )
 
     # Circuit breaker
     circuit_threshold = fields.Integer(
-        string="Failures before opening", default=5,
+        string="Failures before opening",
+        default=5,
         help="Consecutive transient failures of the remote that open the circuit.",
     )
     circuit_cooldown = fields.Integer(
-        string="Cool-down (s)", default=60,
+        string="Cool-down (s)",
+        default=60,
         help="Seconds the circuit stays open before one probe request is let through.",
     )
-    consecutive_failures = fields.Integer(readonly=True, copy=False)
+    consecutive_failures = fields.Integer(default=0, readonly=True, copy=False)
     circuit_opened_at = fields.Datetime(readonly=True, copy=False)
     circuit_probe_at = fields.Datetime(readonly=True, copy=False)
     last_failure = fields.Text(string="Last remote failure", readonly=True, copy=False)
     last_failure_at = fields.Datetime(readonly=True, copy=False)
     webhook_rejected_count = fields.Integer(
-        string="Rejected webhooks", readonly=True, copy=False,
+        string="Rejected webhooks",
+        default=0,
+        readonly=True,
+        copy=False,
         help="Webhooks refused for a missing or wrong signature.",
     )
     webhook_rejected_at = fields.Datetime(string="Last rejected webhook", readonly=True, copy=False)
 
     retention_days = fields.Integer(
-        string="Keep processed events (days)", default=30,
+        string="Keep processed events (days)",
+        default=30,
         help="Done, duplicate and ignored events older than this are purged.",
     )
     policy_ids = fields.One2many("connector.sync.policy", "backend_id", string="Sync policies")
@@ -171,9 +188,7 @@ class ConnectorBackend(models.Model):
 
         Connectors implement it for their type; raise ``RemoteError`` on failure.
         """
-        raise UserError(
-            self.env._("Connection test is not available for backends of this type.")
-        )
+        raise UserError(self.env._("Connection test is not available for backends of this type."))
 
     def _webhook_secrets(self):
         """Secrets a webhook may be signed with: the current one, and the
@@ -183,7 +198,11 @@ class ConnectorBackend(models.Model):
         secrets = [backend.webhook_secret]
         rotated_at = backend.webhook_secret_rotated_at
         grace = timedelta(minutes=backend.webhook_secret_grace_minutes or 0)
-        if backend.webhook_secret_previous and rotated_at and fields.Datetime.now() < rotated_at + grace:
+        if (
+            backend.webhook_secret_previous
+            and rotated_at
+            and fields.Datetime.now() < rotated_at + grace
+        ):
             secrets.append(backend.webhook_secret_previous)
         return [secret for secret in secrets if secret]
 
@@ -265,8 +284,11 @@ class ConnectorBackend(models.Model):
             answer = self._test_connection()
         except RemoteError as exc:
             raise UserError(
-                self.env._("Connection to %(backend)s failed: %(error)s",
-                           backend=self.display_name, error=exc)
+                self.env._(
+                    "Connection to %(backend)s failed: %(error)s",
+                    backend=self.display_name,
+                    error=exc,
+                )
             ) from exc
         return {
             "type": "ir.actions.client",
@@ -355,6 +377,7 @@ class ConnectorBackend(models.Model):
 
     def _update_health(self, sql, params):
         """Run one UPDATE of health columns of this backend on its own cursor."""
+        self.flush_recordset()
         try:
             with self._health_env() as env:
                 env.cr.execute(sql, params)
@@ -397,6 +420,7 @@ class ConnectorBackend(models.Model):
         Read from the database, not the cache: another worker may have opened
         or closed the circuit meanwhile."""
         self.ensure_one()
+        self.flush_recordset(["state", "circuit_opened_at", "circuit_probe_at"])
         self.env.cr.execute(
             "SELECT state, circuit_opened_at, circuit_probe_at FROM connector_backend WHERE id = %s",
             (self.id,),

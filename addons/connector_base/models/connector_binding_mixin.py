@@ -21,7 +21,8 @@ class ConnectorBindingMixin(models.AbstractModel):
     external_id = fields.Char(string="External ID", required=True, index=True)
     sync_date = fields.Datetime(string="Last sync", readonly=True)
     remote_updated_at = fields.Datetime(
-        string="Remote updated at", readonly=True,
+        string="Remote updated at",
+        readonly=True,
         help="The remote's own last-modification time of the record, as last synced.",
     )
     payload_hash = fields.Char(
@@ -66,6 +67,4 @@ class ConnectorBindingMixin(models.AbstractModel):
         if binding:
             binding.write(values)
             return binding
-        return self.create(
-            {"backend_id": backend.id, "external_id": str(external_id), **values}
-        )
+        return self.create({"backend_id": backend.id, "external_id": str(external_id), **values})

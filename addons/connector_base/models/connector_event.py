@@ -75,9 +75,12 @@ class ConnectorEvent(models.Model):
     flow = fields.Char(readonly=True, index=True)
     topic = fields.Char(required=True, readonly=True, index=True)
     idempotency_key = fields.Char(required=True, readonly=True)
-    sequence_key = fields.Char(readonly=True, index=True, help="The aggregate the message is about.")
+    sequence_key = fields.Char(
+        readonly=True, index=True, help="The aggregate the message is about."
+    )
     waiting_key = fields.Char(
-        readonly=True, index=True,
+        readonly=True,
+        index=True,
         help="The aggregate whose arrival this waiting event needs.",
     )
     occurred_at = fields.Datetime(required=True, readonly=True, index=True)
@@ -90,15 +93,19 @@ class ConnectorEvent(models.Model):
         string="Payload (JSON)", compute="_compute_payload_text", readonly=True
     )
     correlation_id = fields.Char(
-        readonly=True, index=True, default=lambda self: uuid.uuid4().hex,
+        readonly=True,
+        index=True,
+        default=lambda self: uuid.uuid4().hex,
         help="Follows the message from the remote system to the Odoo record and beyond.",
     )
     state = fields.Selection(
         EVENT_STATES, default="received", required=True, readonly=True, index=True
     )
-    attempts = fields.Integer(readonly=True, help="How many times processing started.")
+    attempts = fields.Integer(default=0, readonly=True, help="How many times processing started.")
     retry_count = fields.Integer(
-        readonly=True, help="Transient failures since the event was last queued by a person."
+        default=0,
+        readonly=True,
+        help="Transient failures since the event was last queued by a person.",
     )
     error_kind = fields.Selection(ERROR_KINDS, readonly=True, index=True)
     error_message = fields.Text(readonly=True)
@@ -117,7 +124,10 @@ class ConnectorEvent(models.Model):
     )
     duplicate_count = fields.Integer(compute="_compute_duplicate_count")
     job_ids = fields.Many2many(
-        "queue.job", string="Jobs", readonly=True, copy=False,
+        "queue.job",
+        string="Jobs",
+        readonly=True,
+        copy=False,
         groups="queue_job.group_queue_job_manager",
     )
     audit_ids = fields.One2many("connector.event.audit", "event_id", readonly=True)
@@ -228,8 +238,13 @@ class ConnectorEvent(models.Model):
                 original = self._find_original(backend, idempotency_key)
         if original:
             return self.create(
-                dict(vals, state="duplicate", duplicate_of_id=original.id, error_kind=False,
-                     error_message=False)
+                dict(
+                    vals,
+                    state="duplicate",
+                    duplicate_of_id=original.id,
+                    error_kind=False,
+                    error_message=False,
+                )
             )
         if event.state == "received":
             event._enqueue()
@@ -254,15 +269,16 @@ class ConnectorEvent(models.Model):
         never enqueue two jobs for one event; the job's identity key guards
         the same within one transaction.
         """
-        events = self.filtered(lambda e: e.backend_id.state in ("running", "circuit_open"))
+        events = self.filtered(lambda e: e.backend_id.state in ("running", "circuit_open")).sudo()
         if not events:
             return self.browse()
+        self.flush_model()  # the conditional UPDATE below must see pending ORM writes
         self.env.cr.execute(
             "UPDATE connector_event SET state = 'queued', next_retry_at = NULL, "
             "retry_count = 0 WHERE id IN %s AND state IN %s RETURNING id",
             (tuple(events.ids), tuple(from_states)),
         )
-        queued = self.browse([row[0] for row in self.env.cr.fetchall()])
+        queued = events.browse([row[0] for row in self.env.cr.fetchall()])
         queued.invalidate_recordset(["state", "next_retry_at", "retry_count"])
         for event in queued.sorted(lambda e: (e.occurred_at, e.id)):
             policy = event.backend_id.policy_ids.filtered(lambda p, e=event: p.flow == e.flow)[:1]
@@ -319,7 +335,7 @@ class ConnectorEvent(models.Model):
             return self._fail("remote", exc)
         except (UserError, ValidationError) as exc:
             return self._fail("business", exc)
-        except Exception as exc:  # noqa: BLE001 - recorded on the event, never lost
+        except Exception as exc:
             return self._fail("unexpected", exc, traceback.format_exc())
         return self._succeed(record, started)
 
@@ -327,13 +343,15 @@ class ConnectorEvent(models.Model):
         """Take the event: a conditional UPDATE that also locks its row, so
         that a job run twice (a requeue of a job still running) waits for the
         first and then finds nothing to do. False when already handled."""
+        self.flush_model()
         self.env.cr.execute(
             "UPDATE connector_event SET state = 'processing', attempts = attempts + 1 "
             "WHERE id = %s AND state IN ('queued', 'processing') RETURNING id",
             (self.id,),
         )
         started = bool(self.env.cr.fetchone())
-        self.invalidate_recordset(["state", "attempts"])
+        # Read the event as stored now, not as this job's cache last saw it.
+        self.invalidate_recordset()
         return started
 
     def _lock_sequence(self):
@@ -357,8 +375,9 @@ class ConnectorEvent(models.Model):
                 ]
             )
             earlier = siblings.filtered(
-                lambda e: (e.occurred_at, e.id) < (self.occurred_at, self.id)
-                and e.state in OPEN_STATES
+                lambda e: (
+                    (e.occurred_at, e.id) < (self.occurred_at, self.id) and e.state in OPEN_STATES
+                )
             )
             if earlier:
                 first = earlier.sorted(lambda e: (e.occurred_at, e.id))[0]
@@ -451,6 +470,7 @@ class ConnectorEvent(models.Model):
         seconds = exc.retry_after
         delay = seconds if seconds is not None else 10 * 2 ** min(self.retry_count, 8)
         # Own cursor: this transaction is rolled back when the job is retried.
+        self.flush_model()
         with self.env.registry.cursor() as cr:
             cr.execute(
                 "UPDATE connector_event SET state = 'queued', retry_count = retry_count + 1, "
@@ -461,6 +481,7 @@ class ConnectorEvent(models.Model):
                     self.id,
                 ),
             )
+        self.invalidate_recordset()
         raise RetryableJobError(str(exc), seconds=seconds)
 
     def _wake_waiting(self):
@@ -527,8 +548,9 @@ class ConnectorEvent(models.Model):
         events.write(
             {
                 "state": "ignored",
-                "error_message": self.env._("Ignored by %(user)s: %(reason)s",
-                                            user=self.env.user.name, reason=reason),
+                "error_message": self.env._(
+                    "Ignored by %(user)s: %(reason)s", user=self.env.user.name, reason=reason
+                ),
                 "processed_at": fields.Datetime.now(),
             }
         )

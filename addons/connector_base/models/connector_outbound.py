@@ -51,7 +51,7 @@ class ConnectorOutbound(models.Model):
     change_count = fields.Integer(
         default=1, readonly=True, help="Changes coalesced into this one send."
     )
-    retry_count = fields.Integer(readonly=True)
+    retry_count = fields.Integer(default=0, readonly=True)
     error_kind = fields.Selection(
         [("remote", "Refused by the remote"), ("unexpected", "Unexpected error")], readonly=True
     )
@@ -87,8 +87,12 @@ class ConnectorOutbound(models.Model):
                 ]
             )
             item.write(
-                {"state": "cancelled" if newer else "pending", "retry_count": 0,
-                 "error_message": False, "error_kind": False}
+                {
+                    "state": "cancelled" if newer else "pending",
+                    "retry_count": 0,
+                    "error_message": False,
+                    "error_kind": False,
+                }
             )
         for backend, topic in {(i.backend_id, i.topic) for i in failed}:
             backend._schedule_outbound_flush(topic)
@@ -194,6 +198,7 @@ class ConnectorBackend(models.Model):
         self.ensure_one()
         declaration = self._get_topic(topic, OutboundTopic)
         Outbound = self.env["connector.outbound"]
+        Outbound.flush_model()
         sent = failed = 0
         while True:
             batch = Outbound
@@ -214,7 +219,7 @@ class ConnectorBackend(models.Model):
                 return self._retry_outbound(batch, exc, declaration)
             except RemoteError as exc:
                 refused = dict.fromkeys(batch.ids, str(exc))
-            except Exception as exc:  # noqa: BLE001 - recorded on the changes
+            except Exception as exc:
                 batch.write(
                     {
                         "state": "failed",
@@ -253,12 +258,14 @@ class ConnectorBackend(models.Model):
                 }
             )
             return f"failed: {exc}"
+        batch.flush_model()
         with self.env.registry.cursor() as cr:
             cr.execute(
                 "UPDATE connector_outbound SET retry_count = retry_count + 1, "
                 "error_kind = 'remote', error_message = %s WHERE id IN %s",
                 (self.env._("Retrying: %(error)s", error=exc), tuple(batch.ids)),
             )
+        batch.invalidate_recordset()
         raise RetryableJobError(str(exc), seconds=exc.retry_after)
 
     @api.model
@@ -276,8 +283,9 @@ class ConnectorBackend(models.Model):
                 continue
             policy = backend._policy(declaration.flow)
             oldest = Outbound.search(
-                [("backend_id", "=", backend.id), ("topic", "=", topic),
-                 ("state", "=", "pending")], order="write_date", limit=1
+                [("backend_id", "=", backend.id), ("topic", "=", topic), ("state", "=", "pending")],
+                order="write_date",
+                limit=1,
             )
             if policy.mode == "scheduled":
                 interval = timedelta(minutes=policy.interval_minutes)

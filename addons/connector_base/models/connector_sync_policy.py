@@ -28,12 +28,14 @@ class ConnectorSyncPolicy(models.Model):
     enabled = fields.Boolean(default=True)
     mode = fields.Selection(MODES, default="realtime", required=True)
     interval_minutes = fields.Integer(
-        string="Every (minutes)", default=5,
+        string="Every (minutes)",
+        default=5,
         help="Micro-batch: how long changes are gathered before one run. "
         "Scheduled batch: how often the scheduled run happens.",
     )
     sla_lag_minutes = fields.Integer(
-        string="SLA lag (minutes)", default=15,
+        string="SLA lag (minutes)",
+        default=15,
         help="A message older than this and not yet processed breaches the SLA.",
     )
     channel_id = fields.Many2one("queue.job.channel", readonly=True, ondelete="restrict")

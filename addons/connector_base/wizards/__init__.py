@@ -1,3 +1,1 @@
-from . import connector_event_ignore
-from . import connector_event_edit
-from . import connector_event_replay
+from . import connector_event_edit, connector_event_ignore, connector_event_replay

@@ -1,0 +1,16 @@
+from odoo import http
+
+from odoo.addons.connector_base.controllers.webhook import WebhookIntake
+
+
+class TestWebhook(WebhookIntake):
+    @http.route(
+        "/connector_test/webhook/<int:backend_id>",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+    )
+    def receive(self, backend_id):
+        return self._receive_webhook([("id", "=", backend_id), ("backend_type", "=", "test")])

@@ -1,0 +1,131 @@
+from odoo import fields, models
+
+from odoo.addons.connector_base.components.payload import payload_hash
+from odoo.addons.connector_base.components.signature import hmac_sha256_base64, signature_matches
+from odoo.addons.connector_base.components.topics import InboundTopic, OutboundTopic
+
+PARTNER_SCHEMA = {
+    "id": {"type": "integer", "required": True},
+    "name": {"type": "string", "required": True, "empty": False},
+    "email": {"type": "string", "nullable": True},
+    "fetch_details": {"type": "boolean"},
+}
+NOTE_SCHEMA = {
+    "partner_id": {"type": "integer", "required": True},
+    "note": {"type": "string", "required": True},
+}
+
+
+class ConnectorBackend(models.Model):
+    """The test connector: everything a connector declares, at its smallest."""
+
+    _inherit = "connector.backend"
+
+    backend_type = fields.Selection(
+        selection_add=[("test", "Test connector")], ondelete={"test": "cascade"}
+    )
+
+    def _connector_flows(self):
+        if self.backend_type != "test":
+            return super()._connector_flows()
+        return [
+            {"code": "partners_in", "name": "Partners in", "mode": "realtime"},
+            {"code": "scores_out", "name": "Scores out", "mode": "realtime"},
+        ]
+
+    def _connector_topics(self):
+        if self.backend_type != "test":
+            return super()._connector_topics()
+        return {
+            "partner.upsert": InboundTopic(
+                flow="partners_in",
+                schema=PARTNER_SCHEMA,
+                handler="_test_upsert_partner",
+                sequence_key=lambda payload: f"partner:{payload['id']}",
+                skip_stale=True,
+                max_attempts=4,
+            ),
+            "partner.note": InboundTopic(
+                flow="partners_in",
+                schema=NOTE_SCHEMA,
+                handler="_test_set_note",
+                sequence_key=lambda payload: f"note:{payload['partner_id']}",
+                prerequisite="_test_partner_missing",
+            ),
+            "partner.score": OutboundTopic(
+                flow="scores_out", sender="_test_send_scores", batch_size=3, window_seconds=1
+            ),
+        }
+
+    # --- remote -------------------------------------------------------------
+
+    def _test_client(self, correlation_id=None):
+        return self._http_client(
+            correlation_id=correlation_id,
+            headers={"Authorization": f"Bearer {self.sudo().api_token}"},
+        )
+
+    def _test_connection(self):
+        answer = self._test_client().get("/ping").json()
+        return f"The test remote answered: {answer['service']}"
+
+    def _webhook_signature_ok(self, raw_body, headers):
+        if self.backend_type != "test":
+            return super()._webhook_signature_ok(raw_body, headers)
+        received = headers.get("X-Test-Signature")
+        return any(
+            signature_matches(hmac_sha256_base64(secret, raw_body), received)
+            for secret in self._webhook_secrets()
+        )
+
+    def _webhook_message(self, payload, headers):
+        if self.backend_type != "test":
+            return super()._webhook_message(payload, headers)
+        return {
+            "topic": headers.get("X-Test-Topic"),
+            "idempotency_key": headers.get("X-Test-Delivery"),
+            "correlation_id": headers.get("X-Correlation-Id"),
+        }
+
+    # --- handlers -------------------------------------------------------------
+
+    def _test_upsert_partner(self, event, payload):
+        """Create or update the partner bound to the remote id (idempotent)."""
+        Binding = self.env["test.partner.binding"]
+        binding = Binding._find(self, payload["id"])
+        digest = payload_hash(payload)
+        if binding and binding._is_unchanged(digest):
+            return binding.odoo_id
+        vals = {"name": payload["name"], "email": payload.get("email")}
+        if payload.get("fetch_details"):
+            details = self._test_client(event.correlation_id).get(f"/partners/{payload['id']}")
+            vals["ref"] = details.json()["ref"]
+        if binding:
+            binding.odoo_id.write(vals)
+        else:
+            binding = Binding._bind(self, payload["id"], self.env["res.partner"].create(vals))
+        binding._mark_synced(payload_hash=digest)
+        return binding.odoo_id
+
+    def _test_partner_missing(self, event, payload):
+        if self.env["test.partner.binding"]._find(self, payload["partner_id"]):
+            return None
+        key = f"partner:{payload['partner_id']}"
+        return f"Partner {payload['partner_id']} is not imported yet.", key
+
+    def _test_set_note(self, event, payload):
+        partner = self.env["test.partner.binding"]._find(self, payload["partner_id"]).odoo_id
+        partner.comment = payload["note"]
+        return partner
+
+    def _test_send_scores(self, items):
+        response = self._test_client().post(
+            "/scores",
+            json={"scores": [{"key": item.coalescing_key, **item.payload} for item in items]},
+        )
+        refused = {r["key"]: r["error"] for r in response.json()["results"] if not r["ok"]}
+        return {
+            item.id: refused[item.coalescing_key]
+            for item in items
+            if item.coalescing_key in refused
+        }

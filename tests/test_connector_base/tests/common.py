@@ -1,0 +1,73 @@
+from odoo.tests import TransactionCase
+
+from odoo.addons.queue_job.exception import RetryableJobError
+from odoo.addons.queue_job.tests.common import trap_jobs
+
+from .fake_remote import FakeRemote
+
+API_TOKEN = "tok-0123456789-secret"
+WEBHOOK_SECRET = "whsec-abcdef-secret"
+
+
+class ConnectorCase(TransactionCase):
+    """A running test backend talking to a fake remote on 127.0.0.1."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # Retry and health bookkeeping use their own cursors; in test mode
+        # those share this test's transaction.
+        cls.registry_enter_test_mode_cls()
+        cls.remote = FakeRemote().start()
+        cls.addClassCleanup(cls.remote.stop)
+        cls.backend = cls.env["connector.backend"].create(
+            {
+                "name": "Test remote",
+                "backend_type": "test",
+                "base_url": cls.remote.url,
+                "api_token": API_TOKEN,
+                "webhook_secret": WEBHOOK_SECRET,
+                "state": "running",
+                "circuit_threshold": 3,
+                "circuit_cooldown": 60,
+            }
+        )
+        cls.Event = cls.env["connector.event"]
+        cls.Binding = cls.env["test.partner.binding"]
+
+    def setUp(self):
+        super().setUp()
+        self.remote.requests.clear()
+        self.remote.scripts.clear()
+        self.remote.down = False
+        self.remote.refuse = set()
+
+    def receive(self, topic, payload, key, occurred_at=None, backend=None):
+        return self.Event._receive(
+            backend or self.backend, topic, payload, key, occurred_at=occurred_at
+        )
+
+    def run_jobs(self, trap, rounds=5):
+        """Perform trapped jobs, and the jobs they enqueue, until none is left."""
+        for _ in range(rounds):
+            if not trap.enqueued_jobs:
+                return
+            trap.perform_enqueued_jobs()
+
+    def expect_retry(self, run):
+        """Run a job that must ask queue_job for a retry; return the retry.
+
+        Not ``assertRaises``: Odoo wraps it in a savepoint that it rolls back,
+        which would also undo the retry bookkeeping under test.
+        """
+        try:
+            run()
+        except RetryableJobError as retry:
+            return retry
+        self.fail("the job did not ask for a retry")
+
+    def partners(self, remote_id):
+        return self.Binding._find(self.backend, remote_id).odoo_id
+
+
+__all__ = ["API_TOKEN", "WEBHOOK_SECRET", "ConnectorCase", "trap_jobs"]
