@@ -149,6 +149,7 @@ class HttpClient:
     def __init__(
         self,
         base_url,
+        *,
         timeout=30,
         headers=None,
         secrets=(),

@@ -399,7 +399,8 @@ class ConnectorBackend(models.Model):
     def _record_rejected_webhook(self):
         self._update_health(
             "UPDATE connector_backend SET webhook_rejected_count = "
-            "COALESCE(webhook_rejected_count, 0) + 1, webhook_rejected_at = now() at time zone 'UTC' "
+            "COALESCE(webhook_rejected_count, 0) + 1, "
+            "webhook_rejected_at = now() at time zone 'UTC' "
             "WHERE id = %s",
             (self.id,),
         )
@@ -422,7 +423,8 @@ class ConnectorBackend(models.Model):
         self.ensure_one()
         self.flush_recordset(["state", "circuit_opened_at", "circuit_probe_at"])
         self.env.cr.execute(
-            "SELECT state, circuit_opened_at, circuit_probe_at FROM connector_backend WHERE id = %s",
+            "SELECT state, circuit_opened_at, circuit_probe_at "
+            "FROM connector_backend WHERE id = %s",
             (self.id,),
         )
         state, opened_at, probe_at = self.env.cr.fetchone()

@@ -186,6 +186,7 @@ class ConnectorEvent(models.Model):
         topic,
         payload,
         idempotency_key,
+        *,
         occurred_at=None,
         source="webhook",
         correlation_id=None,
