@@ -619,8 +619,9 @@ class ConnectorEvent(models.Model):
     @api.model
     def _cron_purge(self):
         """Delete processed events past their backend's retention period."""
-        for backend in self.env["connector.backend"].with_context(active_test=False).search([]):
-            before = fields.Datetime.now() - timedelta(days=max(backend.retention_days, 1))
+        backends = self.env["connector.backend"].with_context(active_test=False)
+        for backend in backends.search([("retention_days", ">", 0)]):
+            before = fields.Datetime.now() - timedelta(days=backend.retention_days)
             old = self.search(
                 [
                     ("backend_id", "=", backend.id),
