@@ -399,10 +399,8 @@ class ConnectorBackend(models.Model):
     def _record_rejected_webhook(self):
         self._update_health(
             "UPDATE connector_backend SET webhook_rejected_count = "
-            "COALESCE(webhook_rejected_count, 0) + 1, "
-            "webhook_rejected_at = now() at time zone 'UTC' "
-            "WHERE id = %s",
-            (self.id,),
+            "COALESCE(webhook_rejected_count, 0) + 1, webhook_rejected_at = %s WHERE id = %s",
+            (fields.Datetime.now(), self.id),
         )
 
     def _set_circuit_closed(self):
@@ -464,9 +462,8 @@ class CircuitBreaker:
         if is_open:
             # Half-open: claim the probe so that one request, not all, tests the remote.
             backend._update_health(
-                "UPDATE connector_backend SET circuit_probe_at = now() at time zone 'UTC' "
-                "WHERE id = %s",
-                (backend.id,),
+                "UPDATE connector_backend SET circuit_probe_at = %s WHERE id = %s",
+                (fields.Datetime.now(), backend.id),
             )
 
     def record_success(self):
@@ -483,14 +480,14 @@ class CircuitBreaker:
         backend = self.backend
         backend._update_health(
             "UPDATE connector_backend SET consecutive_failures = "
-            "COALESCE(consecutive_failures, 0) + 1, last_failure = %s, "
-            "last_failure_at = now() at time zone 'UTC', "
+            "COALESCE(consecutive_failures, 0) + 1, last_failure = %(message)s, "
+            "last_failure_at = %(now)s, "
             "circuit_opened_at = CASE WHEN state = 'circuit_open' "
             "  OR COALESCE(consecutive_failures, 0) + 1 >= GREATEST(circuit_threshold, 1) "
-            "  THEN now() at time zone 'UTC' ELSE circuit_opened_at END, "
+            "  THEN %(now)s ELSE circuit_opened_at END, "
             "state = CASE WHEN state = 'running' "
             "  AND COALESCE(consecutive_failures, 0) + 1 >= GREATEST(circuit_threshold, 1) "
             "  THEN 'circuit_open' ELSE state END "
-            "WHERE id = %s",
-            (message[:2000], backend.id),
+            "WHERE id = %(id)s",
+            {"message": message[:2000], "now": fields.Datetime.now(), "id": backend.id},
         )

@@ -1,1 +1,8 @@
-from . import test_inbox
+from . import (
+    test_housekeeping,
+    test_http_client,
+    test_inbox,
+    test_outbox,
+    test_security,
+    test_webhook,
+)

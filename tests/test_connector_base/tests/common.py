@@ -41,6 +41,7 @@ class ConnectorCase(TransactionCase):
         self.remote.scripts.clear()
         self.remote.down = False
         self.remote.refuse = set()
+        self.remote.scores = {}
 
     def receive(self, topic, payload, key, occurred_at=None, backend=None):
         return self.Event._receive(
@@ -53,6 +54,19 @@ class ConnectorCase(TransactionCase):
             if not trap.enqueued_jobs:
                 return
             trap.perform_enqueued_jobs()
+
+    def expect_error(self, run, error_class):
+        """Run ``run`` that must raise ``error_class``; return the error.
+
+        Not ``assertRaises``: Odoo wraps it in a savepoint that it rolls back,
+        which would also undo the health bookkeeping under test (in production
+        it is committed on its own cursor).
+        """
+        try:
+            run()
+        except error_class as error:
+            return error
+        self.fail(f"{error_class.__name__} was not raised")
 
     def expect_retry(self, run):
         """Run a job that must ask queue_job for a retry; return the retry.

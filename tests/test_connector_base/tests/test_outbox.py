@@ -1,0 +1,83 @@
+from .common import ConnectorCase, trap_jobs
+
+
+class TestOutbox(ConnectorCase):
+    """Outbound changes coalesce per key, go in batches, and are never lost."""
+
+    def send(self, key, score):
+        return self.backend._send_later("partner.score", key, {"score": score})
+
+    def test_many_changes_to_few_keys_become_one_batched_send_of_the_latest(self):
+        with trap_jobs() as trap:
+            for round_ in range(10):
+                for key in ("a", "b", "c"):
+                    self.send(key, round_)
+            trap.assert_jobs_count(1, only=self.backend._flush_outbound)
+            self.run_jobs(trap)
+        self.assertEqual(len(self.remote.calls("/scores")), 1, "3 keys fit in one batch of 3")
+        self.assertEqual(self.remote.scores, {"a": 9, "b": 9, "c": 9})
+        items = self.env["connector.outbound"].search([("backend_id", "=", self.backend.id)])
+        self.assertEqual(items.mapped("state"), ["sent"] * 3)
+        self.assertEqual(sum(items.mapped("change_count")), 30)
+
+    def test_batches_follow_the_topic_batch_limit(self):
+        with trap_jobs() as trap:
+            for n in range(7):
+                self.send(f"k{n}", n)
+            self.run_jobs(trap)
+        calls = self.remote.calls("/scores")
+        self.assertEqual([len(call[3]["scores"]) for call in calls], [3, 3, 1])
+        self.assertEqual(len(self.remote.scores), 7)
+
+    def test_refused_change_is_failed_with_the_remote_reason_then_resent(self):
+        self.remote.refuse = {"bad"}
+        with trap_jobs() as trap:
+            good, bad = self.send("good", 1), self.send("bad", 2)
+            self.run_jobs(trap)
+            self.assertEqual((good.state, bad.state), ("sent", "failed"))
+            self.assertEqual(bad.error_message, "unknown key")
+            self.remote.refuse = set()
+            bad.action_requeue()
+            self.run_jobs(trap)
+        self.assertEqual(bad.state, "sent")
+        self.assertEqual(self.remote.scores["bad"], 2)
+
+    def test_throttled_send_is_retried_after_retry_after_and_keeps_changes(self):
+        self.remote.script("/scores", (429, {"Retry-After": "3"}, {"error": "slow down"}))
+        with trap_jobs() as trap:
+            item = self.send("x", 5)
+            retry = self.expect_retry(trap.perform_enqueued_jobs)
+            self.assertEqual(retry.seconds, 3)
+            self.assertEqual(item.state, "pending")
+            self.assertEqual(item.retry_count, 1)
+            # a change arriving meanwhile coalesces into the pending one
+            self.send("x", 6)
+            self.backend._flush_outbound("partner.score")
+        self.assertEqual(item.state, "sent")
+        self.assertEqual(self.remote.scores, {"x": 6})
+
+    def test_paused_backend_keeps_changes_until_started(self):
+        self.backend.action_pause()
+        with trap_jobs() as trap:
+            item = self.send("p", 1)
+            trap.assert_jobs_count(0)
+            self.backend.action_start()
+            self.run_jobs(trap)
+        self.assertEqual(item.state, "sent")
+
+    def test_scheduled_flow_is_sent_by_the_cron(self):
+        policy = self.backend._policy("scores_out")
+        policy.write({"mode": "scheduled", "interval_minutes": 1})
+        with trap_jobs() as trap:
+            item = self.send("s", 1)
+            trap.assert_jobs_count(0)
+            item.flush_recordset()
+            self.env.cr.execute(
+                "UPDATE connector_outbound SET create_date = create_date - interval '2 minutes' "
+                "WHERE id = %s",
+                (item.id,),
+            )
+            item.invalidate_recordset()
+            self.env["connector.backend"]._cron_flush_outbound()
+            self.run_jobs(trap)
+        self.assertEqual(item.state, "sent")
