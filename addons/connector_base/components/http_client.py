@@ -68,11 +68,24 @@ class Redactor:
     """Replaces every known secret, and common credential shapes, by ***."""
 
     CREDENTIAL_PATTERNS = (
-        re.compile(
-            r"(?i)(authorization|x-[\w-]*(token|key|secret|signature|hmac)[\w-]*)"
-            r"(['\"]?\s*[:=]\s*['\"]?)([^'\",\s}]+)"
+        # Authorization: Bearer xyz  /  "Authorization": "Basic xyz"
+        (
+            re.compile(
+                r"(?i)\b(authorization['\"]?\s*[:=]\s*['\"]?)((?:bearer|basic|token)\s+)?"
+                r"[^'\",\s}]+"
+            ),
+            r"\1\2***",
         ),
-        re.compile(r"(?i)((?:access_)?token|api_key|secret|password)=([^&\s]+)"),
+        # X-Shopify-Access-Token: xyz, X-Api-Key=xyz, X-...-Hmac-Sha256: xyz
+        (
+            re.compile(
+                r"(?i)\b(x-[\w-]*(?:token|key|secret|signature|hmac)[\w-]*['\"]?\s*[:=]\s*['\"]?)"
+                r"[^'\",\s}]+"
+            ),
+            r"\1***",
+        ),
+        # ?access_token=xyz&api_key=xyz
+        (re.compile(r"(?i)\b((?:access_)?token|api_key|secret|password)=[^&\s'\"]+"), r"\1=***"),
     )
 
     def __init__(self, secrets=()):
@@ -82,8 +95,9 @@ class Redactor:
         text = str(text)
         for secret in self.secrets:
             text = text.replace(secret, REDACTED)
-        text = self.CREDENTIAL_PATTERNS[0].sub(lambda m: f"{m[1]}{m[3]}{REDACTED}", text)
-        return self.CREDENTIAL_PATTERNS[1].sub(lambda m: f"{m[1]}={REDACTED}", text)
+        for pattern, replacement in self.CREDENTIAL_PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
 
 
 class RateLimiter:

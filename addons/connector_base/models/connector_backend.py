@@ -120,7 +120,7 @@ class ConnectorBackend(models.Model):
     retention_days = fields.Integer(
         string="Keep processed events (days)",
         default=30,
-        help="Done, duplicate and ignored events older than this are purged.",
+        help="Done, duplicate and ignored events older than this are purged; 0: kept forever.",
     )
     policy_ids = fields.One2many("connector.sync.policy", "backend_id", string="Sync policies")
     event_failed_count = fields.Integer(compute="_compute_event_counts")

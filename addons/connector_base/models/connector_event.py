@@ -307,7 +307,8 @@ class ConnectorEvent(models.Model):
         so that queue_job retries later, as the remote asked.
         """
         self.ensure_one()
-        backend = self.backend_id
+        # Records the handler makes belong to the backend's company.
+        backend = self.backend_id.with_company(self.company_id)
         try:
             declaration = backend._get_topic(self.topic, InboundTopic)
         except UserError as exc:

@@ -196,6 +196,7 @@ class ConnectorBackend(models.Model):
         and retries the job when the remote allows.
         """
         self.ensure_one()
+        self = self.with_company(self.company_id)  # noqa: PLW0642 - act as the backend's company
         declaration = self._get_topic(topic, OutboundTopic)
         Outbound = self.env["connector.outbound"]
         Outbound.flush_model()

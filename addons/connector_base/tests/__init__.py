@@ -1,1 +1,1 @@
-from . import test_security
+from . import test_components, test_security

@@ -26,8 +26,12 @@ class TestConnectorGroups(TransactionCase):
         self.assertTrue(self.admin.has_group("connector_base.group_connector_user"))
         self.assertTrue(self.admin.has_group("queue_job.group_queue_job_manager"))
 
-    def test_support_does_not_reach_job_internals(self):
-        self.assertNotIn(self.jobs_menu, self.visible_menus(self.support))
+    def test_support_sees_the_exception_queue_but_not_job_internals(self):
+        menus = self.visible_menus(self.support)
+        self.assertIn(self.root_menu, menus)
+        self.assertIn(self.env.ref("connector_base.menu_connector_exceptions"), menus)
+        self.assertNotIn(self.jobs_menu, menus)
+        self.assertNotIn(self.env.ref("connector_base.menu_connector_backends"), menus)
 
     def test_manager_reaches_the_job_queue(self):
         menus = self.visible_menus(self.admin)

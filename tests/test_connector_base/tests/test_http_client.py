@@ -60,7 +60,9 @@ class TestHttpClient(ConnectorCase):
 
     def test_correlation_id_goes_with_the_call(self):
         with trap_jobs() as trap:
-            event = self.receive("partner.upsert", {"id": 3, "name": "C", "fetch_details": True}, "c")
+            event = self.receive(
+                "partner.upsert", {"id": 3, "name": "C", "fetch_details": True}, "c"
+            )
             self.run_jobs(trap)
         headers = self.remote.calls("/partners/3")[0][2]
         self.assertEqual(headers["X-Correlation-Id"], event.correlation_id)

@@ -69,8 +69,13 @@ class TestSecurity(ConnectorCase):
             self.backend._send_later("partner.score", "k", {"score": 1})
             self.run_jobs(trap)
         env_b = self.env(user=user_b)
-        for model in ("connector.backend", "connector.event", "connector.outbound",
-                      "connector.sync.policy", "test.partner.binding"):
+        for model in (
+            "connector.backend",
+            "connector.event",
+            "connector.outbound",
+            "connector.sync.policy",
+            "test.partner.binding",
+        ):
             self.assertFalse(env_b[model].search([]), model)
         with self.assertRaises(AccessError):
             self.backend.with_user(user_b).read(["name"])

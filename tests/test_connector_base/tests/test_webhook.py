@@ -33,8 +33,16 @@ class TestWebhook(HttpCase):
         )
         cls.Event = cls.env["connector.event"]
 
-    def post(self, body, delivery="d-1", topic="partner.upsert", secret=WEBHOOK_SECRET,
-             signature=None, backend=None):
+    def post(
+        self,
+        body,
+        delivery="d-1",
+        *,
+        topic="partner.upsert",
+        secret=WEBHOOK_SECRET,
+        signature=None,
+        backend=None,
+    ):
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         headers = {
             "Content-Type": "application/json",
