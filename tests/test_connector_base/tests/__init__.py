@@ -1,4 +1,5 @@
 from . import (
+    test_backend,
     test_housekeeping,
     test_http_client,
     test_inbox,

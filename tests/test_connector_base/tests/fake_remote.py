@@ -3,6 +3,7 @@
 import json
 import re
 import threading
+import time
 from collections import defaultdict, deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -58,7 +59,10 @@ class FakeRemote:
     def _handle(self, handler, body):
         path = handler.path
         self.requests.append((handler.command, path, dict(handler.headers), body))
-        status, headers, payload = self._answer(handler.command, path, body)
+        status, headers, payload = answer = self._answer(handler.command, path, body)
+        if status == "hold":  # answer nothing for ``headers`` seconds
+            time.sleep(answer[1])
+            return
         data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         handler.send_response(status)
         for name, value in {"Content-Type": "application/json", **headers}.items():
@@ -70,7 +74,8 @@ class FakeRemote:
     def _answer(self, method, path, body):
         for prefix, answers in self.scripts.items():
             if path.startswith(prefix) and answers:
-                return answers.popleft()
+                answer = answers.popleft()
+                return answer if len(answer) == 3 else (*answer, None)
         if self.down:
             return 503, {}, {"error": "service unavailable"}
         if path == "/ping":
