@@ -9,6 +9,27 @@ API_TOKEN = "tok-0123456789-secret"
 WEBHOOK_SECRET = "whsec-abcdef-secret"
 
 
+def start_remote_and_backend(test_class, **values):
+    """A fake remote on 127.0.0.1, stopped with the class, and a running
+    test backend talking to it."""
+    remote = FakeRemote().start()
+    test_class.addClassCleanup(remote.stop)
+    backend = test_class.env["connector.backend"].create(
+        {
+            "name": "Test remote",
+            "backend_type": "test",
+            "base_url": remote.url,
+            "api_token": API_TOKEN,
+            "webhook_secret": WEBHOOK_SECRET,
+            "state": "running",
+            "circuit_threshold": 3,
+            "circuit_cooldown": 60,
+            **values,
+        }
+    )
+    return remote, backend
+
+
 class ConnectorCase(TransactionCase):
     """A running test backend talking to a fake remote on 127.0.0.1."""
 
@@ -18,20 +39,7 @@ class ConnectorCase(TransactionCase):
         # Retry and health bookkeeping use their own cursors; in test mode
         # those share this test's transaction.
         cls.registry_enter_test_mode_cls()
-        cls.remote = FakeRemote().start()
-        cls.addClassCleanup(cls.remote.stop)
-        cls.backend = cls.env["connector.backend"].create(
-            {
-                "name": "Test remote",
-                "backend_type": "test",
-                "base_url": cls.remote.url,
-                "api_token": API_TOKEN,
-                "webhook_secret": WEBHOOK_SECRET,
-                "state": "running",
-                "circuit_threshold": 3,
-                "circuit_cooldown": 60,
-            }
-        )
+        cls.remote, cls.backend = start_remote_and_backend(cls)
         cls.Event = cls.env["connector.event"]
         cls.Binding = cls.env["test.partner.binding"]
 
@@ -84,4 +92,4 @@ class ConnectorCase(TransactionCase):
         return self.Binding._find(self.backend, remote_id).odoo_id
 
 
-__all__ = ["API_TOKEN", "WEBHOOK_SECRET", "ConnectorCase", "trap_jobs"]
+__all__ = ["API_TOKEN", "WEBHOOK_SECRET", "ConnectorCase", "start_remote_and_backend", "trap_jobs"]

@@ -95,13 +95,20 @@ class TestHttpClient(ConnectorCase):
         self.assertNotIn(API_TOKEN, text)
         self.assertIn("***", text)
 
-    def test_circuit_opens_after_repeated_failures_and_closes_on_recovery(self):
+    def ping(self):
+        return self.client().get("/ping")
+
+    def fail_pings(self, count=3):
+        """The remote is down: ``count`` calls fail (3 open the circuit here)."""
         self.remote.down = True
-        ping = lambda: self.client().get("/ping")  # noqa: E731
+        for _ in range(count):
+            self.expect_error(self.ping, RemoteRetryableError)
+
+    def test_circuit_opens_after_repeated_failures_and_closes_on_recovery(self):
+        ping = self.ping
         start = fields.Datetime.now()
         with freeze_time(start):
-            for _ in range(3):
-                self.expect_error(ping, RemoteRetryableError)
+            self.fail_pings()
             self.assertEqual(self.backend.state, "circuit_open")
             self.assertEqual(self.backend.consecutive_failures, 3)
             self.assertIn("HTTP 503", self.backend.last_failure)
@@ -116,12 +123,10 @@ class TestHttpClient(ConnectorCase):
         self.assertEqual(self.backend.consecutive_failures, 0)
 
     def test_failed_probe_opens_the_circuit_again(self):
-        self.remote.down = True
-        ping = lambda: self.client().get("/ping")  # noqa: E731
+        ping = self.ping
         start = fields.Datetime.now()
         with freeze_time(start):
-            for _ in range(3):
-                self.expect_error(ping, RemoteRetryableError)
+            self.fail_pings()
         with freeze_time(start + timedelta(seconds=61)):
             error = self.expect_error(ping, RemoteRetryableError)
             self.assertNotIsInstance(error, CircuitOpenError, "the probe went through")
@@ -136,8 +141,7 @@ class TestHttpClient(ConnectorCase):
             self.expect_retry(flush)
             # In a test, the job's savepoint also undoes the breaker's own
             # transaction; open the circuit with direct calls instead.
-            for _ in range(3):
-                self.expect_error(lambda: self.client().get("/ping"), RemoteRetryableError)
+            self.fail_pings()
             self.assertEqual(self.backend.state, "circuit_open")
             calls = len(self.remote.requests)
             retry = self.expect_retry(flush)

@@ -8,8 +8,7 @@ from odoo.tests import HttpCase, tagged
 
 from odoo.addons.connector_base.components.signature import hmac_sha256_base64
 
-from .common import WEBHOOK_SECRET
-from .fake_remote import FakeRemote
+from .common import WEBHOOK_SECRET, start_remote_and_backend
 
 
 @tagged("post_install", "-at_install")
@@ -19,18 +18,7 @@ class TestWebhook(HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.remote = FakeRemote().start()
-        cls.addClassCleanup(cls.remote.stop)
-        cls.backend = cls.env["connector.backend"].create(
-            {
-                "name": "Webhook test",
-                "backend_type": "test",
-                "base_url": cls.remote.url,
-                "webhook_secret": WEBHOOK_SECRET,
-                "state": "running",
-                "max_body_kb": 4,
-            }
-        )
+        cls.remote, cls.backend = start_remote_and_backend(cls, max_body_kb=4)
         cls.Event = cls.env["connector.event"]
 
     def post(
