@@ -1,0 +1,22 @@
+# Copyright 2026 Retail Sync
+# License LGPL-3.0 or later (https://www.gnu.org/licenses/lgpl-3.0).
+{
+    "name": "Shopify Connector",
+    "summary": "A Shopify store kept in sync with Odoo: orders, stock, catalog, refunds",
+    "version": "19.0.1.0.0",
+    "category": "Connector",
+    "author": "Retail Sync",
+    "website": "https://github.com/retail-sync/retail-sync",
+    "license": "LGPL-3",
+    "depends": ["connector_base", "sale_stock", "stock_delivery"],
+    "external_dependencies": {"python": ["requests"]},
+    "data": [
+        "security/ir.model.access.csv",
+        "security/connector_shopify_security.xml",
+        "data/shopify_data.xml",
+        "views/shopify_backend_views.xml",
+        "views/shopify_binding_views.xml",
+        "views/sale_order_views.xml",
+        "views/shopify_menus.xml",
+    ],
+}

@@ -1,0 +1,1 @@
+"""Plain-Python parts of the Shopify connector: GraphQL client and mappers."""

@@ -1,0 +1,164 @@
+"""Shopify order JSON (webhook shape) -> what Odoo needs, field by field.
+
+Pure functions over dicts: no database, so each rule reads like a line of a
+mapping table and is tested on its own.
+"""
+
+from decimal import Decimal
+
+MONEY = {"type": "string", "regex": r"-?\d+(\.\d+)?"}
+ADDRESS = {"type": "dict", "nullable": True}
+TAX_LINES = {
+    "type": "list",
+    "schema": {
+        "type": "dict",
+        "schema": {"rate": {"type": "number", "required": True}, "price": MONEY},
+    },
+}
+
+ORDER_SCHEMA = {
+    "id": {"type": "integer", "required": True},
+    "name": {"type": "string", "required": True},
+    "currency": {"type": "string", "required": True, "regex": "[A-Z]{3}"},
+    "taxes_included": {"type": "boolean", "required": True},
+    "email": {"type": "string", "nullable": True},
+    "phone": {"type": "string", "nullable": True},
+    "note": {"type": "string", "nullable": True},
+    "financial_status": {"type": "string", "nullable": True},
+    "cancelled_at": {"type": "string", "nullable": True},
+    "total_price": MONEY,
+    "customer": {"type": "dict", "nullable": True},
+    "billing_address": ADDRESS,
+    "shipping_address": ADDRESS,
+    "line_items": {
+        "type": "list",
+        "required": True,
+        "minlength": 1,
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "id": {"type": "integer", "required": True},
+                "sku": {"type": "string", "nullable": True},
+                "variant_id": {"type": "integer", "nullable": True},
+                "title": {"type": "string"},
+                "quantity": {"type": "integer", "required": True, "min": 1},
+                "price": {**MONEY, "required": True},
+                "total_discount": MONEY,
+                "tax_lines": TAX_LINES,
+            },
+        },
+    },
+    "shipping_lines": {
+        "type": "list",
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "title": {"type": "string"},
+                "price": {**MONEY, "required": True},
+                "discounted_price": MONEY,
+                "tax_lines": TAX_LINES,
+            },
+        },
+    },
+}
+
+CANCEL_SCHEMA = {
+    "id": {"type": "integer", "required": True},
+    "name": {"type": "string"},
+    "cancelled_at": {"type": "string", "nullable": True},
+    "cancel_reason": {"type": "string", "nullable": True},
+}
+
+
+def money(value):
+    return Decimal(value or "0")
+
+
+def tax_rates(tax_lines):
+    """Rates of a line's taxes, as percentages (0.2 -> 20.0), zero rates left out."""
+    return sorted({round(float(t["rate"]) * 100, 4) for t in tax_lines or [] if t.get("rate")})
+
+
+def line_values(line):
+    """One order line: what it sells, how many, at what unit price and discount."""
+    quantity = line["quantity"]
+    unit_price = money(line["price"])
+    gross = unit_price * quantity
+    discount = money(line.get("total_discount"))
+    return {
+        "external_id": str(line["id"]),
+        "sku": (line.get("sku") or "").strip() or None,
+        "variant_id": str(line["variant_id"]) if line.get("variant_id") else None,
+        "title": line.get("title") or line.get("name") or "",
+        "quantity": quantity,
+        "price_unit": float(unit_price),
+        # Shopify gives the discount as an amount; Odoo as a percentage.
+        "discount": float(discount / gross * 100) if gross else 0.0,
+        "tax_rates": tax_rates(line.get("tax_lines")),
+    }
+
+
+def shipping_values(shipping):
+    price = money(shipping["price"])
+    discounted = money(shipping.get("discounted_price") or shipping["price"])
+    return {
+        "title": shipping.get("title") or "Shipping",
+        "price_unit": float(price),
+        "discount": float((price - discounted) / price * 100) if price else 0.0,
+        "tax_rates": tax_rates(shipping.get("tax_lines")),
+    }
+
+
+def address_values(address):
+    """A Shopify address as res.partner values; country/state as codes."""
+    if not address:
+        return None
+    name = address.get("name") or " ".join(
+        filter(None, [address.get("first_name"), address.get("last_name")])
+    )
+    return {
+        "name": name or address.get("company") or "",
+        "street": address.get("address1") or False,
+        "street2": address.get("address2") or False,
+        "city": address.get("city") or False,
+        "zip": address.get("zip") or False,
+        "phone": address.get("phone") or False,
+        "country_code": address.get("country_code"),
+        "state_code": address.get("province_code"),
+    }
+
+
+def customer_values(order):
+    """The person who ordered: external id, name, email, phone, consent."""
+    customer = order.get("customer") or {}
+    default_address = customer.get("default_address") or order.get("billing_address") or {}
+    name = " ".join(filter(None, [customer.get("first_name"), customer.get("last_name")]))
+    consent = (customer.get("email_marketing_consent") or {}).get("state")
+    return {
+        "external_id": str(customer["id"]) if customer.get("id") else None,
+        "name": name or (address_values(default_address) or {}).get("name") or order.get("email")
+        or order["name"],
+        "email": (customer.get("email") or order.get("email") or "").strip().lower() or None,
+        "phone": customer.get("phone") or order.get("phone") or None,
+        "accepts_marketing": consent == "subscribed",
+        "address": address_values(default_address),
+    }
+
+
+def order_values(order):
+    """The whole order, as the handler applies it."""
+    return {
+        "external_id": str(order["id"]),
+        "name": order["name"],
+        "currency": order["currency"],
+        "taxes_included": order["taxes_included"],
+        "note": order.get("note") or False,
+        "financial_status": order.get("financial_status") or False,
+        "cancelled": bool(order.get("cancelled_at")),
+        "total": float(money(order.get("total_price"))),
+        "customer": customer_values(order),
+        "billing": address_values(order.get("billing_address")),
+        "shipping_address": address_values(order.get("shipping_address")),
+        "lines": [line_values(line) for line in order["line_items"]],
+        "shipping": [shipping_values(s) for s in order.get("shipping_lines") or []],
+    }

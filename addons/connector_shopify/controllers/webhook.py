@@ -1,0 +1,22 @@
+from odoo import http
+from odoo.http import request
+
+from odoo.addons.connector_base.controllers.webhook import WebhookIntake
+
+
+class ShopifyWebhook(WebhookIntake):
+    """Shopify webhooks of every store: the shop domain header names the backend."""
+
+    @http.route(
+        "/connector/shopify/webhook",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+    )
+    def receive(self):
+        domain = request.httprequest.headers.get("X-Shopify-Shop-Domain") or ""
+        return self._receive_webhook(
+            [("backend_type", "=", "shopify"), ("shopify_shop_domain", "=", domain.lower())]
+        )

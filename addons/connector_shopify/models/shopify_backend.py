@@ -1,0 +1,182 @@
+from datetime import datetime, timezone
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+from odoo.addons.connector_base.components.signature import hmac_sha256_base64, signature_matches
+from odoo.addons.connector_base.components.topics import InboundTopic
+
+from ..components.client import ShopifyClient
+from ..components.mapper_order import CANCEL_SCHEMA, ORDER_SCHEMA
+
+DEFAULT_API_VERSION = "2026-10"
+
+
+def order_key(payload):
+    return f"order:{payload['id']}"
+
+
+class ConnectorBackend(models.Model):
+    """A Shopify store: its connection, mappings and flows."""
+
+    _inherit = "connector.backend"
+
+    backend_type = fields.Selection(
+        selection_add=[("shopify", "Shopify")], ondelete={"shopify": "cascade"}
+    )
+    shopify_shop_domain = fields.Char(
+        string="Shop domain", help="The store's permanent domain, e.g. my-store.myshopify.com."
+    )
+    shopify_api_version = fields.Char(string="API version", default=DEFAULT_API_VERSION)
+    shopify_warehouse_id = fields.Many2one(
+        "stock.warehouse", string="Default warehouse",
+        help="Where Shopify orders are reserved and shipped from when their location "
+        "is not mapped.",
+    )
+    shopify_location_ids = fields.One2many(
+        "shopify.location", "backend_id", string="Shopify locations"
+    )
+    shopify_team_id = fields.Many2one("crm.team", string="Sales team")
+    shopify_tax_policy = fields.Selection(
+        [
+            ("shopify", "Use the taxes Shopify computed"),
+            ("odoo", "Let Odoo compute taxes (fiscal positions)"),
+        ],
+        string="Taxes", default="shopify",
+    )
+    shopify_stock_buffer_qty = fields.Float(
+        string="Safety stock",
+        help="Kept back from what Shopify may sell, per product and location.",
+    )
+    shopify_shipping_product_id = fields.Many2one(
+        "product.product", string="Shipping product",
+        default=lambda self: self.env.ref(
+            "connector_shopify.product_shopify_shipping", raise_if_not_found=False
+        ),
+    )
+
+    _shopify_domain_uniq = models.Constraint(
+        "UNIQUE (shopify_shop_domain)", "This Shopify store already has a backend."
+    )
+
+    # --- declarations ---------------------------------------------------------
+
+    def _connector_flows(self):
+        if self.backend_type != "shopify":
+            return super()._connector_flows()
+        return [
+            {"code": "orders_in", "name": "Orders in", "mode": "realtime", "sla_lag_minutes": 5},
+        ]
+
+    def _connector_topics(self):
+        if self.backend_type != "shopify":
+            return super()._connector_topics()
+        upsert = {
+            "flow": "orders_in",
+            "schema": ORDER_SCHEMA,
+            "handler": "_shopify_import_order",
+            "sequence_key": order_key,
+            "skip_stale": True,
+        }
+        return {
+            "orders/create": InboundTopic(**upsert),
+            "orders/updated": InboundTopic(**upsert),
+            "orders/cancelled": InboundTopic(
+                flow="orders_in",
+                schema=CANCEL_SCHEMA,
+                handler="_shopify_cancel_order",
+                sequence_key=order_key,
+                prerequisite="_shopify_order_missing",
+            ),
+        }
+
+    # --- connection -------------------------------------------------------------
+
+    def _shopify_client(self, correlation_id=None):
+        self.ensure_one()
+        if not (self.base_url and self.sudo().api_token):
+            raise UserError(
+                self.env._("Enter the store URL and its Admin API access token first.")
+            )
+        http = self._http_client(
+            correlation_id=correlation_id,
+            headers={"X-Shopify-Access-Token": self.sudo().api_token},
+        )
+        return ShopifyClient(
+            http,
+            self.shopify_api_version or DEFAULT_API_VERSION,
+            (self.env.cr.dbname, self.id),
+        )
+
+    def _test_connection(self):
+        if self.backend_type != "shopify":
+            return super()._test_connection()
+        shop = self._shopify_client().execute(
+            "query { shop { name myshopifyDomain currencyCode } }"
+        )["shop"]
+        return self.env._(
+            "Connected to %(name)s (%(domain)s, %(currency)s).",
+            name=shop["name"],
+            domain=shop["myshopifyDomain"],
+            currency=shop["currencyCode"],
+        )
+
+    # --- webhooks -------------------------------------------------------------
+
+    def _webhook_signature_ok(self, raw_body, headers):
+        if self.backend_type != "shopify":
+            return super()._webhook_signature_ok(raw_body, headers)
+        received = headers.get("X-Shopify-Hmac-Sha256")
+        return any(
+            signature_matches(hmac_sha256_base64(secret, raw_body), received)
+            for secret in self._webhook_secrets()
+        )
+
+    def _webhook_message(self, payload, headers):
+        if self.backend_type != "shopify":
+            return super()._webhook_message(payload, headers)
+        return {
+            "topic": headers.get("X-Shopify-Topic"),
+            # Stable across Shopify's retries of one delivery: the dedup key.
+            "idempotency_key": headers.get("X-Shopify-Webhook-Id"),
+            "occurred_at": _parse_time(headers.get("X-Shopify-Triggered-At")),
+            "correlation_id": headers.get("X-Shopify-Event-Id")
+            or headers.get("X-Shopify-Webhook-Id"),
+        }
+
+    # --- handlers -------------------------------------------------------------
+
+    def _shopify_import_order(self, event, payload):
+        return self.env["shopify.order.importer"]._import(self, event, payload)
+
+    def _shopify_order_missing(self, event, payload):
+        if self.env["shopify.order.binding"]._find(self, payload["id"]):
+            return None
+        return (
+            self.env._("Order %(name)s is not imported yet.", name=payload.get("name") or payload["id"]),
+            order_key(payload),
+        )
+
+    def _shopify_cancel_order(self, event, payload):
+        binding = self.env["shopify.order.binding"]._find(self, payload["id"])
+        binding._cancel_in_odoo(payload.get("cancel_reason"))
+        return binding.odoo_id
+
+    @api.model
+    def _shopify_backend_for_domain(self, domain):
+        return self.sudo().search(
+            [("backend_type", "=", "shopify"), ("shopify_shop_domain", "=", domain)], limit=1
+        )
+
+
+def _parse_time(value):
+    """Shopify's ISO 8601 time (``2026-11-23T10:00:00.123Z``) as a naive UTC datetime."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment

@@ -1,0 +1,87 @@
+from odoo import fields, models
+from odoo.exceptions import UserError
+
+
+class ShopifyProductBinding(models.Model):
+    """A product variant of the Shopify store, bound to an Odoo product."""
+
+    _name = "shopify.product.binding"
+    _inherit = "connector.binding.mixin"
+    _description = "Shopify Product Binding"
+
+    odoo_id = fields.Many2one("product.product", required=True, ondelete="cascade", index=True)
+    inventory_item_id = fields.Char(string="Inventory item")
+    sku = fields.Char(related="odoo_id.default_code")
+
+    _external_uniq = models.Constraint(
+        "UNIQUE (backend_id, external_id)", "This Shopify variant is already bound."
+    )
+    _odoo_uniq = models.Constraint(
+        "UNIQUE (backend_id, odoo_id)", "This product is already bound to this store."
+    )
+
+
+class ShopifyPartnerBinding(models.Model):
+    """A customer of the Shopify store, bound to an Odoo contact."""
+
+    _name = "shopify.partner.binding"
+    _inherit = "connector.binding.mixin"
+    _description = "Shopify Customer Binding"
+
+    odoo_id = fields.Many2one("res.partner", required=True, ondelete="cascade", index=True)
+    accepts_marketing = fields.Boolean(string="Accepts email marketing")
+
+    _external_uniq = models.Constraint(
+        "UNIQUE (backend_id, external_id)", "This Shopify customer is already bound."
+    )
+    _odoo_uniq = models.Constraint(
+        "UNIQUE (backend_id, odoo_id)", "This contact is already bound to this store."
+    )
+
+
+class ShopifyOrderBinding(models.Model):
+    """An order of the Shopify store, and the sale order it became."""
+
+    _name = "shopify.order.binding"
+    _inherit = "connector.binding.mixin"
+    _description = "Shopify Order Binding"
+
+    odoo_id = fields.Many2one("sale.order", required=True, ondelete="cascade", index=True)
+    shopify_name = fields.Char(string="Shopify order", help="The order number shown in Shopify.")
+    financial_status = fields.Char(string="Payment status")
+    shopify_total = fields.Float(string="Total in Shopify")
+
+    _external_uniq = models.Constraint(
+        "UNIQUE (backend_id, external_id)", "This Shopify order is already imported."
+    )
+    _odoo_uniq = models.Constraint(
+        "UNIQUE (backend_id, odoo_id)", "This sale order is already bound to this store."
+    )
+
+    def _cancel_in_odoo(self, reason=None):
+        """Cancel the sale order when nothing irreversible happened to it yet."""
+        self.ensure_one()
+        order = self.odoo_id
+        if order.state == "cancel":
+            return
+        done = order.picking_ids.filtered(lambda p: p.state == "done")
+        posted = order.invoice_ids.filtered(lambda m: m.state == "posted")
+        if done or posted:
+            raise UserError(
+                self.env._(
+                    "Shopify cancelled order %(name)s, but %(order)s cannot be cancelled in "
+                    "Odoo: %(why)s. Handle the return or credit note by hand, then ignore "
+                    "this event.",
+                    name=self.shopify_name,
+                    order=order.name,
+                    why=self.env._("goods already delivered")
+                    if done
+                    else self.env._("invoice already posted"),
+                )
+            )
+        order._action_cancel()
+        order.message_post(
+            body=self.env._(
+                "Cancelled in Shopify%(reason)s.", reason=f" ({reason})" if reason else ""
+            )
+        )

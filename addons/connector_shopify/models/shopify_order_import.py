@@ -1,0 +1,271 @@
+from odoo import api, models
+from odoo.exceptions import UserError
+from odoo.fields import Command
+from odoo.tools import float_compare
+
+from odoo.addons.connector_base.components.payload import payload_hash
+
+from ..components import mapper_order
+
+
+class ShopifyOrderImporter(models.AbstractModel):
+    """Turns one Shopify order into one confirmed sale order, or updates it.
+
+    Idempotent: an order already bound is updated, never created twice, so a
+    duplicate delivery, a backfill or a replay changes nothing more.
+    """
+
+    _name = "shopify.order.importer"
+    _description = "Shopify Order Import"
+
+    @api.model
+    def _import(self, backend, event, payload):
+        values = mapper_order.order_values(payload)
+        Binding = self.env["shopify.order.binding"]
+        binding = Binding._find(backend, values["external_id"])
+        if binding:
+            self._update(binding, values, payload)
+            return binding.odoo_id
+        lines = self._order_lines(backend, values)
+        customer = self._customer(backend, values["customer"])
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": customer.id,
+                "partner_invoice_id": self._address(customer, values["billing"], "invoice").id,
+                "partner_shipping_id": self._address(
+                    customer, values["shipping_address"], "delivery"
+                ).id,
+                "pricelist_id": self._pricelist(backend, values["currency"]).id,
+                "warehouse_id": self._warehouse(backend).id,
+                "team_id": backend.shopify_team_id.id,
+                "client_order_ref": values["name"],
+                "origin": f"Shopify {values['name']}",
+                "note": values["note"],
+                "order_line": [Command.create(line) for line in lines],
+            }
+        )
+        order.action_confirm()
+        Binding.create(
+            {
+                "backend_id": backend.id,
+                "external_id": values["external_id"],
+                "odoo_id": order.id,
+                "shopify_name": values["name"],
+                "financial_status": values["financial_status"],
+                "shopify_total": values["total"],
+                "payload_hash": payload_hash(payload),
+            }
+        )._mark_synced()
+        self._check_total(order, values)
+        if values["cancelled"]:
+            Binding._find(backend, values["external_id"])._cancel_in_odoo()
+        return order
+
+    def _update(self, binding, values, payload):
+        """What may change after creation: note, payment status, address, cancellation."""
+        digest = payload_hash(payload)
+        if binding._is_unchanged(digest):
+            return
+        order = binding.odoo_id
+        binding.write(
+            {"financial_status": values["financial_status"], "shopify_total": values["total"]}
+        )
+        if values["note"] != (order.note or False):
+            order.note = values["note"]
+        shipped = order.picking_ids.filtered(lambda p: p.state == "done")
+        if values["shipping_address"] and not shipped:
+            address = self._address(order.partner_id, values["shipping_address"], "delivery")
+            if address != order.partner_shipping_id:
+                order.partner_shipping_id = address
+                order.picking_ids.filtered(lambda p: p.state not in ("done", "cancel")).write(
+                    {"partner_id": address.id}
+                )
+        if values["cancelled"]:
+            binding._cancel_in_odoo()
+        binding._mark_synced(payload_hash=digest)
+
+    # --- lines --------------------------------------------------------------
+
+    def _order_lines(self, backend, values):
+        products = self._products(backend, values)
+        lines = [
+            {
+                "product_id": products[line["external_id"]].id,
+                "name": line["title"] or products[line["external_id"]].display_name,
+                "product_uom_qty": line["quantity"],
+                "price_unit": line["price_unit"],
+                "discount": line["discount"],
+                **self._taxes(backend, line["tax_rates"], values["taxes_included"]),
+            }
+            for line in values["lines"]
+        ]
+        shipping_product = backend.shopify_shipping_product_id
+        for shipping in values["shipping"]:
+            if not shipping["price_unit"]:
+                continue
+            lines.append(
+                {
+                    "product_id": shipping_product.id,
+                    "name": shipping["title"],
+                    "product_uom_qty": 1,
+                    "price_unit": shipping["price_unit"],
+                    "discount": shipping["discount"],
+                    **self._taxes(backend, shipping["tax_rates"], values["taxes_included"]),
+                }
+            )
+        return lines
+
+    def _products(self, backend, values):
+        """The product of each line, by variant binding then by SKU.
+
+        Every unknown SKU is named in one error, and nothing is created.
+        """
+        Binding = self.env["shopify.product.binding"]
+        Product = self.env["product.product"]
+        products, unknown = {}, []
+        for line in values["lines"]:
+            binding = line["variant_id"] and Binding._find(backend, line["variant_id"])
+            product = binding.odoo_id if binding else Product.browse()
+            if not product and line["sku"]:
+                product = Product.search(
+                    [
+                        ("default_code", "=", line["sku"]),
+                        ("company_id", "in", [False, backend.company_id.id]),
+                    ],
+                    limit=1,
+                )
+                if product and line["variant_id"] and not Binding._find_by_record(backend, product):
+                    Binding._bind(backend, line["variant_id"], product)
+            if product:
+                products[line["external_id"]] = product
+            else:
+                unknown.append(f"'{line['sku']}' ({line['title']})" if line["sku"]
+                               else f"a line without SKU ({line['title']})")
+        if unknown:
+            raise UserError(
+                self.env._(
+                    "Order %(order)s cannot be imported: unknown SKU %(skus)s. Create or bind "
+                    "the product, then requeue this event.",
+                    order=values["name"],
+                    skus=", ".join(unknown),
+                )
+            )
+        return products
+
+    def _taxes(self, backend, rates, included):
+        if backend.shopify_tax_policy != "shopify":
+            return {}
+        return {"tax_ids": [Command.set([self._tax(backend, rate, included).id for rate in rates])]}
+
+    def _tax(self, backend, rate, included):
+        """The sale tax of ``rate`` percent, price-included or not as the shop says."""
+        Tax = self.env["account.tax"].with_company(backend.company_id)
+        mode = "tax_included" if included else "tax_excluded"
+        domain = [
+            ("company_id", "=", backend.company_id.id),
+            ("type_tax_use", "=", "sale"),
+            ("amount_type", "=", "percent"),
+            ("amount", "=", rate),
+        ]
+        tax = Tax.search(domain).filtered(lambda t: t.price_include == included)[:1]
+        return tax or Tax.create(
+            {
+                "name": f"Shopify {rate:g}%{' incl.' if included else ''}",
+                "type_tax_use": "sale",
+                "amount_type": "percent",
+                "amount": rate,
+                "price_include_override": mode,
+                "company_id": backend.company_id.id,
+            }
+        )
+
+    # --- customer -------------------------------------------------------------
+
+    def _customer(self, backend, customer):
+        """One partner per person: by binding, then email, then phone; else created."""
+        Binding = self.env["shopify.partner.binding"]
+        Partner = self.env["res.partner"]
+        binding = customer["external_id"] and Binding._find(backend, customer["external_id"])
+        partner = binding.odoo_id if binding else Partner.browse()
+        for field in ("email", "phone"):
+            if not partner and customer[field]:
+                partner = Partner.search(
+                    [(field, "=ilike", customer[field]), ("parent_id", "=", False)], limit=1
+                )
+        if not partner:
+            partner = Partner.create(
+                {
+                    "name": customer["name"],
+                    "email": customer["email"],
+                    "phone": customer["phone"],
+                    **self._address_values(customer["address"] or {}),
+                }
+            )
+        if customer["external_id"] and not binding and not Binding._find_by_record(backend, partner):
+            Binding._bind(
+                backend, customer["external_id"], partner,
+                accepts_marketing=customer["accepts_marketing"],
+            )
+        return partner
+
+    def _address(self, partner, address, kind):
+        """The partner's invoice or delivery address; reused when identical."""
+        if not address:
+            return partner
+        values = self._address_values(address)
+        if all(partner[key] == value for key, value in values.items() if key != "name"):
+            return partner
+        existing = partner.child_ids.filtered(
+            lambda child: child.type == kind
+            and all(child[key] == value for key, value in values.items())
+        )
+        return existing[:1] or self.env["res.partner"].create(
+            {**values, "parent_id": partner.id, "type": kind}
+        )
+
+    def _address_values(self, address):
+        values = {k: v for k, v in address.items() if k not in ("country_code", "state_code")}
+        if not values.get("name"):
+            values.pop("name", None)
+        country = self.env["res.country"].search(
+            [("code", "=", address.get("country_code") or "")], limit=1
+        )
+        state = country and self.env["res.country.state"].search(
+            [("country_id", "=", country.id), ("code", "=", address.get("state_code") or "")],
+            limit=1,
+        )
+        return {**values, "country_id": country.id or False, "state_id": state.id or False}
+
+    # --- order settings ---------------------------------------------------------
+
+    def _pricelist(self, backend, currency_code):
+        currency = self.env["res.currency"].with_context(active_test=False).search(
+            [("name", "=", currency_code)], limit=1
+        )
+        if not currency:
+            raise UserError(self.env._("Unknown currency %(code)s.", code=currency_code))
+        if not currency.active:
+            currency.active = True
+        Pricelist = self.env["product.pricelist"]
+        domain = [("currency_id", "=", currency.id), ("company_id", "in", [False, backend.company_id.id])]
+        return Pricelist.search(domain, limit=1) or Pricelist.create(
+            {"name": f"Shopify {currency.name}", "currency_id": currency.id,
+             "company_id": backend.company_id.id}
+        )
+
+    def _warehouse(self, backend):
+        return backend.shopify_warehouse_id or self.env["stock.warehouse"].search(
+            [("company_id", "=", backend.company_id.id)], limit=1
+        )
+
+    def _check_total(self, order, values):
+        """Say on the order when Odoo's total differs from Shopify's (tax mapping)."""
+        if float_compare(order.amount_total, values["total"], precision_digits=2):
+            order.message_post(
+                body=self.env._(
+                    "Shopify total %(shopify)s differs from the Odoo total %(odoo)s: check "
+                    "the tax and discount mapping.",
+                    shopify=values["total"],
+                    odoo=order.amount_total,
+                )
+            )
