@@ -9,14 +9,18 @@ with how to find its backend; its backend model provides the signature rule
 import json
 import logging
 
-from odoo import http
 from odoo.http import request
 
 _logger = logging.getLogger(__name__)
 
 
-class WebhookIntake(http.Controller):
-    """Base class of the connectors' webhook controllers (no route of its own)."""
+class WebhookIntake:
+    """Mixin of the connectors' webhook controllers (no route of its own).
+
+    Not a ``Controller`` itself: Odoo merges every subclass of a controller
+    into one, and two connectors' routes would then shadow each other. A
+    connector writes ``class MyWebhook(WebhookIntake, http.Controller)``.
+    """
 
     def _answer(self, status, message, **extra):
         return request.make_json_response({"status": message, **extra}, status=status)

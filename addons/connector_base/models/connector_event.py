@@ -34,6 +34,7 @@ EVENT_STATES = [
 OPEN_STATES = ("received", "queued", "processing", "waiting", "failed")
 ERROR_KINDS = [
     ("validation", "Invalid data"),
+    ("sequence", "Waiting for an earlier message"),
     ("prerequisite", "Missing prerequisite"),
     ("remote", "Remote system error"),
     ("business", "Cannot be applied in Odoo"),
@@ -376,9 +377,13 @@ class ConnectorEvent(models.Model):
                     ("id", "!=", self.id),
                 ]
             )
+            # An earlier event waiting for a prerequisite does not hold later
+            # ones back: one of them may be the very record it waits for.
             earlier = siblings.filtered(
                 lambda e: (
-                    (e.occurred_at, e.id) < (self.occurred_at, self.id) and e.state in OPEN_STATES
+                    (e.occurred_at, e.id) < (self.occurred_at, self.id)
+                    and e.state in OPEN_STATES
+                    and not (e.state == "waiting" and e.error_kind == "prerequisite")
                 )
             )
             if earlier:
@@ -389,7 +394,8 @@ class ConnectorEvent(models.Model):
                         event=first.display_name,
                         state=dict(EVENT_STATES)[first.state],
                         key=self.sequence_key,
-                    )
+                    ),
+                    kind="sequence",
                 )
             if declaration.skip_stale and siblings.filtered(
                 lambda e: (e.occurred_at, e.id) > (self.occurred_at, self.id) and e.state == "done"
@@ -413,11 +419,11 @@ class ConnectorEvent(models.Model):
                 return self._wait(reason, waiting_key=key)
         return None
 
-    def _wait(self, reason, waiting_key=None):
+    def _wait(self, reason, waiting_key=None, kind="prerequisite"):
         self.write(
             {
                 "state": "waiting",
-                "error_kind": "prerequisite",
+                "error_kind": kind,
                 "error_message": reason,
                 "waiting_key": waiting_key,
             }

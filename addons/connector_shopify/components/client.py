@@ -82,7 +82,9 @@ class ShopifyClient:
         """
         for _attempt in range(3):
             self._pace(cost or self.expected_cost)
-            response = self.http.post(self.path, json={"query": query, "variables": variables or {}})
+            response = self.http.post(
+                self.path, json={"query": query, "variables": variables or {}}
+            )
             try:
                 body = response.json()
             except ValueError as exc:

@@ -136,7 +136,9 @@ def customer_values(order):
     consent = (customer.get("email_marketing_consent") or {}).get("state")
     return {
         "external_id": str(customer["id"]) if customer.get("id") else None,
-        "name": name or (address_values(default_address) or {}).get("name") or order.get("email")
+        "name": name
+        or (address_values(default_address) or {}).get("name")
+        or order.get("email")
         or order["name"],
         "email": (customer.get("email") or order.get("email") or "").strip().lower() or None,
         "phone": customer.get("phone") or order.get("phone") or None,

@@ -4,7 +4,7 @@ from odoo.http import request
 from odoo.addons.connector_base.controllers.webhook import WebhookIntake
 
 
-class ShopifyWebhook(WebhookIntake):
+class ShopifyWebhook(WebhookIntake, http.Controller):
     """Shopify webhooks of every store: the shop domain header names the backend."""
 
     @http.route(
@@ -15,7 +15,7 @@ class ShopifyWebhook(WebhookIntake):
         csrf=False,
         save_session=False,
     )
-    def receive(self):
+    def receive_shopify_webhook(self):
         domain = request.httprequest.headers.get("X-Shopify-Shop-Domain") or ""
         return self._receive_webhook(
             [("backend_type", "=", "shopify"), ("shopify_shop_domain", "=", domain.lower())]

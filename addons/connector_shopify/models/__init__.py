@@ -1,5 +1,1 @@
-from . import shopify_backend
-from . import shopify_location
-from . import shopify_bindings
-from . import shopify_order_import
-from . import sale_order
+from . import sale_order, shopify_backend, shopify_bindings, shopify_location, shopify_order_import

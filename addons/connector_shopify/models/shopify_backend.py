@@ -29,7 +29,8 @@ class ConnectorBackend(models.Model):
     )
     shopify_api_version = fields.Char(string="API version", default=DEFAULT_API_VERSION)
     shopify_warehouse_id = fields.Many2one(
-        "stock.warehouse", string="Default warehouse",
+        "stock.warehouse",
+        string="Default warehouse",
         help="Where Shopify orders are reserved and shipped from when their location "
         "is not mapped.",
     )
@@ -42,14 +43,16 @@ class ConnectorBackend(models.Model):
             ("shopify", "Use the taxes Shopify computed"),
             ("odoo", "Let Odoo compute taxes (fiscal positions)"),
         ],
-        string="Taxes", default="shopify",
+        string="Taxes",
+        default="shopify",
     )
     shopify_stock_buffer_qty = fields.Float(
         string="Safety stock",
         help="Kept back from what Shopify may sell, per product and location.",
     )
     shopify_shipping_product_id = fields.Many2one(
-        "product.product", string="Shipping product",
+        "product.product",
+        string="Shipping product",
         default=lambda self: self.env.ref(
             "connector_shopify.product_shopify_shipping", raise_if_not_found=False
         ),
@@ -95,9 +98,7 @@ class ConnectorBackend(models.Model):
     def _shopify_client(self, correlation_id=None):
         self.ensure_one()
         if not (self.base_url and self.sudo().api_token):
-            raise UserError(
-                self.env._("Enter the store URL and its Admin API access token first.")
-            )
+            raise UserError(self.env._("Enter the store URL and its Admin API access token first."))
         http = self._http_client(
             correlation_id=correlation_id,
             headers={"X-Shopify-Access-Token": self.sudo().api_token},
@@ -153,7 +154,9 @@ class ConnectorBackend(models.Model):
         if self.env["shopify.order.binding"]._find(self, payload["id"]):
             return None
         return (
-            self.env._("Order %(name)s is not imported yet.", name=payload.get("name") or payload["id"]),
+            self.env._(
+                "Order %(name)s is not imported yet.", name=payload.get("name") or payload["id"]
+            ),
             order_key(payload),
         )
 

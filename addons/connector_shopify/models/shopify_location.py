@@ -15,7 +15,8 @@ class ShopifyLocation(models.Model):
     active = fields.Boolean(default=True)
     warehouse_id = fields.Many2one("stock.warehouse")
     location_id = fields.Many2one(
-        "stock.location", string="Stock location",
+        "stock.location",
+        string="Stock location",
         help="Odoo location whose stock Shopify sells at this location.",
     )
 

@@ -139,8 +139,11 @@ class ShopifyOrderImporter(models.AbstractModel):
             if product:
                 products[line["external_id"]] = product
             else:
-                unknown.append(f"'{line['sku']}' ({line['title']})" if line["sku"]
-                               else f"a line without SKU ({line['title']})")
+                unknown.append(
+                    f"'{line['sku']}' ({line['title']})"
+                    if line["sku"]
+                    else f"a line without SKU ({line['title']})"
+                )
         if unknown:
             raise UserError(
                 self.env._(
@@ -168,14 +171,31 @@ class ShopifyOrderImporter(models.AbstractModel):
             ("amount", "=", rate),
         ]
         tax = Tax.search(domain).filtered(lambda t: t.price_include == included)[:1]
-        return tax or Tax.create(
+        if tax:
+            return tax
+        company = backend.company_id
+        country = company.account_fiscal_country_id or company.country_id
+        if not country:
+            raise UserError(
+                self.env._(
+                    "Set the country of %(company)s: the taxes of Shopify orders are created "
+                    "for its tax country.",
+                    company=company.name,
+                )
+            )
+        group = self.env["account.tax.group"].search(
+            [("company_id", "=", company.id)], limit=1
+        ) or self.env["account.tax.group"].create({"name": "Shopify", "company_id": company.id})
+        return Tax.create(
             {
                 "name": f"Shopify {rate:g}%{' incl.' if included else ''}",
                 "type_tax_use": "sale",
                 "amount_type": "percent",
                 "amount": rate,
                 "price_include_override": mode,
-                "company_id": backend.company_id.id,
+                "company_id": company.id,
+                "tax_group_id": group.id,
+                "country_id": country.id,
             }
         )
 
@@ -201,9 +221,15 @@ class ShopifyOrderImporter(models.AbstractModel):
                     **self._address_values(customer["address"] or {}),
                 }
             )
-        if customer["external_id"] and not binding and not Binding._find_by_record(backend, partner):
+        if (
+            customer["external_id"]
+            and not binding
+            and not Binding._find_by_record(backend, partner)
+        ):
             Binding._bind(
-                backend, customer["external_id"], partner,
+                backend,
+                customer["external_id"],
+                partner,
                 accepts_marketing=customer["accepts_marketing"],
             )
         return partner
@@ -213,15 +239,25 @@ class ShopifyOrderImporter(models.AbstractModel):
         if not address:
             return partner
         values = self._address_values(address)
-        if all(partner[key] == value for key, value in values.items() if key != "name"):
+        if self._same_address(partner, values, ignore_name=True):
             return partner
         existing = partner.child_ids.filtered(
-            lambda child: child.type == kind
-            and all(child[key] == value for key, value in values.items())
+            lambda child: child.type == kind and self._same_address(child, values)
         )
         return existing[:1] or self.env["res.partner"].create(
             {**values, "parent_id": partner.id, "type": kind}
         )
+
+    @staticmethod
+    def _same_address(partner, values, ignore_name=False):
+        for key, value in values.items():
+            if key == "name" and ignore_name:
+                continue
+            current = partner[key]
+            current = current.id if hasattr(current, "_name") else current
+            if (current or False) != (value or False):
+                return False
+        return True
 
     def _address_values(self, address):
         values = {k: v for k, v in address.items() if k not in ("country_code", "state_code")}
@@ -239,18 +275,26 @@ class ShopifyOrderImporter(models.AbstractModel):
     # --- order settings ---------------------------------------------------------
 
     def _pricelist(self, backend, currency_code):
-        currency = self.env["res.currency"].with_context(active_test=False).search(
-            [("name", "=", currency_code)], limit=1
+        currency = (
+            self.env["res.currency"]
+            .with_context(active_test=False)
+            .search([("name", "=", currency_code)], limit=1)
         )
         if not currency:
             raise UserError(self.env._("Unknown currency %(code)s.", code=currency_code))
         if not currency.active:
             currency.active = True
         Pricelist = self.env["product.pricelist"]
-        domain = [("currency_id", "=", currency.id), ("company_id", "in", [False, backend.company_id.id])]
+        domain = [
+            ("currency_id", "=", currency.id),
+            ("company_id", "in", [False, backend.company_id.id]),
+        ]
         return Pricelist.search(domain, limit=1) or Pricelist.create(
-            {"name": f"Shopify {currency.name}", "currency_id": currency.id,
-             "company_id": backend.company_id.id}
+            {
+                "name": f"Shopify {currency.name}",
+                "currency_id": currency.id,
+                "company_id": backend.company_id.id,
+            }
         )
 
     def _warehouse(self, backend):

@@ -22,19 +22,33 @@ ORDER = {
         "email_marketing_consent": {"state": "subscribed"},
     },
     "shipping_address": {
-        "first_name": "Ada", "last_name": "Lovelace", "address1": "12 St James's Square",
-        "city": "London", "zip": "SW1Y 4JH", "country_code": "GB", "province_code": None,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "address1": "12 St James's Square",
+        "city": "London",
+        "zip": "SW1Y 4JH",
+        "country_code": "GB",
+        "province_code": None,
     },
     "line_items": [
         {
-            "id": 466157049, "sku": "TEE-BLUE-M", "variant_id": 39072856, "title": "Tee",
-            "quantity": 2, "price": "50.00", "total_discount": "10.00",
+            "id": 466157049,
+            "sku": "TEE-BLUE-M",
+            "variant_id": 39072856,
+            "title": "Tee",
+            "quantity": 2,
+            "price": "50.00",
+            "total_discount": "10.00",
             "tax_lines": [{"rate": 0.2, "price": "15.00"}],
         }
     ],
     "shipping_lines": [
-        {"title": "Standard", "price": "15.00", "discounted_price": "15.00",
-         "tax_lines": [{"rate": 0.2, "price": "2.50"}]}
+        {
+            "title": "Standard",
+            "price": "15.00",
+            "discounted_price": "15.00",
+            "tax_lines": [{"rate": 0.2, "price": "2.50"}],
+        }
     ],
 }
 

@@ -3,7 +3,7 @@ from odoo import http
 from odoo.addons.connector_base.controllers.webhook import WebhookIntake
 
 
-class TestWebhook(WebhookIntake):
+class TestWebhook(WebhookIntake, http.Controller):
     @http.route(
         "/connector_test/webhook/<int:backend_id>",
         type="http",
@@ -12,5 +12,5 @@ class TestWebhook(WebhookIntake):
         csrf=False,
         save_session=False,
     )
-    def receive(self, backend_id):
+    def receive_test_webhook(self, backend_id):
         return self._receive_webhook([("id", "=", backend_id), ("backend_type", "=", "test")])

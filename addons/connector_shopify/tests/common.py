@@ -1,0 +1,54 @@
+import copy
+import json
+
+from odoo.addons.connector_base.components.signature import hmac_sha256_base64
+
+from .test_mapper_order import ORDER
+
+SHOP_DOMAIN = "retail-sync-test.myshopify.com"
+ACCESS_TOKEN = "shpat_test_token_0123456789"
+WEBHOOK_SECRET = "shopify-test-webhook-secret"
+
+
+def make_backend(env, **values):
+    """A running Shopify backend with test credentials and a warehouse."""
+    if not env.company.country_id:
+        env.company.country_id = env.ref("base.uk")
+    return env["connector.backend"].create(
+        {
+            "name": "Shopify test store",
+            "backend_type": "shopify",
+            "shopify_shop_domain": SHOP_DOMAIN,
+            "base_url": "http://127.0.0.1:9",
+            "api_token": ACCESS_TOKEN,
+            "webhook_secret": WEBHOOK_SECRET,
+            "shopify_warehouse_id": env.ref("stock.warehouse0").id,
+            "state": "running",
+            **values,
+        }
+    )
+
+
+def make_products(env, skus=("TEE-BLUE-M",), on_hand=10):
+    """Storable products with these SKUs and some stock in the main warehouse."""
+    products = env["product.product"]
+    stock = env.ref("stock.warehouse0").lot_stock_id
+    for sku in skus:
+        product = env["product.product"].create(
+            {"name": f"Product {sku}", "default_code": sku, "is_storable": True,
+             "list_price": 50.0}
+        )
+        env["stock.quant"]._update_available_quantity(product, stock, on_hand)
+        products |= product
+    return products
+
+
+def order_payload(**changes):
+    payload = copy.deepcopy(ORDER)
+    payload.update(changes)
+    return payload
+
+
+def signed(payload, secret=WEBHOOK_SECRET):
+    raw = json.dumps(payload).encode()
+    return raw, hmac_sha256_base64(secret, raw)
