@@ -149,8 +149,10 @@ class FaultInjector:
         return rule
 
     def clear(self):
+        """Drop every rule; rules added next are numbered afresh, as in a new run."""
         with self._lock:
             self._rules = []
+            self._ids = itertools.count(1)
 
     def reseed(self, seed):
         with self._lock:
