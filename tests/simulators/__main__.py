@@ -9,6 +9,7 @@ token and webhook secret), then serves.
 """
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
@@ -70,12 +71,11 @@ def main(argv=None):
         for index, name in enumerate(names):
             port = args.port + index if args.port else 0
             simulators.append(build(name, args, port).start())
-        for simulator in simulators:
-            print(describe(simulator), flush=True)
-        print("Ctrl-C stops.", flush=True)
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
+        lines = [describe(simulator) for simulator in simulators]
+        sys.stdout.write("\n".join([*lines, "Ctrl-C stops.", ""]))
+        sys.stdout.flush()
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
     finally:
         for simulator in simulators:
             simulator.stop()

@@ -520,12 +520,12 @@ class _Server(ThreadedWSGIServer):
     def process_request(self, request, client_address):
         with self._connections_lock:
             self.open_connections.add(request)
-        super().process_request(request, client_address)
+        return super().process_request(request, client_address)
 
     def shutdown_request(self, request):
         with self._connections_lock:
             self.open_connections.discard(request)
-        super().shutdown_request(request)
+        return super().shutdown_request(request)
 
     def close_open_connections(self):
         with self._connections_lock:

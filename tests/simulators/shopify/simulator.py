@@ -10,6 +10,7 @@ See ``tests/simulators/README.md`` for the API, the control endpoints and the
 faults.
 """
 
+import contextlib
 import json
 import threading
 import time
@@ -18,7 +19,7 @@ from werkzeug.routing import Rule
 
 from ..base import Simulator, json_response, seeded_random, utcnow
 from ..retail_data import RetailDataGenerator
-from .graphql import Executor, GraphQLErrors, parse
+from .graphql import Executor, GraphQLError, GraphQLErrors, parse
 from .schema import API_VERSION, SCHEMA
 from .store import ShopifyStore, StoreError
 from .webhooks import PAYLOADS, inventory_level_payload, order_payload
@@ -161,13 +162,12 @@ class ShopifySimulator(Simulator):
 
     def request_names(self, request, endpoint):
         names = [request.path, endpoint]
-        try:
+        # A body that does not parse gets no finer names; the handler will say why.
+        with contextlib.suppress(ValueError, GraphQLError):
             document = parse(self._payload(request).get("query") or "")
             for operation in document.operations:
                 names.append(f"graphql:{operation.kind}")
                 names.extend(f"graphql:{getattr(s, 'name', '')}" for s in operation.selections)
-        except (ValueError, GraphQLErrors, Exception):
-            pass
         return names
 
     @staticmethod
