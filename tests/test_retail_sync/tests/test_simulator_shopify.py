@@ -86,11 +86,12 @@ class ShopifyCase(BaseCase):
             headers=headers,
             timeout=TIMEOUT,
         )
-        self.assertEqual(response.headers.get("X-Shopify-API-Version"), "2026-10")
         return response
 
     def data(self, query, variables=None):
-        body = self.graphql(query, variables).json()
+        response = self.graphql(query, variables)
+        self.assertEqual(response.headers.get("X-Shopify-API-Version"), "2026-10")
+        body = response.json()
         self.assertNotIn("errors", body, body.get("errors"))
         return body["data"]
 
@@ -375,6 +376,35 @@ class TestInventory(ShopifyCase):
             other["data"]["inventorySetQuantities"]["userErrors"][0]["code"],
             "IDEMPOTENCY_KEY_PARAMETER_MISMATCH",
         )
+
+    def test_faults_target_one_graphql_field(self):
+        self.shop.faults.add("error", status=503, endpoint="graphql:inventorySetQuantities")
+        self.assertEqual(self.graphql("{ orders(first: 1) { nodes { id } } }").status_code, 200)
+        row = self.level()
+        response = self.graphql(
+            SET_QUANTITIES,
+            {
+                "input": {
+                    "name": "available",
+                    "reason": "correction",
+                    "quantities": [self.quantity(row, 3, None)],
+                },
+                "key": "k-503",
+            },
+        )
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(self.level()["available"], row["available"], "a 5xx applies nothing")
+
+    def test_a_lost_answer_then_a_retry_with_the_same_key_applies_once(self):
+        row = self.level()
+        self.shop.faults.add("drop", apply=True, limit=1, endpoint="graphql:inventorySet*")
+        quantities = [self.quantity(row, row["available"] + 9, row["available"])]
+        with self.assertRaises(requests.ConnectionError):
+            self.set_quantities(quantities, key="lost")
+        self.assertEqual(self.level()["available"], row["available"] + 9, "applied, unanswered")
+        retry = self.set_quantities(quantities, key="lost")
+        self.assertEqual(retry["data"]["inventorySetQuantities"]["userErrors"], [])
+        self.assertEqual(self.level()["available"], row["available"] + 9, "not applied twice")
 
     def test_batch_limit_is_250_quantities(self):
         rows = self.shop.inventory()
