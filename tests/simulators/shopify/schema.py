@@ -437,19 +437,74 @@ def _failed(result_keys, code, message):
 def inventory_set_quantities(parent, args, info):
     store = info.context
     data = args["input"]
-    path = ["input"]
-    _reject_removed(data, ["ignoreCompareQuantity"], "InventorySetQuantitiesInput", path)
+    _reject_removed(data, ["ignoreCompareQuantity"], "InventorySetQuantitiesInput", ["input"])
     quantities = data.get("quantities") or []
     _input_array(quantities, [info.node.key, "input", "quantities"])
-    errors = []
-    if data.get("name") not in ("available", "on_hand"):
-        errors.append(
-            user_error(
-                ["input", "name"],
-                "The quantity name must be either 'available' or 'on_hand'.",
-                "INVALID_NAME",
-            )
+    errors = _input_errors(
+        data,
+        ("available", "on_hand"),
+        "INVALID_NAME",
+        "The quantity name must be either 'available' or 'on_hand'.",
+    )
+    name = data.get("name") if data.get("name") in ("available", "on_hand") else "available"
+    targets, seen = [], set()
+    for index, quantity in enumerate(quantities):
+        at = ["input", "quantities", str(index)]
+        _reject_removed(quantity, ["compareQuantity"], "InventoryQuantityInput", at)
+        level, problem = _target_level(store, quantity, at, seen)
+        if problem:
+            errors.append(problem)
+            continue
+        current = level["quantities"][name]
+        value = quantity.get("quantity")
+        problems = [
+            _change_from_error(
+                quantity,
+                at,
+                current,
+                "The changeFromQuantity value does not match persisted value.",
+            ),
+            _quantity_error(value, [*at, "quantity"]),
+        ]
+        errors += [problem for problem in problems if problem]
+        if not any(problems):
+            targets.append((level, name, value - current))
+    return _apply(store, data, targets, errors)
+
+
+@idempotent(["inventoryAdjustmentGroup"])
+def inventory_adjust_quantities(parent, args, info):
+    store = info.context
+    data = args["input"]
+    changes_in = data.get("changes") or []
+    _input_array(changes_in, [info.node.key, "input", "changes"])
+    names = ("available", "damaged", "incoming", "quality_control", "reserved", "safety_stock")
+    errors = _input_errors(data, names, "INVALID_QUANTITY_NAME", "The quantity name is not valid.")
+    name = data.get("name")
+    targets, seen = [], set()
+    for index, change in enumerate(changes_in):
+        at = ["input", "changes", str(index)]
+        level, problem = _target_level(store, change, at, seen)
+        if problem:
+            errors.append(problem)
+            continue
+        problem = _change_from_error(
+            change,
+            at,
+            level["quantities"].get(name),
+            "The quantity has changed since you last retrieved it.",
         )
+        if problem:
+            errors.append(problem)
+        targets.append((level, name, int(change.get("delta") or 0)))
+    return _apply(store, data, targets, errors)
+
+
+def _input_errors(data, names, name_code, name_message):
+    """User errors of the name, reason and reference document of an inventory input."""
+    errors = []
+    if data.get("name") not in names:
+        errors.append(user_error(["input", "name"], name_message, name_code))
     if data.get("reason") not in INVENTORY_REASONS:
         errors.append(
             user_error(["input", "reason"], "The specified reason is invalid.", "INVALID_REASON")
@@ -463,61 +518,45 @@ def inventory_set_quantities(parent, args, info):
                 "INVALID_REFERENCE_DOCUMENT",
             )
         )
-    targets, seen = [], set()
-    for index, quantity in enumerate(quantities):
-        at = ["input", "quantities", str(index)]
-        _reject_removed(quantity, ["compareQuantity"], "InventoryQuantityInput", at)
-        level, problem = _target_level(store, quantity, at, seen)
-        if problem:
-            errors.append(problem)
-            continue
-        name = data.get("name") if data.get("name") in ("available", "on_hand") else "available"
-        current = level["quantities"][name]
-        if "changeFromQuantity" not in quantity:
-            errors.append(
-                user_error(
-                    [*at, "changeFromQuantity"],
-                    "changeFromQuantity is required from API version 2026-04: pass the quantity "
-                    "you expect, or null to skip the check.",
-                    "COMPARE_QUANTITY_REQUIRED",
-                )
-            )
-        elif quantity["changeFromQuantity"] is not None and quantity["changeFromQuantity"] != (
-            current
-        ):
-            errors.append(
-                user_error(
-                    [*at, "changeFromQuantity"],
-                    "The changeFromQuantity value does not match persisted value.",
-                    "CHANGE_FROM_QUANTITY_STALE",
-                )
-            )
-        value = quantity.get("quantity")
-        if not isinstance(value, int) or value < 0:
-            errors.append(
-                user_error(
-                    [*at, "quantity"],
-                    "The quantity can't be negative.",
-                    "INVALID_QUANTITY_NEGATIVE",
-                )
-            )
-        elif value > MAX_QUANTITY:
-            errors.append(
-                user_error(
-                    [*at, "quantity"],
-                    "The total quantity can't be higher than 1,000,000,000.",
-                    "INVALID_QUANTITY_TOO_HIGH",
-                )
-            )
-        else:
-            targets.append((level, name, value - current))
+    return errors
+
+
+def _change_from_error(entry, at, current, stale_message):
+    """Compare-and-swap, as from 2026-04: changeFromQuantity present, null or current."""
+    if "changeFromQuantity" not in entry:
+        return user_error(
+            [*at, "changeFromQuantity"],
+            "changeFromQuantity is required from API version 2026-04: pass the quantity "
+            "you expect, or null to skip the check.",
+            "COMPARE_QUANTITY_REQUIRED",
+        )
+    expected = entry["changeFromQuantity"]
+    if expected is not None and expected != current:
+        return user_error([*at, "changeFromQuantity"], stale_message, "CHANGE_FROM_QUANTITY_STALE")
+    return None
+
+
+def _quantity_error(value, at):
+    if not isinstance(value, int) or value < 0:
+        return user_error(at, "The quantity can't be negative.", "INVALID_QUANTITY_NEGATIVE")
+    if value > MAX_QUANTITY:
+        return user_error(
+            at,
+            "The total quantity can't be higher than 1,000,000,000.",
+            "INVALID_QUANTITY_TOO_HIGH",
+        )
+    return None
+
+
+def _apply(store, data, targets, errors):
+    """All the changes or, when anything is wrong, none: (level, name, delta) targets."""
     if errors:
         return {"inventoryAdjustmentGroup": None, "userErrors": errors}
     changes = []
     for level, name, delta in targets:
         store.change_quantity(level, name, delta, changes)
     store.emit_levels(changes)
-    group = store.adjustment_group(data["reason"], reference, changes)
+    group = store.adjustment_group(data["reason"], data.get("referenceDocumentUri"), changes)
     return {"inventoryAdjustmentGroup": group, "userErrors": []}
 
 
@@ -551,69 +590,6 @@ def _target_level(store, quantity, at, seen):
             "ITEM_NOT_STOCKED_AT_LOCATION",
         )
     return level, None
-
-
-@idempotent(["inventoryAdjustmentGroup"])
-def inventory_adjust_quantities(parent, args, info):
-    store = info.context
-    data = args["input"]
-    changes_in = data.get("changes") or []
-    _input_array(changes_in, [info.node.key, "input", "changes"])
-    errors, targets, seen = [], [], set()
-    name = data.get("name")
-    if name not in (
-        "available",
-        "damaged",
-        "incoming",
-        "quality_control",
-        "reserved",
-        "safety_stock",
-    ):
-        errors.append(
-            user_error(
-                ["input", "name"], "The quantity name is not valid.", "INVALID_QUANTITY_NAME"
-            )
-        )
-    if data.get("reason") not in INVENTORY_REASONS:
-        errors.append(
-            user_error(["input", "reason"], "The specified reason is invalid.", "INVALID_REASON")
-        )
-    for index, change in enumerate(changes_in):
-        at = ["input", "changes", str(index)]
-        level, problem = _target_level(store, change, at, seen)
-        if problem:
-            errors.append(problem)
-            continue
-        expected = change.get("changeFromQuantity")
-        if "changeFromQuantity" not in change:
-            errors.append(
-                user_error(
-                    [*at, "changeFromQuantity"],
-                    "changeFromQuantity is required from API version 2026-04: "
-                    "pass the quantity you expect, or null to skip the check.",
-                )
-            )
-        elif (
-            expected is not None
-            and name in level["quantities"]
-            and (expected != level["quantities"][name])
-        ):
-            errors.append(
-                user_error(
-                    [*at, "changeFromQuantity"],
-                    "The quantity has changed since you last retrieved it.",
-                    "CHANGE_FROM_QUANTITY_STALE",
-                )
-            )
-        targets.append((level, int(change.get("delta") or 0)))
-    if errors:
-        return {"inventoryAdjustmentGroup": None, "userErrors": errors}
-    changes = []
-    for level, delta in targets:
-        store.change_quantity(level, name, delta, changes)
-    store.emit_levels(changes)
-    group = store.adjustment_group(data["reason"], data.get("referenceDocumentUri"), changes)
-    return {"inventoryAdjustmentGroup": group, "userErrors": []}
 
 
 def fulfillment_create(parent, args, info):
@@ -696,19 +672,28 @@ def product_update(parent, args, info):
     return {"product": product, "userErrors": []}
 
 
-def variants_bulk_create(parent, args, info):
-    store = info.context
+def _variants_target(args, info):
+    """The product and variants input of a bulk variants mutation, or the refusal payload."""
     variants_in = args.get("variants") or []
     _input_array(variants_in, [info.node.key, "variants"])
-    product = store.products.get(args.get("productId"))
+    product = info.context.products.get(args.get("productId"))
+    refusal = None
     if product is None:
-        return {
+        refusal = {
             "product": None,
             "productVariants": None,
             "userErrors": [
                 user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
             ],
         }
+    return product, variants_in, refusal
+
+
+def variants_bulk_create(parent, args, info):
+    store = info.context
+    product, variants_in, refusal = _variants_target(args, info)
+    if refusal:
+        return refusal
     existing = {
         tuple(sorted((o["name"], o["value"]) for o in store.variants[v]["selectedOptions"]))
         for v in product["_variants"]
@@ -774,17 +759,9 @@ def variants_bulk_create(parent, args, info):
 
 def variants_bulk_update(parent, args, info):
     store = info.context
-    variants_in = args.get("variants") or []
-    _input_array(variants_in, [info.node.key, "variants"])
-    product = store.products.get(args.get("productId"))
-    if product is None:
-        return {
-            "product": None,
-            "productVariants": None,
-            "userErrors": [
-                user_error(["productId"], "Product does not exist", "PRODUCT_DOES_NOT_EXIST")
-            ],
-        }
+    product, variants_in, refusal = _variants_target(args, info)
+    if refusal:
+        return refusal
     errors, updates = [], []
     for index, data in enumerate(variants_in):
         variant_id = data.get("id")

@@ -20,6 +20,11 @@ TOPICS = (
 )
 
 
+def _ids(record):
+    """A webhook resource names itself twice: the numeric id and the GraphQL id."""
+    return {"id": legacy_id(record["id"]), "admin_graphql_api_id": record["id"]}
+
+
 def _amount(value):
     return f"{value:.2f}"
 
@@ -68,8 +73,7 @@ def _tax_line(store, order, amount):
 
 def customer_payload(store, customer):
     return {
-        "id": legacy_id(customer["id"]),
-        "admin_graphql_api_id": customer["id"],
+        **_ids(customer),
         "email": customer["email"],
         "first_name": customer["firstName"],
         "last_name": customer["lastName"],
@@ -93,8 +97,7 @@ def line_item_payload(store, order, line):
     priced = line["_priced"]
     variant = store.variants[line["_variant"]]
     return {
-        "id": legacy_id(line["id"]),
-        "admin_graphql_api_id": line["id"],
+        **_ids(line),
         "variant_id": legacy_id(line["_variant"]),
         "product_id": legacy_id(line["_product"]),
         "sku": line["sku"],
@@ -133,8 +136,7 @@ def order_payload(store, order):
     discount = order["_discount"]
     shipping = order["_shipping_lines"]
     return {
-        "id": legacy_id(order["id"]),
-        "admin_graphql_api_id": order["id"],
+        **_ids(order),
         "name": order["name"],
         "order_number": order["number"],
         "number": order["number"] - 1000,
@@ -218,8 +220,7 @@ def order_payload(store, order):
 
 def transaction_payload(store, order, transaction):
     return {
-        "id": legacy_id(transaction["id"]),
-        "admin_graphql_api_id": transaction["id"],
+        **_ids(transaction),
         "order_id": legacy_id(order["id"]),
         "kind": transaction["kind"].lower(),
         "status": transaction["status"].lower(),
@@ -237,8 +238,7 @@ def refund_payload(store, refund):
     order = store.orders[refund["_order"]]
     lines = {line["id"]: line for line in order["_line_items"]}
     return {
-        "id": legacy_id(refund["id"]),
-        "admin_graphql_api_id": refund["id"],
+        **_ids(refund),
         "order_id": legacy_id(order["id"]),
         "created_at": refund["createdAt"],
         "processed_at": refund["createdAt"],
@@ -277,8 +277,7 @@ def fulfillment_payload(store, fulfillment):
     lines = {line["id"]: line for line in order["_line_items"]}
     tracking = fulfillment["_tracking"]
     return {
-        "id": legacy_id(fulfillment["id"]),
-        "admin_graphql_api_id": fulfillment["id"],
+        **_ids(fulfillment),
         "order_id": legacy_id(order["id"]),
         "name": fulfillment["name"],
         "status": fulfillment["status"].lower(),
@@ -312,8 +311,7 @@ def inventory_level_payload(store, level):
 def product_payload(store, product):
     variants = [store.variants[v] for v in product["_variants"]]
     return {
-        "id": legacy_id(product["id"]),
-        "admin_graphql_api_id": product["id"],
+        **_ids(product),
         "title": product["title"],
         "handle": product["handle"],
         "body_html": product["descriptionHtml"],
@@ -330,8 +328,7 @@ def product_payload(store, product):
         ],
         "variants": [
             {
-                "id": legacy_id(v["id"]),
-                "admin_graphql_api_id": v["id"],
+                **_ids(v),
                 "product_id": legacy_id(product["id"]),
                 "title": v["title"],
                 "sku": v["sku"],
