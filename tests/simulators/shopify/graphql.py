@@ -744,7 +744,11 @@ class Executor:
             before, costs, items = run.cost, [0], []
             for i, item in enumerate(value):
                 run.cost = 0
-                items.append(self._object(run, definition.type, item, node.selections, [*path, i]))
+                items.append(
+                    None
+                    if item is None
+                    else self._object(run, definition.type, item, node.selections, [*path, i])
+                )
                 costs.append(run.cost)
             run.cost = before + 1 + max(costs)
             return items

@@ -301,7 +301,7 @@ def _quantities(parent, args, info):
 
 def _levels_of_item(parent, args, info):
     store = info.context
-    levels = [lv for (item, _loc), lv in store.levels.items() if item == parent["id"]]
+    levels = store.item_levels.get(parent["id"], [])
     return paginate(levels, args, lambda lv: (legacy_id(lv["_location"]),))
 
 
@@ -316,20 +316,12 @@ def _level_of_item(parent, args, info):
 
 
 def _available_of_variant(parent, args, info):
-    store = info.context
-    return sum(
-        lv["quantities"]["available"]
-        for (item, _loc), lv in store.levels.items()
-        if item == parent["_inventory_item"]
-    )
+    return info.context.available(parent["_inventory_item"])
 
 
 def _total_inventory(parent, args, info):
     store = info.context
-    items = {store.variants[v]["_inventory_item"] for v in parent["_variants"]}
-    return sum(
-        lv["quantities"]["available"] for (item, _loc), lv in store.levels.items() if item in items
-    )
+    return sum(store.available(store.variants[v]["_inventory_item"]) for v in parent["_variants"])
 
 
 def _product_options(parent, args, info):
@@ -750,8 +742,7 @@ def variants_bulk_create(parent, args, info):
                 )
     if args.get("strategy") == "REMOVE_STANDALONE_VARIANT":
         for variant_id in standalone:
-            product["_variants"].remove(variant_id)
-            store.variants.pop(variant_id)
+            store.remove_variant(variant_id)
     _stock_everywhere(store, product)
     store.touch_product(product)
     return {"product": product, "productVariants": created, "userErrors": []}

@@ -86,6 +86,7 @@ class ShopifyStore:
         self.variants = {}
         self.inventory_items = {}
         self.levels = {}  # (item gid, location gid) -> level
+        self.item_levels = {}  # item gid -> its levels, for per-item reads
         self.customers = {}
         self.orders = {}
         self.fulfillment_orders = {}
@@ -305,6 +306,15 @@ class ShopifyStore:
         }
         return variant
 
+    def remove_variant(self, variant_id):
+        """Delete a variant with its inventory item and levels."""
+        variant = self.variants.pop(variant_id)
+        self.products[variant["_product"]]["_variants"].remove(variant_id)
+        item_id = variant["_inventory_item"]
+        self.inventory_items.pop(item_id)
+        for level in self.item_levels.pop(item_id, []):
+            self.levels.pop((item_id, level["_location"]))
+
     def level(self, item_id, location_id, create=True):
         key = (item_id, location_id)
         if key not in self.levels:
@@ -320,7 +330,12 @@ class ShopifyStore:
                 "createdAt": self.now(),
                 "updatedAt": self.now(),
             }
+            self.item_levels.setdefault(item_id, []).append(self.levels[key])
         return self.levels[key]
+
+    def available(self, item_id):
+        """Available quantity of an item over every location."""
+        return sum(lv["quantities"]["available"] for lv in self.item_levels.get(item_id, []))
 
     def touch_product(self, product, emit=True):
         product["updatedAt"] = self.now()

@@ -338,11 +338,7 @@ def product_payload(store, product):
                 "position": v["position"],
                 "taxable": v["taxable"],
                 "inventory_item_id": legacy_id(v["_inventory_item"]),
-                "inventory_quantity": sum(
-                    level["quantities"]["available"]
-                    for (item, _loc), level in store.levels.items()
-                    if item == v["_inventory_item"]
-                ),
+                "inventory_quantity": store.available(v["_inventory_item"]),
                 "created_at": v["createdAt"],
                 "updated_at": v["updatedAt"],
                 **{f"option{i + 1}": o["value"] for i, o in enumerate(v["selectedOptions"])},

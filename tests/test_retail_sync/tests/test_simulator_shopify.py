@@ -233,6 +233,8 @@ class TestGraphqlApi(ShopifyCase):
             data["first"], {"id": order["admin_graphql_api_id"], "name": order["name"]}
         )
         self.assertEqual(data["again"], [data["first"]])
+        missing = self.data('{ nodes(ids: ["gid://shopify/Order/1"]) { id } }')
+        self.assertEqual(missing, {"nodes": [None]})
 
 
 class TestCostAndThrottle(ShopifyCase):
@@ -540,6 +542,63 @@ class TestFulfillmentRefundsPayouts(ShopifyCase):
             self.assertTrue(self.shop.wait_webhooks(10))
             body = json.loads(subscriber.wait_for(1)[0]["body"])
         self.assertEqual(body["title"], "Renamed Tee")
+
+
+class TestCatalogueMutations(ShopifyCase):
+    def test_create_a_product_with_variants_then_update_price(self):
+        created = self.data(
+            """mutation { productCreate(product: {title: "Linen Shirt", vendor: "Atelier",
+                productOptions: [{name: "Size", values: [{name: "S"}, {name: "M"}]}]}) {
+                product { id handle variants(first: 5) { nodes { id title } } }
+                userErrors { field message } } }"""
+        )["productCreate"]
+        self.assertEqual(created["userErrors"], [])
+        product = created["product"]
+        self.assertEqual([v["title"] for v in product["variants"]["nodes"]], ["S"])
+        bulk = self.data(
+            """mutation($id: ID!, $variants: [ProductVariantsBulkInput!]!) {
+                productVariantsBulkCreate(productId: $id, variants: $variants) {
+                productVariants { id sku price } userErrors { field message code } } }""",
+            {
+                "id": product["id"],
+                "variants": [
+                    {
+                        "optionValues": [{"optionName": "Size", "name": "M"}],
+                        "price": "49.90",
+                        "inventoryItem": {"sku": "LIN-M"},
+                    },
+                    {"optionValues": [{"optionName": "Size", "name": "S"}], "price": "49.90"},
+                ],
+            },
+        )["productVariantsBulkCreate"]
+        self.assertEqual(bulk["userErrors"][0]["code"], "VARIANT_ALREADY_EXISTS")
+        bulk = self.data(
+            """mutation($id: ID!, $variants: [ProductVariantsBulkInput!]!) {
+                productVariantsBulkCreate(productId: $id, variants: $variants) {
+                productVariants { id sku price } userErrors { field message code } } }""",
+            {
+                "id": product["id"],
+                "variants": [
+                    {
+                        "optionValues": [{"optionName": "Size", "name": "M"}],
+                        "price": "49.90",
+                        "inventoryItem": {"sku": "LIN-M"},
+                    }
+                ],
+            },
+        )["productVariantsBulkCreate"]
+        variant = bulk["productVariants"][0]
+        self.assertEqual((variant["sku"], variant["price"]), ("LIN-M", "49.90"))
+        updated = self.data(
+            """mutation($id: ID!, $variants: [ProductVariantsBulkInput!]!) {
+                productVariantsBulkUpdate(productId: $id, variants: $variants) {
+                productVariants { price } userErrors { code } } }""",
+            {"id": product["id"], "variants": [{"id": variant["id"], "price": "39.90"}]},
+        )["productVariantsBulkUpdate"]
+        self.assertEqual(updated["productVariants"], [{"price": "39.90"}])
+        self.assertEqual({r["sku"] for r in self.shop.inventory("LIN-M")}, {"LIN-M"})
+        topics = [d["headers"]["X-Shopify-Topic"] for d in self.deliveries(3)]
+        self.assertEqual(topics, ["products/create", "products/update", "products/update"])
 
 
 class TestSeed(BaseCase):
