@@ -1,1 +1,1 @@
-from . import test_product_family
+from . import test_product_family, test_simulator_base, test_simulator_shopify
