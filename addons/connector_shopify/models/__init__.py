@@ -1,1 +1,8 @@
-from . import sale_order, shopify_backend, shopify_bindings, shopify_location, shopify_order_import
+from . import (
+    sale_order,
+    shopify_backend,
+    shopify_bindings,
+    shopify_location,
+    shopify_order_import,
+    shopify_stock,
+)

@@ -4,12 +4,31 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.signature import hmac_sha256_base64, signature_matches
-from odoo.addons.connector_base.components.topics import InboundTopic
+from odoo.addons.connector_base.components.topics import InboundTopic, OutboundTopic
 
 from ..components.client import ShopifyClient
 from ..components.mapper_order import CANCEL_SCHEMA, ORDER_SCHEMA
 
 DEFAULT_API_VERSION = "2026-10"
+# Shopify's limit on any input array: quantities of one inventorySetQuantities.
+SET_QUANTITIES_LIMIT = 250
+
+LOCATIONS = """
+query Locations($after: String) {
+  locations(first: 50, after: $after) {
+    edges { node { id name isActive } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+VARIANTS = """
+query Variants($after: String) {
+  productVariants(first: 100, after: $after) {
+    edges { node { id sku inventoryItem { id } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
 
 
 def order_key(payload):
@@ -69,6 +88,7 @@ class ConnectorBackend(models.Model):
             return super()._connector_flows()
         return [
             {"code": "orders_in", "name": "Orders in", "mode": "realtime", "sla_lag_minutes": 5},
+            {"code": "stock_out", "name": "Stock out", "mode": "realtime", "sla_lag_minutes": 2},
         ]
 
     def _connector_topics(self):
@@ -82,6 +102,12 @@ class ConnectorBackend(models.Model):
             "skip_stale": True,
         }
         return {
+            "inventory.set": OutboundTopic(
+                flow="stock_out",
+                sender="_shopify_send_inventory",
+                batch_size=SET_QUANTITIES_LIMIT,
+                window_seconds=2,
+            ),
             "orders/create": InboundTopic(**upsert),
             "orders/updated": InboundTopic(**upsert),
             "orders/cancelled": InboundTopic(
@@ -121,6 +147,88 @@ class ConnectorBackend(models.Model):
             domain=shop["myshopifyDomain"],
             currency=shop["currencyCode"],
         )
+
+    def action_shopify_import_locations(self):
+        """List the store's locations, to map each to an Odoo location."""
+        self.ensure_one()
+        Location = self.env["shopify.location"]
+        warehouse = self.shopify_warehouse_id
+        for node in self._shopify_client().paginate(LOCATIONS, {}, ["locations"]):
+            location = Location.search(
+                [("backend_id", "=", self.id), ("external_id", "=", node["id"])]
+            )
+            values = {"name": node["name"], "active": node["isActive"]}
+            if location:
+                location.write(values)
+            else:
+                Location.create(
+                    {
+                        **values,
+                        "backend_id": self.id,
+                        "external_id": node["id"],
+                        # The first location defaults to the default warehouse's stock.
+                        "warehouse_id": warehouse.id if not self.shopify_location_ids else False,
+                        "location_id": warehouse.lot_stock_id.id
+                        if warehouse and not self.shopify_location_ids
+                        else False,
+                    }
+                )
+        return True
+
+    def action_shopify_bind_products(self):
+        """Bind the store's variants to Odoo products of the same SKU.
+
+        For a store that existed before Odoo: nothing is created on either
+        side; variants whose SKU is unknown in Odoo are counted and left.
+        """
+        self.ensure_one()
+        Binding = self.env["shopify.product.binding"]
+        Product = self.env["product.product"]
+        bound = unknown = 0
+        for node in self._shopify_client().paginate(VARIANTS, {}, ["productVariants"]):
+            product = node["sku"] and Product.search(
+                [
+                    ("default_code", "=", node["sku"]),
+                    ("company_id", "in", [False, self.company_id.id]),
+                ],
+                limit=1,
+            )
+            if not product:
+                unknown += 1
+                continue
+            if Binding._find_by_record(self, product) and not Binding._find(self, node["id"]):
+                continue  # this product is already bound to another variant
+            Binding._bind(self, node["id"], product, inventory_item_id=node["inventoryItem"]["id"])
+            bound += 1
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Products bound"),
+                "message": self.env._(
+                    "%(bound)d variants bound by SKU; %(unknown)d have no product of that SKU "
+                    "in Odoo.",
+                    bound=bound,
+                    unknown=unknown,
+                ),
+                "sticky": True,
+            },
+        }
+
+    def action_shopify_push_stock(self):
+        """Send the available quantity of every bound product now (reconciliation)."""
+        for backend in self:
+            self.env["shopify.stock.sync"]._snapshot(backend)
+        return True
+
+    @api.model
+    def _cron_shopify_stock_snapshot(self):
+        for backend in self.search([("backend_type", "=", "shopify"), ("state", "=", "running")]):
+            if backend._policy("stock_out").enabled:
+                self.env["shopify.stock.sync"]._snapshot(backend)
+
+    def _shopify_send_inventory(self, items):
+        return self.env["shopify.stock.sync"]._send(self, items)
 
     # --- webhooks -------------------------------------------------------------
 

@@ -50,22 +50,29 @@ class ShopifyStockSync(models.AbstractModel):
 
     @api.model
     def _stock_changed(self, product, location):
-        if not location.usage == "internal":
+        if location.usage != "internal":
             return
-        bindings = self.env["shopify.product.binding"].sudo().search(
-            [
-                ("odoo_id", "=", product.id),
-                ("inventory_item_id", "!=", False),
-                ("backend_id.state", "in", ("running", "circuit_open")),
-            ]
+        bindings = (
+            self.env["shopify.product.binding"]
+            .sudo()
+            .search(
+                [
+                    ("odoo_id", "=", product.id),
+                    ("inventory_item_id", "!=", False),
+                    ("backend_id.state", "in", ("running", "circuit_open")),
+                ]
+            )
         )
         for binding in bindings:
             backend = binding.backend_id
             if not backend._policy("stock_out").enabled:
                 continue
             for shop_location in backend.shopify_location_ids.filtered(
-                lambda loc, l=location: loc.active and loc.location_id
-                and l.parent_path.startswith(loc.location_id.parent_path)
+                lambda loc, changed=location: (
+                    loc.active
+                    and loc.location_id
+                    and changed.parent_path.startswith(loc.location_id.parent_path)
+                )
             ):
                 self._queue(binding, shop_location)
 
@@ -123,8 +130,10 @@ class ShopifyStockSync(models.AbstractModel):
                 "referenceDocumentUri": f"odoo://connector.backend/{backend.id}",
                 "quantities": quantities,
             }
-            key = uuid.uuid5(uuid.NAMESPACE_URL, json.dumps([payload, pending[0].write_date],
-                                                            default=str, sort_keys=True))
+            key = uuid.uuid5(
+                uuid.NAMESPACE_URL,
+                json.dumps([payload, pending[0].write_date], default=str, sort_keys=True),
+            )
             result = client.execute(SET_QUANTITIES % key, {"input": payload}, cost=10)
             errors = result["inventorySetQuantities"]["userErrors"]
             if not errors:
@@ -149,7 +158,9 @@ class ShopifyStockSync(models.AbstractModel):
             if len(field) > 2 and field[1] == "quantities" and str(field[2]).isdigit():
                 index = int(field[2])
                 if index < len(items):
-                    blamed[items[index].id] = f"{error.get('code') or ''} {error['message']}".strip()
+                    blamed[items[index].id] = (
+                        f"{error.get('code') or ''} {error['message']}".strip()
+                    )
         return blamed
 
     @api.model

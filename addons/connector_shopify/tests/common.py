@@ -35,8 +35,7 @@ def make_products(env, skus=("TEE-BLUE-M",), on_hand=10):
     stock = env.ref("stock.warehouse0").lot_stock_id
     for sku in skus:
         product = env["product.product"].create(
-            {"name": f"Product {sku}", "default_code": sku, "is_storable": True,
-             "list_price": 50.0}
+            {"name": f"Product {sku}", "default_code": sku, "is_storable": True, "list_price": 50.0}
         )
         env["stock.quant"]._update_available_quantity(product, stock, on_hand)
         products |= product

@@ -39,7 +39,7 @@ class TestOrderImport(TransactionCase):
         self.assertEqual(self.binding(payload).odoo_id, order)
         self.assertEqual(order.shopify_order_name, "#1001")
         self.assertEqual(order.shopify_financial_status, "paid")
-        line = order.order_line.filtered(lambda l: l.product_id == self.products)
+        line = order.order_line.filtered(lambda sol: sol.product_id == self.products)
         self.assertEqual((line.product_uom_qty, line.price_unit), (2, 50.0))
         self.assertAlmostEqual(line.discount, 10.0)
         self.assertEqual(line.tax_ids.amount, 20.0)
@@ -77,8 +77,10 @@ class TestOrderImport(TransactionCase):
             self.assertEqual(event.error_kind, "business")
             self.assertIn("unknown SKU 'MUG-RED'", event.error_message)
             self.assertFalse(self.env["sale.order"].search([("client_order_ref", "=", "#1555")]))
-            self.assertFalse(self.env["res.partner"].search([("email", "=", "ada@example.com")]),
-                             "nothing created half-way")
+            self.assertFalse(
+                self.env["res.partner"].search([("email", "=", "ada@example.com")]),
+                "nothing created half-way",
+            )
             make_products(self.env, ["MUG-RED"])
             event.action_requeue()
             self.run_jobs(trap)
@@ -91,7 +93,8 @@ class TestOrderImport(TransactionCase):
             self.deliver("orders/create", payload, "wh-777")
             self.run_jobs(trap)
             cancel = self.deliver(
-                "orders/cancelled", {"id": 777, "name": "#1777", "cancel_reason": "customer"},
+                "orders/cancelled",
+                {"id": 777, "name": "#1777", "cancel_reason": "customer"},
                 "wh-777-c",
             )
             self.run_jobs(trap)

@@ -14,8 +14,9 @@ class TestShopifyWebhook(HttpCase):
         super().setUpClass()
         cls.backend = make_backend(cls.env)
 
-    def post(self, payload, *, webhook_id="wh-1", topic="orders/create", domain=SHOP_DOMAIN,
-             secret=None):
+    def post(
+        self, payload, *, webhook_id="wh-1", topic="orders/create", domain=SHOP_DOMAIN, secret=None
+    ):
         raw, signature = signed(payload, **({"secret": secret} if secret else {}))
         headers = {
             "Content-Type": "application/json",

@@ -1,0 +1,151 @@
+import math
+
+from simulators import ShopifySimulator
+
+from odoo.tests import TransactionCase
+
+from odoo.addons.queue_job.exception import RetryableJobError
+from odoo.addons.queue_job.tests.common import trap_jobs
+
+from .common import ACCESS_TOKEN, SHOP_DOMAIN, WEBHOOK_SECRET, make_backend, make_products
+
+SKU_COUNT = 50
+ON_HAND = 100
+
+
+class TestStockOut(TransactionCase):
+    """Odoo's available stock reaches Shopify coalesced, batched, never negative."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.registry_enter_test_mode_cls()
+        cls.shop = ShopifySimulator(
+            seed=11, products=40, orders=0, locations=1, access_token=ACCESS_TOKEN,
+            webhook_secret=WEBHOOK_SECRET, shop_domain=SHOP_DOMAIN,
+        )
+        cls.shop.start()
+        cls.addClassCleanup(cls.shop.stop)
+        cls.backend = make_backend(cls.env, base_url=cls.shop.url)
+        cls.skus = sorted({row["sku"] for row in cls.shop.inventory()})[:SKU_COUNT]
+        cls.products = make_products(cls.env, cls.skus, on_hand=ON_HAND)
+        cls.backend.action_shopify_import_locations()
+        cls.backend.action_shopify_bind_products()
+        cls.stock = cls.env.ref("stock.warehouse0").lot_stock_id
+        cls.customers = cls.env.ref("stock.stock_location_customers")
+
+    def inventory_calls(self):
+        return [
+            entry for entry in self.shop.requests.entries()
+            if "inventorySetQuantities" in (entry.get("fields") or [])
+        ]
+
+    def shopify_available(self, sku):
+        return self.shop.inventory(sku)[0]["available"]
+
+    def run_jobs(self, trap):
+        while trap.enqueued_jobs:
+            trap.perform_enqueued_jobs()
+
+    def ship(self, moves_per_sku):
+        """Validate ``moves_per_sku`` one-unit deliveries of every SKU, in one batch."""
+        moves = self.env["stock.move"].create(
+            [
+                {
+                    "product_id": product.id,
+                    "product_uom_qty": 1,
+                    "location_id": self.stock.id,
+                    "location_dest_id": self.customers.id,
+                }
+                for product in self.products
+                for _ in range(moves_per_sku)
+            ]
+        )
+        moves._action_confirm()
+        moves._action_assign()
+        moves.picked = True
+        moves._action_done()
+        return moves
+
+    def test_location_and_products_are_bound_from_the_store(self):
+        location = self.backend.shopify_location_ids
+        self.assertEqual(len(location), 1)
+        self.assertEqual(location.location_id, self.stock)
+        bindings = self.env["shopify.product.binding"].search(
+            [("backend_id", "=", self.backend.id)]
+        )
+        self.assertEqual(len(bindings), SKU_COUNT)
+        self.assertTrue(all(b.inventory_item_id.startswith("gid://shopify/InventoryItem/")
+                            for b in bindings))
+
+    def test_1000_moves_on_50_skus_make_one_batched_call_with_odoo_quantities(self):
+        with trap_jobs() as trap:
+            moves = self.ship(moves_per_sku=1000 // SKU_COUNT)
+            self.assertEqual(len(moves), 1000)
+            self.assertEqual(moves.mapped("state"), ["done"] * 1000)
+            pending = self.env["connector.outbound"].search(
+                [("backend_id", "=", self.backend.id), ("state", "=", "pending")]
+            )
+            self.assertEqual(len(pending), SKU_COUNT, "one pending change per SKU and location")
+            trap.assert_jobs_count(1, only=self.backend._flush_outbound)
+            self.run_jobs(trap)
+        self.assertEqual(len(self.inventory_calls()), math.ceil(SKU_COUNT / 250))
+        for product in self.products:
+            odoo_available = product.with_context(location=self.stock.id).free_qty
+            self.assertEqual(odoo_available, ON_HAND - 20)
+            self.assertEqual(self.shopify_available(product.default_code), odoo_available)
+
+    def test_reservations_and_safety_buffer_lower_what_shopify_may_sell(self):
+        product = self.products[0]
+        self.backend.shopify_stock_buffer_qty = 5
+        with trap_jobs() as trap:
+            moves = self.env["stock.move"].create(
+                {"product_id": product.id, "product_uom_qty": 30,
+                 "location_id": self.stock.id, "location_dest_id": self.customers.id}
+            )
+            moves._action_confirm()
+            moves._action_assign()  # reserved, not shipped
+            self.run_jobs(trap)
+        self.assertEqual(self.shopify_available(product.default_code), ON_HAND - 30 - 5)
+
+    def test_never_negative(self):
+        product = self.products[1]
+        self.backend.shopify_stock_buffer_qty = ON_HAND + 10
+        with trap_jobs() as trap:
+            self.backend.action_shopify_push_stock()
+            self.run_jobs(trap)
+        self.assertEqual(self.shopify_available(product.default_code), 0)
+
+    def test_refused_item_is_failed_with_shopify_reason_others_sent(self):
+        binding = self.env["shopify.product.binding"].search(
+            [("backend_id", "=", self.backend.id), ("odoo_id", "=", self.products[2].id)]
+        )
+        binding.inventory_item_id = "gid://shopify/InventoryItem/999999999"
+        with trap_jobs() as trap:
+            self.backend.action_shopify_push_stock()
+            self.run_jobs(trap)
+        items = self.env["connector.outbound"].search([("backend_id", "=", self.backend.id)])
+        failed = items.filtered(lambda i: i.state == "failed")
+        self.assertEqual(len(failed), 1)
+        self.assertIn("999999999", failed.coalescing_key)
+        self.assertTrue(failed.error_message)
+        self.assertEqual(len(items.filtered(lambda i: i.state == "sent")), SKU_COUNT - 1)
+
+    def test_throttled_call_is_retried_with_the_delay_and_nothing_lost(self):
+        self.shop.faults.add(
+            "throttle", retry_after=3, endpoint="graphql:inventorySetQuantities", limit=1
+        )
+        with trap_jobs() as trap:
+            self.backend.action_shopify_push_stock()
+            try:
+                trap.perform_enqueued_jobs()
+            except RetryableJobError as retry:
+                self.assertEqual(retry.seconds, 3)
+            else:
+                self.fail("the throttled send was not retried")
+            pending = self.env["connector.outbound"].search(
+                [("backend_id", "=", self.backend.id), ("state", "=", "pending")]
+            )
+            self.assertEqual(len(pending), SKU_COUNT)
+            self.backend._flush_outbound("inventory.set")
+        self.assertEqual(set(pending.mapped("state")), {"sent"})
