@@ -23,6 +23,10 @@ class WebhookIntake:
     """
 
     def _answer(self, status, message, **extra):
+        if status >= 400:
+            _logger.info(
+                "webhook %s refused with %s: %s", request.httprequest.path, status, message
+            )
         return request.make_json_response({"status": message, **extra}, status=status)
 
     def _receive_webhook(self, backend_domain):

@@ -21,8 +21,13 @@ class TestStockOut(TransactionCase):
         super().setUpClass()
         cls.registry_enter_test_mode_cls()
         cls.shop = ShopifySimulator(
-            seed=11, products=40, orders=0, locations=1, access_token=ACCESS_TOKEN,
-            webhook_secret=WEBHOOK_SECRET, shop_domain=SHOP_DOMAIN,
+            seed=11,
+            products=40,
+            orders=0,
+            locations=1,
+            access_token=ACCESS_TOKEN,
+            webhook_secret=WEBHOOK_SECRET,
+            shop_domain=SHOP_DOMAIN,
         )
         cls.shop.start()
         cls.addClassCleanup(cls.shop.stop)
@@ -36,7 +41,8 @@ class TestStockOut(TransactionCase):
 
     def inventory_calls(self):
         return [
-            entry for entry in self.shop.requests.entries()
+            entry
+            for entry in self.shop.requests.entries()
             if "inventorySetQuantities" in (entry.get("fields") or [])
         ]
 
@@ -75,8 +81,9 @@ class TestStockOut(TransactionCase):
             [("backend_id", "=", self.backend.id)]
         )
         self.assertEqual(len(bindings), SKU_COUNT)
-        self.assertTrue(all(b.inventory_item_id.startswith("gid://shopify/InventoryItem/")
-                            for b in bindings))
+        self.assertTrue(
+            all(b.inventory_item_id.startswith("gid://shopify/InventoryItem/") for b in bindings)
+        )
 
     def test_1000_moves_on_50_skus_make_one_batched_call_with_odoo_quantities(self):
         with trap_jobs() as trap:
@@ -100,8 +107,12 @@ class TestStockOut(TransactionCase):
         self.backend.shopify_stock_buffer_qty = 5
         with trap_jobs() as trap:
             moves = self.env["stock.move"].create(
-                {"product_id": product.id, "product_uom_qty": 30,
-                 "location_id": self.stock.id, "location_dest_id": self.customers.id}
+                {
+                    "product_id": product.id,
+                    "product_uom_qty": 30,
+                    "location_id": self.stock.id,
+                    "location_dest_id": self.customers.id,
+                }
             )
             moves._action_confirm()
             moves._action_assign()  # reserved, not shipped
