@@ -16,8 +16,13 @@ class TestShopifyEndToEnd(HttpCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.shop = ShopifySimulator(
-            seed=5, products=12, orders=0, locations=1, access_token=ACCESS_TOKEN,
-            webhook_secret=WEBHOOK_SECRET, shop_domain=SHOP_DOMAIN,
+            seed=5,
+            products=12,
+            orders=0,
+            locations=1,
+            access_token=ACCESS_TOKEN,
+            webhook_secret=WEBHOOK_SECRET,
+            shop_domain=SHOP_DOMAIN,
             webhook_topics=["orders/create", "orders/updated", "orders/cancelled"],
         )
         cls.shop.start()

@@ -1,0 +1,111 @@
+"""Demo wiring of the run command: Odoo connected to the simulated remote systems.
+
+Before Odoo serves, one ``odoo shell`` run connects the demo database to the
+Shopify simulator the way an administrator would in the UI: products for the
+store's SKUs (with stock), a Shopify backend with the simulator's URL and
+credentials, its locations imported, its variants bound by SKU, started.
+While Odoo serves, a traffic thread places orders in the simulated store
+now and then; their webhooks flow into Odoo, whose reservations flow back
+out to Shopify as stock levels.
+"""
+
+import json
+import random
+import subprocess
+import threading
+
+import devtool
+
+# The webhook topics the Shopify connector processes today.
+SHOPIFY_TOPICS = ("orders/create", "orders/updated", "orders/cancelled")
+
+# Runs inside ``odoo shell`` (``env`` is given); CONFIG is filled in below.
+WIRING = r"""
+import json
+config = json.loads(CONFIG)
+company = env.company
+if not company.country_id:
+    company.country_id = env.ref("base.be")
+warehouse = env["stock.warehouse"].search([("company_id", "=", company.id)], limit=1)
+Product = env["product.product"]
+for sku in config["skus"]:
+    if Product.search_count([("default_code", "=", sku)]):
+        continue
+    product = Product.create(
+        {"name": f"Demo {sku}", "default_code": sku, "is_storable": True, "list_price": 25}
+    )
+    env["stock.quant"].create(
+        {"product_id": product.id, "location_id": warehouse.lot_stock_id.id,
+         "inventory_quantity": 40}
+    ).action_apply_inventory()
+Backend = env["connector.backend"]
+backend = Backend.search([("backend_type", "=", "shopify")], limit=1)
+values = {
+    "name": "Demo Shopify store",
+    "backend_type": "shopify",
+    "base_url": config["url"],
+    "shopify_shop_domain": config["domain"],
+    "api_token": config["token"],
+    "webhook_secret": config["secret"],
+    "shopify_warehouse_id": warehouse.id,
+}
+if backend:
+    backend.write(values)
+else:
+    backend = Backend.create(values)
+backend.action_shopify_import_locations()
+backend.action_shopify_bind_products()
+if backend.state != "running":
+    backend.action_start()
+env.cr.commit()
+print("demo wiring done:", backend.name, len(backend.shopify_location_ids), "locations")
+"""
+
+
+def wire_shopify(shop, base_args):
+    """Connect the demo database to the Shopify simulator (one odoo shell run)."""
+    config = {
+        "url": shop.url,
+        "domain": shop.shop_domain,
+        "token": shop.access_token,
+        "secret": shop.webhooks.secret,
+        "skus": sorted({row["sku"] for row in shop.inventory() if row["sku"]}),
+    }
+    script = f"CONFIG = {json.dumps(json.dumps(config))}\n{WIRING}"
+    devtool.say("== Connecting the demo database to the Shopify simulator")
+    proc = subprocess.run(
+        devtool.odoo_command("shell", *base_args, "--log-level=warn", "--no-http"),
+        input=script,
+        text=True,
+        env=devtool.python_env(),
+        check=False,
+    )
+    if proc.returncode:
+        devtool.fail("The demo database could not be connected to the Shopify simulator.")
+
+
+class OrderTraffic(threading.Thread):
+    """Places an order in the simulated store every ``interval`` seconds."""
+
+    def __init__(self, shop, interval=8.0, seed=42):
+        super().__init__(name="demo-order-traffic", daemon=True)
+        self.shop = shop
+        self.interval = interval
+        self.rng = random.Random(seed)
+        self.stopping = threading.Event()
+        self.skus = sorted({row["sku"] for row in shop.inventory() if row["sku"]})
+
+    def run(self):
+        while not self.stopping.wait(self.interval):
+            lines = [
+                (sku, self.rng.randint(1, 3))
+                for sku in self.rng.sample(self.skus, k=min(len(self.skus), 3))
+            ]
+            try:
+                self.shop.create_order(lines)
+            except (KeyError, ValueError, StopIteration) as exc:
+                devtool.say(f"   (demo traffic: order not placed: {exc})")
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
