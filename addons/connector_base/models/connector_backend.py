@@ -8,6 +8,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from ..components.http_client import CircuitOpenError, HttpClient, RateLimiter, RemoteError
+from ..components.signature import hmac_sha256_base64, signature_matches
 
 _logger = logging.getLogger(__name__)
 
@@ -205,6 +206,15 @@ class ConnectorBackend(models.Model):
         ):
             secrets.append(backend.webhook_secret_previous)
         return [secret for secret in secrets if secret]
+
+    def _webhook_hmac_base64_ok(self, raw_body, received):
+        """The common rule: ``received`` is the base64 HMAC-SHA256 of the raw
+        body keyed with one of the backend's webhook secrets (compared in
+        constant time)."""
+        return any(
+            signature_matches(hmac_sha256_base64(secret, raw_body), received)
+            for secret in self._webhook_secrets()
+        )
 
     def _webhook_signature_ok(self, raw_body, headers):
         """Whether a webhook body is signed by the remote; each connector

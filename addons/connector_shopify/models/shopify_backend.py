@@ -3,7 +3,6 @@ from datetime import datetime, timezone
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from odoo.addons.connector_base.components.signature import hmac_sha256_base64, signature_matches
 from odoo.addons.connector_base.components.topics import InboundTopic, OutboundTopic
 
 from ..components.client import ShopifyClient
@@ -235,11 +234,7 @@ class ConnectorBackend(models.Model):
     def _webhook_signature_ok(self, raw_body, headers):
         if self.backend_type != "shopify":
             return super()._webhook_signature_ok(raw_body, headers)
-        received = headers.get("X-Shopify-Hmac-Sha256")
-        return any(
-            signature_matches(hmac_sha256_base64(secret, raw_body), received)
-            for secret in self._webhook_secrets()
-        )
+        return self._webhook_hmac_base64_ok(raw_body, headers.get("X-Shopify-Hmac-Sha256"))
 
     def _webhook_message(self, payload, headers):
         if self.backend_type != "shopify":

@@ -1,6 +1,8 @@
 import copy
 import json
 
+from simulators import ShopifySimulator
+
 from odoo.addons.connector_base.components.signature import hmac_sha256_base64
 
 from .test_mapper_order import ORDER
@@ -8,6 +10,21 @@ from .test_mapper_order import ORDER
 SHOP_DOMAIN = "retail-sync-test.myshopify.com"
 ACCESS_TOKEN = "shpat_test_token_0123456789"
 WEBHOOK_SECRET = "shopify-test-webhook-secret"
+
+
+def start_shop(test_class, **options):
+    """A Shopify simulator with the test credentials, stopped with the class."""
+    shop = ShopifySimulator(
+        access_token=ACCESS_TOKEN,
+        webhook_secret=WEBHOOK_SECRET,
+        shop_domain=SHOP_DOMAIN,
+        orders=0,
+        locations=1,
+        **options,
+    )
+    shop.start()
+    test_class.addClassCleanup(shop.stop)
+    return shop
 
 
 def make_backend(env, **values):

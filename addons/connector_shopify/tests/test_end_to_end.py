@@ -1,11 +1,10 @@
-from simulators import ShopifySimulator
 from simulators.base import WebhookFaults
 
 from odoo.tests import HttpCase, tagged
 
 from odoo.addons.queue_job.job import Job as QueueJob
 
-from .common import ACCESS_TOKEN, SHOP_DOMAIN, WEBHOOK_SECRET, make_backend, make_products
+from .common import make_backend, make_products, start_shop
 
 
 @tagged("post_install", "-at_install")
@@ -15,18 +14,12 @@ class TestShopifyEndToEnd(HttpCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.shop = ShopifySimulator(
+        cls.shop = start_shop(
+            cls,
             seed=5,
             products=12,
-            orders=0,
-            locations=1,
-            access_token=ACCESS_TOKEN,
-            webhook_secret=WEBHOOK_SECRET,
-            shop_domain=SHOP_DOMAIN,
             webhook_topics=["orders/create", "orders/updated", "orders/cancelled"],
         )
-        cls.shop.start()
-        cls.addClassCleanup(cls.shop.stop)
         cls.backend = make_backend(cls.env, base_url=cls.shop.url)
         cls.skus = sorted({row["sku"] for row in cls.shop.inventory()})[:3]
         make_products(cls.env, cls.skus, on_hand=50)

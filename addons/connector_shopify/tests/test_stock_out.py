@@ -1,13 +1,11 @@
 import math
 
-from simulators import ShopifySimulator
-
 from odoo.tests import TransactionCase
 
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
-from .common import ACCESS_TOKEN, SHOP_DOMAIN, WEBHOOK_SECRET, make_backend, make_products
+from .common import make_backend, make_products, start_shop
 
 SKU_COUNT = 50
 ON_HAND = 100
@@ -20,17 +18,7 @@ class TestStockOut(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.registry_enter_test_mode_cls()
-        cls.shop = ShopifySimulator(
-            seed=11,
-            products=40,
-            orders=0,
-            locations=1,
-            access_token=ACCESS_TOKEN,
-            webhook_secret=WEBHOOK_SECRET,
-            shop_domain=SHOP_DOMAIN,
-        )
-        cls.shop.start()
-        cls.addClassCleanup(cls.shop.stop)
+        cls.shop = start_shop(cls, seed=11, products=40)
         cls.backend = make_backend(cls.env, base_url=cls.shop.url)
         cls.skus = sorted({row["sku"] for row in cls.shop.inventory()})[:SKU_COUNT]
         cls.products = make_products(cls.env, cls.skus, on_hand=ON_HAND)
