@@ -14,6 +14,7 @@
         "security/ir.model.access.csv",
         "security/connector_shopify_security.xml",
         "data/shopify_data.xml",
+        "data/queue_job_data.xml",
         "views/shopify_backend_views.xml",
         "views/shopify_binding_views.xml",
         "views/sale_order_views.xml",

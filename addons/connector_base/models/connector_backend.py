@@ -7,7 +7,15 @@ import psycopg2
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..components.http_client import CircuitOpenError, HttpClient, RateLimiter, RemoteError
+from odoo.addons.queue_job.exception import RetryableJobError
+
+from ..components.http_client import (
+    CircuitOpenError,
+    HttpClient,
+    RateLimiter,
+    RemoteError,
+    RemoteRetryableError,
+)
 from ..components.signature import hmac_sha256_base64, signature_matches
 
 _logger = logging.getLogger(__name__)
@@ -375,6 +383,16 @@ class ConnectorBackend(models.Model):
             session_key=(self.env.cr.dbname, self.id),
             **kwargs,
         )
+
+    @contextmanager
+    def _retry_on_remote_fault(self):
+        """In a queue job that calls the remote: a transient fault asks queue_job
+        to run the job again after the remote's Retry-After (or the job
+        function's back-off); anything else fails the job as usual."""
+        try:
+            yield
+        except RemoteRetryableError as exc:
+            raise RetryableJobError(str(exc), seconds=exc.retry_after) from exc
 
     @contextmanager
     def _health_env(self):

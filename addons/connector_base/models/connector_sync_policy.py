@@ -38,6 +38,12 @@ class ConnectorSyncPolicy(models.Model):
         default=15,
         help="A message older than this and not yet processed breaches the SLA.",
     )
+    watermark = fields.Char(
+        string="Synced up to",
+        readonly=True,
+        help="Where the last scheduled read of this flow stopped (a date or a cursor of "
+        "the remote); the next one starts there.",
+    )
     channel_id = fields.Many2one("queue.job.channel", readonly=True, ondelete="restrict")
     channel = fields.Char(related="channel_id.complete_name", string="Job channel")
 

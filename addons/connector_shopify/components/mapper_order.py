@@ -164,3 +164,117 @@ def order_values(order):
         "lines": [line_values(line) for line in order["line_items"]],
         "shipping": [shipping_values(s) for s in order.get("shipping_lines") or []],
     }
+
+
+def legacy_id(gid):
+    """``gid://shopify/Order/123`` -> 123 (the id webhooks carry)."""
+    return int(str(gid).rsplit("/", 1)[-1])
+
+
+def _shop_amount(bag):
+    return (bag or {}).get("shopMoney", {}).get("amount") or "0"
+
+
+def _graphql_address(address):
+    if not address:
+        return None
+    return {
+        "first_name": address.get("firstName"),
+        "last_name": address.get("lastName"),
+        "name": address.get("name"),
+        "address1": address.get("address1"),
+        "address2": address.get("address2"),
+        "city": address.get("city"),
+        "zip": address.get("zip"),
+        "province_code": address.get("provinceCode"),
+        "country_code": address.get("countryCodeV2"),
+        "company": address.get("company"),
+        "phone": address.get("phone"),
+    }
+
+
+def _graphql_taxes(tax_lines):
+    return [{"rate": t["rate"], "price": _shop_amount(t.get("priceSet"))} for t in tax_lines or []]
+
+
+def order_from_graphql(node):
+    """An order read with :data:`ORDERS_QUERY`, in the webhook shape the import takes."""
+    customer = node.get("customer")
+    return {
+        "id": legacy_id(node["id"]),
+        "admin_graphql_api_id": node["id"],
+        "name": node["name"],
+        "email": node.get("email"),
+        "phone": node.get("phone"),
+        "note": node.get("note"),
+        "updated_at": node.get("updatedAt"),
+        "cancelled_at": node.get("cancelledAt"),
+        "currency": node["currencyCode"],
+        "taxes_included": node["taxesIncluded"],
+        "financial_status": (node.get("displayFinancialStatus") or "").lower() or None,
+        "total_price": _shop_amount(node.get("totalPriceSet")),
+        "customer": {
+            "id": legacy_id(customer["id"]),
+            "first_name": customer.get("firstName"),
+            "last_name": customer.get("lastName"),
+            "email": customer.get("email"),
+            "phone": customer.get("phone"),
+        }
+        if customer
+        else None,
+        "billing_address": _graphql_address(node.get("billingAddress")),
+        "shipping_address": _graphql_address(node.get("shippingAddress")),
+        "line_items": [
+            {
+                "id": legacy_id(line["id"]),
+                "sku": line.get("sku"),
+                "variant_id": legacy_id(line["variant"]["id"]) if line.get("variant") else None,
+                "title": line.get("title"),
+                "quantity": line["quantity"],
+                "price": _shop_amount(line.get("originalUnitPriceSet")),
+                "total_discount": _shop_amount(line.get("totalDiscountSet")),
+                "tax_lines": _graphql_taxes(line.get("taxLines")),
+            }
+            for line in (edge["node"] for edge in node["lineItems"]["edges"])
+        ],
+        "shipping_lines": [
+            {
+                "title": shipping.get("title"),
+                "price": _shop_amount(shipping.get("originalPriceSet")),
+                "discounted_price": _shop_amount(shipping.get("discountedPriceSet")),
+                "tax_lines": _graphql_taxes(shipping.get("taxLines")),
+            }
+            for shipping in (edge["node"] for edge in node["shippingLines"]["edges"])
+        ],
+    }
+
+
+_MONEY = "{ shopMoney { amount } }"
+_ADDRESS = (
+    "{ firstName lastName name address1 address2 city zip provinceCode countryCodeV2 "
+    "company phone }"
+)
+_TAXES = f"taxLines {{ rate priceSet {_MONEY} }}"
+# Pages of a few orders keep the requested cost well under Shopify's 1000 per query.
+ORDERS_QUERY = f"""
+query Orders($after: String, $query: String) {{
+  orders(first: 5, after: $after, query: $query, sortKey: UPDATED_AT) {{
+    edges {{ node {{
+      id name email phone note updatedAt cancelledAt currencyCode taxesIncluded
+      displayFinancialStatus
+      totalPriceSet {_MONEY}
+      customer {{ id firstName lastName email phone }}
+      billingAddress {_ADDRESS}
+      shippingAddress {_ADDRESS}
+      lineItems(first: 10) {{ edges {{ node {{
+        id sku title quantity variant {{ id }}
+        originalUnitPriceSet {_MONEY} totalDiscountSet {_MONEY} {_TAXES}
+      }} }} }}
+      shippingLines(first: 3) {{ edges {{ node {{
+        title originalPriceSet {_MONEY} discountedPriceSet {_MONEY} {_TAXES}
+      }} }} }}
+    }} }}
+    pageInfo {{ hasNextPage endCursor }}
+  }}
+}}
+"""

@@ -1,1 +1,8 @@
-from . import test_end_to_end, test_mapper_order, test_order_import, test_stock_out, test_webhook
+from . import (
+    test_backfill,
+    test_end_to_end,
+    test_mapper_order,
+    test_order_import,
+    test_stock_out,
+    test_webhook,
+)

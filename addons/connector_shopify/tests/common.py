@@ -15,12 +15,14 @@ WEBHOOK_SECRET = "shopify-test-webhook-secret"
 def start_shop(test_class, **options):
     """A Shopify simulator with the test credentials, stopped with the class."""
     shop = ShopifySimulator(
-        access_token=ACCESS_TOKEN,
-        webhook_secret=WEBHOOK_SECRET,
-        shop_domain=SHOP_DOMAIN,
-        orders=0,
-        locations=1,
-        **options,
+        **{
+            "access_token": ACCESS_TOKEN,
+            "webhook_secret": WEBHOOK_SECRET,
+            "shop_domain": SHOP_DOMAIN,
+            "orders": 0,
+            "locations": 1,
+            **options,
+        }
     )
     shop.start()
     test_class.addClassCleanup(shop.stop)
