@@ -291,7 +291,10 @@ class ConnectorEvent(models.Model):
                 identity_key=f"connector.event-{event.id}",
                 description=event._job_description(),
             )._process()
-            event.sudo().job_ids = [fields.Command.link(record.id) for record in job.db_record()]
+            # Nothing to link when the job ran inline (queue_job__no_delay).
+            stored = job.db_record() if hasattr(job, "db_record") else None
+            if stored:
+                event.sudo().job_ids = [fields.Command.link(stored.id)]
         return queued
 
     def _job_description(self):

@@ -58,6 +58,8 @@ class TestOrderBackfill(TransactionCase):
         with trap_jobs() as trap:
             self.backend.with_delay()._shopify_backfill_orders("2000-01-01T00:00:00Z")
             self.run_jobs_retrying(trap)
-        self.assertEqual(self.env["sale.order"].search_count([("id", "in", sales.ids)]), ORDER_COUNT)
+        self.assertEqual(
+            self.env["sale.order"].search_count([("id", "in", sales.ids)]), ORDER_COUNT
+        )
         events = self.env["connector.event"].search([("backend_id", "=", self.backend.id)])
         self.assertEqual(len(events.filtered(lambda e: e.state == "done")), done)

@@ -1,0 +1,98 @@
+"""P2: Shopify order import end to end, beside plain ORM create + confirm.
+
+Runs inside ``odoo shell`` (``env`` given) on a database with
+connector_shopify installed; ``setup/bench order_import`` does all that. Both
+sides make the same orders (3 storable lines, a customer, confirmed, stock
+reserved) in the same process, alternating rounds so that the machine's
+noise hits both alike, and the ratio is printed.
+"""
+
+import copy
+import time
+
+from odoo.fields import Command
+
+ROUNDS = 4
+PER_ROUND = 25
+
+
+def order_payload(number, skus):
+    return {
+        "id": 7_000_000 + number,
+        "name": f"#B{number}",
+        "currency": env.company.currency_id.name,  # noqa: F821 - given by odoo shell
+        "taxes_included": False,
+        "email": f"buyer{number}@example.com",
+        "financial_status": "paid",
+        "total_price": "75.00",
+        "customer": {"id": 8_000_000 + number, "first_name": "Bench", "last_name": f"#{number}",
+                     "email": f"buyer{number}@example.com"},
+        "line_items": [
+            {"id": 9_000_000 + number * 10 + i, "sku": sku, "title": sku, "quantity": 1,
+             "price": "25.00", "tax_lines": []}
+            for i, sku in enumerate(skus)
+        ],
+        "shipping_lines": [],
+    }
+
+
+def main(env):
+    company = env.company
+    if not company.country_id:
+        company.country_id = env.ref("base.be")
+    warehouse = env["stock.warehouse"].search([("company_id", "=", company.id)], limit=1)
+    products = env["product.product"]
+    for sku in ("BENCH-A", "BENCH-B", "BENCH-C"):
+        product = env["product.product"].search([("default_code", "=", sku)]) or env[
+            "product.product"
+        ].create({"name": sku, "default_code": sku, "is_storable": True, "list_price": 25})
+        env["stock.quant"]._update_available_quantity(product, warehouse.lot_stock_id, 10_000)
+        products |= product
+    backend = env["connector.backend"].create(
+        {"name": "Bench store", "backend_type": "shopify", "shopify_shop_domain": "bench.example",
+         "base_url": "http://127.0.0.1:9", "shopify_warehouse_id": warehouse.id,
+         "shopify_tax_policy": "odoo", "state": "running"}
+    )
+    env.cr.commit()
+    Event = env["connector.event"]
+    counter = iter(range(1_000_000))
+
+    def raw_orm():
+        n = next(counter)
+        partner = env["res.partner"].create({"name": f"Raw #{n}", "email": f"raw{n}@example.com"})
+        order = env["sale.order"].create(
+            {"partner_id": partner.id, "warehouse_id": warehouse.id, "client_order_ref": f"R{n}",
+             "order_line": [Command.create({"product_id": p.id, "product_uom_qty": 1,
+                                            "price_unit": 25}) for p in products]}
+        )
+        order.action_confirm()
+
+    def connector():
+        n = next(counter)
+        payload = order_payload(n, products.mapped("default_code"))
+        # queue_job__no_delay: the event's job runs here, inline, instead of
+        # in a job runner worker (whose own cost, ~30 ms a job, is left out).
+        event = Event.with_context(queue_job__no_delay=True)._receive(
+            backend, "orders/create", copy.deepcopy(payload), f"bench-{n}"
+        )
+        assert event.state == "done", event.error_message
+
+    timings = {"raw ORM create+confirm": 0.0, "connector event -> sale order": 0.0}
+    for _ in range(ROUNDS):
+        for label, make in (("raw ORM create+confirm", raw_orm),
+                            ("connector event -> sale order", connector)):
+            started = time.perf_counter()
+            for _ in range(PER_ROUND):
+                make()
+            env.cr.commit()
+            timings[label] += time.perf_counter() - started
+    count = ROUNDS * PER_ROUND
+    rates = {label: count / seconds for label, seconds in timings.items()}
+    for label, rate in rates.items():
+        print(f"{label:32} {count} orders  {rate:6.2f} orders/s  "
+              f"{1000 / rate:6.1f} ms/order")
+    ratio = rates["connector event -> sale order"] / rates["raw ORM create+confirm"]
+    print(f"ratio connector / raw ORM: {ratio:.2f}  (P2 target >= 0.85)")
+
+
+main(env)  # noqa: F821
