@@ -8,6 +8,9 @@ noise hits both alike, and the ratio is printed.
 """
 
 import copy
+import cProfile
+import os
+import pstats
 import time
 
 from odoo.fields import Command
@@ -25,11 +28,21 @@ def order_payload(number, skus):
         "email": f"buyer{number}@example.com",
         "financial_status": "paid",
         "total_price": "75.00",
-        "customer": {"id": 8_000_000 + number, "first_name": "Bench", "last_name": f"#{number}",
-                     "email": f"buyer{number}@example.com"},
+        "customer": {
+            "id": 8_000_000 + number,
+            "first_name": "Bench",
+            "last_name": f"#{number}",
+            "email": f"buyer{number}@example.com",
+        },
         "line_items": [
-            {"id": 9_000_000 + number * 10 + i, "sku": sku, "title": sku, "quantity": 1,
-             "price": "25.00", "tax_lines": []}
+            {
+                "id": 9_000_000 + number * 10 + i,
+                "sku": sku,
+                "title": sku,
+                "quantity": 1,
+                "price": "25.00",
+                "tax_lines": [],
+            }
             for i, sku in enumerate(skus)
         ],
         "shipping_lines": [],
@@ -49,9 +62,15 @@ def main(env):
         env["stock.quant"]._update_available_quantity(product, warehouse.lot_stock_id, 10_000)
         products |= product
     backend = env["connector.backend"].create(
-        {"name": "Bench store", "backend_type": "shopify", "shopify_shop_domain": "bench.example",
-         "base_url": "http://127.0.0.1:9", "shopify_warehouse_id": warehouse.id,
-         "shopify_tax_policy": "odoo", "state": "running"}
+        {
+            "name": "Bench store",
+            "backend_type": "shopify",
+            "shopify_shop_domain": "bench.example",
+            "base_url": "http://127.0.0.1:9",
+            "shopify_warehouse_id": warehouse.id,
+            "shopify_tax_policy": "odoo",
+            "state": "running",
+        }
     )
     env.cr.commit()
     Event = env["connector.event"]
@@ -61,9 +80,15 @@ def main(env):
         n = next(counter)
         partner = env["res.partner"].create({"name": f"Raw #{n}", "email": f"raw{n}@example.com"})
         order = env["sale.order"].create(
-            {"partner_id": partner.id, "warehouse_id": warehouse.id, "client_order_ref": f"R{n}",
-             "order_line": [Command.create({"product_id": p.id, "product_uom_qty": 1,
-                                            "price_unit": 25}) for p in products]}
+            {
+                "partner_id": partner.id,
+                "warehouse_id": warehouse.id,
+                "client_order_ref": f"R{n}",
+                "order_line": [
+                    Command.create({"product_id": p.id, "product_uom_qty": 1, "price_unit": 25})
+                    for p in products
+                ],
+            }
         )
         order.action_confirm()
 
@@ -79,8 +104,10 @@ def main(env):
 
     timings = {"raw ORM create+confirm": 0.0, "connector event -> sale order": 0.0}
     for _ in range(ROUNDS):
-        for label, make in (("raw ORM create+confirm", raw_orm),
-                            ("connector event -> sale order", connector)):
+        for label, make in (
+            ("raw ORM create+confirm", raw_orm),
+            ("connector event -> sale order", connector),
+        ):
             started = time.perf_counter()
             for _ in range(PER_ROUND):
                 make()
@@ -89,10 +116,15 @@ def main(env):
     count = ROUNDS * PER_ROUND
     rates = {label: count / seconds for label, seconds in timings.items()}
     for label, rate in rates.items():
-        print(f"{label:32} {count} orders  {rate:6.2f} orders/s  "
-              f"{1000 / rate:6.1f} ms/order")
+        print(f"{label:32} {count} orders  {rate:6.2f} orders/s  {1000 / rate:6.1f} ms/order")
     ratio = rates["connector event -> sale order"] / rates["raw ORM create+confirm"]
     print(f"ratio connector / raw ORM: {ratio:.2f}  (P2 target >= 0.85)")
+    if os.environ.get("BENCH_PROFILE"):
+        # Where the connector's extra time goes: its own functions, by own time.
+        profile = cProfile.Profile()
+        profile.runcall(lambda: [connector() for _ in range(PER_ROUND)])
+        stats = pstats.Stats(profile).sort_stats("cumulative")
+        stats.print_stats(r"connector_(base|shopify)", 25)
 
 
 main(env)  # noqa: F821

@@ -1,7 +1,7 @@
 from odoo import api, models
 from odoo.exceptions import UserError
 from odoo.fields import Command
-from odoo.tools import float_compare
+from odoo.tools import email_normalize, float_compare
 
 from odoo.addons.connector_base.components.payload import payload_hash
 
@@ -207,11 +207,16 @@ class ShopifyOrderImporter(models.AbstractModel):
         Partner = self.env["res.partner"]
         binding = customer["external_id"] and Binding._find(backend, customer["external_id"])
         partner = binding.odoo_id if binding else Partner.browse()
-        for field in ("email", "phone"):
-            if not partner and customer[field]:
-                partner = Partner.search(
-                    [(field, "=ilike", customer[field]), ("parent_id", "=", False)], limit=1
-                )
+        email = customer["email"] and email_normalize(customer["email"])
+        if not partner and email:
+            # email_normalized is indexed: no scan of every contact per order.
+            partner = Partner.search(
+                [("email_normalized", "=", email), ("parent_id", "=", False)], limit=1
+            )
+        if not partner and customer["phone"]:
+            partner = Partner.search(
+                [("phone", "=", customer["phone"]), ("parent_id", "=", False)], limit=1
+            )
         if not partner:
             partner = Partner.create(
                 {
