@@ -89,6 +89,12 @@ class ConnectorBackend(models.Model):
         return [
             {"code": "orders_in", "name": "Orders in", "mode": "realtime", "sla_lag_minutes": 5},
             {"code": "stock_out", "name": "Stock out", "mode": "realtime", "sla_lag_minutes": 2},
+            {
+                "code": "fulfillment_out",
+                "name": "Fulfillments out",
+                "mode": "realtime",
+                "sla_lag_minutes": 10,
+            },
         ]
 
     def _connector_topics(self):
@@ -107,6 +113,9 @@ class ConnectorBackend(models.Model):
                 sender="_shopify_send_inventory",
                 batch_size=SET_QUANTITIES_LIMIT,
                 window_seconds=2,
+            ),
+            "fulfillment.create": OutboundTopic(
+                flow="fulfillment_out", sender="_shopify_send_fulfillments", batch_size=20
             ),
             "orders/create": InboundTopic(**upsert),
             "orders/updated": InboundTopic(**upsert),
@@ -196,9 +205,11 @@ class ConnectorBackend(models.Model):
             if not product:
                 unknown += 1
                 continue
-            if Binding._find_by_record(self, product) and not Binding._find(self, node["id"]):
+            # External ids are Shopify's numeric ids, as its webhooks carry them.
+            variant_id = mapper_order.legacy_id(node["id"])
+            if Binding._find_by_record(self, product) and not Binding._find(self, variant_id):
                 continue  # this product is already bound to another variant
-            Binding._bind(self, node["id"], product, inventory_item_id=node["inventoryItem"]["id"])
+            Binding._bind(self, variant_id, product, inventory_item_id=node["inventoryItem"]["id"])
             bound += 1
         return {
             "type": "ir.actions.client",
@@ -284,6 +295,9 @@ class ConnectorBackend(models.Model):
         elif connection["edges"]:
             self._policy("orders_in").watermark = connection["edges"][-1]["node"]["updatedAt"]
         return f"{len(connection['edges'])} orders read"
+
+    def _shopify_send_fulfillments(self, items):
+        return self.env["shopify.fulfillment.sync"]._send(self, items)
 
     def _shopify_send_inventory(self, items):
         return self.env["shopify.stock.sync"]._send(self, items)

@@ -1,6 +1,7 @@
 from . import (
     test_backfill,
     test_end_to_end,
+    test_fulfillment,
     test_mapper_order,
     test_order_import,
     test_stock_out,

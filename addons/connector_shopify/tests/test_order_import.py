@@ -13,6 +13,9 @@ class TestOrderImport(TransactionCase):
         super().setUpClass()
         cls.registry_enter_test_mode_cls()
         cls.backend = make_backend(cls.env)
+        # No remote behind this backend: only the orders flow is under test here.
+        for flow in ("stock_out", "fulfillment_out"):
+            cls.backend._policy(flow).enabled = False
         cls.products = make_products(cls.env)
         cls.Event = cls.env["connector.event"]
 
