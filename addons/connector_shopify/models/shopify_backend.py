@@ -206,10 +206,16 @@ class ConnectorBackend(models.Model):
                 unknown += 1
                 continue
             # External ids are Shopify's numeric ids, as its webhooks carry them.
-            variant_id = mapper_order.legacy_id(node["id"])
-            if Binding._find_by_record(self, product) and not Binding._find(self, variant_id):
-                continue  # this product is already bound to another variant
-            Binding._bind(self, variant_id, product, inventory_item_id=node["inventoryItem"]["id"])
+            variant_id = str(mapper_order.legacy_id(node["id"]))
+            values = {"inventory_item_id": node["inventoryItem"]["id"]}
+            previous = Binding._find_by_record(self, product)
+            if previous and previous.external_id != variant_id:
+                # The SKU now lives on another variant of the store (re-created in
+                # Shopify): follow it, or stock would go to a variant that is gone.
+                Binding._find(self, variant_id).unlink()
+                previous.write({"external_id": variant_id, **values})
+            else:
+                Binding._bind(self, variant_id, product, **values)
             bound += 1
         return {
             "type": "ir.actions.client",

@@ -52,8 +52,9 @@ class ShopifyFulfillmentSync(models.AbstractModel):
     def _pickings_done(self, pickings):
         for picking in pickings.filtered(lambda p: p.picking_type_code == "outgoing"):
             bindings = picking.sale_id.sudo().shopify_binding_ids
-            for binding in bindings.filtered(lambda b: b.backend_id.state in ("running",
-                                                                              "circuit_open")):
+            for binding in bindings.filtered(
+                lambda b: b.backend_id.state in ("running", "circuit_open")
+            ):
                 if binding.backend_id._policy("fulfillment_out").enabled:
                     binding.backend_id._send_later(
                         "fulfillment.create",
@@ -69,9 +70,9 @@ class ShopifyFulfillmentSync(models.AbstractModel):
         client = backend._shopify_client()
         for item in items:
             picking = self.env["stock.picking"].browse(item.payload["picking_id"]).exists()
-            binding = self.env["shopify.order.binding"].browse(
-                item.payload["order_binding_id"]
-            ).exists()
+            binding = (
+                self.env["shopify.order.binding"].browse(item.payload["order_binding_id"]).exists()
+            )
             if not (picking and binding):
                 refused[item.id] = self.env._("The delivery or the Shopify order is gone.")
                 continue
@@ -111,8 +112,11 @@ class ShopifyFulfillmentSync(models.AbstractModel):
             variant = Binding._find_by_record(backend, product).external_id
             wanted = move.quantity
             for order_id, line in lines:
-                same = (line.get("variant") or {}).get("id", "").endswith(f"/{variant}") \
-                    if variant else line.get("sku") == product.default_code
+                same = (
+                    (line.get("variant") or {}).get("id", "").endswith(f"/{variant}")
+                    if variant
+                    else line.get("sku") == product.default_code
+                )
                 if not same or not line["remainingQuantity"] or not wanted:
                     continue
                 quantity = min(int(wanted), line["remainingQuantity"])

@@ -76,8 +76,10 @@ class TestFulfillmentOut(TransactionCase):
         partner = self.env["res.partner"].create({"name": "Walk-in"})
         product = self.env["product.product"].search([("default_code", "=", self.skus[0])])
         sale = self.env["sale.order"].create(
-            {"partner_id": partner.id,
-             "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})]}
+            {
+                "partner_id": partner.id,
+                "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
+            }
         )
         sale.action_confirm()
         with trap_jobs():

@@ -73,6 +73,15 @@ class TestStockOut(TransactionCase):
             all(b.inventory_item_id.startswith("gid://shopify/InventoryItem/") for b in bindings)
         )
 
+    def test_binding_follows_a_sku_that_moved_to_another_variant(self):
+        binding = self.env["shopify.product.binding"].search(
+            [("backend_id", "=", self.backend.id), ("odoo_id", "=", self.products[3].id)]
+        )
+        current = (binding.external_id, binding.inventory_item_id)
+        binding.write({"external_id": "1", "inventory_item_id": "gid://shopify/InventoryItem/1"})
+        self.backend.action_shopify_bind_products()
+        self.assertEqual((binding.external_id, binding.inventory_item_id), current)
+
     def test_1000_moves_on_50_skus_make_one_batched_call_with_odoo_quantities(self):
         with trap_jobs() as trap:
             moves = self.ship(moves_per_sku=1000 // SKU_COUNT)
