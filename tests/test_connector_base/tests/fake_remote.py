@@ -19,6 +19,7 @@ class FakeRemote:
 
     def __init__(self):
         self.requests = []
+        self.client_ports = []
         self.scripts = defaultdict(deque)
         self.down = False
         self.refuse = set()
@@ -26,6 +27,8 @@ class FakeRemote:
         remote = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, so session reuse shows
+
             def log_message(self, *args):  # keep the Odoo log clean
                 pass
 
@@ -59,6 +62,7 @@ class FakeRemote:
     def _handle(self, handler, body):
         path = handler.path
         self.requests.append((handler.command, path, dict(handler.headers), body))
+        self.client_ports.append(handler.client_address[1])
         status, headers, payload = answer = self._answer(handler.command, path, body)
         if status == "hold":  # answer nothing for ``headers`` seconds
             time.sleep(answer[1])

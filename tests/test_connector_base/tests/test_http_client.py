@@ -28,6 +28,12 @@ class TestHttpClient(ConnectorCase):
         self.assertEqual(action["params"]["type"], "success")
         self.assertIn("test remote", action["params"]["message"])
 
+    def test_connections_are_reused_across_calls(self):
+        self.remote.client_ports.clear()
+        for _ in range(3):
+            self.client().get("/ping")  # a new client object each time, as jobs do
+        self.assertEqual(len(set(self.remote.client_ports)), 1, "one TCP connection")
+
     def test_faults_are_classified(self):
         self.remote.script(
             "/partners/1",
