@@ -29,6 +29,18 @@ def start_shop(test_class, **options):
     return shop
 
 
+def connect_store(test_class, sku_count, on_hand, **shop_options):
+    """A simulated store and a backend connected to it as an administrator
+    would: Odoo products for ``sku_count`` of its SKUs (``on_hand`` in stock),
+    its locations imported, its variants bound by SKU."""
+    test_class.shop = start_shop(test_class, **shop_options)
+    test_class.backend = make_backend(test_class.env, base_url=test_class.shop.url)
+    test_class.skus = sorted({row["sku"] for row in test_class.shop.inventory()})[:sku_count]
+    test_class.products = make_products(test_class.env, test_class.skus, on_hand=on_hand)
+    test_class.backend.action_shopify_import_locations()
+    test_class.backend.action_shopify_bind_products()
+
+
 def make_backend(env, **values):
     """A running Shopify backend with test credentials and a warehouse."""
     if not env.company.country_id:

@@ -2,7 +2,7 @@ from odoo.tests import TransactionCase
 
 from odoo.addons.queue_job.tests.common import trap_jobs
 
-from .common import make_backend, make_products, start_shop
+from .common import connect_store
 
 
 class TestFulfillmentOut(TransactionCase):
@@ -12,12 +12,7 @@ class TestFulfillmentOut(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.registry_enter_test_mode_cls()
-        cls.shop = start_shop(cls, seed=31, products=8)
-        cls.backend = make_backend(cls.env, base_url=cls.shop.url)
-        cls.skus = sorted({row["sku"] for row in cls.shop.inventory()})[:2]
-        make_products(cls.env, cls.skus, on_hand=20)
-        cls.backend.action_shopify_import_locations()
-        cls.backend.action_shopify_bind_products()
+        connect_store(cls, sku_count=2, on_hand=20, seed=31, products=8)
         cls.carrier = cls.env["delivery.carrier"].create(
             {"name": "DHL Express", "product_id": cls.backend.shopify_shipping_product_id.id}
         )

@@ -5,7 +5,7 @@ from odoo.tests import TransactionCase
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
-from .common import make_backend, make_products, start_shop
+from .common import connect_store
 
 SKU_COUNT = 50
 ON_HAND = 100
@@ -18,12 +18,7 @@ class TestStockOut(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.registry_enter_test_mode_cls()
-        cls.shop = start_shop(cls, seed=11, products=40)
-        cls.backend = make_backend(cls.env, base_url=cls.shop.url)
-        cls.skus = sorted({row["sku"] for row in cls.shop.inventory()})[:SKU_COUNT]
-        cls.products = make_products(cls.env, cls.skus, on_hand=ON_HAND)
-        cls.backend.action_shopify_import_locations()
-        cls.backend.action_shopify_bind_products()
+        connect_store(cls, sku_count=SKU_COUNT, on_hand=ON_HAND, seed=11, products=40)
         cls.stock = cls.env.ref("stock.warehouse0").lot_stock_id
         cls.customers = cls.env.ref("stock.stock_location_customers")
 
