@@ -57,6 +57,16 @@ def signature(secret, body):
     return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
 
 
+VARIANTS_BULK_CREATE = """mutation($id: ID!, $variants: [ProductVariantsBulkInput!]!) {
+    productVariantsBulkCreate(productId: $id, variants: $variants) {
+    productVariants { id sku price } userErrors { field message code } } }"""
+VARIANT_M = {
+    "optionValues": [{"optionName": "Size", "name": "M"}],
+    "price": "49.90",
+    "inventoryItem": {"sku": "LIN-M"},
+}
+
+
 class ShopifyCase(BaseCase):
     options = {}
 
@@ -556,35 +566,21 @@ class TestCatalogueMutations(ShopifyCase):
         product = created["product"]
         self.assertEqual([v["title"] for v in product["variants"]["nodes"]], ["S"])
         bulk = self.data(
-            """mutation($id: ID!, $variants: [ProductVariantsBulkInput!]!) {
-                productVariantsBulkCreate(productId: $id, variants: $variants) {
-                productVariants { id sku price } userErrors { field message code } } }""",
+            VARIANTS_BULK_CREATE,
             {
                 "id": product["id"],
                 "variants": [
-                    {
-                        "optionValues": [{"optionName": "Size", "name": "M"}],
-                        "price": "49.90",
-                        "inventoryItem": {"sku": "LIN-M"},
-                    },
+                    VARIANT_M,
                     {"optionValues": [{"optionName": "Size", "name": "S"}], "price": "49.90"},
                 ],
             },
         )["productVariantsBulkCreate"]
         self.assertEqual(bulk["userErrors"][0]["code"], "VARIANT_ALREADY_EXISTS")
         bulk = self.data(
-            """mutation($id: ID!, $variants: [ProductVariantsBulkInput!]!) {
-                productVariantsBulkCreate(productId: $id, variants: $variants) {
-                productVariants { id sku price } userErrors { field message code } } }""",
+            VARIANTS_BULK_CREATE,
             {
                 "id": product["id"],
-                "variants": [
-                    {
-                        "optionValues": [{"optionName": "Size", "name": "M"}],
-                        "price": "49.90",
-                        "inventoryItem": {"sku": "LIN-M"},
-                    }
-                ],
+                "variants": [VARIANT_M],
             },
         )["productVariantsBulkCreate"]
         variant = bulk["productVariants"][0]
