@@ -3,7 +3,8 @@
 Before Odoo serves, one ``odoo shell`` run connects the demo database to the
 Shopify simulator the way an administrator would in the UI: products for the
 store's SKUs (with stock), a Shopify backend with the simulator's URL and
-credentials, its locations imported, its variants bound by SKU, started.
+credentials, its locations imported, its variants bound by SKU, started, its
+webhooks registered to this Odoo.
 While Odoo serves, a traffic thread places orders in the simulated store
 now and then; their webhooks flow into Odoo, whose reservations flow back
 out to Shopify as stock levels.
@@ -15,9 +16,6 @@ import subprocess
 import threading
 
 import devtool
-
-# The webhook topics the Shopify connector processes today.
-SHOPIFY_TOPICS = ("orders/create", "orders/updated", "orders/cancelled")
 
 # Runs inside ``odoo shell`` (``env`` is given); CONFIG is filled in below.
 WIRING = r"""
@@ -48,6 +46,7 @@ values = {
     "api_token": config["token"],
     "webhook_secret": config["secret"],
     "shopify_warehouse_id": warehouse.id,
+    "shopify_webhook_url": config["webhook_url"],
 }
 if backend:
     backend.write(values)
@@ -57,14 +56,19 @@ backend.action_shopify_import_locations()
 backend.action_shopify_bind_products()
 if backend.state != "running":
     backend.action_start()
+backend.action_shopify_register_webhooks()
 env.cr.commit()
-print("demo wiring done:", backend.name, len(backend.shopify_location_ids), "locations")
+print("demo wiring done:", backend.name, len(backend.shopify_location_ids), "locations;",
+      backend.shopify_webhook_note)
 """
 
 
-def wire_shopify(shop, base_args):
-    """Connect the demo database to the Shopify simulator (one odoo shell run)."""
+def wire_shopify(shop, base_args, webhook_url):
+    """Connect the demo database to the Shopify simulator (one odoo shell run):
+    the store's webhooks are registered to ``webhook_url``, as the backend's
+    Register webhooks button does."""
     config = {
+        "webhook_url": webhook_url,
         "url": shop.url,
         "domain": shop.shop_domain,
         "token": shop.access_token,

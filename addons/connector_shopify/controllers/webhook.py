@@ -3,12 +3,14 @@ from odoo.http import request
 
 from odoo.addons.connector_base.controllers.webhook import WebhookIntake
 
+from ..models.shopify_webhook import WEBHOOK_ROUTE
+
 
 class ShopifyWebhook(WebhookIntake, http.Controller):
     """Shopify webhooks of every store: the shop domain header names the backend."""
 
     @http.route(
-        "/connector/shopify/webhook",
+        WEBHOOK_ROUTE,
         type="http",
         auth="public",
         methods=["POST"],

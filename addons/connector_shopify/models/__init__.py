@@ -6,4 +6,5 @@ from . import (
     shopify_location,
     shopify_order_import,
     shopify_stock,
+    shopify_webhook,
 )

@@ -8,6 +8,7 @@ from odoo.addons.connector_base.components.topics import InboundTopic, OutboundT
 from ..components import mapper_order
 from ..components.client import ShopifyClient
 from ..components.mapper_order import CANCEL_SCHEMA, ORDER_SCHEMA
+from .shopify_webhook import WEBHOOK_ROUTE
 
 DEFAULT_API_VERSION = "2026-10"
 # Shopify's limit on any input array: quantities of one inventorySetQuantities.
@@ -75,6 +76,23 @@ class ConnectorBackend(models.Model):
         default=lambda self: self.env.ref(
             "connector_shopify.product_shopify_shipping", raise_if_not_found=False
         ),
+    )
+    shopify_webhook_url = fields.Char(
+        string="Webhook address",
+        help="Where Shopify sends this store's webhooks: this Odoo's public HTTPS address "
+        "followed by /connector/shopify/webhook. Empty: from the system parameter "
+        "web.base.url.",
+    )
+    shopify_webhook_state = fields.Selection(
+        [("unknown", "Not checked"), ("ok", "Registered"), ("mismatch", "Incomplete")],
+        string="Webhooks",
+        default="unknown",
+        readonly=True,
+        copy=False,
+    )
+    shopify_webhook_note = fields.Char(string="Webhook check", readonly=True, copy=False)
+    shopify_webhook_checked_at = fields.Datetime(
+        string="Webhooks checked at", readonly=True, copy=False
     )
 
     _shopify_domain_uniq = models.Constraint(
@@ -309,6 +327,32 @@ class ConnectorBackend(models.Model):
         return self.env["shopify.stock.sync"]._send(self, items)
 
     # --- webhooks -------------------------------------------------------------
+
+    def _shopify_webhook_address(self):
+        self.ensure_one()
+        if self.shopify_webhook_url:
+            return self.shopify_webhook_url.strip()
+        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url") or ""
+        return base.rstrip("/") + WEBHOOK_ROUTE
+
+    def action_shopify_register_webhooks(self):
+        """Subscribe the store to every topic the connector processes, at our address."""
+        self.ensure_one()
+        note = self.env["shopify.webhook.subscriptions"]._subscribe(self)
+        return self._shopify_notify(self.env._("Webhooks registered"), note)
+
+    def action_shopify_verify_webhooks(self):
+        """Compare the store's subscriptions with what the connector processes; change nothing."""
+        self.ensure_one()
+        note = self.env["shopify.webhook.subscriptions"]._check(self)
+        return self._shopify_notify(self.env._("Webhooks checked"), note)
+
+    def _shopify_notify(self, title, message):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"title": title, "message": message, "sticky": False},
+        }
 
     def _webhook_signature_ok(self, raw_body, headers):
         if self.backend_type != "shopify":

@@ -6,4 +6,5 @@ from . import (
     test_order_import,
     test_stock_out,
     test_webhook,
+    test_webhook_registration,
 )
