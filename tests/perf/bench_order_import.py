@@ -2,11 +2,13 @@
 
 Runs inside ``odoo shell`` (``env`` given) on a database with
 connector_shopify installed; ``setup/bench order_import`` does all that. Both
-sides make the same orders (3 storable lines, a customer, confirmed, stock
-reserved) in the same process, alternating rounds so that the machine's
-noise hits both alike, and the ratio is printed.
+sides make the same orders (3 storable lines taxed alike, a new customer,
+confirmed, stock reserved; 500 orders a side) in the same process,
+alternating rounds so that the machine's noise hits both alike, and the ratio
+is printed.
 """
 
+import collections
 import copy
 import cProfile
 import os
@@ -15,11 +17,14 @@ import time
 
 from odoo.fields import Command
 
-ROUNDS = 4
-PER_ROUND = 25
+# 10 rounds of 50 orders a side: 500 orders each (BENCH_ROUNDS=1 for a quick look).
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", 10))
+PER_ROUND = 50
 
 
-def order_payload(number, skus):
+def order_payload(number, skus, tax_rate):
+    """A 3-line order of 25.00 each, taxed as Odoo taxes the same products."""
+    tax = round(25 * tax_rate, 2)
     return {
         "id": 7_000_000 + number,
         "name": f"#B{number}",
@@ -27,7 +32,7 @@ def order_payload(number, skus):
         "taxes_included": False,
         "email": f"buyer{number}@example.com",
         "financial_status": "paid",
-        "total_price": "75.00",
+        "total_price": f"{3 * (25 + tax):.2f}",
         "customer": {
             "id": 8_000_000 + number,
             "first_name": "Bench",
@@ -41,7 +46,7 @@ def order_payload(number, skus):
                 "title": sku,
                 "quantity": 1,
                 "price": "25.00",
-                "tax_lines": [],
+                "tax_lines": [{"rate": tax_rate, "price": f"{tax:.2f}"}] if tax else [],
             }
             for i, sku in enumerate(skus)
         ],
@@ -68,13 +73,17 @@ def main(env):
             "shopify_shop_domain": "bench.example",
             "base_url": "http://127.0.0.1:9",
             "shopify_warehouse_id": warehouse.id,
-            "shopify_tax_policy": "odoo",
+            "shopify_tax_policy": "shopify",
             "state": "running",
         }
     )
     env.cr.commit()
     Event = env["connector.event"]
     counter = iter(range(1_000_000))
+    # Both sides tax the lines alike: Odoo by the products' default sale tax,
+    # the connector by Shopify's tax lines of the same rate.
+    sale_tax = products[0].taxes_id[:1]
+    tax_rate = sale_tax.amount / 100 if sale_tax.amount_type == "percent" else 0.0
 
     def raw_orm():
         n = next(counter)
@@ -94,29 +103,35 @@ def main(env):
 
     def connector():
         n = next(counter)
-        payload = order_payload(n, products.mapped("default_code"))
+        payload = order_payload(n, products.mapped("default_code"), tax_rate)
         # queue_job__no_delay: the event's job runs here, inline, instead of
         # in a job runner worker (whose own cost, ~30 ms a job, is left out).
         event = Event.with_context(queue_job__no_delay=True)._receive(
             backend, "orders/create", copy.deepcopy(payload), f"bench-{n}"
         )
         assert event.state == "done", event.error_message
+        order = event._produced_record()
+        assert abs(order.amount_total - float(payload["total_price"])) < 0.005, "not the same"
 
-    timings = {"raw ORM create+confirm": 0.0, "connector event -> sale order": 0.0}
+    sides = {"raw ORM create+confirm": raw_orm, "connector event -> sale order": connector}
+    timings = dict.fromkeys(sides, 0.0)
+    queries = dict.fromkeys(sides, 0)
     for _ in range(ROUNDS):
-        for label, make in (
-            ("raw ORM create+confirm", raw_orm),
-            ("connector event -> sale order", connector),
-        ):
+        for label, make in sides.items():
             started = time.perf_counter()
+            counted = env.cr.sql_log_count
             for _ in range(PER_ROUND):
                 make()
             env.cr.commit()
             timings[label] += time.perf_counter() - started
+            queries[label] += env.cr.sql_log_count - counted
     count = ROUNDS * PER_ROUND
     rates = {label: count / seconds for label, seconds in timings.items()}
     for label, rate in rates.items():
-        print(f"{label:32} {count} orders  {rate:6.2f} orders/s  {1000 / rate:6.1f} ms/order")
+        print(
+            f"{label:32} {count} orders  {rate:6.2f} orders/s  {1000 / rate:6.1f} ms/order  "
+            f"{queries[label] / count:5.1f} SQL queries/order"
+        )
     ratio = rates["connector event -> sale order"] / rates["raw ORM create+confirm"]
     print(f"ratio connector / raw ORM: {ratio:.2f}  (P2 target >= 0.85)")
     if os.environ.get("BENCH_PROFILE"):
@@ -125,6 +140,33 @@ def main(env):
         profile.runcall(lambda: [connector() for _ in range(PER_ROUND)])
         stats = pstats.Stats(profile).sort_stats("cumulative")
         stats.print_stats(r"connector_(base|shopify)", 25)
+    if os.environ.get("BENCH_QUERIES"):
+        # The SQL of one order on each side, grouped by statement shape.
+        for label, make in sides.items():
+            print(f"--- {label}")
+            for statement, times in sql_of(env, make).most_common():
+                print(f"{times:4}  {statement}")
+
+
+def sql_of(env, make):
+    """Statements run by ``make()``, first 100 characters, counted."""
+    statements = collections.Counter()
+    cursor = env.cr
+    execute = cursor.execute
+
+    def spy(query, params=None, log_exceptions=True):
+        text = query.code if hasattr(query, "code") else str(query)
+        statements[" ".join(text.split())[:100]] += 1
+        return execute(query, params, log_exceptions)
+
+    cursor.execute = spy
+    try:
+        make()
+        cursor.flush()
+    finally:
+        del cursor.execute
+    env.cr.commit()
+    return statements
 
 
 main(env)  # noqa: F821

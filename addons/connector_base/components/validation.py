@@ -1,6 +1,12 @@
 """Payload validation with cerberus, with errors support staff can act on."""
 
+import threading
+
 from cerberus import Validator
+
+# A cerberus Validator prepares its schema when built (a few ms, per event),
+# and holds the document it validates: one per schema and per thread.
+_validators = threading.local()
 
 
 class PayloadError(ValueError):
@@ -32,7 +38,11 @@ def validate_payload(schema, payload):
     """
     if not isinstance(payload, dict):
         raise PayloadError([f"payload: must be a JSON object, not {type(payload).__name__}"])
-    validator = Validator(schema, allow_unknown=True)
+    cache = _validators.__dict__.setdefault("by_schema", {})
+    entry = cache.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        entry = cache[id(schema)] = (schema, Validator(schema, allow_unknown=True))
+    validator = entry[1]
     if not validator.validate(payload):
         raise PayloadError(sorted(_flatten(validator.errors)))
     return validator.document

@@ -50,7 +50,7 @@ class ShopifyStockSync(models.AbstractModel):
 
     @api.model
     def _stock_changed(self, product, location):
-        if location.usage != "internal":
+        if location.usage != "internal" or not self._is_bound(product):
             return
         bindings = (
             self.env["shopify.product.binding"]
@@ -75,6 +75,19 @@ class ShopifyStockSync(models.AbstractModel):
                 )
             ):
                 self._queue(binding, shop_location)
+
+    @api.model
+    def _is_bound(self, product):
+        """Whether any store sells ``product``: every reservation and stock
+        move of every product passes here, and most are not on Shopify."""
+        Binding = self.env["shopify.product.binding"]
+        Binding.flush_model(["odoo_id", "inventory_item_id"])
+        self.env.cr.execute(
+            "SELECT 1 FROM shopify_product_binding "
+            "WHERE odoo_id = %s AND inventory_item_id IS NOT NULL LIMIT 1",
+            (product.id,),
+        )
+        return bool(self.env.cr.fetchone())
 
     @api.model
     def _queue(self, binding, shop_location):
