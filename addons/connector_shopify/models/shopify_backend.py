@@ -58,6 +58,12 @@ class ConnectorBackend(models.Model):
         "shopify.location", "backend_id", string="Shopify locations"
     )
     shopify_team_id = fields.Many2one("crm.team", string="Sales team")
+    shopify_pricelist_id = fields.Many2one(
+        "product.pricelist",
+        string="Pricelist",
+        help="Pricelist of the orders in its currency. Orders in another currency (Shopify "
+        "Markets) get a pricelist of their currency, created when missing.",
+    )
     shopify_tax_policy = fields.Selection(
         [
             ("shopify", "Use the taxes Shopify computed"),
@@ -94,10 +100,48 @@ class ConnectorBackend(models.Model):
     shopify_webhook_checked_at = fields.Datetime(
         string="Webhooks checked at", readonly=True, copy=False
     )
+    shopify_order_count = fields.Integer(compute="_compute_shopify_counts")
+    shopify_product_count = fields.Integer(compute="_compute_shopify_counts")
+    shopify_customer_count = fields.Integer(compute="_compute_shopify_counts")
 
     _shopify_domain_uniq = models.Constraint(
         "UNIQUE (shopify_shop_domain)", "This Shopify store already has a backend."
     )
+
+    # Bindings counted on the backend form: (model, the list the button opens).
+    _shopify_binding_counts = {
+        "shopify_order_count": (
+            "shopify.order.binding",
+            "connector_shopify.action_shopify_order_binding",
+        ),
+        "shopify_product_count": (
+            "shopify.product.binding",
+            "connector_shopify.action_shopify_product_binding",
+        ),
+        "shopify_customer_count": (
+            "shopify.partner.binding",
+            "connector_shopify.action_shopify_partner_binding",
+        ),
+    }
+
+    def _compute_shopify_counts(self):
+        for field_name, (model, _action) in self._shopify_binding_counts.items():
+            counts = dict(
+                self.env[model]._read_group(
+                    [("backend_id", "in", self.ids)], ["backend_id"], ["__count"]
+                )
+            )
+            for backend in self:
+                backend[field_name] = counts.get(backend._origin, 0)
+
+    def action_shopify_view_bindings(self):
+        """The orders, products or customers bound to this store (button's context)."""
+        self.ensure_one()
+        _model, xmlid = self._shopify_binding_counts[self.env.context["binding_count"]]
+        action = self.env["ir.actions.act_window"]._for_xml_id(xmlid)
+        action["domain"] = [("backend_id", "=", self.id)]
+        action["context"] = {"default_backend_id": self.id}
+        return action
 
     # --- declarations ---------------------------------------------------------
 

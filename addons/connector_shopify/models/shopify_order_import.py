@@ -1,4 +1,4 @@
-from odoo import api, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Command
 from odoo.tools import email_normalize, float_compare
@@ -54,8 +54,9 @@ class ShopifyOrderImporter(models.AbstractModel):
                 "financial_status": values["financial_status"],
                 "shopify_total": values["total"],
                 "payload_hash": payload_hash(payload),
+                "sync_date": fields.Datetime.now(),
             }
-        )._mark_synced()
+        )
         self._check_total(order, values)
         if values["cancelled"]:
             Binding._find(backend, values["external_id"])._cancel_in_odoo()
@@ -217,7 +218,8 @@ class ShopifyOrderImporter(models.AbstractModel):
             partner = Partner.search(
                 [("phone", "=", customer["phone"]), ("parent_id", "=", False)], limit=1
             )
-        if not partner:
+        created = not partner
+        if created:
             partner = Partner.create(
                 {
                     "name": customer["name"],
@@ -226,16 +228,20 @@ class ShopifyOrderImporter(models.AbstractModel):
                     **self._address_values(customer["address"] or {}),
                 }
             )
+        # A contact found by email or phone may already be bound to another
+        # Shopify customer of this store (one person, two accounts): keep that.
         if (
             customer["external_id"]
             and not binding
-            and not Binding._find_by_record(backend, partner)
+            and (created or not Binding._find_by_record(backend, partner))
         ):
-            Binding._bind(
-                backend,
-                customer["external_id"],
-                partner,
-                accepts_marketing=customer["accepts_marketing"],
+            Binding.create(
+                {
+                    "backend_id": backend.id,
+                    "external_id": customer["external_id"],
+                    "odoo_id": partner.id,
+                    "accepts_marketing": customer["accepts_marketing"],
+                }
             )
         return partner
 
@@ -289,6 +295,8 @@ class ShopifyOrderImporter(models.AbstractModel):
             raise UserError(self.env._("Unknown currency %(code)s.", code=currency_code))
         if not currency.active:
             currency.active = True
+        if backend.shopify_pricelist_id.currency_id == currency:
+            return backend.shopify_pricelist_id
         Pricelist = self.env["product.pricelist"]
         domain = [
             ("currency_id", "=", currency.id),

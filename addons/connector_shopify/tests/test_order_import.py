@@ -63,12 +63,43 @@ class TestOrderImport(TransactionCase):
         self.assertEqual(len(orders), 1)
         self.assertIn("gift wrap", str(orders.note))
 
+    def test_backend_form_counts_bound_orders_and_customers_and_lists_them(self):
+        with trap_jobs() as trap:
+            self.deliver("orders/create", order_payload(id=801, name="#1801"), "wh-n")
+            self.run_jobs(trap)
+        self.backend.invalidate_recordset()
+        self.assertEqual(self.backend.shopify_order_count, 1)
+        self.assertEqual(self.backend.shopify_customer_count, 1)
+        action = self.backend.with_context(
+            binding_count="shopify_order_count"
+        ).action_shopify_view_bindings()
+        listed = self.env[action["res_model"]].search(action["domain"])
+        self.assertEqual(listed.shopify_name, "#1801")
+
     def test_customer_is_matched_by_email_not_duplicated(self):
         known = self.env["res.partner"].create({"name": "Ada L.", "email": "ADA@example.com"})
         with trap_jobs() as trap:
             self.deliver("orders/create", order_payload(), "wh-c")
             self.run_jobs(trap)
         self.assertEqual(self.binding(order_payload()).odoo_id.partner_id, known)
+
+    def test_pricelist_is_the_backends_in_its_currency_else_one_of_the_order_currency(self):
+        eur = self.env.ref("base.EUR")
+        usd = self.env.ref("base.USD")
+        eur.active = usd.active = True
+        retail = self.env["product.pricelist"].create({"name": "Web EUR", "currency_id": eur.id})
+        self.backend.shopify_pricelist_id = retail
+        with trap_jobs() as trap:
+            self.deliver("orders/create", order_payload(id=701, name="#1701"), "wh-p1")
+            self.deliver(
+                "orders/create", order_payload(id=702, name="#1702", currency="USD"), "wh-p2"
+            )
+            self.run_jobs(trap)
+        in_eur = self.binding({"id": 701}).odoo_id
+        in_usd = self.binding({"id": 702}).odoo_id
+        self.assertEqual(in_eur.pricelist_id, retail)
+        self.assertEqual(in_usd.pricelist_id.currency_id, usd)
+        self.assertEqual(in_usd.currency_id, usd)
 
     def test_unknown_sku_fails_with_its_name_then_succeeds_after_binding(self):
         payload = order_payload(id=555, name="#1555")
