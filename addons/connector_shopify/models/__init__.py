@@ -5,5 +5,7 @@ from . import (
     shopify_fulfillment,
     shopify_location,
     shopify_order_import,
+    shopify_payment_method,
+    shopify_refund_import,
     shopify_stock,
 )

@@ -3,7 +3,9 @@ from . import (
     test_end_to_end,
     test_fulfillment,
     test_mapper_order,
+    test_mapper_refund,
     test_order_import,
+    test_refund,
     test_stock_out,
     test_webhook,
 )
