@@ -5,6 +5,8 @@ from . import (
     shopify_fulfillment,
     shopify_location,
     shopify_order_import,
+    shopify_payment_method,
+    shopify_refund_import,
     shopify_stock,
     shopify_webhook,
 )

@@ -31,3 +31,25 @@ class SaleOrder(models.Model):
             ("sequence_key", "in", [f"order:{b.external_id}" for b in self.shopify_binding_ids]),
         ]
         return action
+
+
+class SaleOrderLine(models.Model):
+    _inherit = "sale.order.line"
+
+    shopify_line_item_id = fields.Char(
+        string="Shopify line item", readonly=True, copy=False, index="btree_not_null"
+    )
+    shopify_quantity = fields.Float(
+        string="Quantity sold in Shopify",
+        digits="Product Unit",
+        readonly=True,
+        copy=False,
+        help="As the Shopify order had it; refunds may lower the ordered quantity, not this.",
+    )
+    shopify_refunded_qty = fields.Float(
+        string="Quantity refunded in Shopify",
+        digits="Product Unit",
+        default=0.0,
+        readonly=True,
+        copy=False,
+    )

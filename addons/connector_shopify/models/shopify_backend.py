@@ -8,6 +8,7 @@ from odoo.addons.connector_base.components.topics import InboundTopic, OutboundT
 from ..components import mapper_order
 from ..components.client import ShopifyClient
 from ..components.mapper_order import CANCEL_SCHEMA, ORDER_SCHEMA
+from ..components.mapper_refund import REFUND_SCHEMA, refund_order_key
 from .shopify_webhook import WEBHOOK_ROUTE
 
 DEFAULT_API_VERSION = "2026-10"
@@ -103,6 +104,13 @@ class ConnectorBackend(models.Model):
     shopify_order_count = fields.Integer(compute="_compute_shopify_counts")
     shopify_product_count = fields.Integer(compute="_compute_shopify_counts")
     shopify_customer_count = fields.Integer(compute="_compute_shopify_counts")
+    shopify_payment_method_ids = fields.One2many(
+        "shopify.payment.method",
+        "backend_id",
+        string="Payment methods",
+        help="The journal of each Shopify payment gateway; gateways not listed use the "
+        "company's first bank journal.",
+    )
 
     _shopify_domain_uniq = models.Constraint(
         "UNIQUE (shopify_shop_domain)", "This Shopify store already has a backend."
@@ -157,6 +165,8 @@ class ConnectorBackend(models.Model):
                 "mode": "realtime",
                 "sla_lag_minutes": 10,
             },
+            # Its own flow: support can pause refunds (month-end close) and keep orders flowing.
+            {"code": "refunds_in", "name": "Refunds in", "mode": "realtime", "sla_lag_minutes": 15},
         ]
 
     def _connector_topics(self):
@@ -187,6 +197,14 @@ class ConnectorBackend(models.Model):
                 handler="_shopify_cancel_order",
                 sequence_key=order_key,
                 prerequisite="_shopify_order_missing",
+            ),
+            "refunds/create": InboundTopic(
+                flow="refunds_in",
+                schema=REFUND_SCHEMA,
+                handler="_shopify_import_refund",
+                # After the events of its order, and never before the order exists.
+                sequence_key=refund_order_key,
+                prerequisite="_shopify_refund_order_missing",
             ),
         }
 
@@ -429,6 +447,46 @@ class ConnectorBackend(models.Model):
             ),
             order_key(payload),
         )
+
+    def _shopify_import_refund(self, event, payload):
+        return self.env["shopify.refund.importer"]._import(self, event, payload)
+
+    def _shopify_refund_order_missing(self, event, payload):
+        order_id = payload.get("order_id") if isinstance(payload, dict) else None
+        if not order_id or self.env["shopify.order.binding"]._find(self, order_id):
+            return None  # a missing order id is for validation to name
+        return (
+            self.env._(
+                "Order %(order)s is not imported yet: this refund is applied as soon as it is.",
+                order=order_id,
+            ),
+            refund_order_key(payload),
+        )
+
+    def _shopify_payment_journal(self, gateway):
+        """The journal of a Shopify gateway: its mapping, else the first bank journal."""
+        self.ensure_one()
+        mapped = self.shopify_payment_method_ids.filtered(lambda m: m.gateway == gateway)[:1]
+        journal = mapped.journal_id or self.env["account.journal"].search(
+            [("company_id", "=", self.company_id.id), ("type", "=", "bank")], limit=1
+        )
+        if not journal:
+            raise UserError(
+                self.env._(
+                    "No journal for the Shopify gateway %(gateway)r: map it to a bank journal "
+                    "in the Mappings tab of %(backend)s, then requeue this event.",
+                    gateway=gateway,
+                    backend=self.display_name,
+                )
+            )
+        return journal
+
+    @api.model
+    def _shopify_ensure_policies(self):
+        """Shopify backends made before a flow existed get its policy line."""
+        self.with_context(active_test=False).search(
+            [("backend_type", "=", "shopify")]
+        )._ensure_sync_policies()
 
     def _shopify_cancel_order(self, event, payload):
         binding = self.env["shopify.order.binding"]._find(self, payload["id"])

@@ -94,6 +94,9 @@ class ShopifyOrderImporter(models.AbstractModel):
                 "product_id": products[line["external_id"]].id,
                 "name": line["title"] or products[line["external_id"]].display_name,
                 "product_uom_qty": line["quantity"],
+                # What refunds name and count against.
+                "shopify_line_item_id": line["external_id"],
+                "shopify_quantity": line["quantity"],
                 "price_unit": line["price_unit"],
                 "discount": line["discount"],
                 **self._taxes(backend, line["tax_rates"], values["taxes_included"]),

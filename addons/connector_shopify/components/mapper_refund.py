@@ -1,0 +1,142 @@
+"""Shopify refund JSON (refunds/create webhook, REST shape) -> what Odoo needs.
+
+Pure functions over dicts, like :mod:`mapper_order`: each rule reads like a
+line of the mapping table and is tested without a database.
+
+- ``refund_line_items[]``: a credit note line of the order line, for the
+  refunded quantity at Shopify's refunded ``subtotal``;
+- ``restock_type``: ``return`` brings goods back (return picking to the
+  mapped ``location_id``), ``cancel`` drops what is not shipped yet,
+  ``no_restock`` moves no goods;
+- ``order_adjustments[kind=shipping_refund]``: a credit note line of the
+  shipping product;
+- ``transactions[kind=refund, status=success]``: one outbound customer
+  payment each, in the journal of its gateway.
+"""
+
+from decimal import ROUND_DOWN, Decimal
+
+from .mapper_order import MONEY, money
+
+# Shopify's restock types, and what each means for Odoo's stock.
+RESTOCK = {
+    "return": "return",  # shipped, sent back: goods come back into stock
+    "legacy_restock": "return",  # older refunds: restocked, timing unknown
+    "cancel": "cancel",  # not shipped yet: it is not going to be
+    "no_restock": "none",  # money back only
+}
+
+REFUND_SCHEMA = {
+    "id": {"type": "integer", "required": True},
+    "order_id": {"type": "integer", "required": True},
+    "note": {"type": "string", "nullable": True},
+    "created_at": {"type": "string", "nullable": True},
+    "refund_line_items": {
+        "type": "list",
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "id": {"type": "integer"},
+                "line_item_id": {"type": "integer", "required": True},
+                "quantity": {"type": "integer", "required": True, "min": 1},
+                "restock_type": {"type": "string", "nullable": True, "allowed": list(RESTOCK)},
+                "location_id": {"type": "integer", "nullable": True},
+                "subtotal": {**MONEY, "required": True},
+                "total_tax": MONEY,
+                "line_item": {"type": "dict", "nullable": True},
+            },
+        },
+    },
+    "transactions": {
+        "type": "list",
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "id": {"type": "integer"},
+                "kind": {"type": "string", "required": True},
+                "status": {"type": "string", "nullable": True},
+                "gateway": {"type": "string", "nullable": True},
+                "amount": {**MONEY, "required": True},
+            },
+        },
+    },
+    "order_adjustments": {
+        "type": "list",
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "kind": {"type": "string", "nullable": True},
+                "amount": {**MONEY, "required": True},
+                "tax_amount": MONEY,
+            },
+        },
+    },
+}
+
+
+def refund_order_key(payload):
+    """A refund is about its order: it is applied after the order's own events."""
+    return f"order:{payload['order_id']}"
+
+
+def refund_line_values(line):
+    """One refunded line: which order line, how many, for how much, and the goods' fate."""
+    item = line.get("line_item") or {}
+    return {
+        "line_item_id": str(line["line_item_id"]),
+        "sku": (item.get("sku") or "").strip() or None,
+        "variant_id": str(item["variant_id"]) if item.get("variant_id") else None,
+        "title": item.get("title") or item.get("name") or "",
+        "quantity": line["quantity"],
+        "restock": RESTOCK[line.get("restock_type") or "no_restock"],
+        "location_id": str(line["location_id"]) if line.get("location_id") else None,
+        # As the order's prices: tax included when the shop's prices include it.
+        "subtotal": money(line["subtotal"]),
+        "tax": money(line.get("total_tax")),
+    }
+
+
+def refund_payments(transactions):
+    """The money that went back: successful refund transactions only (a pending
+    or failed one moved nothing)."""
+    return [
+        {
+            "external_id": str(transaction["id"]) if transaction.get("id") else None,
+            "gateway": transaction.get("gateway") or "",
+            "amount": money(transaction["amount"]),
+        }
+        for transaction in transactions or []
+        if transaction["kind"] == "refund" and transaction.get("status") == "success"
+    ]
+
+
+def refund_values(refund):
+    """The whole refund, as the importer applies it."""
+    shipping = [a for a in refund.get("order_adjustments") or [] if a["kind"] == "shipping_refund"]
+    payments = refund_payments(refund.get("transactions"))
+    return {
+        "external_id": str(refund["id"]),
+        "order_external_id": str(refund["order_id"]),
+        "note": refund.get("note") or False,
+        "lines": [refund_line_values(line) for line in refund.get("refund_line_items") or []],
+        # Shopify books a shipping refund as a negative adjustment of the order.
+        "shipping": -sum((money(a["amount"]) for a in shipping), Decimal(0)),
+        "payments": payments,
+        "amount": sum((p["amount"] for p in payments), Decimal(0)),
+    }
+
+
+def split_amount(amount, quantity, digits=2):
+    """``[(quantity, unit price)]`` whose total is ``amount`` to the cent.
+
+    A refunded subtotal does not always divide by its quantity (10.00 for 3);
+    rather than a rounded unit price that misses Shopify's amount, some units
+    carry one more cent: 3.33 x 2 + 3.34 x 1.
+    """
+    step = Decimal(1).scaleb(-digits)
+    amount = Decimal(amount).quantize(step)
+    unit = (amount / quantity).quantize(step, rounding=ROUND_DOWN)
+    extra = int((amount - unit * quantity) / step)
+    if not extra:
+        return [(quantity, unit)]
+    return [(quantity - extra, unit), (extra, unit + step)]

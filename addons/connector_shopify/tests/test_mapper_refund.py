@@ -1,0 +1,115 @@
+from decimal import Decimal
+
+from odoo.tests import BaseCase
+
+from odoo.addons.connector_base.components.validation import PayloadError, validate_payload
+
+from ..components import mapper_refund
+
+REFUND = {
+    "id": 509562969,
+    "order_id": 820982911946154508,
+    "note": "Wrong size",
+    "restock": True,
+    "refund_line_items": [
+        {
+            "id": 104689539,
+            "line_item_id": 466157049,
+            "quantity": 1,
+            "restock_type": "return",
+            "location_id": 24826418,
+            "subtotal": "45.00",
+            "total_tax": "7.50",
+            "line_item": {"id": 466157049, "sku": "TEE-BLUE-M", "variant_id": 39072856},
+        },
+        {
+            "id": 104689540,
+            "line_item_id": 466157050,
+            "quantity": 3,
+            "restock_type": "no_restock",
+            "location_id": None,
+            "subtotal": "10.00",
+            "total_tax": "1.67",
+        },
+    ],
+    "transactions": [
+        {"id": 1, "kind": "refund", "status": "success", "gateway": "shopify_payments",
+         "amount": "60.00"},
+        {"id": 2, "kind": "refund", "status": "failure", "gateway": "paypal", "amount": "9.99"},
+        {"id": 3, "kind": "refund", "status": "pending", "gateway": "manual", "amount": "1.00"},
+    ],
+    "order_adjustments": [
+        {"kind": "shipping_refund", "amount": "-5.00", "tax_amount": "-0.83"},
+        {"kind": "refund_discrepancy", "amount": "0.50", "tax_amount": "0.00"},
+    ],
+}  # fmt: skip
+
+
+class TestRefundMapper(BaseCase):
+    def test_lines_restock_and_location(self):
+        lines = mapper_refund.refund_values(REFUND)["lines"]
+        returned, kept = lines
+        self.assertEqual(returned["line_item_id"], "466157049")
+        self.assertEqual((returned["sku"], returned["variant_id"]), ("TEE-BLUE-M", "39072856"))
+        self.assertEqual((returned["quantity"], returned["restock"]), (1, "return"))
+        self.assertEqual(returned["location_id"], "24826418")
+        self.assertEqual(returned["subtotal"], Decimal("45.00"))
+        self.assertEqual((kept["restock"], kept["location_id"], kept["sku"]), ("none", None, None))
+
+    def test_restock_types_as_odoo_sees_them(self):
+        for shopify, odoo in [
+            ("return", "return"),
+            ("legacy_restock", "return"),
+            ("cancel", "cancel"),
+            ("no_restock", "none"),
+            (None, "none"),
+        ]:
+            line = dict(REFUND["refund_line_items"][0], restock_type=shopify)
+            self.assertEqual(mapper_refund.refund_line_values(line)["restock"], odoo, shopify)
+
+    def test_only_successful_refund_transactions_are_money_back(self):
+        values = mapper_refund.refund_values(REFUND)
+        self.assertEqual(
+            values["payments"],
+            [{"external_id": "1", "gateway": "shopify_payments", "amount": Decimal("60.00")}],
+        )
+        self.assertEqual(values["amount"], Decimal("60.00"))
+
+    def test_shipping_refund_is_the_shipping_adjustment_only(self):
+        self.assertEqual(mapper_refund.refund_values(REFUND)["shipping"], Decimal("5.00"))
+        no_shipping = dict(REFUND, order_adjustments=[])
+        self.assertEqual(mapper_refund.refund_values(no_shipping)["shipping"], 0)
+
+    def test_sequence_key_is_the_order(self):
+        self.assertEqual(mapper_refund.refund_order_key(REFUND), "order:820982911946154508")
+
+    def test_split_amount_adds_up_to_the_cent(self):
+        self.assertEqual(mapper_refund.split_amount(Decimal("45.00"), 1), [(1, Decimal("45.00"))])
+        self.assertEqual(
+            mapper_refund.split_amount(Decimal("10.00"), 3),
+            [(2, Decimal("3.33")), (1, Decimal("3.34"))],
+        )
+        self.assertEqual(
+            mapper_refund.split_amount(Decimal("1000"), 3, digits=0), [(2, 333), (1, 334)]
+        )
+        for amount, quantity in [("0.05", 7), ("99.99", 4), ("0.00", 2)]:
+            parts = mapper_refund.split_amount(Decimal(amount), quantity)
+            self.assertEqual(sum(q for q, _ in parts), quantity)
+            self.assertEqual(sum(q * p for q, p in parts), Decimal(amount))
+
+    def test_schema_names_what_is_wrong(self):
+        bad = dict(
+            REFUND,
+            order_id=None,
+            refund_line_items=[{"line_item_id": 1, "quantity": 0, "restock_type": "later"}],
+        )
+        with self.assertRaises(PayloadError) as error:
+            validate_payload(mapper_refund.REFUND_SCHEMA, bad)
+        message = str(error.exception)
+        self.assertIn("order_id", message)
+        self.assertIn("quantity", message)
+        self.assertIn("restock_type", message)
+        self.assertIn("subtotal", message)
+
+    def test_schema_accepts_the_webhook(self):
+        self.assertEqual(validate_payload(mapper_refund.REFUND_SCHEMA, REFUND)["id"], 509562969)

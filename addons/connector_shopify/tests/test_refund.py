@@ -1,0 +1,262 @@
+import copy
+
+from odoo.fields import Command
+from odoo.tests import TransactionCase, tagged
+
+from odoo.addons.queue_job.tests.common import trap_jobs
+
+from .common import connect_store
+
+
+@tagged("post_install", "-at_install")
+class TestRefundImport(TransactionCase):
+    """A Shopify refund becomes a posted credit note, the customer payment and,
+    for goods, a return or a smaller delivery: exactly once, and after its order."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.registry_enter_test_mode_cls()
+        company = cls.env.company
+        if not company.chart_template:
+            cls.env["account.chart.template"].try_loading(
+                "generic_coa", company=company, install_demo=False
+            )
+        connect_store(cls, sku_count=2, on_hand=20, seed=41, products=8)
+        # Stock levels are not under test here; deliveries still reach the store.
+        cls.backend._policy("stock_out").enabled = False
+        warehouse = cls.backend.shopify_warehouse_id
+        cls.returns = cls.env["stock.location"].create(
+            {
+                "name": "Shopify returns",
+                "usage": "internal",
+                "location_id": warehouse.lot_stock_id.id,
+            }
+        )
+        cls.backend.shopify_location_ids.location_id = cls.returns
+        cls.journal = cls.env["account.journal"].create(
+            {"name": "Shopify Payments", "type": "bank", "code": "SHPAY"}
+        )
+        cls.backend.shopify_payment_method_ids = [
+            Command.create({"gateway": "shopify_payments", "journal_id": cls.journal.id})
+        ]
+        cls.Event = cls.env["connector.event"]
+        cls.Refund = cls.env["shopify.refund.binding"]
+        cls.tee, cls.cap = (
+            cls.products.filtered(lambda p, sku=sku: p.default_code == sku) for sku in cls.skus
+        )
+
+    # --- helpers ------------------------------------------------------------------
+
+    def run_jobs(self, trap):
+        while trap.enqueued_jobs:
+            trap.perform_enqueued_jobs()
+
+    def receive(self, topic, payload, webhook_id=None):
+        return self.Event._receive(
+            self.backend, topic, payload, webhook_id or f"wh-{topic}-{payload['id']}"
+        )
+
+    def import_order(self, trap, lines):
+        payload = self.shop.create_order(lines)
+        event = self.receive("orders/create", payload)
+        self.run_jobs(trap)
+        self.assertEqual(event.state, "done", event.error_message)
+        return payload, event._produced_record()
+
+    def deliver(self, trap, sale):
+        """Ship everything in Odoo; the fulfillment goes to the store."""
+        picking = sale.picking_ids.filtered(lambda p: p.state not in ("done", "cancel"))
+        for move in picking.move_ids:
+            move.quantity = move.product_uom_qty
+        picking.move_ids.picked = True
+        picking._action_done()
+        self.run_jobs(trap)
+
+    def line_of(self, sale, product):
+        return sale.order_line.filtered(lambda sol: sol.product_id == product)
+
+    def refunded_money(self, refund):
+        return sum(
+            float(t["amount"])
+            for t in refund["transactions"]
+            if t["kind"] == "refund" and t["status"] == "success"
+        )
+
+    def assert_nothing_applied(self, sale):
+        self.assertFalse(self.Refund.search([("sale_order_id", "=", sale.id)]))
+        self.assertFalse(sale.invoice_ids)
+        self.assertFalse(sale.picking_ids.filtered(lambda p: p.picking_type_code == "incoming"))
+        self.assertFalse(
+            self.env["account.payment"].search([("partner_id", "=", sale.partner_id.id)])
+        )
+        self.assertFalse(any(sale.order_line.mapped("shopify_refunded_qty")))
+
+    # --- tests ----------------------------------------------------------------------
+
+    def test_refund_of_delivered_goods_credits_pays_and_takes_them_back(self):
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[0], 2), (self.skus[1], 1)])
+            self.deliver(trap, sale)
+            self.assertEqual(self.shop.order(payload["name"])["fulfillment_status"], "fulfilled")
+            stock_before = self.tee.with_context(location=self.returns.id).qty_available
+            refund = self.shop.refund_order(
+                payload["name"], {self.skus[0]: 1}, restock=True, shipping=True
+            )
+            self.assertEqual(refund["refund_line_items"][0]["restock_type"], "return")
+            event = self.receive("refunds/create", refund)
+            self.run_jobs(trap)
+        self.assertEqual(event.state, "done", event.error_message)
+        binding = self.Refund._find(self.backend, refund["id"])
+        credit_note = binding.odoo_id
+        self.assertEqual(event._produced_record(), credit_note)
+        # The credit note: posted, on the sale order, Shopify's amounts.
+        self.assertEqual((credit_note.move_type, credit_note.state), ("out_refund", "posted"))
+        self.assertIn(credit_note, sale.invoice_ids)
+        self.assertEqual(credit_note.partner_id, sale.partner_invoice_id)
+        self.assertAlmostEqual(credit_note.amount_total, self.refunded_money(refund), places=2)
+        goods = credit_note.invoice_line_ids.filtered(lambda aml: aml.product_id == self.tee)
+        self.assertEqual(sum(goods.mapped("quantity")), 1)
+        self.assertAlmostEqual(
+            sum(goods.mapped("price_total")),
+            float(refund["refund_line_items"][0]["subtotal"]),
+            places=2,
+        )
+        self.assertEqual(goods.tax_ids, self.line_of(sale, self.tee).tax_ids)
+        shipping = credit_note.invoice_line_ids.filtered(
+            lambda aml: aml.product_id == self.backend.shopify_shipping_product_id
+        )
+        self.assertAlmostEqual(
+            shipping.price_total, -float(refund["order_adjustments"][0]["amount"]), places=2
+        )
+        self.assertGreater(shipping.price_total, 0)
+        # The money back: one outbound payment of the refund, in the gateway's journal.
+        payment = binding.payment_ids
+        self.assertEqual(len(payment), 1)
+        self.assertEqual((payment.payment_type, payment.partner_type), ("outbound", "customer"))
+        self.assertAlmostEqual(payment.amount, self.refunded_money(refund), places=2)
+        self.assertEqual(payment.journal_id, self.journal)
+        self.assertIn(credit_note.payment_state, ("paid", "in_payment"))
+        # The goods: a done return into the mapped location, back in stock.
+        returned = binding.picking_ids
+        self.assertEqual((returned.state, returned.picking_type_code), ("done", "incoming"))
+        self.assertEqual(returned.location_dest_id, self.returns)
+        self.assertEqual(returned.move_ids.product_id, self.tee)
+        self.assertEqual(returned.move_ids.quantity, 1)
+        self.assertEqual(
+            self.tee.with_context(location=self.returns.id).qty_available, stock_before + 1
+        )
+        # The order sells what the customer keeps.
+        tee_line = self.line_of(sale, self.tee)
+        self.assertEqual((tee_line.qty_delivered, tee_line.product_uom_qty), (1, 1))
+        self.assertEqual(tee_line.shopify_refunded_qty, 1)
+        self.assertEqual(self.line_of(sale, self.cap).product_uom_qty, 1)
+        shipping_line = self.line_of(sale, self.backend.shopify_shipping_product_id)
+        self.assertEqual((shipping_line.product_uom_qty, shipping_line.qty_invoiced), (0, -1))
+
+    def test_refund_delivered_twice_makes_one_credit_note(self):
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[1], 2)])
+            refund = self.shop.refund_order(payload["name"], {self.skus[1]: 1}, restock=False)
+            first = self.receive("refunds/create", refund, "wh-refund-1")
+            retry = self.receive("refunds/create", refund, "wh-refund-1")
+            again = self.receive("refunds/create", refund, "wh-refund-2")
+            self.run_jobs(trap)
+        self.assertEqual([first.state, retry.state, again.state], ["done", "duplicate", "done"])
+        self.assertEqual(first._produced_record(), again._produced_record())
+        self.assertEqual(len(self.Refund.search([("sale_order_id", "=", sale.id)])), 1)
+        credit_notes = sale.invoice_ids.filtered(lambda m: m.move_type == "out_refund")
+        self.assertEqual(len(credit_notes), 1)
+        self.assertEqual(
+            len(self.env["account.payment"].search([("partner_id", "=", sale.partner_id.id)])), 1
+        )
+        self.assertEqual(self.line_of(sale, self.cap).shopify_refunded_qty, 1)
+
+    def test_refund_before_its_order_waits_then_is_applied(self):
+        with trap_jobs() as trap:
+            payload = self.shop.create_order([(self.skus[0], 2)])
+            refund = self.shop.refund_order(payload["name"], {self.skus[0]: 1}, restock=True)
+            event = self.receive("refunds/create", refund)
+            self.run_jobs(trap)
+            self.assertEqual(event.state, "waiting")
+            self.assertEqual(event.error_kind, "prerequisite")
+            self.assertIn(f"Order {payload['id']} is not imported yet", event.error_message)
+            self.assertFalse(self.Refund._find(self.backend, refund["id"]))
+            order_event = self.receive("orders/create", payload)
+            self.run_jobs(trap)
+        self.assertEqual(order_event.state, "done", order_event.error_message)
+        self.assertEqual(event.state, "done", event.error_message)
+        sale = order_event._produced_record()
+        credit_note = self.Refund._find(self.backend, refund["id"]).odoo_id
+        self.assertEqual(credit_note.state, "posted")
+        self.assertIn(credit_note, sale.invoice_ids)
+        self.assertEqual(self.line_of(sale, self.tee).product_uom_qty, 1)
+
+    def test_cancelled_restock_of_unshipped_goods_shrinks_the_delivery(self):
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[0], 3)])
+            refund = self.shop.refund_order(payload["name"], {self.skus[0]: 2}, restock=True)
+            self.assertEqual(refund["refund_line_items"][0]["restock_type"], "cancel")
+            # A refund attempt that failed at the gateway moved no money.
+            refund["transactions"].append(
+                dict(refund["transactions"][0], id=1, status="failure", gateway="paypal")
+            )
+            event = self.receive("refunds/create", refund)
+            self.run_jobs(trap)
+        self.assertEqual(event.state, "done", event.error_message)
+        binding = self.Refund._find(self.backend, refund["id"])
+        line = self.line_of(sale, self.tee)
+        self.assertEqual((line.product_uom_qty, line.qty_delivered), (1, 0))
+        delivery = sale.picking_ids.filtered(lambda p: p.state not in ("done", "cancel"))
+        self.assertEqual(sum(delivery.move_ids.mapped("product_uom_qty")), 1)
+        self.assertFalse(binding.picking_ids, "nothing came back: nothing had left")
+        goods = binding.odoo_id.invoice_line_ids.filtered(lambda aml: aml.product_id == self.tee)
+        self.assertEqual(sum(goods.mapped("quantity")), 2)
+        self.assertEqual(binding.payment_ids.journal_id, self.journal)
+        self.assertAlmostEqual(binding.payment_ids.amount, self.refunded_money(refund), places=2)
+
+    def test_unknown_line_item_fails_naming_it_and_changes_nothing(self):
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[1], 1)])
+            refund = self.shop.refund_order(payload["name"], {self.skus[1]: 1}, restock=True)
+            wrong = copy.deepcopy(refund)
+            wrong["refund_line_items"][0]["line_item_id"] = 999
+            event = self.receive("refunds/create", wrong)
+            self.run_jobs(trap)
+        self.assertEqual((event.state, event.error_kind), ("failed", "business"))
+        self.assertIn("not on", event.error_message)
+        self.assertIn("999", event.error_message)
+        self.assertIn(payload["name"], event.error_message)
+        self.assert_nothing_applied(sale)
+        self.assertEqual(self.line_of(sale, self.cap).product_uom_qty, 1)
+
+    def test_refund_of_more_than_was_sold_fails_and_changes_nothing(self):
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[1], 1)])
+            refund = self.shop.refund_order(payload["name"], {self.skus[1]: 1}, restock=True)
+            too_many = copy.deepcopy(refund)
+            too_many["refund_line_items"][0]["quantity"] = 3
+            event = self.receive("refunds/create", too_many)
+            self.run_jobs(trap)
+        self.assertEqual((event.state, event.error_kind), ("failed", "business"))
+        self.assertIn("refunds 3 x", event.error_message)
+        self.assertIn("only 1 of the 1 sold are left to refund", event.error_message)
+        self.assert_nothing_applied(sale)
+        self.assertEqual(self.line_of(sale, self.cap).product_uom_qty, 1)
+
+    def test_order_cancelled_with_its_refund_is_credited_then_cancelled(self):
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[0], 1)])
+            # Shopify refunds everything, shipping included, then cancels.
+            cancelled = self.shop.cancel_order(payload["name"], restock=True, refund=True)
+            refund = cancelled["refunds"][0]
+            refund_event = self.receive("refunds/create", refund)
+            cancel_event = self.receive("orders/cancelled", cancelled)
+            self.run_jobs(trap)
+        self.assertEqual(refund_event.state, "done", refund_event.error_message)
+        self.assertEqual(cancel_event.state, "done", cancel_event.error_message)
+        self.assertEqual(sale.state, "cancel")
+        credit_note = self.Refund._find(self.backend, refund["id"]).odoo_id
+        self.assertEqual(credit_note.state, "posted")
+        self.assertAlmostEqual(credit_note.amount_total, float(payload["total_price"]), places=2)
+        self.assertFalse(sale.picking_ids.filtered(lambda p: p.state not in ("done", "cancel")))
