@@ -171,7 +171,7 @@ def legacy_id(gid):
     return int(str(gid).rsplit("/", 1)[-1])
 
 
-def _shop_amount(bag):
+def shop_amount(bag):
     return (bag or {}).get("shopMoney", {}).get("amount") or "0"
 
 
@@ -194,7 +194,7 @@ def _graphql_address(address):
 
 
 def _graphql_taxes(tax_lines):
-    return [{"rate": t["rate"], "price": _shop_amount(t.get("priceSet"))} for t in tax_lines or []]
+    return [{"rate": t["rate"], "price": shop_amount(t.get("priceSet"))} for t in tax_lines or []]
 
 
 def order_from_graphql(node):
@@ -212,7 +212,7 @@ def order_from_graphql(node):
         "currency": node["currencyCode"],
         "taxes_included": node["taxesIncluded"],
         "financial_status": (node.get("displayFinancialStatus") or "").lower() or None,
-        "total_price": _shop_amount(node.get("totalPriceSet")),
+        "total_price": shop_amount(node.get("totalPriceSet")),
         "customer": {
             "id": legacy_id(customer["id"]),
             "first_name": customer.get("firstName"),
@@ -231,8 +231,8 @@ def order_from_graphql(node):
                 "variant_id": legacy_id(line["variant"]["id"]) if line.get("variant") else None,
                 "title": line.get("title"),
                 "quantity": line["quantity"],
-                "price": _shop_amount(line.get("originalUnitPriceSet")),
-                "total_discount": _shop_amount(line.get("totalDiscountSet")),
+                "price": shop_amount(line.get("originalUnitPriceSet")),
+                "total_discount": shop_amount(line.get("totalDiscountSet")),
                 "tax_lines": _graphql_taxes(line.get("taxLines")),
             }
             for line in (edge["node"] for edge in node["lineItems"]["edges"])
@@ -240,8 +240,8 @@ def order_from_graphql(node):
         "shipping_lines": [
             {
                 "title": shipping.get("title"),
-                "price": _shop_amount(shipping.get("originalPriceSet")),
-                "discounted_price": _shop_amount(shipping.get("discountedPriceSet")),
+                "price": shop_amount(shipping.get("originalPriceSet")),
+                "discounted_price": shop_amount(shipping.get("discountedPriceSet")),
                 "tax_lines": _graphql_taxes(shipping.get("taxLines")),
             }
             for shipping in (edge["node"] for edge in node["shippingLines"]["edges"])
@@ -273,6 +273,7 @@ query Orders($after: String, $query: String) {{
       shippingLines(first: 3) {{ edges {{ node {{
         title originalPriceSet {_MONEY} discountedPriceSet {_MONEY} {_TAXES}
       }} }} }}
+      refunds(first: 10) {{ id }}
     }} }}
     pageInfo {{ hasNextPage endCursor }}
   }}

@@ -5,7 +5,7 @@ from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.topics import InboundTopic, OutboundTopic
 
-from ..components import mapper_order
+from ..components import mapper_order, mapper_refund
 from ..components.client import ShopifyClient
 from ..components.mapper_order import CANCEL_SCHEMA, ORDER_SCHEMA
 from ..components.mapper_refund import REFUND_SCHEMA, refund_order_key
@@ -352,8 +352,9 @@ class ConnectorBackend(models.Model):
         """Read one page of orders updated since ``since`` (the queue job).
 
         Each order is received as an ``orders/updated`` event keyed by its id
-        and update time, so a page read twice (after a retry) stores
-        duplicates, not second orders. The next page is its own job, so a
+        and update time, and each of its refunds as a ``refunds/create`` event
+        keyed by the refund's id, so a page read twice (after a retry) stores
+        duplicates, not second orders or credit notes. The next page is its own job, so a
         throttled or failed page is retried alone.
         """
         self.ensure_one()
@@ -372,6 +373,7 @@ class ConnectorBackend(models.Model):
                 occurred_at=_parse_time(node["updatedAt"]),
                 source="poll",
             )
+            self._shopify_receive_missed_refunds(node.get("refunds") or [])
         page = connection["pageInfo"]
         if page["hasNextPage"]:
             self.with_delay(
@@ -381,6 +383,28 @@ class ConnectorBackend(models.Model):
         elif connection["edges"]:
             self._policy("orders_in").watermark = connection["edges"][-1]["node"]["updatedAt"]
         return f"{len(connection['edges'])} orders read"
+
+    def _shopify_receive_missed_refunds(self, refunds):
+        """Read and receive the refunds of an order that Odoo does not have: a
+        refund whose webhook was missed comes in here, one already applied is
+        not read again."""
+        Binding = self.env["shopify.refund.binding"]
+        Event = self.env["connector.event"]
+        for ref in refunds:
+            if Binding._find(self, mapper_order.legacy_id(ref["id"])):
+                continue
+            with self._retry_on_remote_fault():
+                node = self._shopify_client().execute(
+                    mapper_refund.REFUND_QUERY, {"id": ref["id"]}
+                )["refund"]
+            Event._receive(
+                self,
+                "refunds/create",
+                mapper_refund.refund_from_graphql(node),
+                f"poll:{node['id']}",
+                occurred_at=_parse_time(node["createdAt"]),
+                source="poll",
+            )
 
     def _shopify_send_fulfillments(self, items):
         return self.env["shopify.fulfillment.sync"]._send(self, items)

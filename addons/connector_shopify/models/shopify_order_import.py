@@ -89,6 +89,7 @@ class ShopifyOrderImporter(models.AbstractModel):
 
     def _order_lines(self, backend, values):
         products = self._products(backend, values)
+        taxes = {}  # (rates, included) -> tax_ids command, found once per order
         lines = [
             {
                 "product_id": products[line["external_id"]].id,
@@ -99,7 +100,7 @@ class ShopifyOrderImporter(models.AbstractModel):
                 "shopify_quantity": line["quantity"],
                 "price_unit": line["price_unit"],
                 "discount": line["discount"],
-                **self._taxes(backend, line["tax_rates"], values["taxes_included"]),
+                **self._taxes(backend, line["tax_rates"], values["taxes_included"], taxes),
             }
             for line in values["lines"]
         ]
@@ -114,7 +115,7 @@ class ShopifyOrderImporter(models.AbstractModel):
                     "product_uom_qty": 1,
                     "price_unit": shipping["price_unit"],
                     "discount": shipping["discount"],
-                    **self._taxes(backend, shipping["tax_rates"], values["taxes_included"]),
+                    **self._taxes(backend, shipping["tax_rates"], values["taxes_included"], taxes),
                 }
             )
         return lines
@@ -126,18 +127,33 @@ class ShopifyOrderImporter(models.AbstractModel):
         """
         Binding = self.env["shopify.product.binding"]
         Product = self.env["product.product"]
+        # One query for the bound variants of the order, one for the SKUs left.
+        variant_ids = [line["variant_id"] for line in values["lines"] if line["variant_id"]]
+        bound = {
+            binding.external_id: binding.odoo_id
+            for binding in Binding.search(
+                [("backend_id", "=", backend.id), ("external_id", "in", variant_ids)]
+            )
+        }
+        skus = {
+            line["sku"]
+            for line in values["lines"]
+            if line["sku"] and line["variant_id"] not in bound
+        }
+        by_sku = {}
+        if skus:
+            for product in Product.search(
+                [
+                    ("default_code", "in", list(skus)),
+                    ("company_id", "in", [False, backend.company_id.id]),
+                ]
+            ):
+                by_sku.setdefault(product.default_code, product)
         products, unknown = {}, []
         for line in values["lines"]:
-            binding = line["variant_id"] and Binding._find(backend, line["variant_id"])
-            product = binding.odoo_id if binding else Product.browse()
+            product = bound.get(line["variant_id"]) or Product.browse()
             if not product and line["sku"]:
-                product = Product.search(
-                    [
-                        ("default_code", "=", line["sku"]),
-                        ("company_id", "in", [False, backend.company_id.id]),
-                    ],
-                    limit=1,
-                )
+                product = by_sku.get(line["sku"], Product.browse())
                 if product and line["variant_id"] and not Binding._find_by_record(backend, product):
                     Binding._bind(backend, line["variant_id"], product)
             if product:
@@ -159,10 +175,14 @@ class ShopifyOrderImporter(models.AbstractModel):
             )
         return products
 
-    def _taxes(self, backend, rates, included):
+    def _taxes(self, backend, rates, included, found):
+        """The ``tax_ids`` of a line taxed at ``rates``; ``found`` remembers them per order."""
         if backend.shopify_tax_policy != "shopify":
             return {}
-        return {"tax_ids": [Command.set([self._tax(backend, rate, included).id for rate in rates])]}
+        key = (tuple(rates), included)
+        if key not in found:
+            found[key] = [Command.set([self._tax(backend, rate, included).id for rate in rates])]
+        return {"tax_ids": found[key]}
 
     def _tax(self, backend, rate, included):
         """The sale tax of ``rate`` percent, price-included or not as the shop says."""

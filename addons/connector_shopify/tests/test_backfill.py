@@ -9,12 +9,18 @@ ORDER_COUNT = 500
 
 
 class TestOrderBackfill(TransactionCase):
-    """Orders a webhook never brought are read back by updated_at, exactly once."""
+    """Orders and refunds a webhook never brought are read back by updated_at,
+    exactly once."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.registry_enter_test_mode_cls()
+        # Refunds of the seeded orders become credit notes: a chart of accounts.
+        if not cls.env.company.chart_template:
+            cls.env["account.chart.template"].try_loading(
+                "generic_coa", company=cls.env.company, install_demo=False
+            )
         # A generous bucket: this test is about faults, not about pacing.
         cls.shop = start_shop(
             cls, seed=23, products=10, orders=ORDER_COUNT, restore_rate=50000, bucket_size=50000
@@ -51,6 +57,13 @@ class TestOrderBackfill(TransactionCase):
         events = self.env["connector.event"].search([("backend_id", "=", self.backend.id)])
         self.assertFalse(events.filtered(lambda e: e.state not in ("done", "duplicate")))
         self.assertGreater(retries, 0, "the faults were met and retried")
+        refunds = self.env["shopify.refund.binding"].search([("backend_id", "=", self.backend.id)])
+        shop_refunds = {
+            str(refund["id"]) for order in self.shop.orders() for refund in order["refunds"]
+        }
+        self.assertTrue(shop_refunds, "the seeded store has refunded orders")
+        self.assertEqual(set(refunds.mapped("external_id")), shop_refunds, "every refund in")
+        self.assertEqual(len(refunds.odoo_id), len(shop_refunds), "one credit note each")
         self.assertTrue(self.backend._policy("orders_in").watermark)
         # A second full read (the next backfill) recognises every order: no effect.
         self.shop.faults.clear()
@@ -63,3 +76,7 @@ class TestOrderBackfill(TransactionCase):
         )
         events = self.env["connector.event"].search([("backend_id", "=", self.backend.id)])
         self.assertEqual(len(events.filtered(lambda e: e.state == "done")), done)
+        self.assertEqual(
+            self.env["shopify.refund.binding"].search_count([("backend_id", "=", self.backend.id)]),
+            len(refunds),
+        )

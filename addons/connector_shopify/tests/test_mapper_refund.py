@@ -113,3 +113,67 @@ class TestRefundMapper(BaseCase):
 
     def test_schema_accepts_the_webhook(self):
         self.assertEqual(validate_payload(mapper_refund.REFUND_SCHEMA, REFUND)["id"], 509562969)
+
+    def test_refund_read_by_graphql_maps_like_the_webhook(self):
+        def money(amount):
+            return {"shopMoney": {"amount": amount}}
+
+        def edges(*nodes):
+            return {"edges": [{"node": node} for node in nodes]}
+
+        node = {
+            "id": "gid://shopify/Refund/509562969",
+            "note": "Wrong size",
+            "createdAt": "2026-11-20T10:00:00Z",
+            "order": {"id": "gid://shopify/Order/820982911946154508"},
+            "refundLineItems": edges(
+                {
+                    "id": "gid://shopify/RefundLineItem/104689539",
+                    "quantity": 1,
+                    "restockType": "RETURN",
+                    "location": {"id": "gid://shopify/Location/24826418"},
+                    "lineItem": {
+                        "id": "gid://shopify/LineItem/466157049",
+                        "sku": "TEE-BLUE-M",
+                        "variant": {"id": "gid://shopify/ProductVariant/39072856"},
+                    },
+                    "subtotalSet": money("45.00"),
+                    "totalTaxSet": money("7.50"),
+                },
+                {
+                    "id": "gid://shopify/RefundLineItem/104689540",
+                    "quantity": 3,
+                    "restockType": "NO_RESTOCK",
+                    "location": None,
+                    "lineItem": {"id": "gid://shopify/LineItem/466157050", "sku": None},
+                    "subtotalSet": money("10.00"),
+                    "totalTaxSet": money("1.67"),
+                },
+            ),
+            "refundShippingLines": edges({"subtotalAmountSet": money("5.00")}),
+            "transactions": edges(
+                {
+                    "id": "gid://shopify/OrderTransaction/1",
+                    "kind": "REFUND",
+                    "status": "SUCCESS",
+                    "gateway": "shopify_payments",
+                    "amountSet": money("60.00"),
+                },
+                {
+                    "id": "gid://shopify/OrderTransaction/2",
+                    "kind": "REFUND",
+                    "status": "FAILURE",
+                    "gateway": "paypal",
+                    "amountSet": money("9.99"),
+                },
+            ),
+        }
+        payload = mapper_refund.refund_from_graphql(node)
+        payload = validate_payload(mapper_refund.REFUND_SCHEMA, payload)
+        polled = mapper_refund.refund_values(payload)
+        webhook = mapper_refund.refund_values(REFUND)
+        for key in ("external_id", "order_external_id", "note", "amount", "shipping"):
+            self.assertEqual(polled[key], webhook[key], key)
+        for read, sent in zip(polled["lines"], webhook["lines"], strict=True):
+            for key in ("line_item_id", "quantity", "restock", "location_id", "subtotal", "tax"):
+                self.assertEqual(read[key], sent[key], key)

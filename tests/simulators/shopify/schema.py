@@ -1319,6 +1319,21 @@ TYPES = [
             ),
         ),
         transactions=connection("OrderTransaction", page_of(None, "_transactions")),
+        refundShippingLines=connection("RefundShippingLine", page_of(None, "_shipping_lines")),
+    ),
+    _t(
+        "RefundShippingLine",
+        **_scalars("id"),
+        shippingLine=obj(
+            "ShippingLine",
+            lambda p, a, i: next(
+                s
+                for s in i.context.orders[p["_order"]]["_shipping_lines"]
+                if s["id"] == p["_shipping_line"]
+            ),
+        ),
+        subtotalAmountSet=obj("MoneyBag", bag("_subtotal")),
+        taxAmountSet=obj("MoneyBag", bag("_tax")),
     ),
     _t(
         "RefundLineItem",

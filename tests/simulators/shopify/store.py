@@ -814,8 +814,21 @@ class ShopifyStore:
             )
             total += subtotal + (Decimal(0) if order["taxesIncluded"] else tax)
         shipping_amount = Decimal(0)
+        shipping_lines = []
         if shipping:
-            shipping_amount = sum((s["_price"] for s in order["_shipping_lines"]), Decimal(0))
+            for shipping_line in order["_shipping_lines"]:
+                line_id, _ = self.new_id("RefundShippingLine")
+                shipping_lines.append(
+                    {
+                        "__typename": "RefundShippingLine",
+                        "id": line_id,
+                        "_order": order["id"],
+                        "_shipping_line": shipping_line["id"],
+                        "_subtotal": shipping_line["_price"],
+                        "_tax": Decimal(0),
+                    }
+                )
+                shipping_amount += shipping_line["_price"]
             total += shipping_amount
         if total <= 0:
             raise StoreError("Nothing to refund", field=["refundLineItems"])
@@ -833,6 +846,7 @@ class ShopifyStore:
             "_order": order["id"],
             "_lines": refund_lines,
             "_shipping": shipping_amount,
+            "_shipping_lines": shipping_lines,
             "_transactions": [transaction],
             "_total": total,
         }
