@@ -5,5 +5,6 @@ from . import (
     shopify_fulfillment,
     shopify_location,
     shopify_order_import,
+    shopify_payout,
     shopify_stock,
 )
