@@ -4,6 +4,7 @@ from . import (
     test_fulfillment,
     test_mapper_order,
     test_order_import,
+    test_payouts,
     test_stock_out,
     test_webhook,
 )
