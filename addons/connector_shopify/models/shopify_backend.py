@@ -350,7 +350,13 @@ class ConnectorBackend(models.Model):
             )
         account = data.get("shopifyPaymentsAccount")
         if not account:
-            return "no Shopify Payments account on this store: nothing to read"
+            raise UserError(
+                self.env._(
+                    "The store %(backend)s has no Shopify Payments account: untick the flow "
+                    "Payouts in in its sync policies.",
+                    backend=self.display_name,
+                )
+            )
         connection = account["payouts"]
         nodes = [edge["node"] for edge in connection["edges"]]
         for payout in self.env["shopify.payout"]._import_page(self, nodes):
