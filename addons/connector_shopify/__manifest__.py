@@ -20,6 +20,7 @@
         "views/shopify_payment_method_views.xml",
         "views/shopify_binding_views.xml",
         "views/sale_order_views.xml",
+        "views/shopify_payout_views.xml",
         "views/shopify_menus.xml",
     ],
 }

@@ -18,7 +18,7 @@ import time
 from odoo.fields import Command
 
 # 10 rounds of 50 orders a side: 500 orders each (BENCH_ROUNDS=1 for a quick look).
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", 10))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "10"))
 PER_ROUND = 50
 
 

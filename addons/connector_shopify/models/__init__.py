@@ -6,6 +6,7 @@ from . import (
     shopify_location,
     shopify_order_import,
     shopify_payment_method,
+    shopify_payout,
     shopify_refund_import,
     shopify_stock,
     shopify_webhook,

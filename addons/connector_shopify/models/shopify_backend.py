@@ -5,7 +5,7 @@ from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.topics import InboundTopic, OutboundTopic
 
-from ..components import mapper_order, mapper_refund
+from ..components import mapper_order, mapper_payout, mapper_refund
 from ..components.client import ShopifyClient
 from ..components.mapper_order import CANCEL_SCHEMA, ORDER_SCHEMA
 from ..components.mapper_refund import REFUND_SCHEMA, refund_order_key
@@ -167,6 +167,13 @@ class ConnectorBackend(models.Model):
             },
             # Its own flow: support can pause refunds (month-end close) and keep orders flowing.
             {"code": "refunds_in", "name": "Refunds in", "mode": "realtime", "sla_lag_minutes": 15},
+            {
+                "code": "payouts_in",
+                "name": "Payouts in",
+                "mode": "scheduled",
+                "interval_minutes": 360,
+                "sla_lag_minutes": 1440,
+            },
         ]
 
     def _connector_topics(self):
@@ -405,6 +412,100 @@ class ConnectorBackend(models.Model):
                 occurred_at=_parse_time(node["createdAt"]),
                 source="poll",
             )
+
+    def action_shopify_import_payouts(self):
+        """Read the Shopify Payments payouts issued or changed lately, now."""
+        for backend in self:
+            backend.with_delay(
+                identity_key=f"shopify.payouts-{backend.id}-start",
+                description=f"{backend.name}: read payouts",
+            )._shopify_import_payouts(self.env["shopify.payout"]._read_since(backend))
+        return True
+
+    @api.model
+    def _cron_shopify_import_payouts(self):
+        """Payouts and their balance transactions, kept for the finance connector."""
+        backends = self.search([("backend_type", "=", "shopify"), ("state", "=", "running")])
+        for backend in backends:
+            if backend._policy("payouts_in").enabled:
+                backend.action_shopify_import_payouts()
+
+    def _shopify_import_payouts(self, since, after=None):
+        """Read one page of the payouts issued since ``since`` (the queue job).
+
+        Payouts are created or updated by their id, so a page read twice
+        changes nothing; each payout whose transactions are still to read
+        gets its own job, and so does the next page: a throttled or failed
+        request is retried alone.
+        """
+        self.ensure_one()
+        with self._retry_on_remote_fault():
+            data = self._shopify_client().execute(
+                mapper_payout.PAYOUTS_QUERY,
+                {
+                    "first": mapper_payout.PAYOUTS_PAGE_SIZE,
+                    "after": after,
+                    "query": mapper_payout.payouts_search(since),
+                },
+                cost=mapper_payout.PAYOUTS_QUERY_COST,
+            )
+        account = data.get("shopifyPaymentsAccount")
+        if not account:
+            raise UserError(
+                self.env._(
+                    "The store %(backend)s has no Shopify Payments account: untick the flow "
+                    "Payouts in in its sync policies.",
+                    backend=self.display_name,
+                )
+            )
+        connection = account["payouts"]
+        nodes = [edge["node"] for edge in connection["edges"]]
+        for payout in self.env["shopify.payout"]._import_page(self, nodes):
+            self.with_delay(
+                identity_key=f"shopify.payout-transactions-{self.id}-{payout.external_id}-start",
+                description=f"{self.name}: read the transactions of {payout.name}",
+            )._shopify_import_payout_transactions(payout.external_id)
+        page = connection["pageInfo"]
+        if page["hasNextPage"]:
+            self.with_delay(
+                identity_key=f"shopify.payouts-{self.id}-{page['endCursor']}",
+                description=f"{self.name}: read payouts (next page)",
+            )._shopify_import_payouts(since, page["endCursor"])
+        elif nodes:
+            policy = self._policy("payouts_in")
+            newest = nodes[-1]["issuedAt"]
+            if not policy.watermark or _parse_time(newest) > _parse_time(policy.watermark):
+                policy.watermark = newest
+        return f"{len(nodes)} payouts read"
+
+    def _shopify_import_payout_transactions(self, payout_external_id, after=None):
+        """Read one page of the balance transactions of a payout (the queue job)."""
+        self.ensure_one()
+        payout = self.env["shopify.payout"]._find(self, payout_external_id)
+        if not payout:
+            return "payout not imported: nothing to read"
+        with self._retry_on_remote_fault():
+            data = self._shopify_client().execute(
+                mapper_payout.TRANSACTIONS_QUERY,
+                {
+                    "first": mapper_payout.TRANSACTIONS_PAGE_SIZE,
+                    "after": after,
+                    "query": mapper_payout.transactions_search(payout.shopify_payout_id),
+                },
+                cost=mapper_payout.TRANSACTIONS_QUERY_COST,
+            )
+        connection = data["shopifyPaymentsAccount"]["balanceTransactions"]
+        page = connection["pageInfo"]
+        payout._import_transactions_page(
+            [edge["node"] for edge in connection["edges"]], last_page=not page["hasNextPage"]
+        )
+        if page["hasNextPage"]:
+            self.with_delay(
+                identity_key=f"shopify.payout-transactions-{self.id}-{payout_external_id}-"
+                f"{page['endCursor']}",
+                description=f"{self.name}: read the transactions of {payout.name} (next page)",
+            )._shopify_import_payout_transactions(payout_external_id, page["endCursor"])
+        return f"{len(connection['edges'])} transactions read"
 
     def _shopify_send_fulfillments(self, items):
         return self.env["shopify.fulfillment.sync"]._send(self, items)

@@ -5,6 +5,7 @@ from . import (
     test_mapper_order,
     test_mapper_refund,
     test_order_import,
+    test_payouts,
     test_refund,
     test_stock_out,
     test_webhook,

@@ -111,6 +111,11 @@ def _by_id(record):
     return legacy_id(record["id"])
 
 
+def _payout_number(record):
+    """The numeric id of a balance transaction's payout (None while pending)."""
+    return legacy_id(record["_payout"]) if record["_payout"] else None
+
+
 def _base_getters():
     return {
         "id": _by_id,
@@ -1425,7 +1430,9 @@ TYPES = [
                     "type": lambda r: r["type"],
                     "processed_at": lambda r: r["transactionDate"],
                     "transaction_date": lambda r: r["transactionDate"],
-                    "payout_id": lambda r: legacy_id(r["_payout"]) if r["_payout"] else None,
+                    # Shopify's filter by payout; payout_id is kept for older callers.
+                    "payments_transfer_id": _payout_number,
+                    "payout_id": _payout_number,
                     "payout_status": lambda r: "paid" if r["_payout"] else "pending",
                 },
                 {"ID": "id", "PROCESSED_AT": "transactionDate"},

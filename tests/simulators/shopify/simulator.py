@@ -420,10 +420,16 @@ class ShopifySimulator(Simulator):
                     store.update_variant(store.variants[variant_id], {"price": price})
             return PAYLOADS["products/update"](store, store.update_product(product, values))
 
-    def create_payout(self):
-        """Pay out every balance transaction not yet paid out (one payout a day)."""
+    def create_payout(self, status="PAID"):
+        """Pay out every balance transaction not yet paid out (one payout a day),
+        the new payouts in ``status`` (``SCHEDULED``, ``IN_TRANSIT``, ``PAID``...)."""
         with self.lock:
-            return [p["id"] for p in self.store.pay_out()]
+            return [p["id"] for p in self.store.pay_out(status=status)]
+
+    def set_payout_status(self, payout, status):
+        """A payout moves on (GID or numeric id): e.g. ``IN_TRANSIT`` to ``PAID``."""
+        with self.lock:
+            return self.store.set_payout_status(payout, status)["id"]
 
     # --- ground truth ----------------------------------------------------------------
     def order(self, order):
@@ -555,7 +561,8 @@ class ShopifySimulator(Simulator):
             "product.update": lambda p: self.update_product(
                 p.pop("product"), **{k: v for k, v in p.items() if k != "product"}
             ),
-            "payout.create": lambda p: self.create_payout(),
+            "payout.create": lambda p: self.create_payout(p.get("status", "PAID")),
+            "payout.update": lambda p: self.set_payout_status(p["payout"], p["status"]),
             "throttle.set": lambda p: (
                 self.bucket.set_available(p["available"]) or self.bucket.status()
             ),

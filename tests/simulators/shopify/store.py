@@ -19,6 +19,9 @@ from decimal import Decimal
 from ..base import iso
 from ..retail_data import CURRENCY_RATES, SHOP_CURRENCY, TAX_REGIONS, money, price_order
 
+# ShopifyPaymentsPayoutStatus (IN_TRANSIT is deprecated but still answered).
+PAYOUT_STATUSES = ("SCHEDULED", "IN_TRANSIT", "PAID", "FAILED", "CANCELED")
+
 QUANTITY_NAMES = (
     "available",
     "committed",
@@ -1020,8 +1023,12 @@ class ShopifyStore:
         ]
 
     # --- payouts ---------------------------------------------------------------
-    def pay_out(self, before=None, emit=True):
-        """Group the balance transactions not yet paid out into payouts, one per day."""
+    def pay_out(self, before=None, emit=True, status="PAID"):
+        """Group the balance transactions not yet paid out into payouts, one per day.
+
+        ``status`` is where the new payouts stand: ``SCHEDULED`` or
+        ``IN_TRANSIT`` ones move on later with :meth:`set_payout_status`.
+        """
         by_day = {}
         for balance in self.balance_transactions.values():
             if balance["_payout"] is None and (
@@ -1055,7 +1062,7 @@ class ShopifyStore:
                 "id": payout_id,
                 "legacyResourceId": str(number),
                 "issuedAt": issued,
-                "status": "PAID",
+                "status": status,
                 "transactionType": "DEPOSIT",
                 "_net": sum((b["_net"] for b in balances), Decimal(0)),
                 "_summary": summary,
@@ -1066,3 +1073,11 @@ class ShopifyStore:
             self.payouts[payout_id] = payout
             payouts.append(payout)
         return payouts
+
+    def set_payout_status(self, payout_id, status):
+        """A payout moves on: submitted to the bank, paid, failed or canceled."""
+        if status not in PAYOUT_STATUSES:
+            raise StoreError(f"unknown payout status {status!r}", code="INVALID")
+        payout = self.find("payouts", payout_id, "ShopifyPaymentsPayout")
+        payout["status"] = status
+        return payout
