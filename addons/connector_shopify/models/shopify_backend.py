@@ -24,7 +24,7 @@ query Locations($after: String) {
 VARIANTS = """
 query Variants($after: String) {
   productVariants(first: 100, after: $after) {
-    edges { node { id sku inventoryItem { id } } }
+    edges { node { id sku inventoryItem { id } product { id } } }
     pageInfo { hasNextPage endCursor }
   }
 }
@@ -207,7 +207,11 @@ class ConnectorBackend(models.Model):
                 continue
             # External ids are Shopify's numeric ids, as its webhooks carry them.
             variant_id = str(mapper_order.legacy_id(node["id"]))
-            values = {"inventory_item_id": node["inventoryItem"]["id"]}
+            values = {
+                "inventory_item_id": node["inventoryItem"]["id"],
+                # Later catalog exports update this product instead of creating one.
+                "shopify_product_id": str(mapper_order.legacy_id(node["product"]["id"])),
+            }
             previous = Binding._find_by_record(self, product)
             if previous and previous.external_id != variant_id:
                 # The SKU now lives on another variant of the store (re-created in

@@ -11,6 +11,11 @@ class ShopifyProductBinding(models.Model):
 
     odoo_id = fields.Many2one("product.product", required=True, ondelete="cascade", index=True)
     inventory_item_id = fields.Char(string="Inventory item")
+    shopify_product_id = fields.Char(
+        string="Shopify product",
+        index=True,
+        help="Numeric id of the Shopify product this variant belongs to.",
+    )
     sku = fields.Char(related="odoo_id.default_code")
 
     _external_uniq = models.Constraint(
