@@ -8,6 +8,7 @@ from odoo.addons.connector_base.components.topics import InboundTopic, OutboundT
 from ..components import mapper_order
 from ..components.client import ShopifyClient
 from ..components.mapper_order import CANCEL_SCHEMA, ORDER_SCHEMA
+from .shopify_catalog import CATALOG_TOPIC, MUTATIONS_PER_REQUEST
 
 DEFAULT_API_VERSION = "2026-10"
 # Shopify's limit on any input array: quantities of one inventorySetQuantities.
@@ -95,6 +96,13 @@ class ConnectorBackend(models.Model):
                 "mode": "realtime",
                 "sla_lag_minutes": 10,
             },
+            {
+                "code": "catalog_out",
+                "name": "Catalog out",
+                "mode": "scheduled",
+                "interval_minutes": 60,
+                "sla_lag_minutes": 120,
+            },
         ]
 
     def _connector_topics(self):
@@ -116,6 +124,13 @@ class ConnectorBackend(models.Model):
             ),
             "fulfillment.create": OutboundTopic(
                 flow="fulfillment_out", sender="_shopify_send_fulfillments", batch_size=20
+            ),
+            # One change per product template; a batch's mutations share requests.
+            CATALOG_TOPIC: OutboundTopic(
+                flow="catalog_out",
+                sender="_shopify_send_catalog",
+                batch_size=MUTATIONS_PER_REQUEST * 2,
+                window_seconds=5,
             ),
             "orders/create": InboundTopic(**upsert),
             "orders/updated": InboundTopic(**upsert),
@@ -305,6 +320,44 @@ class ConnectorBackend(models.Model):
         elif connection["edges"]:
             self._policy("orders_in").watermark = connection["edges"][-1]["node"]["updatedAt"]
         return f"{len(connection['edges'])} orders read"
+
+    def action_shopify_export_catalog(self):
+        """Send every product the store sells whose data changed, now."""
+        for backend in self:
+            backend.with_delay(
+                channel=backend._policy("catalog_out").channel,
+                identity_key=f"shopify.catalog-{backend.id}",
+                description=f"{backend.name}: export catalog",
+            )._shopify_export_catalog()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Catalog export started"),
+                "message": self.env._(
+                    "Changed products are sent in the background; see the outbound queue."
+                ),
+                "sticky": False,
+            },
+        }
+
+    def _shopify_export_catalog(self):
+        """Queue the products whose Shopify data changed, then send them (the job)."""
+        self.ensure_one()
+        return self.env["shopify.catalog.sync"]._export_catalog(self)
+
+    @api.model
+    def _shopify_ensure_sync_policies(self):
+        self.with_context(active_test=False).search(
+            [("backend_type", "=", "shopify")]
+        )._ensure_sync_policies()
+
+    @api.model
+    def _cron_shopify_export_catalog(self):
+        self.env["shopify.catalog.sync"]._cron_export()
+
+    def _shopify_send_catalog(self, items):
+        return self.env["shopify.catalog.sync"]._send(self, items)
 
     def _shopify_send_fulfillments(self, items):
         return self.env["shopify.fulfillment.sync"]._send(self, items)

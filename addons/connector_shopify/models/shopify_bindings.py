@@ -16,6 +16,10 @@ class ShopifyProductBinding(models.Model):
         index=True,
         help="Numeric id of the Shopify product this variant belongs to.",
     )
+    shopify_product_hash = fields.Char(
+        readonly=True,
+        help="Hash of the product-level data (title) last sent for this variant's product.",
+    )
     sku = fields.Char(related="odoo_id.default_code")
 
     _external_uniq = models.Constraint(
