@@ -251,10 +251,16 @@ class TestCatalogOut(TransactionCase):
                 for n in range(count)
             ]
         )
+        since = self.last_seq()
         self.export()
         self.assertEqual(
             len([r for r in self.shop.catalog() if r["sku"].startswith("SOCK-")]), count
         )
+        # Creating 60 products: per 50, one lookup by handle, one request of
+        # productCreate and one of productVariantsBulkUpdate (the default variant).
+        requests = math.ceil(count / MUTATIONS_PER_REQUEST)
+        self.assertEqual(len(self.catalog_calls(since)), 2 * requests)
+        self.assertEqual(len(self.shop.requests.entries(since)), 3 * requests)
         self.set_mode("realtime")
         since = self.last_seq()
         with trap_jobs() as trap:
@@ -320,6 +326,25 @@ class TestCatalogOut(TransactionCase):
         self.assertIn("price must be greater than or equal to zero", refused.error_message)
         self.assertEqual(self.outbound(good)[0].state, "sent")
         self.assertEqual(len(self.shop.catalog("DEN-M")), 1)
+
+    def test_lost_answer_of_a_create_is_found_again_not_doubled(self):
+        shirt = self.make_shirt(name="Wool Coat", code="WOOL")
+        # Shopify creates the variants, the answer never arrives.
+        self.shop.faults.add(
+            "drop", apply=True, endpoint="graphql:productVariantsBulkCreate", limit=1
+        )
+        with self.assertRaises(RetryableJobError):
+            self.backend._flush_outbound(CATALOG_TOPIC)
+        self.assertEqual(len(self.shop.catalog("WOOL-M")), 1, "applied, answer lost")
+        self.backend._flush_outbound(CATALOG_TOPIC)
+        rows = [r for r in self.shop.catalog() if r["title"] == "Wool Coat"]
+        self.assertEqual(len({r["product_id"] for r in rows}), 1)
+        self.assertEqual(sorted(r["sku"] for r in rows), ["WOOL-L", "WOOL-M", "WOOL-S"])
+        self.assertEqual(
+            sorted(self.bindings(shirt).mapped("external_id")),
+            sorted(r["variant_id"].rsplit("/", 1)[-1] for r in rows),
+        )
+        self.assertEqual(self.outbound(shirt)[0].state, "sent")
 
     def test_five_hundred_and_throttle_are_retried_nothing_lost_nothing_doubled(self):
         shirt = self.make_shirt(name="Rain Jacket", code="RAIN")
