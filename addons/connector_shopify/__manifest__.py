@@ -19,6 +19,7 @@
         "views/shopify_backend_views.xml",
         "views/shopify_payment_method_views.xml",
         "views/shopify_binding_views.xml",
+        "views/product_template_views.xml",
         "views/sale_order_views.xml",
         "views/shopify_payout_views.xml",
         "views/shopify_menus.xml",

@@ -260,6 +260,13 @@ class ConnectorBackend(models.Model):
             self._resume_processing()
         return res
 
+    @api.model
+    def _ensure_all_sync_policies(self):
+        """Every backend, archived ones too, gets the policy line of each flow its
+        type declares. A connector's data calls it on install and update, so
+        that backends made before a flow existed gain it."""
+        self.with_context(active_test=False).search([])._ensure_sync_policies()
+
     def _ensure_sync_policies(self):
         """Create the policy line of every flow the backend's type declares."""
         Policy = self.env["connector.sync.policy"]

@@ -2,6 +2,7 @@ from . import (
     sale_order,
     shopify_backend,
     shopify_bindings,
+    shopify_catalog,
     shopify_fulfillment,
     shopify_location,
     shopify_order_import,

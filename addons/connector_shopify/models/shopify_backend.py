@@ -9,6 +9,7 @@ from ..components import mapper_order, mapper_payout, mapper_refund
 from ..components.client import ShopifyClient
 from ..components.mapper_order import CANCEL_SCHEMA, ORDER_SCHEMA
 from ..components.mapper_refund import REFUND_SCHEMA, refund_order_key
+from .shopify_catalog import CATALOG_TOPIC, MUTATIONS_PER_REQUEST
 from .shopify_webhook import WEBHOOK_ROUTE
 
 DEFAULT_API_VERSION = "2026-10"
@@ -26,7 +27,7 @@ query Locations($after: String) {
 VARIANTS = """
 query Variants($after: String) {
   productVariants(first: 100, after: $after) {
-    edges { node { id sku inventoryItem { id } } }
+    edges { node { id sku inventoryItem { id } product { id } } }
     pageInfo { hasNextPage endCursor }
   }
 }
@@ -174,6 +175,13 @@ class ConnectorBackend(models.Model):
                 "interval_minutes": 360,
                 "sla_lag_minutes": 1440,
             },
+            {
+                "code": "catalog_out",
+                "name": "Catalog out",
+                "mode": "scheduled",
+                "interval_minutes": 60,
+                "sla_lag_minutes": 120,
+            },
         ]
 
     def _connector_topics(self):
@@ -195,6 +203,13 @@ class ConnectorBackend(models.Model):
             ),
             "fulfillment.create": OutboundTopic(
                 flow="fulfillment_out", sender="_shopify_send_fulfillments", batch_size=20
+            ),
+            # One change per product template; a batch's mutations share requests.
+            CATALOG_TOPIC: OutboundTopic(
+                flow="catalog_out",
+                sender="_shopify_send_catalog",
+                batch_size=MUTATIONS_PER_REQUEST * 2,
+                window_seconds=5,
             ),
             "orders/create": InboundTopic(**upsert),
             "orders/updated": InboundTopic(**upsert),
@@ -294,7 +309,11 @@ class ConnectorBackend(models.Model):
                 continue
             # External ids are Shopify's numeric ids, as its webhooks carry them.
             variant_id = str(mapper_order.legacy_id(node["id"]))
-            values = {"inventory_item_id": node["inventoryItem"]["id"]}
+            values = {
+                "inventory_item_id": node["inventoryItem"]["id"],
+                # Later catalog exports update this product instead of creating one.
+                "shopify_product_id": str(mapper_order.legacy_id(node["product"]["id"])),
+            }
             previous = Binding._find_by_record(self, product)
             if previous and previous.external_id != variant_id:
                 # The SKU now lives on another variant of the store (re-created in
@@ -507,6 +526,38 @@ class ConnectorBackend(models.Model):
             )._shopify_import_payout_transactions(payout_external_id, page["endCursor"])
         return f"{len(connection['edges'])} transactions read"
 
+    def action_shopify_export_catalog(self):
+        """Send every product the store sells whose data changed, now."""
+        for backend in self:
+            backend.with_delay(
+                channel=backend._policy("catalog_out").channel,
+                identity_key=f"shopify.catalog-{backend.id}",
+                description=f"{backend.name}: export catalog",
+            )._shopify_export_catalog()
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "title": self.env._("Catalog export started"),
+                "message": self.env._(
+                    "Changed products are sent in the background; see the outbound queue."
+                ),
+                "sticky": False,
+            },
+        }
+
+    def _shopify_export_catalog(self):
+        """Queue the products whose Shopify data changed, then send them (the job)."""
+        self.ensure_one()
+        return self.env["shopify.catalog.sync"]._export_catalog(self)
+
+    @api.model
+    def _cron_shopify_export_catalog(self):
+        self.env["shopify.catalog.sync"]._cron_export()
+
+    def _shopify_send_catalog(self, items):
+        return self.env["shopify.catalog.sync"]._send(self, items)
+
     def _shopify_send_fulfillments(self, items):
         return self.env["shopify.fulfillment.sync"]._send(self, items)
 
@@ -605,13 +656,6 @@ class ConnectorBackend(models.Model):
                 )
             )
         return journal
-
-    @api.model
-    def _shopify_ensure_policies(self):
-        """Shopify backends made before a flow existed get its policy line."""
-        self.with_context(active_test=False).search(
-            [("backend_type", "=", "shopify")]
-        )._ensure_sync_policies()
 
     def _shopify_cancel_order(self, event, payload):
         binding = self.env["shopify.order.binding"]._find(self, payload["id"])

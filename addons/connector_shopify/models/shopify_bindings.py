@@ -11,6 +11,15 @@ class ShopifyProductBinding(models.Model):
 
     odoo_id = fields.Many2one("product.product", required=True, ondelete="cascade", index=True)
     inventory_item_id = fields.Char(string="Inventory item")
+    shopify_product_id = fields.Char(
+        string="Shopify product",
+        index=True,
+        help="Numeric id of the Shopify product this variant belongs to.",
+    )
+    shopify_product_hash = fields.Char(
+        readonly=True,
+        help="Hash of the product-level data (title) last sent for this variant's product.",
+    )
     sku = fields.Char(related="odoo_id.default_code")
 
     _external_uniq = models.Constraint(

@@ -1,5 +1,6 @@
 from . import (
     test_backfill,
+    test_catalog_out,
     test_end_to_end,
     test_fulfillment,
     test_mapper_order,

@@ -67,6 +67,8 @@ class TestStockOut(TransactionCase):
         self.assertTrue(
             all(b.inventory_item_id.startswith("gid://shopify/InventoryItem/") for b in bindings)
         )
+        # The product of each variant too: a catalog export updates it, never duplicates it.
+        self.assertTrue(all(b.shopify_product_id.isdigit() for b in bindings))
 
     def test_binding_follows_a_sku_that_moved_to_another_variant(self):
         binding = self.env["shopify.product.binding"].search(

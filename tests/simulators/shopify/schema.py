@@ -329,6 +329,16 @@ def _total_inventory(parent, args, info):
     return sum(store.available(store.variants[v]["_inventory_item"]) for v in parent["_variants"])
 
 
+def _product_by_identifier(parent, args, info):
+    """``productByIdentifier(identifier: {id | handle})``: the product, or null."""
+    store = info.context
+    identifier = args.get("identifier") or {}
+    if identifier.get("id"):
+        return store.products.get(identifier["id"])
+    handle = identifier.get("handle")
+    return next((p for p in store.products.values() if handle and p["handle"] == handle), None)
+
+
 def _product_options(parent, args, info):
     return [
         {
@@ -686,19 +696,53 @@ def _variants_target(args, info):
     return product, variants_in, refusal
 
 
+def _price_error(data, index):
+    """Shopify refuses a negative variant price."""
+    if "price" in data and data["price"] is not None and Decimal(str(data["price"])) < 0:
+        return user_error(
+            ["variants", str(index), "price"],
+            "Variant price must be greater than or equal to zero.",
+            "GREATER_THAN_OR_EQUAL_TO",
+        )
+    return None
+
+
+def _standalone_to_remove(store, product, strategy):
+    """The product's standalone variant the strategy deletes, if any.
+
+    A product with a single variant has a standalone variant: "Default Title"
+    when the product has no options, or the one ``productCreate`` made from
+    the first value of each option. DEFAULT deletes only the former,
+    REMOVE_STANDALONE_VARIANT both, PRESERVE_STANDALONE_VARIANT neither.
+    """
+    if len(product["_variants"]) != 1:
+        return []
+    variant_id = product["_variants"][0]
+    is_default = store.variants[variant_id]["title"] == "Default Title"
+    if strategy == "REMOVE_STANDALONE_VARIANT" or (strategy in (None, "DEFAULT") and is_default):
+        return [variant_id]
+    return []
+
+
 def variants_bulk_create(parent, args, info):
     store = info.context
     product, variants_in, refusal = _variants_target(args, info)
     if refusal:
         return refusal
+    standalone = _standalone_to_remove(store, product, args.get("strategy"))
     existing = {
         tuple(sorted((o["name"], o["value"]) for o in store.variants[v]["selectedOptions"]))
         for v in product["_variants"]
+        if v not in standalone
     }
     errors, specs = [], []
     for index, data in enumerate(variants_in):
         options = {o["optionName"]: o["name"] for o in data.get("optionValues") or []}
         signature = tuple(sorted(options.items()))
+        price_error = _price_error(data, index)
+        if price_error:
+            errors.append(price_error)
+            continue
         if signature in existing:
             errors.append(
                 user_error(
@@ -722,14 +766,17 @@ def variants_bulk_create(parent, args, info):
                     "compare_at_price": data.get("compareAtPrice"),
                     "taxable": data.get("taxable", True),
                     "tracked": item.get("tracked", True),
+                    "requires_shipping": item.get("requiresShipping", True),
                     "cost": item.get("cost"),
+                    "weight": (item.get("measurement") or {}).get("weight"),
                 },
             )
         )
     if errors:
         return {"product": None, "productVariants": None, "userErrors": errors}
     created = []
-    standalone = [v for v in product["_variants"] if store.variants[v]["title"] == "Default Title"]
+    for variant_id in standalone:
+        store.remove_variant(variant_id)
     for options, data, spec in specs:
         for name, value in options.items():
             values = product["_options"].setdefault(name, [])
@@ -745,9 +792,6 @@ def variants_bulk_create(parent, args, info):
                     int(stock.get("availableQuantity") or 0),
                     emit=False,
                 )
-    if args.get("strategy") == "REMOVE_STANDALONE_VARIANT":
-        for variant_id in standalone:
-            store.remove_variant(variant_id)
     _stock_everywhere(store, product)
     store.touch_product(product)
     return {"product": product, "productVariants": created, "userErrors": []}
@@ -761,6 +805,10 @@ def variants_bulk_update(parent, args, info):
     errors, updates = [], []
     for index, data in enumerate(variants_in):
         variant_id = data.get("id")
+        price_error = _price_error(data, index)
+        if price_error:
+            errors.append(price_error)
+            continue
         if variant_id not in product["_variants"]:
             errors.append(
                 user_error(
@@ -883,6 +931,7 @@ TYPES = [
             "Product", root_connection("products", PRODUCT_GETTERS, {**TRIMMED, "TITLE": "title"})
         ),
         product=obj("Product", by_id("products", "Product")),
+        productByIdentifier=obj("Product", _product_by_identifier),
         productVariants=connection(
             "ProductVariant",
             root_connection(
@@ -1047,10 +1096,13 @@ TYPES = [
             "id", "legacyResourceId", "sku", "tracked", "requiresShipping", "createdAt", "updatedAt"
         ),
         unitCost=obj("MoneyV2"),
+        measurement=obj("InventoryItemMeasurement"),
         variant=obj("ProductVariant", ref("variants", "_variant")),
         inventoryLevels=connection("InventoryLevel", _levels_of_item),
         inventoryLevel=obj("InventoryLevel", _level_of_item),
     ),
+    _t("InventoryItemMeasurement", **_scalars("id"), weight=obj("Weight")),
+    _t("Weight", **_scalars("unit", "value")),
     _t(
         "InventoryLevel",
         **_scalars("id", "createdAt", "updatedAt"),

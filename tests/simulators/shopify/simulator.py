@@ -465,6 +465,34 @@ class ShopifySimulator(Simulator):
                 )
             return sorted(rows, key=lambda r: (r["sku"] or "", r["location"]))
 
+    def catalog(self, sku=None):
+        """Variants as the store sells them: product, options, SKU, barcode, price, weight."""
+        with self.lock:
+            store = self.store
+            rows = []
+            for variant in store.variants.values():
+                if sku and variant["sku"] != sku:
+                    continue
+                product = store.products[variant["_product"]]
+                item = store.inventory_items[variant["_inventory_item"]]
+                weight = (item.get("measurement") or {}).get("weight") or {}
+                rows.append(
+                    {
+                        "product_id": product["id"],
+                        "title": product["title"],
+                        "handle": product["handle"],
+                        "variant_id": variant["id"],
+                        "inventory_item_id": item["id"],
+                        "options": {o["name"]: o["value"] for o in variant["selectedOptions"]},
+                        "sku": variant["sku"],
+                        "barcode": variant["barcode"],
+                        "price": str(variant["price"]),
+                        "weight": weight.get("value"),
+                        "weight_unit": weight.get("unit"),
+                    }
+                )
+            return sorted(rows, key=lambda r: (r["sku"] or "", r["variant_id"]))
+
     def fulfillments(self, order=None):
         with self.lock:
             store = self.store

@@ -303,11 +303,30 @@ class ShopifyStore:
             "unitCost": {"amount": money(spec["cost"]), "currencyCode": SHOP_CURRENCY}
             if spec.get("cost") is not None
             else None,
+            "measurement": self._measurement(item_id, spec),
             "createdAt": created,
             "updatedAt": created,
             "_variant": variant_id,
         }
         return variant
+
+    @staticmethod
+    def _measurement(item_id, spec):
+        """The inventory item's measurement: its weight (seeded in grams)."""
+        weight = spec.get("weight")
+        if weight is None and spec.get("weight_grams") is not None:
+            weight = {"value": float(spec["weight_grams"]), "unit": "GRAMS"}
+        return {
+            "__typename": "InventoryItemMeasurement",
+            "id": f"gid://shopify/InventoryItemMeasurement/{legacy_id(item_id)}",
+            "weight": {
+                "__typename": "Weight",
+                "value": float(weight["value"]),
+                "unit": weight["unit"],
+            }
+            if weight
+            else None,
+        }
 
     def remove_variant(self, variant_id):
         """Delete a variant with its inventory item and levels."""
@@ -378,6 +397,9 @@ class ShopifyStore:
         for key in ("tracked", "requiresShipping"):
             if key in item_values:
                 item[key] = item_values[key]
+        weight = (item_values.get("measurement") or {}).get("weight")
+        if weight:
+            item["measurement"] = self._measurement(item["id"], {"weight": weight})
         if "cost" in item_values:
             item["unitCost"] = {"amount": money(item_values["cost"]), "currencyCode": SHOP_CURRENCY}
         variant["updatedAt"] = item["updatedAt"] = self.now()

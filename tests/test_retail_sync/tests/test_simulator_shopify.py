@@ -596,6 +596,61 @@ class TestCatalogueMutations(ShopifyCase):
         topics = [d["headers"]["X-Shopify-Topic"] for d in self.deliveries(3)]
         self.assertEqual(topics, ["products/create", "products/update", "products/update"])
 
+    def test_remove_standalone_strategy_weight_lookup_by_handle_and_negative_price(self):
+        created = self.data(
+            """mutation { productCreate(product: {title: "Wool Cap", handle: "wool-cap-7",
+                productOptions: [{name: "Color", values: [{name: "Grey"}, {name: "Navy"}]}]}) {
+                product { id } userErrors { field message } } }"""
+        )["productCreate"]
+        product_id = created["product"]["id"]
+        variants = [
+            {
+                "optionValues": [{"optionName": "Color", "name": color}],
+                "price": "19.00",
+                "barcode": "4006381333931",
+                "inventoryItem": {
+                    "sku": f"CAP-{color.upper()}",
+                    "measurement": {"weight": {"value": 0.12, "unit": "KILOGRAMS"}},
+                },
+            }
+            for color in ("Grey", "Navy")
+        ]
+        bulk = self.data(
+            """mutation($id: ID!, $variants: [ProductVariantsBulkInput!]!) {
+                productVariantsBulkCreate(productId: $id, variants: $variants,
+                    strategy: REMOVE_STANDALONE_VARIANT) {
+                productVariants { id sku inventoryItem { measurement { weight { unit value } } } }
+                userErrors { field message code } } }""",
+            {"id": product_id, "variants": variants},
+        )["productVariantsBulkCreate"]
+        # The standalone "Grey" made by productCreate is replaced, not a duplicate.
+        self.assertEqual(bulk["userErrors"], [])
+        self.assertEqual(
+            [
+                (v["sku"], v["inventoryItem"]["measurement"]["weight"])
+                for v in bulk["productVariants"]
+            ],
+            [(s, {"unit": "KILOGRAMS", "value": 0.12}) for s in ("CAP-GREY", "CAP-NAVY")],
+        )
+        rows = [r for r in self.shop.catalog() if r["product_id"] == product_id]
+        self.assertEqual([r["sku"] for r in rows], ["CAP-GREY", "CAP-NAVY"])
+        found = self.data(
+            """{ hit: productByIdentifier(identifier: {handle: "wool-cap-7"}) { id }
+                 miss: productByIdentifier(identifier: {handle: "no-such-cap"}) { id } }"""
+        )
+        self.assertEqual(found, {"hit": {"id": product_id}, "miss": None})
+        refused = self.data(
+            """mutation($id: ID!, $variants: [ProductVariantsBulkInput!]!) {
+                productVariantsBulkUpdate(productId: $id, variants: $variants) {
+                productVariants { id } userErrors { field code } } }""",
+            {"id": product_id, "variants": [{"id": rows[0]["variant_id"], "price": "-1.00"}]},
+        )["productVariantsBulkUpdate"]
+        self.assertEqual(
+            refused["userErrors"],
+            [{"field": ["variants", "0", "price"], "code": "GREATER_THAN_OR_EQUAL_TO"}],
+        )
+        self.assertEqual(self.shop.catalog("CAP-GREY")[0]["price"], "19.00")
+
 
 class TestSeed(BaseCase):
     def test_same_seed_and_epoch_same_shop(self):
