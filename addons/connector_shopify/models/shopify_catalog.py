@@ -52,6 +52,30 @@ class ProductTemplate(models.Model):
         help="Sell this product on these Shopify stores: it is created there with its "
         "variants, then kept up to date (Odoo is the source of truth).",
     )
+    shopify_binding_count = fields.Integer(
+        string="Shopify variants", compute="_compute_shopify_binding_count"
+    )
+
+    def _compute_shopify_binding_count(self):
+        # sudo: a count, shown to connector users only (the button's group).
+        bindings = (
+            self.env["shopify.product.binding"]
+            .sudo()
+            .search([("odoo_id.product_tmpl_id", "in", self.ids)])
+        )
+        for template in self:
+            template.shopify_binding_count = len(
+                bindings.filtered(lambda b, t=template: b.odoo_id.product_tmpl_id == t)
+            )
+
+    def action_view_shopify_bindings(self):
+        """The Shopify variants of this product, on every store."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "connector_shopify.action_shopify_product_binding"
+        )
+        action["domain"] = [("odoo_id.product_tmpl_id", "=", self.id)]
+        return action
 
     @api.model_create_multi
     def create(self, vals_list):

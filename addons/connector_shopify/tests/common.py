@@ -4,6 +4,7 @@ import json
 from simulators import ShopifySimulator
 
 from odoo.addons.connector_base.components.signature import hmac_sha256_base64
+from odoo.addons.queue_job.exception import RetryableJobError
 
 from .test_mapper_order import ORDER
 
@@ -82,3 +83,22 @@ def order_payload(**changes):
 def signed(payload, secret=WEBHOOK_SECRET):
     raw = json.dumps(payload).encode()
     return raw, hmac_sha256_base64(secret, raw)
+
+
+def run_jobs(test, trap, limit=2000):
+    """Run queued jobs one by one until none is left; a job asking for a retry
+    runs again later, as queue_job's runner would. Returns the method names of
+    the jobs run (once each) and how many retries were asked."""
+    done, retries = [], 0
+    for _ in range(limit):
+        if not trap.enqueued_jobs:
+            return done, retries
+        job = trap.enqueued_jobs.pop(0)
+        try:
+            job.perform()
+        except RetryableJobError:
+            retries += 1
+            trap.enqueued_jobs.append(job)
+        else:
+            done.append(job.method_name)
+    test.fail("jobs still queued after the limit")

@@ -1,9 +1,8 @@
 from odoo.tests import TransactionCase
 
-from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
-from .common import make_backend, make_products, start_shop
+from .common import make_backend, make_products, run_jobs, start_shop
 
 ORDER_COUNT = 500
 
@@ -28,27 +27,12 @@ class TestOrderBackfill(TransactionCase):
         cls.backend = make_backend(cls.env, base_url=cls.shop.url, circuit_threshold=50)
         make_products(cls.env, sorted({row["sku"] for row in cls.shop.inventory()}), on_hand=5000)
 
-    def run_jobs_retrying(self, trap, limit=5000):
-        """Run queued jobs one by one; a job asking for a retry runs again later,
-        as queue_job's runner would. Returns how many retries were asked."""
-        retries = 0
-        for _ in range(limit):
-            if not trap.enqueued_jobs:
-                return retries
-            job = trap.enqueued_jobs.pop(0)
-            try:
-                job.perform()
-            except RetryableJobError:
-                retries += 1
-                trap.enqueued_jobs.append(job)
-        self.fail("jobs still queued after the limit")
-
     def test_500_orders_under_throttling_and_errors_are_imported_exactly_once(self):
         self.shop.faults.add("throttle", rate=0.10, endpoint="graphql:orders", retry_after=1)
         self.shop.faults.add("error", rate=0.05, status=502, endpoint="graphql:orders")
         with trap_jobs() as trap:
             self.backend.with_delay()._shopify_backfill_orders("2000-01-01T00:00:00Z")
-            retries = self.run_jobs_retrying(trap)
+            _done, retries = run_jobs(self, trap, limit=5000)
         names = {order["name"] for order in self.shop.orders()}
         self.assertEqual(len(names), ORDER_COUNT)
         sales = self.env["sale.order"].search([("client_order_ref", "in", list(names))])
@@ -70,7 +54,7 @@ class TestOrderBackfill(TransactionCase):
         done = len(events.filtered(lambda e: e.state == "done"))
         with trap_jobs() as trap:
             self.backend.with_delay()._shopify_backfill_orders("2000-01-01T00:00:00Z")
-            self.run_jobs_retrying(trap)
+            run_jobs(self, trap, limit=5000)
         self.assertEqual(
             self.env["sale.order"].search_count([("id", "in", sales.ids)]), ORDER_COUNT
         )

@@ -144,6 +144,13 @@ class TestCatalogOut(TransactionCase):
             self.assertTrue(binding.payload_hash)
         self.assertEqual(pending.state, "sent")
         self.assertIn("3 variants created", pending.remote_result)
+        # The product form's smart button lists its three Shopify variants.
+        shirt.invalidate_recordset(["shopify_binding_count"])
+        self.assertEqual(shirt.shopify_binding_count, 3)
+        action = shirt.action_view_shopify_bindings()
+        self.assertEqual(
+            self.env[action["res_model"]].search(action["domain"]), self.bindings(shirt)
+        )
         # productCreate, then productVariantsBulkCreate replacing its standalone variant.
         self.assertEqual(
             [c["fields"] for c in self.catalog_calls()],

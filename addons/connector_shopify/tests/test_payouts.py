@@ -5,30 +5,10 @@ from unittest.mock import patch
 from odoo import Command, fields
 from odoo.tests import BaseCase, TransactionCase
 
-from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..components import mapper_payout
-from .common import connect_store, make_backend, make_products, start_shop
-
-
-def run_jobs(test, trap, limit=2000):
-    """Run queued jobs one by one until none is left; a job asking for a retry
-    runs again later, as queue_job's runner would. Returns the method names of
-    the jobs run (once each) and how many retries were asked."""
-    done, retries = [], 0
-    for _ in range(limit):
-        if not trap.enqueued_jobs:
-            return done, retries
-        job = trap.enqueued_jobs.pop(0)
-        try:
-            job.perform()
-        except RetryableJobError:
-            retries += 1
-            trap.enqueued_jobs.append(job)
-        else:
-            done.append(job.method_name)
-    test.fail("jobs still queued after the limit")
+from .common import connect_store, make_backend, make_products, run_jobs, start_shop
 
 
 def import_payouts(test):
