@@ -431,6 +431,8 @@ class ConnectorEvent(models.Model):
                 "waiting_key": waiting_key,
             }
         )
+        if kind == "sequence":
+            self._recheck_sequence_after_commit()
         return f"waiting: {reason}"
 
     def _succeed(self, record, started):
@@ -499,6 +501,7 @@ class ConnectorEvent(models.Model):
         """Re-queue the events that were waiting for this one."""
         if not self.sequence_key:
             return
+        self._recheck_sequence_after_commit()
         waiting = self.search(
             [
                 ("backend_id", "=", self.backend_id.id),
@@ -510,6 +513,53 @@ class ConnectorEvent(models.Model):
             order="occurred_at, id",
         )
         waiting._enqueue(from_states=("waiting",))
+
+    def _recheck_sequence_after_commit(self):
+        """Once this transaction is committed, release the events of the same
+        sequence key that wait for an earlier event which is no longer open.
+
+        Two jobs of one key serialize on the advisory lock, but each reads the
+        other as of its own snapshot, which may predate the other's commit: the
+        waiter may read its blocker as still queued, and the blocker may not see
+        the waiter it should wake. Whichever commits last sees the other's final
+        state here, in a new transaction.
+        """
+        keys = {(event.backend_id.id, event.sequence_key) for event in self if event.sequence_key}
+        if not keys:
+            return
+        registry, uid, context = self.env.registry, self.env.uid, dict(self.env.context)
+
+        def recheck():
+            with registry.cursor() as cr:
+                env = api.Environment(cr, uid, context)
+                env["connector.event"]._release_sequence_waiters(keys)
+
+        self.env.cr.postcommit.add(recheck)
+
+    @api.model
+    def _release_sequence_waiters(self, keys):
+        """Queue each event waiting for an earlier event of its sequence key when
+        no earlier one is open any more (the rule of :meth:`_blocking_reason`)."""
+        for backend_id, sequence_key in keys:
+            events = self.search(
+                [
+                    ("backend_id", "=", backend_id),
+                    ("sequence_key", "=", sequence_key),
+                    ("duplicate_of_id", "=", False),
+                    ("state", "in", OPEN_STATES),
+                ],
+                order="occurred_at, id",
+            )
+            blocking = events.filtered(
+                lambda e: not (e.state == "waiting" and e.error_kind == "prerequisite")
+            )
+            for event in events.filtered(
+                lambda e: e.state == "waiting" and e.error_kind == "sequence"
+            ):
+                if not blocking.filtered(
+                    lambda b, e=event: (b.occurred_at, b.id) < (e.occurred_at, e.id)
+                ):
+                    event._enqueue(from_states=("waiting",))
 
     # --- support actions --------------------------------------------------------
 

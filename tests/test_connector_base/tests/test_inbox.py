@@ -40,6 +40,43 @@ class TestInbox(ConnectorCase):
         self.assertEqual(self.partners(8).name, "Grace Hopper")
         self.assertEqual(late.attempts, 2, "the newer event waited once for the older one")
 
+    def test_waiter_is_released_after_commit_when_its_blocker_finished_unseen(self):
+        with trap_jobs() as trap:
+            late = self.receive(
+                "partner.upsert", {"id": 12, "name": "B"}, "s2", occurred_at=T0 + timedelta(1)
+            )
+            early = self.receive("partner.upsert", {"id": 12, "name": "A"}, "s1", occurred_at=T0)
+            trap.enqueued_jobs.clear()
+            late._process()  # its job ran first: it waits for the earlier event
+            self.assertEqual((late.state, late.error_kind), ("waiting", "sequence"))
+            # The earlier event's job read the later one as still queued (its
+            # snapshot predates the wait) and finished without waking it.
+            early.write({"state": "done"})
+            self.env.flush_all()  # what a commit does first
+            self.env.cr.postcommit.run()  # the waiter's own check, once committed
+            late.invalidate_recordset()
+            self.assertEqual(late.state, "queued")
+            # Its job was queued by the check's own cursor; run it here.
+            self.assertEqual([job.method_name for job in trap.enqueued_jobs], ["_process"])
+            late._process()
+        self.assertEqual(late.state, "done")
+        self.assertEqual(self.partners(12).name, "B")
+
+    def test_waiter_stays_while_its_blocker_is_open(self):
+        with trap_jobs() as trap:
+            late = self.receive(
+                "partner.upsert", {"id": 13, "name": "B"}, "t2", occurred_at=T0 + timedelta(1)
+            )
+            early = self.receive("partner.upsert", {"id": 13, "name": "A"}, "t1", occurred_at=T0)
+            trap.enqueued_jobs.clear()
+            late._process()
+            self.env.flush_all()
+            self.env.cr.postcommit.run()
+            late.invalidate_recordset()
+            self.assertEqual(late.state, "waiting", "no busy loop while the earlier one is open")
+            self.assertEqual(early.state, "queued")
+            self.assertFalse(trap.enqueued_jobs)
+
     def test_stale_event_after_newer_one_is_not_applied(self):
         with trap_jobs() as trap:
             newer = self.receive("partner.upsert", {"id": 9, "name": "New"}, "n", T0 + timedelta(1))
