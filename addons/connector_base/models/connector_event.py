@@ -501,18 +501,22 @@ class ConnectorEvent(models.Model):
         """Re-queue the events that were waiting for this one."""
         if not self.sequence_key:
             return
-        self._recheck_sequence_after_commit()
-        waiting = self.search(
+        others = self.search(
             [
                 ("backend_id", "=", self.backend_id.id),
-                ("state", "=", "waiting"),
+                ("state", "in", OPEN_STATES),
+                ("id", "!=", self.id),
                 "|",
                 ("sequence_key", "=", self.sequence_key),
                 ("waiting_key", "=", self.sequence_key),
             ],
             order="occurred_at, id",
         )
-        waiting._enqueue(from_states=("waiting",))
+        others.filtered(lambda e: e.state == "waiting")._enqueue(from_states=("waiting",))
+        if others.filtered(lambda e: e.state != "waiting" and e.sequence_key == self.sequence_key):
+            # One of them may be waiting for this event already, as of a
+            # snapshot this transaction cannot see.
+            self._recheck_sequence_after_commit()
 
     def _recheck_sequence_after_commit(self):
         """Once this transaction is committed, release the events of the same

@@ -309,11 +309,13 @@ class ShopifyOrderImporter(models.AbstractModel):
     # --- order settings ---------------------------------------------------------
 
     def _pricelist(self, backend, currency_code):
-        currency = (
-            self.env["res.currency"]
-            .with_context(active_test=False)
-            .search([("name", "=", currency_code)], limit=1)
-        )
+        currency = backend.company_id.currency_id
+        if currency.name != currency_code:
+            currency = (
+                self.env["res.currency"]
+                .with_context(active_test=False)
+                .search([("name", "=", currency_code)], limit=1)
+            )
         if not currency:
             raise UserError(self.env._("Unknown currency %(code)s.", code=currency_code))
         if not currency.active:
