@@ -291,12 +291,16 @@ class ConnectorBackend(models.Model):
 
         For a store that existed before Odoo: nothing is created on either
         side; variants whose SKU is unknown in Odoo are counted and left.
+        Bindings to variants the store no longer has are removed: stock and
+        prices sent to them would only be refused.
         """
         self.ensure_one()
         Binding = self.env["shopify.product.binding"]
         Product = self.env["product.product"]
         bound = unknown = 0
+        in_store = set()
         for node in self._shopify_client().paginate(VARIANTS, {}, ["productVariants"]):
+            in_store.add(str(mapper_order.legacy_id(node["id"])))
             product = node["sku"] and Product.search(
                 [
                     ("default_code", "=", node["sku"]),
@@ -323,6 +327,11 @@ class ConnectorBackend(models.Model):
             else:
                 Binding._bind(self, variant_id, product, **values)
             bound += 1
+        gone = Binding.search(
+            [("backend_id", "=", self.id), ("external_id", "not in", list(in_store))]
+        )
+        removed = len(gone)
+        gone.unlink()
         return {
             "type": "ir.actions.client",
             "tag": "display_notification",
@@ -330,9 +339,10 @@ class ConnectorBackend(models.Model):
                 "title": self.env._("Products bound"),
                 "message": self.env._(
                     "%(bound)d variants bound by SKU; %(unknown)d have no product of that SKU "
-                    "in Odoo.",
+                    "in Odoo; %(removed)d bindings to variants no longer in the store removed.",
                     bound=bound,
                     unknown=unknown,
+                    removed=removed,
                 ),
                 "sticky": True,
             },

@@ -70,6 +70,28 @@ class TestStockOut(TransactionCase):
         # The product of each variant too: a catalog export updates it, never duplicates it.
         self.assertTrue(all(b.shopify_product_id.isdigit() for b in bindings))
 
+    def test_binding_to_a_variant_gone_from_the_store_is_removed(self):
+        ghost = self.env["product.product"].create({"name": "Gone", "default_code": "GONE-1"})
+        stale = self.env["shopify.product.binding"].create(
+            {
+                "backend_id": self.backend.id,
+                "external_id": "999999999",
+                "odoo_id": ghost.id,
+                "inventory_item_id": "gid://shopify/InventoryItem/999999999",
+            }
+        )
+        result = self.backend.action_shopify_bind_products()
+        self.assertFalse(stale.exists())
+        self.assertIn(
+            "1 bindings to variants no longer in the store removed", result["params"]["message"]
+        )
+        self.assertEqual(
+            self.env["shopify.product.binding"].search_count(
+                [("backend_id", "=", self.backend.id)]
+            ),
+            SKU_COUNT,
+        )
+
     def test_binding_follows_a_sku_that_moved_to_another_variant(self):
         binding = self.env["shopify.product.binding"].search(
             [("backend_id", "=", self.backend.id), ("odoo_id", "=", self.products[3].id)]
