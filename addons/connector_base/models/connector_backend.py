@@ -265,7 +265,10 @@ class ConnectorBackend(models.Model):
         """Every backend, archived ones too, gets the policy line of each flow its
         type declares. A connector's data calls it on install and update, so
         that backends made before a flow existed gain it."""
-        self.with_context(active_test=False).search([])._ensure_sync_policies()
+        types = [value for value, _label in self._fields["backend_type"].selection]
+        self.with_context(active_test=False).search(
+            [("backend_type", "in", types)]
+        )._ensure_sync_policies()
 
     def _ensure_sync_policies(self):
         """Create the policy line of every flow the backend's type declares."""
