@@ -318,16 +318,14 @@ class ConnectorBackend(models.Model):
                     error=exc,
                 )
             ) from exc
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": self.env._("Connection works"),
-                "message": answer,
-                "type": "success",
-                "sticky": False,
-            },
-        }
+        return self._notify(self.env._("Connection works"), answer, kind="success")
+
+    def _notify(self, title, message, sticky=False, kind=None):
+        """The client action of a button that reports what it did in a notification."""
+        params = {"title": title, "message": message, "sticky": sticky}
+        if kind:
+            params["type"] = kind
+        return {"type": "ir.actions.client", "tag": "display_notification", "params": params}
 
     def action_start(self):
         self.write({"state": "running"})

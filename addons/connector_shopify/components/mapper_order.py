@@ -249,12 +249,13 @@ def order_from_graphql(node):
     }
 
 
-_MONEY = "{ shopMoney { amount } }"
+# The shop-currency amount of a MoneyBag, as the order and refund queries read it.
+SHOP_MONEY = "{ shopMoney { amount } }"
 _ADDRESS = (
     "{ firstName lastName name address1 address2 city zip provinceCode countryCodeV2 "
     "company phone }"
 )
-_TAXES = f"taxLines {{ rate priceSet {_MONEY} }}"
+_TAXES = f"taxLines {{ rate priceSet {SHOP_MONEY} }}"
 # Pages of a few orders keep the requested cost well under Shopify's 1000 per query.
 ORDERS_QUERY = f"""
 query Orders($after: String, $query: String) {{
@@ -262,16 +263,16 @@ query Orders($after: String, $query: String) {{
     edges {{ node {{
       id name email phone note updatedAt cancelledAt currencyCode taxesIncluded
       displayFinancialStatus
-      totalPriceSet {_MONEY}
+      totalPriceSet {SHOP_MONEY}
       customer {{ id firstName lastName email phone }}
       billingAddress {_ADDRESS}
       shippingAddress {_ADDRESS}
       lineItems(first: 10) {{ edges {{ node {{
         id sku title quantity variant {{ id }}
-        originalUnitPriceSet {_MONEY} totalDiscountSet {_MONEY} {_TAXES}
+        originalUnitPriceSet {SHOP_MONEY} totalDiscountSet {SHOP_MONEY} {_TAXES}
       }} }} }}
       shippingLines(first: 3) {{ edges {{ node {{
-        title originalPriceSet {_MONEY} discountedPriceSet {_MONEY} {_TAXES}
+        title originalPriceSet {SHOP_MONEY} discountedPriceSet {SHOP_MONEY} {_TAXES}
       }} }} }}
       refunds(first: 10) {{ id }}
     }} }}

@@ -16,9 +16,8 @@ line of the mapping table and is tested without a database.
 
 from decimal import ROUND_DOWN, Decimal
 
-from .mapper_order import MONEY, legacy_id, money, shop_amount
+from .mapper_order import MONEY, SHOP_MONEY, legacy_id, money, shop_amount
 
-_MONEY = "{ shopMoney { amount } }"
 # One refund, read by id when the orders backfill finds one Odoo does not have
 # (reading every refund of every order in the orders page would cost too much).
 REFUND_QUERY = f"""
@@ -27,10 +26,12 @@ query Refund($id: ID!) {{
     id note createdAt order {{ id }}
     refundLineItems(first: 50) {{ edges {{ node {{
       id quantity restockType location {{ id }} lineItem {{ id sku title variant {{ id }} }}
-      subtotalSet {_MONEY} totalTaxSet {_MONEY}
+      subtotalSet {SHOP_MONEY} totalTaxSet {SHOP_MONEY}
     }} }} }}
-    refundShippingLines(first: 5) {{ edges {{ node {{ subtotalAmountSet {_MONEY} }} }} }}
-    transactions(first: 10) {{ edges {{ node {{ id kind status gateway amountSet {_MONEY} }} }} }}
+    refundShippingLines(first: 5) {{ edges {{ node {{ subtotalAmountSet {SHOP_MONEY} }} }} }}
+    transactions(first: 10) {{ edges {{ node {{
+      id kind status gateway amountSet {SHOP_MONEY}
+    }} }} }}
   }}
 }}
 """

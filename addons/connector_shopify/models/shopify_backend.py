@@ -332,21 +332,17 @@ class ConnectorBackend(models.Model):
         )
         removed = len(gone)
         gone.unlink()
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": self.env._("Products bound"),
-                "message": self.env._(
-                    "%(bound)d variants bound by SKU; %(unknown)d have no product of that SKU "
-                    "in Odoo; %(removed)d bindings to variants no longer in the store removed.",
-                    bound=bound,
-                    unknown=unknown,
-                    removed=removed,
-                ),
-                "sticky": True,
-            },
-        }
+        return self._notify(
+            self.env._("Products bound"),
+            self.env._(
+                "%(bound)d variants bound by SKU; %(unknown)d have no product of that SKU "
+                "in Odoo; %(removed)d bindings to variants no longer in the store removed.",
+                bound=bound,
+                unknown=unknown,
+                removed=removed,
+            ),
+            sticky=True,
+        )
 
     def action_shopify_push_stock(self):
         """Send the available quantity of every bound product now (reconciliation)."""
@@ -544,17 +540,10 @@ class ConnectorBackend(models.Model):
                 identity_key=f"shopify.catalog-{backend.id}",
                 description=f"{backend.name}: export catalog",
             )._shopify_export_catalog()
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {
-                "title": self.env._("Catalog export started"),
-                "message": self.env._(
-                    "Changed products are sent in the background; see the outbound queue."
-                ),
-                "sticky": False,
-            },
-        }
+        return self._notify(
+            self.env._("Catalog export started"),
+            self.env._("Changed products are sent in the background; see the outbound queue."),
+        )
 
     def _shopify_export_catalog(self):
         """Queue the products whose Shopify data changed, then send them (the job)."""
@@ -587,20 +576,13 @@ class ConnectorBackend(models.Model):
         """Subscribe the store to every topic the connector processes, at our address."""
         self.ensure_one()
         note = self.env["shopify.webhook.subscriptions"]._subscribe(self)
-        return self._shopify_notify(self.env._("Webhooks registered"), note)
+        return self._notify(self.env._("Webhooks registered"), note)
 
     def action_shopify_verify_webhooks(self):
         """Compare the store's subscriptions with what the connector processes; change nothing."""
         self.ensure_one()
         note = self.env["shopify.webhook.subscriptions"]._check(self)
-        return self._shopify_notify(self.env._("Webhooks checked"), note)
-
-    def _shopify_notify(self, title, message):
-        return {
-            "type": "ir.actions.client",
-            "tag": "display_notification",
-            "params": {"title": title, "message": message, "sticky": False},
-        }
+        return self._notify(self.env._("Webhooks checked"), note)
 
     def _webhook_signature_ok(self, raw_body, headers):
         if self.backend_type != "shopify":

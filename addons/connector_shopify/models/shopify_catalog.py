@@ -5,6 +5,7 @@ from odoo import api, fields, models
 
 from ..components import mapper_product
 from ..components.client import user_errors_message
+from ..components.mapper_order import legacy_id
 
 _logger = logging.getLogger(__name__)
 
@@ -35,7 +36,8 @@ def _gid(kind, number):
 
 
 def _number(gid):
-    return str(gid).rsplit("/", 1)[-1]
+    """The numeric id of a GraphQL id, as bindings keep it."""
+    return str(legacy_id(gid))
 
 
 class ProductTemplate(models.Model):
