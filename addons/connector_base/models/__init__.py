@@ -2,6 +2,9 @@ from . import (
     connector_backend,
     connector_binding_mixin,
     connector_event,
+    connector_event_processing,
+    connector_event_support,
+    connector_housekeeping,
     connector_outbound,
     connector_sync_policy,
 )

@@ -1,4 +1,5 @@
 import logging
+import math
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -6,6 +7,7 @@ import psycopg2
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.sql_db import Cursor
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
@@ -19,6 +21,11 @@ from ..components.http_client import (
 from ..components.signature import hmac_sha256_base64, signature_matches
 
 _logger = logging.getLogger(__name__)
+
+# Connector jobs count their own attempts (per event, per outbound change) and
+# give up on their own; queue_job's limit is only the safety net against a job
+# that kills its worker over and over.
+JOB_MAX_RETRIES = 100
 
 BACKEND_STATES = [
     ("draft", "Draft"),
@@ -396,27 +403,82 @@ class ConnectorBackend(models.Model):
     def _retry_on_remote_fault(self):
         """In a queue job that calls the remote: a transient fault asks queue_job
         to run the job again after the remote's Retry-After (or the job
-        function's back-off); anything else fails the job as usual."""
+        function's back-off), without counting a retry while the remote is
+        known to be down (circuit open); anything else fails the job as usual."""
         try:
             yield
         except RemoteRetryableError as exc:
-            raise RetryableJobError(str(exc), seconds=exc.retry_after) from exc
+            spent, is_open, wait = self._transient_fault_outlook(exc)
+            seconds = (
+                exc.retry_after if exc.retry_after is not None else (wait if is_open else None)
+            )
+            raise RetryableJobError(
+                str(exc),
+                seconds=max(1, math.ceil(seconds)) if seconds is not None else None,
+                ignore_retry=not spent,
+            ) from exc
+
+    @contextmanager
+    def _new_transaction(self, read_committed=False):
+        """An environment on a cursor of its own, committed when the block ends
+        (rolled back if it raises): work that must outlive, or not wait for,
+        the caller's transaction.
+
+        ``read_committed``: for short statements that take rows other
+        transactions change meanwhile (claims, bookkeeping); each statement
+        sees what is committed instead of failing on a stale snapshot.
+        """
+        with self.env.registry.cursor() as cr:
+            # A test cursor shares the test's transaction: its isolation is the test's.
+            if read_committed and isinstance(cr, Cursor):
+                cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            yield self.env(cr=cr)
+
+    def _circuit_status_now(self):
+        """:meth:`_circuit_status` as committed now, whatever this transaction saw."""
+        self.ensure_one()
+        with self._new_transaction(read_committed=True) as env:
+            return self.with_env(env)._circuit_status()
+
+    def _transient_fault_outlook(self, exc):
+        """``(spent, is_open, wait)`` after a transient fault of the remote.
+
+        ``spent``: whether it counts as an attempt of the message that met it.
+        It does not while the remote is known to be down (the circuit is open,
+        or this very failure opened it): an outage of hours postpones work, it
+        does not use up the attempts of what waits. ``wait``: seconds until the
+        circuit lets a probe through.
+        """
+        is_open, wait = self._circuit_status_now()
+        spent = not isinstance(exc, CircuitOpenError) and not is_open
+        return spent, is_open, wait
+
+    def _retry_delay(self, exc, retries, circuit_wait=None):
+        """Seconds before the next try: what the remote asked, else until the
+        circuit's probe, else an exponential back-off on ``retries``."""
+        if exc.retry_after is not None:
+            seconds = exc.retry_after
+        elif circuit_wait is not None:
+            seconds = circuit_wait or self.circuit_cooldown or 60
+        else:
+            seconds = 10 * 2 ** min(retries, 8)
+        return max(1, math.ceil(seconds))
 
     @contextmanager
     def _health_env(self):
         """An environment on its own cursor, so that health bookkeeping
         (failures, circuit, rejected webhooks) is kept even when the job that
         saw the failure rolls back to be retried."""
-        with self.env.registry.cursor() as cr:
-            cr.execute("SET LOCAL lock_timeout = '5s'")
-            yield self.env(cr=cr)
+        with self._new_transaction(read_committed=True) as env:
+            env.cr.execute("SET LOCAL lock_timeout = '5s'")
+            yield env
 
     def _update_health(self, sql, params):
         """Run one UPDATE of health columns of this backend on its own cursor."""
         self.flush_recordset()
         try:
             with self._health_env() as env:
-                env.cr.execute(sql, params)
+                env.cr.execute(sql, params, log_exceptions=False)
         except psycopg2.errors.LockNotAvailable:
             _logger.info("backend %s: health not recorded (row busy)", self.id)
         self.invalidate_recordset(

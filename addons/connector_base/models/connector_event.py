@@ -1,21 +1,14 @@
+import contextlib
 import json
 import logging
-import time
-import traceback
 import uuid
 from datetime import timedelta
 
-import psycopg2
-
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.tools import mute_logger
+from odoo.exceptions import AccessError
 
-from odoo.addons.queue_job.exception import RetryableJobError
-
-from ..components.http_client import RemoteError, RemoteRetryableError
 from ..components.topics import InboundTopic
-from ..components.validation import PayloadError, validate_payload
+from .connector_backend import JOB_MAX_RETRIES
 
 _logger = logging.getLogger(__name__)
 
@@ -41,17 +34,34 @@ ERROR_KINDS = [
     ("configuration", "Configuration"),
     ("unexpected", "Unexpected error"),
 ]
+# The safety net of waiting events: first check after 10 minutes, then
+# doubling, at most once a day (they are woken at once by what they wait for).
+RECHECK_FIRST = timedelta(minutes=10)
+RECHECK_MAX = timedelta(days=1)
 SOURCES = [
     ("webhook", "Webhook"),
     ("poll", "Polling / backfill"),
     ("upload", "Uploaded batch"),
     ("manual", "Manual import"),
 ]
-PG_CONCURRENCY_ERRORS = (
-    psycopg2.errors.SerializationFailure,
-    psycopg2.errors.DeadlockDetected,
-    psycopg2.errors.LockNotAvailable,
+# The intake's one statement: the unique index of originals settles two
+# deliveries of one message racing, in the database (see _receive).
+INSERT_EVENT_SQL = """
+INSERT INTO connector_event (
+    backend_id, company_id, flow, topic, idempotency_key, sequence_key, waiting_key,
+    occurred_at, received_at, source, payload, correlation_id, state, attempts,
+    retry_count, recheck_count, error_kind, error_message, next_retry_at,
+    duplicate_of_id, create_uid, write_uid, create_date, write_date
 )
+VALUES (
+    %(backend_id)s, %(company_id)s, %(flow)s, %(topic)s, %(idempotency_key)s,
+    %(sequence_key)s, %(waiting_key)s, %(occurred_at)s, %(now)s, %(source)s, %(payload)s,
+    %(correlation_id)s, %(state)s, 0, 0, 0, %(error_kind)s, %(error_message)s,
+    %(next_retry_at)s, %(duplicate_of_id)s, %(uid)s, %(uid)s, %(now)s, %(now)s
+)
+ON CONFLICT (backend_id, idempotency_key) WHERE duplicate_of_id IS NULL DO NOTHING
+RETURNING id
+"""
 
 
 class ConnectorEvent(models.Model):
@@ -111,7 +121,18 @@ class ConnectorEvent(models.Model):
     error_kind = fields.Selection(ERROR_KINDS, readonly=True, index=True)
     error_message = fields.Text(readonly=True)
     error_traceback = fields.Text(readonly=True)
-    next_retry_at = fields.Datetime(readonly=True)
+    next_retry_at = fields.Datetime(
+        string="Next check",
+        readonly=True,
+        help="Retrying: when the next try is due. Waiting: when the safety net checks "
+        "again whether it may be applied (it is also woken as soon as what it waits for "
+        "arrives).",
+    )
+    recheck_count = fields.Integer(
+        default=0,
+        readonly=True,
+        help="How many times the safety net found the waiting event still blocked.",
+    )
     processed_at = fields.Datetime(readonly=True)
     duration_ms = fields.Integer(string="Duration (ms)", readonly=True)
     lag_seconds = fields.Integer(
@@ -139,6 +160,8 @@ class ConnectorEvent(models.Model):
         "This message was already received by this backend.",
     )
     _sequence_idx = models.Index("(backend_id, sequence_key, occurred_at)")
+    _waiting_idx = models.Index("(backend_id, waiting_key) WHERE state = 'waiting'")
+    _recheck_idx = models.Index("(next_retry_at, id) WHERE state = 'waiting'")
 
     @api.depends("payload")
     def _compute_payload_text(self):
@@ -198,27 +221,47 @@ class ConnectorEvent(models.Model):
         A message whose ``idempotency_key`` this backend already has is stored
         as a duplicate of the first one and has no other effect. A message of a
         topic the backend does not declare is stored as failed, for support
-        staff to see. Returns the stored event.
+        staff to see. One whose prerequisite is missing is stored waiting,
+        without a job: it is queued when what it waits for arrives. Returns
+        the stored event.
+
+        The hot path of every webhook: one INSERT settles duplicates in the
+        database (two copies racing: the second waits for the first and, as
+        its snapshot cannot see it, fails with a serialization error that
+        Odoo's request handling retries; the retry sees the first and stores
+        a duplicate).
         """
         backend.ensure_one()
         declaration = backend._connector_topics().get(topic)
+        now = fields.Datetime.now()
         vals = {
             "backend_id": backend.id,
+            "company_id": backend.company_id.id,
+            "flow": None,
             "topic": topic,
-            "payload": payload,
             "idempotency_key": str(idempotency_key),
-            "occurred_at": occurred_at or fields.Datetime.now(),
+            "sequence_key": sequence_key,
+            "waiting_key": None,
+            "occurred_at": occurred_at or now,
+            "now": now,
             "source": source,
+            "payload": json.dumps(payload),
             "correlation_id": correlation_id or uuid.uuid4().hex,
+            "state": "received",
+            "error_kind": None,
+            "error_message": None,
+            "next_retry_at": None,
+            "duplicate_of_id": None,
+            "uid": self.env.uid,
         }
         if isinstance(declaration, InboundTopic):
             vals["flow"] = declaration.flow
             if sequence_key is None and declaration.sequence_key and isinstance(payload, dict):
-                try:
-                    sequence_key = declaration.sequence_key(payload)
-                except (KeyError, TypeError, ValueError):
-                    sequence_key = None  # validation will name what is wrong
-            vals["sequence_key"] = sequence_key
+                # A malformed payload has no key: validation will name what is wrong.
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    vals["sequence_key"] = declaration.sequence_key(payload)
+            if backend.state in ("running", "circuit_open"):
+                vals.update(self._intake_state(backend, declaration, payload, now))
         else:
             vals.update(
                 state="failed",
@@ -230,27 +273,44 @@ class ConnectorEvent(models.Model):
                     topic=topic,
                 ),
             )
-        original = self._find_original(backend, idempotency_key)
-        if not original:
-            try:
-                # Two deliveries racing: the unique index decides, quietly.
-                with self.env.cr.savepoint(), mute_logger("odoo.sql_db"):
-                    event = self.create(vals)
-            except psycopg2.errors.UniqueViolation:
-                original = self._find_original(backend, idempotency_key)
-        if original:
-            return self.create(
-                dict(
-                    vals,
-                    state="duplicate",
-                    duplicate_of_id=original.id,
-                    error_kind=False,
-                    error_message=False,
-                )
+        self.env.cr.execute(INSERT_EVENT_SQL, vals, log_exceptions=False)
+        row = self.env.cr.fetchone()
+        if not row:
+            original = self._find_original(backend, idempotency_key)
+            vals.update(
+                state="duplicate",
+                duplicate_of_id=original.id,
+                error_kind=None,
+                error_message=None,
+                waiting_key=None,
+                next_retry_at=None,
             )
-        if event.state == "received":
-            event._enqueue()
+            self.env.cr.execute(INSERT_EVENT_SQL, vals)
+            row = self.env.cr.fetchone()
+        event = self.browse(row[0])
+        if vals["state"] == "queued":
+            event._enqueue_job(declaration)
+        elif vals["state"] == "waiting":
+            event._recheck_waiting_after_commit({(backend.id, vals["waiting_key"])})
         return event
+
+    def _intake_state(self, backend, declaration, payload, now):
+        """Queued, or waiting without a job when its prerequisite is missing."""
+        if declaration.prerequisite and isinstance(payload, dict):
+            try:
+                missing = getattr(backend, declaration.prerequisite)(self.browse(), payload)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                missing = None  # a malformed payload: its job's validation says why
+            if missing:
+                reason, key = missing if isinstance(missing, tuple) else (missing, None)
+                return {
+                    "state": "waiting",
+                    "error_kind": "prerequisite",
+                    "error_message": reason,
+                    "waiting_key": key,
+                    "next_retry_at": now + RECHECK_FIRST,
+                }
+        return {"state": "queued"}
 
     def _find_original(self, backend, idempotency_key):
         return self.search(
@@ -277,445 +337,39 @@ class ConnectorEvent(models.Model):
         self.flush_model()  # the conditional UPDATE below must see pending ORM writes
         self.env.cr.execute(
             "UPDATE connector_event SET state = 'queued', next_retry_at = NULL, "
-            "retry_count = 0 WHERE id IN %s AND state IN %s RETURNING id",
+            "retry_count = 0, recheck_count = 0 WHERE id IN %s AND state IN %s RETURNING id",
             (tuple(events.ids), tuple(from_states)),
         )
         queued = events.browse([row[0] for row in self.env.cr.fetchall()])
-        queued.invalidate_recordset(["state", "next_retry_at", "retry_count"])
+        queued.invalidate_recordset(["state", "next_retry_at", "retry_count", "recheck_count"])
         for event in queued.sorted(lambda e: (e.occurred_at, e.id)):
-            policy = event.backend_id.policy_ids.filtered(lambda p, e=event: p.flow == e.flow)[:1]
-            delay = policy._processing_delay() if policy else 0
-            job = event.with_delay(
-                channel=policy.channel if policy else None,
-                eta=delay or None,
-                identity_key=f"connector.event-{event.id}",
-                description=event._job_description(),
-            )._process()
-            # Nothing to link when the job ran inline (queue_job__no_delay).
-            stored = job.db_record() if hasattr(job, "db_record") else None
-            if stored:
-                event.sudo().job_ids = [fields.Command.link(stored.id)]
+            event._enqueue_job(identity_key=f"connector.event-{event.id}")
         return queued
+
+    def _enqueue_job(self, declaration=None, identity_key=None):
+        """Create the processing job of this queued event, on its flow's channel."""
+        self.ensure_one()
+        event = self.sudo()
+        channel, delay = self.env["connector.sync.policy"]._job_settings(
+            event.backend_id.id, event.flow
+        )
+        job = event.with_delay(
+            channel=channel,
+            eta=delay or None,
+            max_retries=JOB_MAX_RETRIES,
+            identity_key=identity_key,
+            description=event._job_description(),
+        )._process()
+        # Nothing to link when the job ran inline (queue_job__no_delay) or is trapped.
+        if job is not None and getattr(job, "uuid", None):
+            self.env.cr.execute(
+                "INSERT INTO connector_event_queue_job_rel (connector_event_id, queue_job_id) "
+                "SELECT %s, id FROM queue_job WHERE uuid = %s ON CONFLICT DO NOTHING",
+                (event.id, job.uuid),
+            )
+            event.invalidate_recordset(["job_ids"])
+        return job
 
     def _job_description(self):
         self.ensure_one()
         return f"{self.backend_id.name}: {self.topic} {self.sequence_key or ''}".strip()
-
-    # --- processing (the job) ---------------------------------------------------
-
-    def _process(self):
-        """Apply one event; the queue job of every event.
-
-        Failures that a person must look at are recorded on the event and the
-        job ends normally; transient remote failures raise RetryableJobError
-        so that queue_job retries later, as the remote asked.
-        """
-        self.ensure_one()
-        # Records the handler makes belong to the backend's company.
-        backend = self.backend_id.with_company(self.company_id)
-        try:
-            declaration = backend._get_topic(self.topic, InboundTopic)
-        except UserError as exc:
-            return self._fail("configuration", exc)
-        started = time.monotonic()
-        try:
-            # Everything that touches the event or applies it happens in this
-            # savepoint: on a transient failure it is rolled back, which also
-            # releases the event's row lock for the retry bookkeeping.
-            with self.env.cr.savepoint():
-                if not self._start_processing():
-                    return f"nothing to do: event is {self.state}"
-                self._lock_sequence()
-                blocker = self._blocking_reason(declaration)
-                if blocker:
-                    return blocker
-                payload = validate_payload(declaration.schema, self.payload)
-                record = getattr(backend, declaration.handler)(self, payload)
-        except RemoteRetryableError as exc:
-            return self._retry_later(exc, declaration)
-        except PG_CONCURRENCY_ERRORS as exc:
-            raise RetryableJobError(str(exc), seconds=5) from exc
-        except PayloadError as exc:
-            return self._fail("validation", exc)
-        except RemoteError as exc:
-            return self._fail("remote", exc)
-        except (UserError, ValidationError) as exc:
-            return self._fail("business", exc)
-        except Exception as exc:
-            return self._fail("unexpected", exc, traceback.format_exc())
-        return self._succeed(record, started)
-
-    def _start_processing(self):
-        """Take the event: a conditional UPDATE that also locks its row, so
-        that a job run twice (a requeue of a job still running) waits for the
-        first and then finds nothing to do. False when already handled."""
-        self.flush_model()
-        self.env.cr.execute(
-            "UPDATE connector_event SET state = 'processing', attempts = attempts + 1 "
-            "WHERE id = %s AND state IN ('queued', 'processing') RETURNING id",
-            (self.id,),
-        )
-        started = bool(self.env.cr.fetchone())
-        # Read the event as stored now, not as this job's cache last saw it.
-        self.invalidate_recordset()
-        return started
-
-    def _lock_sequence(self):
-        """One transaction at a time per aggregate: events of one sequence key
-        see each other's final state, never a half-committed one."""
-        if self.sequence_key:
-            self.env.cr.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                (f"connector.event:{self.backend_id.id}:{self.sequence_key}",),
-            )
-
-    def _blocking_reason(self, declaration):
-        """Put the event aside when it may not be applied yet; return why."""
-        if self.sequence_key:
-            siblings = self.search(
-                [
-                    ("backend_id", "=", self.backend_id.id),
-                    ("sequence_key", "=", self.sequence_key),
-                    ("duplicate_of_id", "=", False),
-                    ("id", "!=", self.id),
-                ]
-            )
-            # An earlier event waiting for a prerequisite does not hold later
-            # ones back: one of them may be the very record it waits for.
-            earlier = siblings.filtered(
-                lambda e: (
-                    (e.occurred_at, e.id) < (self.occurred_at, self.id)
-                    and e.state in OPEN_STATES
-                    and not (e.state == "waiting" and e.error_kind == "prerequisite")
-                )
-            )
-            if earlier:
-                first = earlier.sorted(lambda e: (e.occurred_at, e.id))[0]
-                return self._wait(
-                    self.env._(
-                        "Waiting for the earlier event %(event)s (%(state)s) about %(key)s.",
-                        event=first.display_name,
-                        state=dict(EVENT_STATES)[first.state],
-                        key=self.sequence_key,
-                    ),
-                    kind="sequence",
-                )
-            if declaration.skip_stale and siblings.filtered(
-                lambda e: (e.occurred_at, e.id) > (self.occurred_at, self.id) and e.state == "done"
-            ):
-                self.write(
-                    {
-                        "state": "ignored",
-                        "processed_at": fields.Datetime.now(),
-                        "error_kind": False,
-                        "error_message": self.env._(
-                            "Stale: a newer message about %(key)s was already applied.",
-                            key=self.sequence_key,
-                        ),
-                    }
-                )
-                return "ignored: stale"
-        if declaration.prerequisite:
-            missing = getattr(self.backend_id, declaration.prerequisite)(self, self.payload)
-            if missing:
-                reason, key = missing if isinstance(missing, tuple) else (missing, None)
-                return self._wait(reason, waiting_key=key)
-        return None
-
-    def _wait(self, reason, waiting_key=None, kind="prerequisite"):
-        self.write(
-            {
-                "state": "waiting",
-                "error_kind": kind,
-                "error_message": reason,
-                "waiting_key": waiting_key,
-            }
-        )
-        if kind == "sequence":
-            self._recheck_sequence_after_commit()
-        return f"waiting: {reason}"
-
-    def _succeed(self, record, started):
-        now = fields.Datetime.now()
-        vals = {
-            "state": "done",
-            "processed_at": now,
-            "duration_ms": int((time.monotonic() - started) * 1000),
-            "lag_seconds": int((now - self.occurred_at).total_seconds()),
-            "error_kind": False,
-            "error_message": False,
-            "error_traceback": False,
-            "waiting_key": False,
-        }
-        if record:
-            vals.update(res_model=record._name, res_id=record[:1].id)
-        self.write(vals)
-        self._wake_waiting()
-        return f"done: {record[:1].display_name}" if record else "done"
-
-    def _fail(self, kind, exc, trace=None):
-        message = exc.args[0] if isinstance(exc, UserError) and exc.args else str(exc)
-        self.write(
-            {
-                "state": "failed",
-                "error_kind": kind,
-                "error_message": message or exc.__class__.__name__,
-                "error_traceback": trace or False,
-                "processed_at": fields.Datetime.now(),
-            }
-        )
-        _logger.info("event %s failed (%s): %s", self.id, kind, message)
-        return f"failed: {message}"
-
-    def _retry_later(self, exc, declaration):
-        """A transient remote fault: retry as the remote asked, or give up."""
-        if self.retry_count + 1 >= declaration.max_attempts:
-            return self._fail(
-                "remote",
-                RemoteError(
-                    self.env._(
-                        "Gave up after %(n)d attempts; the remote kept failing: %(error)s",
-                        n=self.retry_count + 1,
-                        error=exc,
-                    )
-                ),
-            )
-        seconds = exc.retry_after
-        delay = seconds if seconds is not None else 10 * 2 ** min(self.retry_count, 8)
-        # Own cursor: this transaction is rolled back when the job is retried.
-        self.flush_model()
-        with self.env.registry.cursor() as cr:
-            cr.execute(
-                "UPDATE connector_event SET state = 'queued', retry_count = retry_count + 1, "
-                "error_kind = 'remote', error_message = %s, next_retry_at = %s WHERE id = %s",
-                (
-                    self.env._("Retrying: %(error)s", error=exc),
-                    fields.Datetime.now() + timedelta(seconds=delay),
-                    self.id,
-                ),
-            )
-        self.invalidate_recordset()
-        raise RetryableJobError(str(exc), seconds=seconds)
-
-    def _wake_waiting(self):
-        """Re-queue the events that were waiting for this one."""
-        if not self.sequence_key:
-            return
-        others = self.search(
-            [
-                ("backend_id", "=", self.backend_id.id),
-                ("state", "in", OPEN_STATES),
-                ("id", "!=", self.id),
-                "|",
-                ("sequence_key", "=", self.sequence_key),
-                ("waiting_key", "=", self.sequence_key),
-            ],
-            order="occurred_at, id",
-        )
-        others.filtered(lambda e: e.state == "waiting")._enqueue(from_states=("waiting",))
-        if others.filtered(lambda e: e.state != "waiting" and e.sequence_key == self.sequence_key):
-            # One of them may be waiting for this event already, as of a
-            # snapshot this transaction cannot see.
-            self._recheck_sequence_after_commit()
-
-    def _recheck_sequence_after_commit(self):
-        """Once this transaction is committed, release the events of the same
-        sequence key that wait for an earlier event which is no longer open.
-
-        Two jobs of one key serialize on the advisory lock, but each reads the
-        other as of its own snapshot, which may predate the other's commit: the
-        waiter may read its blocker as still queued, and the blocker may not see
-        the waiter it should wake. Whichever commits last sees the other's final
-        state here, in a new transaction.
-        """
-        keys = {(event.backend_id.id, event.sequence_key) for event in self if event.sequence_key}
-        if not keys:
-            return
-        registry, uid, context = self.env.registry, self.env.uid, dict(self.env.context)
-
-        def recheck():
-            with registry.cursor() as cr:
-                env = api.Environment(cr, uid, context)
-                env["connector.event"]._release_sequence_waiters(keys)
-
-        self.env.cr.postcommit.add(recheck)
-
-    @api.model
-    def _release_sequence_waiters(self, keys):
-        """Queue each event waiting for an earlier event of its sequence key when
-        no earlier one is open any more (the rule of :meth:`_blocking_reason`)."""
-        for backend_id, sequence_key in keys:
-            events = self.search(
-                [
-                    ("backend_id", "=", backend_id),
-                    ("sequence_key", "=", sequence_key),
-                    ("duplicate_of_id", "=", False),
-                    ("state", "in", OPEN_STATES),
-                ],
-                order="occurred_at, id",
-            )
-            blocking = events.filtered(
-                lambda e: not (e.state == "waiting" and e.error_kind == "prerequisite")
-            )
-            for event in events.filtered(
-                lambda e: e.state == "waiting" and e.error_kind == "sequence"
-            ):
-                if not blocking.filtered(
-                    lambda b, e=event: (b.occurred_at, b.id) < (e.occurred_at, e.id)
-                ):
-                    event._enqueue(from_states=("waiting",))
-
-    # --- support actions --------------------------------------------------------
-
-    def _audit(self, action, note=None):
-        self.env["connector.event.audit"].create(
-            [{"event_id": event.id, "action": action, "note": note} for event in self]
-        )
-
-    def _check_user(self):
-        if not self.env.user.has_group("connector_base.group_connector_user"):
-            raise AccessError(self.env._("Only connector users may act on connector events."))
-
-    def action_requeue(self):
-        """Queue failed or waiting events again (one or many)."""
-        self._check_user()
-        events = self.filtered(lambda e: e.state in ("failed", "waiting", "received"))
-        if not events:
-            raise UserError(self.env._("Only failed, waiting or received events can be requeued."))
-        not_running = events.filtered(
-            lambda e: e.backend_id.state not in ("running", "circuit_open")
-        )
-        if not_running:
-            raise UserError(
-                self.env._(
-                    "Backend %(backend)s is not running: start it to process its events.",
-                    backend=not_running[0].backend_id.display_name,
-                )
-            )
-        events._audit("requeue")
-        events._enqueue()
-        return True
-
-    def action_replay(self, note=None):
-        """Apply events again, done ones included; handlers are idempotent, so
-        a replayed event updates what it made instead of duplicating it."""
-        self._check_user()
-        events = self.filtered(lambda e: e.state in ("done", "failed", "waiting", "ignored"))
-        events._audit("replay", note)
-        return events._enqueue(from_states=("done", "failed", "waiting", "ignored"))
-
-    def action_ignore(self, reason):
-        self._check_user()
-        if not reason:
-            raise UserError(self.env._("Say why the event is ignored."))
-        events = self.filtered(lambda e: e.state in ("failed", "waiting", "received", "queued"))
-        events._audit("ignore", reason)
-        events.write(
-            {
-                "state": "ignored",
-                "error_message": self.env._(
-                    "Ignored by %(user)s: %(reason)s", user=self.env.user.name, reason=reason
-                ),
-                "processed_at": fields.Datetime.now(),
-            }
-        )
-        for event in events:
-            event._wake_waiting()
-        return True
-
-    def action_edit_payload(self, payload, note=None):
-        """Managers correct the payload of a failed event and queue it again."""
-        self.ensure_one()
-        if not self.env.user.has_group("connector_base.group_connector_manager"):
-            raise AccessError(self.env._("Only connector managers may edit a payload."))
-        if self.state not in ("failed", "waiting"):
-            raise UserError(self.env._("Only a failed or waiting event's payload can be edited."))
-        self._audit("edit", note or self.env._("Payload edited"))
-        self.write({"payload": payload})
-        self._enqueue()
-        return True
-
-    def action_open_record(self):
-        self.ensure_one()
-        record = self._produced_record()
-        if not record:
-            raise UserError(self.env._("This event has not produced a record (yet)."))
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": record._name,
-            "res_id": record.id,
-            "view_mode": "form",
-        }
-
-    def action_view_jobs(self):
-        self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id("queue_job.action_queue_job")
-        action["domain"] = [("id", "in", self.job_ids.ids)]
-        action["context"] = {}
-        return action
-
-    # --- housekeeping (crons) ---------------------------------------------------
-
-    @api.model
-    def _cron_recheck_waiting(self):
-        """Waiting events are re-evaluated: a prerequisite may have landed by a
-        path that did not wake them (a record created by hand)."""
-        waiting = self.search([("state", "=", "waiting")], order="occurred_at, id", limit=5000)
-        waiting._enqueue(from_states=("waiting",))
-
-    @api.model
-    def _cron_reset_stuck(self, minutes=30):
-        """Queued or processing events whose job is gone, done or failed are
-        queued again (a worker died, a job was cancelled or deleted)."""
-        limit = fields.Datetime.now() - timedelta(minutes=minutes)
-        candidates = self.search(
-            [("state", "in", ("queued", "processing")), ("write_date", "<", limit)]
-        )
-        alive = ("wait_dependencies", "pending", "enqueued", "started")
-        stuck = candidates.filtered(
-            lambda e: not e.sudo().job_ids.filtered(lambda j: j.state in alive)
-        )
-        if stuck:
-            _logger.info("requeueing %d stuck connector events", len(stuck))
-            stuck._audit("requeue", self.env._("Requeued automatically: its job was gone."))
-            stuck._enqueue(from_states=("queued", "processing"))
-
-    @api.model
-    def _cron_purge(self):
-        """Delete processed events past their backend's retention period."""
-        backends = self.env["connector.backend"].with_context(active_test=False)
-        for backend in backends.search([("retention_days", ">", 0)]):
-            before = fields.Datetime.now() - timedelta(days=backend.retention_days)
-            old = self.search(
-                [
-                    ("backend_id", "=", backend.id),
-                    ("state", "in", ("done", "duplicate", "ignored")),
-                    ("received_at", "<", before),
-                ]
-            )
-            if old:
-                _logger.info("purging %d events of backend %s", len(old), backend.id)
-                old.unlink()
-
-
-class ConnectorEventAudit(models.Model):
-    """Who did what to an event, and when: requeue, ignore, edit, replay."""
-
-    _name = "connector.event.audit"
-    _description = "Connector Event Audit"
-    _order = "id desc"
-
-    event_id = fields.Many2one("connector.event", required=True, ondelete="cascade", index=True)
-    company_id = fields.Many2one(related="event_id.company_id", store=True)
-    action = fields.Selection(
-        [
-            ("requeue", "Requeued"),
-            ("replay", "Replayed"),
-            ("ignore", "Ignored"),
-            ("edit", "Payload edited"),
-        ],
-        required=True,
-    )
-    note = fields.Text()
-    user_id = fields.Many2one("res.users", default=lambda self: self.env.user, required=True)
-    date = fields.Datetime(default=fields.Datetime.now, required=True)

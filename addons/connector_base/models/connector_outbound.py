@@ -1,5 +1,6 @@
 import json
 import logging
+import math
 import traceback
 import uuid
 from datetime import timedelta
@@ -9,17 +10,62 @@ from odoo.exceptions import UserError
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
+from ..components.conflicts import PG_RETRYABLE_ERRORS, expected_conflicts
 from ..components.http_client import RemoteError, RemoteRetryableError
 from ..components.topics import OutboundTopic
+from .connector_backend import JOB_MAX_RETRIES
 
 _logger = logging.getLogger(__name__)
 
 OUTBOUND_STATES = [
     ("pending", "Pending"),
+    ("sending", "Sending"),
     ("sent", "Sent"),
     ("failed", "Failed"),
     ("cancelled", "Cancelled"),
 ]
+# A send whose job cannot be told alive or dead (no job: a direct call) is
+# taken back after this long; the slowest batch (timeouts x calls) ends well before.
+UNOWNED_SENDING_MINUTES = 30
+
+# The claim: the oldest pending changes of a topic, skipping rows another
+# transaction holds and keys that already have a send in flight, so that the
+# changes of one key reach the remote one at a time, in order.
+CLAIM_SQL = """
+UPDATE connector_outbound
+   SET state = 'sending', attempt = attempt + 1, claimed_at = %(now)s,
+       claim_job_uuid = %(job)s, write_date = %(now)s
+ WHERE id IN (
+       SELECT pending.id
+         FROM connector_outbound pending
+        WHERE pending.backend_id = %(backend)s
+          AND pending.topic = %(topic)s
+          AND pending.state = 'pending'
+          AND NOT EXISTS (
+                SELECT 1 FROM connector_outbound flying
+                 WHERE flying.backend_id = pending.backend_id
+                   AND flying.topic = pending.topic
+                   AND flying.coalescing_key = pending.coalescing_key
+                   AND flying.state = 'sending')
+        ORDER BY pending.id
+        LIMIT %(limit)s
+          FOR UPDATE SKIP LOCKED)
+RETURNING id
+"""
+# Whether the queue job that claimed a send still runs: queue_job's runner
+# holds the row of queue_job_lock for as long as the job's transaction lives,
+# and a killed worker's connection releases it.
+JOB_ALIVE_SQL = """
+SELECT EXISTS (
+           SELECT 1 FROM queue_job job
+             JOIN queue_job_lock lock ON lock.queue_job_id = job.id
+            WHERE job.uuid = %(job)s AND job.state = 'started')
+   AND NOT EXISTS (
+           SELECT 1 FROM queue_job_lock lock
+             JOIN queue_job job ON lock.queue_job_id = job.id
+            WHERE job.uuid = %(job)s
+              FOR NO KEY UPDATE OF lock SKIP LOCKED)
+"""
 
 
 class ConnectorOutbound(models.Model):
@@ -28,8 +74,12 @@ class ConnectorOutbound(models.Model):
     Changes carry a coalescing key (a SKU at a location, a product): while a
     change is pending, newer changes of the same key replace its payload, so
     that many changes before a send become one send of the latest value.
-    Pending changes of a topic are sent in batches by one job per backend and
-    topic.
+
+    Sending goes claim → send → record, each step its own transaction: a
+    batch is claimed (``sending``) and committed at once, the remote is called
+    with no database lock held, and the outcome is recorded when it answers.
+    A send that died between claim and record (a killed worker) is taken back
+    to ``pending`` and sent again: senders are idempotent.
     """
 
     _name = "connector.outbound"
@@ -51,9 +101,26 @@ class ConnectorOutbound(models.Model):
     change_count = fields.Integer(
         default=1, readonly=True, help="Changes coalesced into this one send."
     )
-    retry_count = fields.Integer(default=0, readonly=True)
+    attempt = fields.Integer(
+        string="Sends started", default=0, readonly=True, help="Sends of this change started."
+    )
+    retry_count = fields.Integer(
+        default=0,
+        readonly=True,
+        help="Transient failures of the remote counted against the topic's attempts; "
+        "failures while the remote is known to be down (circuit open) do not count.",
+    )
+    claimed_at = fields.Datetime(string="Sending since", readonly=True)
+    claim_job_uuid = fields.Char(
+        string="Sending job", readonly=True, copy=False, help="The queue job sending it."
+    )
     error_kind = fields.Selection(
-        [("remote", "Refused by the remote"), ("unexpected", "Unexpected error")], readonly=True
+        [
+            ("remote", "Refused by the remote"),
+            ("superseded", "Superseded by a newer change"),
+            ("unexpected", "Unexpected error"),
+        ],
+        readonly=True,
     )
     error_message = fields.Text(readonly=True)
     error_traceback = fields.Text(readonly=True)
@@ -68,6 +135,7 @@ class ConnectorOutbound(models.Model):
         "(backend_id, topic, coalescing_key) WHERE state = 'pending'",
         "A pending change with this key already exists; it should have been updated.",
     )
+    _claim_idx = models.Index("(backend_id, topic, id) WHERE state IN ('pending', 'sending')")
 
     @api.depends("payload")
     def _compute_payload_text(self):
@@ -102,6 +170,128 @@ class ConnectorOutbound(models.Model):
         self.filtered(lambda i: i.state in ("pending", "failed")).write({"state": "cancelled"})
         return True
 
+    # --- the steps of a send, each in its own transaction --------------------
+
+    @api.model
+    def _claim(self, backend, topic, limit):
+        """Claim up to ``limit`` pending changes of ``topic`` for this job, and
+        commit at once: nothing stays locked while the remote is called.
+        Returns their ids, oldest first."""
+        with backend._new_transaction(read_committed=True) as env:
+            env.cr.execute(
+                CLAIM_SQL,
+                {
+                    "now": fields.Datetime.now(),
+                    "job": self.env.context.get("job_uuid"),
+                    "backend": backend.id,
+                    "topic": topic,
+                    "limit": limit,
+                },
+            )
+            return sorted(row[0] for row in env.cr.fetchall())
+
+    @api.model
+    def _take_back_abandoned(self, backend_ids=None, topic=None):
+        """Return to ``pending`` the changes left ``sending`` by a send that died.
+
+        A send is dead when its queue job no longer runs (the worker was
+        killed, the server restarted), when it is this very job's own earlier
+        run, or, for a send without a job, after a long while. Whatever the
+        dead send did on the remote is found again by the next one (senders
+        are idempotent). Returns how many changes were taken back.
+        """
+        me = self.env.context.get("job_uuid")
+        clauses = ["state = 'sending'"]
+        params = {"old": fields.Datetime.now() - timedelta(minutes=UNOWNED_SENDING_MINUTES)}
+        if backend_ids:
+            clauses.append("backend_id IN %(backends)s")
+            params["backends"] = tuple(backend_ids)
+        if topic:
+            clauses.append("topic = %(topic)s")
+            params["topic"] = topic
+        self.flush_model()
+        # Its own short transaction: testing a job's lock takes it for a moment.
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                "SELECT id, claim_job_uuid, claimed_at FROM connector_outbound WHERE "
+                + " AND ".join(clauses),
+                params,
+            )
+            rows = cr.fetchall()
+            alive = {}
+            for job_uuid in {row[1] for row in rows if row[1] and row[1] != me}:
+                cr.execute(JOB_ALIVE_SQL, {"job": job_uuid})
+                alive[job_uuid] = cr.fetchone()[0]
+        dead = self.browse(
+            row[0]
+            for row in rows
+            if (row[1] and (row[1] == me or not alive[row[1]]))
+            or (not row[1] and row[2] and row[2] < params["old"])
+        )
+        if dead:
+            _logger.info("taking back %d outbound changes whose send died", len(dead))
+            dead._back_to_pending(
+                self.env._("Sent again: the send that took it stopped before it was recorded."),
+                spent=False,
+            )
+        return len(dead)
+
+    def _back_to_pending(self, message, spent, give_up_after=None):
+        """Put changes that were being sent back in the queue, in a transaction
+        of their own: pending again, or superseded when a newer change of the
+        same key is already pending (it carries the latest value), or failed
+        once ``give_up_after`` attempts were spent on them.
+
+        Returns ``(retries, given_up)``: the most attempts spent on one of
+        them before this failure, and how many were given up.
+        """
+        if not self:
+            return 0, 0
+        backend = self[:1].backend_id
+        previous = given_up = 0
+        with backend._new_transaction(read_committed=True) as env:
+            env.cr.execute(
+                "SELECT item.id, item.retry_count, newer.id "
+                "FROM connector_outbound item LEFT JOIN connector_outbound newer "
+                "  ON newer.backend_id = item.backend_id AND newer.topic = item.topic "
+                " AND newer.coalescing_key = item.coalescing_key AND newer.state = 'pending' "
+                "WHERE item.id IN %s AND item.state = 'sending' FOR UPDATE OF item",
+                (tuple(self.ids),),
+            )
+            for item_id, retry_count, newer_id in env.cr.fetchall():
+                previous = max(previous, retry_count)
+                retries = retry_count + (1 if spent else 0)
+                if give_up_after and spent and retries >= give_up_after:
+                    given_up += 1
+                    vals = {
+                        "state": "failed",
+                        "error_kind": "remote",
+                        "error_message": env._(
+                            "Gave up after %(n)d attempts; the remote kept failing: %(error)s",
+                            n=retries,
+                            error=message,
+                        ),
+                    }
+                elif newer_id:
+                    vals = {
+                        "state": "cancelled",
+                        "error_kind": "superseded",
+                        "error_message": env._(
+                            "Superseded by the newer pending change %(id)s of the same key.",
+                            id=newer_id,
+                        ),
+                    }
+                else:
+                    vals = {"state": "pending", "error_kind": "remote", "error_message": message}
+                env.cr.execute(
+                    "UPDATE connector_outbound SET state = %(state)s, error_kind = %(error_kind)s, "
+                    "error_message = %(error_message)s, retry_count = %(retries)s, "
+                    "claim_job_uuid = NULL, write_date = %(now)s WHERE id = %(id)s",
+                    {**vals, "retries": retries, "now": fields.Datetime.now(), "id": item_id},
+                )
+        self.invalidate_recordset()
+        return previous, given_up
+
 
 class ConnectorBackend(models.Model):
     _inherit = "connector.backend"
@@ -113,32 +303,39 @@ class ConnectorBackend(models.Model):
         counts = {
             (backend.id, state): count
             for backend, state, count in self.env["connector.outbound"]._read_group(
-                [("backend_id", "in", self.ids), ("state", "in", ("pending", "failed"))],
+                [("backend_id", "in", self.ids), ("state", "in", ("pending", "sending", "failed"))],
                 ["backend_id", "state"],
                 ["__count"],
             )
         }
         for backend in self:
-            backend.outbound_pending_count = counts.get((backend.id, "pending"), 0)
+            backend.outbound_pending_count = counts.get((backend.id, "pending"), 0) + counts.get(
+                (backend.id, "sending"), 0
+            )
             backend.outbound_failed_count = counts.get((backend.id, "failed"), 0)
 
     def _send_later(self, topic, key, payload, record=None, correlation_id=None):
         """Queue a change for the remote; coalesced with a pending one of the same key.
 
         Returns the pending outbound change. Safe under concurrency: the
-        pending change of a key is updated in place by one SQL upsert.
+        pending change of a key is updated in place by one SQL upsert. A
+        change whose key is being sent right now is a new pending change,
+        sent after that send.
         """
         self.ensure_one()
         declaration = self._get_topic(topic, OutboundTopic)
         self.env["connector.outbound"].flush_model()
+        # Two transactions queueing the same key at once conflict here; the
+        # caller's transaction is retried (HTTP request, queue job), so the
+        # failed statement is not an error worth logging.
         self.env.cr.execute(
             """
             INSERT INTO connector_outbound (
                 backend_id, company_id, flow, topic, coalescing_key, payload, state,
-                change_count, retry_count, correlation_id, res_model, res_id,
+                change_count, attempt, retry_count, correlation_id, res_model, res_id,
                 create_uid, write_uid, create_date, write_date
             )
-            VALUES (%s, %s, %s, %s, %s, %s, 'pending', 1, 0, %s, %s, %s, %s, %s,
+            VALUES (%s, %s, %s, %s, %s, %s, 'pending', 1, 0, 0, %s, %s, %s, %s, %s,
                     now() at time zone 'UTC', now() at time zone 'UTC')
             ON CONFLICT (backend_id, topic, coalescing_key) WHERE state = 'pending'
             DO UPDATE SET payload = EXCLUDED.payload,
@@ -160,6 +357,7 @@ class ConnectorBackend(models.Model):
                 self.env.uid,
                 self.env.uid,
             ),
+            log_exceptions=False,
         )
         item = self.env["connector.outbound"].browse(self.env.cr.fetchone()[0])
         item.invalidate_recordset()
@@ -180,10 +378,19 @@ class ConnectorBackend(models.Model):
         policy = self._policy(declaration.flow)
         if not policy.enabled or policy.mode == "scheduled":
             return None
-        delay = policy._processing_delay() or declaration.window_seconds
+        return self._enqueue_outbound_flush(
+            topic, eta=policy._processing_delay() or declaration.window_seconds
+        )
+
+    def _enqueue_outbound_flush(self, topic, eta=None):
+        """The flush job of ``topic`` on the flow's channel; none is added while
+        one is already waiting to run (its identity key)."""
+        self.ensure_one()
+        declaration = self._get_topic(topic, OutboundTopic)
         return self.with_delay(
-            channel=policy.channel,
-            eta=delay,
+            channel=self._policy(declaration.flow).channel,
+            eta=eta,
+            max_retries=JOB_MAX_RETRIES,
             identity_key=f"connector.outbound-{self.id}-{topic}",
             description=f"{self.name}: send {topic}",
         )._flush_outbound(topic)
@@ -191,88 +398,127 @@ class ConnectorBackend(models.Model):
     def _flush_outbound(self, topic):
         """Send the pending changes of ``topic`` in batches (the queue job).
 
-        Each batch is taken with SKIP LOCKED so that two flushes never send
-        the same change. A transient failure puts the batch back as pending
-        and retries the job when the remote allows.
+        Batch after batch: claim (committed), send with no lock held, record
+        (committed). A refusal is recorded on the refused changes; a transient
+        fault puts the batch back and asks queue_job to run the job again
+        when the remote allows, without spending an attempt while the remote
+        is known to be down (circuit open).
         """
         self.ensure_one()
-        self = self.with_company(self.company_id)  # noqa: PLW0642 - act as the backend's company
-        declaration = self._get_topic(topic, OutboundTopic)
+        backend = self.with_company(self.company_id)
+        declaration = backend._get_topic(topic, OutboundTopic)
+        if backend.state not in ("running", "circuit_open"):
+            return f"{topic}: backend {backend.state}, nothing sent"
+        if not backend._policy(declaration.flow).enabled:
+            return f"{topic}: flow {declaration.flow} disabled, nothing sent"
         Outbound = self.env["connector.outbound"]
-        Outbound.flush_model()
+        self.env.flush_all()  # other cursors read what this one queued
+        Outbound._take_back_abandoned([backend.id], topic)
         sent = failed = 0
-        while True:
-            batch = Outbound
-            try:
-                # Taken and sent in one savepoint: a transient failure rolls it
-                # back, releasing the rows for the retry bookkeeping.
-                with self.env.cr.savepoint():
-                    self.env.cr.execute(
-                        "SELECT id FROM connector_outbound WHERE backend_id = %s AND topic = %s "
-                        "AND state = 'pending' ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-                        (self.id, topic, declaration.batch_size),
+        try:
+            while True:
+                is_open, wait = backend._circuit_status_now()
+                if is_open and wait > 0:
+                    raise RetryableJobError(
+                        self.env._("Circuit open: waiting %(s)d s for the remote.", s=wait),
+                        seconds=max(1, math.ceil(wait)),
+                        ignore_retry=True,
                     )
-                    batch = Outbound.browse([row[0] for row in self.env.cr.fetchall()])
-                    if not batch:
-                        break
-                    refused = getattr(self, declaration.sender)(batch) or {}
+                batch_ids = Outbound._claim(backend, topic, declaration.batch_size)
+                if not batch_ids:
+                    break
+                ok, ko = backend._send_batch(declaration, batch_ids)
+                sent += ok
+                failed += ko
+        finally:
+            # Written by the transactions of the send: read them afresh.
+            Outbound.invalidate_model()
+            self.invalidate_recordset()
+        return f"{topic}: {sent} sent, {failed} failed"
+
+    def _send_batch(self, declaration, batch_ids):
+        """Send one claimed batch and record its outcome; ``(sent, failed)``.
+
+        The sender runs on a cursor of its own: what it reads is current, and
+        what it writes (bindings, remote results) is committed with the
+        outcome. A transient fault rolls that back, puts the batch back in
+        the queue and raises :class:`RetryableJobError` for the job.
+        """
+        Outbound = self.env["connector.outbound"]
+        with self._new_transaction() as env:
+            backend = self.with_env(env)
+            items = env["connector.outbound"].browse(batch_ids)
+            try:
+                with expected_conflicts():
+                    refused = getattr(backend, declaration.sender)(items) or {}
             except RemoteRetryableError as exc:
-                return self._retry_outbound(batch, exc, declaration)
+                env.cr.rollback()
+                spent, is_open, wait = self._transient_fault_outlook(exc)
+                retries, given_up = Outbound.browse(batch_ids)._back_to_pending(
+                    self.env._("Retrying: %(error)s", error=exc),
+                    spent=spent,
+                    give_up_after=declaration.max_attempts,
+                )
+                if given_up == len(batch_ids):
+                    return 0, given_up
+                raise RetryableJobError(
+                    str(exc),
+                    seconds=self._retry_delay(exc, retries, wait if is_open else None),
+                    ignore_retry=not spent,
+                ) from exc
+            except PG_RETRYABLE_ERRORS as exc:
+                # Another transaction wrote what the sender writes: send again later.
+                env.cr.rollback()
+                Outbound.browse(batch_ids)._back_to_pending(
+                    self.env._("Retrying after a conflict with another transaction."),
+                    spent=True,
+                    give_up_after=declaration.max_attempts,
+                )
+                raise RetryableJobError(str(exc), seconds=5) from exc
             except RemoteError as exc:
-                refused = dict.fromkeys(batch.ids, str(exc))
+                env.cr.rollback()
+                refused = dict.fromkeys(batch_ids, str(exc))
             except Exception as exc:
-                batch.write(
+                # A bug in the sender: recorded on the batch, which leaves the
+                # queue, so the next batch is a different one (never a loop).
+                env.cr.rollback()
+                _logger.info("outbound %s: sender failed unexpectedly: %s", batch_ids, exc)
+                items.write(
                     {
                         "state": "failed",
                         "error_kind": "unexpected",
-                        "error_message": str(exc),
+                        "error_message": str(exc) or exc.__class__.__name__,
                         "error_traceback": traceback.format_exc(),
+                        "claim_job_uuid": False,
                     }
                 )
-                failed += len(batch)
-                continue
-            now = fields.Datetime.now()
-            accepted = batch.filtered(lambda i, r=refused: i.id not in r)
+                return 0, len(batch_ids)
+            accepted = items.filtered(lambda i: i.id not in refused)
             accepted.write(
-                {"state": "sent", "sent_at": now, "error_message": False, "error_kind": False}
-            )
-            for item in batch - accepted:
-                item.write(
-                    {"state": "failed", "error_kind": "remote", "error_message": refused[item.id]}
-                )
-            sent += len(accepted)
-            failed += len(batch) - len(accepted)
-        return f"{topic}: {sent} sent, {failed} failed"
-
-    def _retry_outbound(self, batch, exc, declaration):
-        retries = max(batch.mapped("retry_count") or [0]) + 1
-        if retries >= declaration.max_attempts:
-            batch.write(
                 {
-                    "state": "failed",
-                    "error_kind": "remote",
-                    "error_message": self.env._(
-                        "Gave up after %(n)d attempts; the remote kept failing: %(error)s",
-                        n=retries,
-                        error=exc,
-                    ),
+                    "state": "sent",
+                    "sent_at": fields.Datetime.now(),
+                    "error_message": False,
+                    "error_kind": False,
+                    "claim_job_uuid": False,
                 }
             )
-            return f"failed: {exc}"
-        batch.flush_model()
-        with self.env.registry.cursor() as cr:
-            cr.execute(
-                "UPDATE connector_outbound SET retry_count = retry_count + 1, "
-                "error_kind = 'remote', error_message = %s WHERE id IN %s",
-                (self.env._("Retrying: %(error)s", error=exc), tuple(batch.ids)),
-            )
-        batch.invalidate_recordset()
-        raise RetryableJobError(str(exc), seconds=exc.retry_after)
+            for item in items - accepted:
+                item.write(
+                    {
+                        "state": "failed",
+                        "error_kind": "remote",
+                        "error_message": refused[item.id],
+                        "claim_job_uuid": False,
+                    }
+                )
+            return len(accepted), len(items) - len(accepted)
 
     @api.model
     def _cron_flush_outbound(self):
-        """Scheduled flows, and changes whose flush job was lost, are sent here."""
+        """Scheduled flows, changes whose flush job was lost and sends that died."""
         Outbound = self.env["connector.outbound"]
+        Outbound._take_back_abandoned()
         stale = fields.Datetime.now() - timedelta(minutes=5)
         for backend, topic in Outbound._read_group(
             [("state", "=", "pending")], ["backend_id", "topic"]
@@ -294,11 +540,7 @@ class ConnectorBackend(models.Model):
             else:
                 due = oldest.write_date < stale
             if policy.enabled and due:
-                backend.with_delay(
-                    channel=policy.channel,
-                    identity_key=f"connector.outbound-{backend.id}-{topic}",
-                    description=f"{backend.name}: send {topic}",
-                )._flush_outbound(topic)
+                backend._enqueue_outbound_flush(topic)
 
     def action_send_pending(self):
         """Send what is pending now, whatever the policy's pace."""
@@ -311,8 +553,5 @@ class ConnectorBackend(models.Model):
             if not topics:
                 raise UserError(self.env._("Nothing is waiting to be sent."))
             for topic in topics:
-                backend.with_delay(
-                    identity_key=f"connector.outbound-{backend.id}-{topic}",
-                    description=f"{backend.name}: send {topic}",
-                )._flush_outbound(topic)
+                backend._enqueue_outbound_flush(topic)
         return True

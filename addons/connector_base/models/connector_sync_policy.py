@@ -1,4 +1,4 @@
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 
 MODES = [
     ("realtime", "Real-time"),
@@ -59,7 +59,28 @@ class ConnectorSyncPolicy(models.Model):
         policies = super().create(vals_list)
         for policy in policies:
             policy.channel_id = policy._make_channel()
+        self.env.registry.clear_cache()  # _job_settings
         return policies
+
+    def write(self, vals):
+        result = super().write(vals)
+        self.env.registry.clear_cache()  # _job_settings
+        return result
+
+    def unlink(self):
+        result = super().unlink()
+        self.env.registry.clear_cache()  # _job_settings
+        return result
+
+    @api.model
+    @tools.ormcache("backend_id", "flow")
+    def _job_settings(self, backend_id, flow):
+        """``(channel, delay seconds)`` of the jobs of a flow, read once per
+        worker: every webhook asks, the settings change seldom."""
+        policy = self.sudo().search([("backend_id", "=", backend_id), ("flow", "=", flow)], limit=1)
+        if not policy:
+            return None, 0
+        return policy.channel or None, policy._processing_delay()
 
     def _make_channel(self):
         """root.connector.<backend id>.<flow>: one channel per backend and flow."""

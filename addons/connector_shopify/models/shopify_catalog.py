@@ -206,11 +206,7 @@ class ShopifyCatalogSync(models.AbstractModel):
         )
         if pending:
             # Also what a price change queued since the last run, in scheduled mode.
-            backend.with_delay(
-                channel=backend._policy("catalog_out").channel,
-                identity_key=f"connector.outbound-{backend.id}-{CATALOG_TOPIC}",
-                description=f"{backend.name}: send {CATALOG_TOPIC}",
-            )._flush_outbound(CATALOG_TOPIC)
+            backend._enqueue_outbound_flush(CATALOG_TOPIC)
         return f"{queued} products to send, {unchanged} unchanged"
 
     @api.model

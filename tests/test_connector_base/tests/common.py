@@ -1,5 +1,6 @@
 from odoo.tests import TransactionCase
 
+from odoo.addons.connector_base.components.http_client import RemoteRetryableError
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
@@ -87,6 +88,19 @@ class ConnectorCase(TransactionCase):
         except RetryableJobError as retry:
             return retry
         self.fail("the job did not ask for a retry")
+
+    def ping(self):
+        return self.backend._test_client().get("/ping")
+
+    def open_circuit(self, count=3):
+        """The remote is down: ``count`` calls fail (3 open the circuit here).
+
+        Direct calls, outside any job: under test, a job's rollback also
+        undoes the breaker's own transaction (in production it is separate).
+        """
+        self.remote.down = True
+        for _ in range(count):
+            self.expect_error(self.ping, RemoteRetryableError)
 
     def partners(self, remote_id):
         return self.Binding._find(self.backend, remote_id).odoo_id

@@ -101,20 +101,11 @@ class TestHttpClient(ConnectorCase):
         self.assertNotIn(API_TOKEN, text)
         self.assertIn("***", text)
 
-    def ping(self):
-        return self.client().get("/ping")
-
-    def fail_pings(self, count=3):
-        """The remote is down: ``count`` calls fail (3 open the circuit here)."""
-        self.remote.down = True
-        for _ in range(count):
-            self.expect_error(self.ping, RemoteRetryableError)
-
     def test_circuit_opens_after_repeated_failures_and_closes_on_recovery(self):
         ping = self.ping
         start = fields.Datetime.now()
         with freeze_time(start):
-            self.fail_pings()
+            self.open_circuit()
             self.assertEqual(self.backend.state, "circuit_open")
             self.assertEqual(self.backend.consecutive_failures, 3)
             self.assertIn("HTTP 503", self.backend.last_failure)
@@ -132,7 +123,7 @@ class TestHttpClient(ConnectorCase):
         ping = self.ping
         start = fields.Datetime.now()
         with freeze_time(start):
-            self.fail_pings()
+            self.open_circuit()
         with freeze_time(start + timedelta(seconds=61)):
             error = self.expect_error(ping, RemoteRetryableError)
             self.assertNotIsInstance(error, CircuitOpenError, "the probe went through")
@@ -147,11 +138,13 @@ class TestHttpClient(ConnectorCase):
             self.expect_retry(flush)
             # In a test, the job's savepoint also undoes the breaker's own
             # transaction; open the circuit with direct calls instead.
-            self.fail_pings()
+            self.open_circuit()
             self.assertEqual(self.backend.state, "circuit_open")
             calls = len(self.remote.requests)
             retry = self.expect_retry(flush)
             trap.enqueued_jobs.clear()
         self.assertEqual(len(self.remote.requests), calls)
         self.assertGreater(retry.seconds, 50)
+        self.assertTrue(retry.ignore_retry, "waiting for the remote spends no attempt")
         self.assertEqual(item.state, "pending", "nothing lost while the remote is down")
+        self.assertEqual(item.retry_count, 1, "only the failure before the circuit opened")

@@ -1,5 +1,9 @@
+import itertools
 from datetime import datetime, timedelta
 
+from freezegun import freeze_time
+
+from odoo import fields
 from odoo.tests import new_test_user
 
 from .common import ConnectorCase, trap_jobs
@@ -101,7 +105,7 @@ class TestInbox(ConnectorCase):
         self.assertEqual(note.state, "done")
         self.assertIn("VIP", str(self.partners(10).comment))
 
-    def test_waiting_event_is_rechecked_by_cron(self):
+    def test_waiting_event_is_rechecked_by_cron_when_its_check_is_due(self):
         with trap_jobs() as trap:
             note = self.receive("partner.note", {"partner_id": 11, "note": "late"}, "note-11")
             self.run_jobs(trap)
@@ -109,8 +113,76 @@ class TestInbox(ConnectorCase):
             partner = self.env["res.partner"].create({"name": "By hand"})
             self.Binding._bind(self.backend, 11, partner)
             self.Event._cron_recheck_waiting()
+            self.assertEqual(note.state, "waiting", "its first check is 10 minutes away")
+            with freeze_time(fields.Datetime.now() + timedelta(minutes=11)):
+                self.Event._cron_recheck_waiting()
+            self.assertEqual(note.state, "queued")
+            # Its job was queued by the cron's own cursor; run it here.
+            self.assertEqual([job.method_name for job in trap.enqueued_jobs], ["_process"])
+            note._process()
+        self.assertEqual(note.state, "done")
+
+    def test_event_whose_prerequisite_is_missing_waits_without_a_job(self):
+        with trap_jobs() as trap:
+            note = self.receive("partner.note", {"partner_id": 24, "note": "x"}, "note-24")
+            trap.assert_jobs_count(0)
+            self.assertEqual((note.state, note.waiting_key), ("waiting", "partner:24"))
+            self.assertIn("Partner 24 is not imported yet", note.error_message)
+            # The safety net finds it still blocked: no job, and a later check.
+            checks = []
+            now = fields.Datetime.now()
+            for minutes in (11, 31, 71, 151):
+                with freeze_time(now + timedelta(minutes=minutes)):
+                    self.Event._cron_recheck_waiting()
+                checks.append(note.next_retry_at)
+            trap.assert_jobs_count(0)
+            self.assertEqual(note.recheck_count, 4)
+            pauses = [(b - a).total_seconds() for a, b in itertools.pairwise(checks)]
+            self.assertEqual(pauses, sorted(pauses), "checked less and less often")
+            self.assertGreater(pauses[-1], pauses[0])
+            # What it waits for arrives: it is queued at once, by that event.
+            self.receive("partner.upsert", {"id": 24, "name": "Ada"}, "p-24")
             self.run_jobs(trap)
         self.assertEqual(note.state, "done")
+
+    def test_waiters_whose_prerequisite_is_still_missing_are_not_woken(self):
+        with trap_jobs() as trap:
+            note = self.receive("partner.note", {"partner_id": 25, "note": "y"}, "note-25")
+            other = self.receive("partner.upsert", {"id": 26, "name": "Other"}, "p-26")
+            trap.enqueued_jobs.clear()
+            other._process()
+            self.env.flush_all()
+            self.env.cr.postcommit.run()
+            trap.assert_jobs_count(0)
+        self.assertEqual(note.state, "waiting")
+
+    def test_waiter_is_released_after_commit_when_its_prerequisite_came_unseen(self):
+        with trap_jobs() as trap:
+            note = self.receive("partner.note", {"partner_id": 27, "note": "z"}, "note-27")
+            self.assertEqual(note.state, "waiting")
+            # The partner was bound by a transaction this one could not see;
+            # once the waiter's own transaction is committed, it looks again.
+            self.env.cr.postcommit.clear()
+            self.Binding._bind(self.backend, 27, self.env["res.partner"].create({"name": "Z"}))
+            note._wait("Partner 27 is not imported yet.", waiting_key="partner:27")
+            self.env.flush_all()
+            self.env.cr.postcommit.run()
+            note.invalidate_recordset()
+            self.assertEqual(note.state, "queued")
+            # Its job was queued by the check's own cursor; run it here.
+            self.assertEqual([job.method_name for job in trap.enqueued_jobs], ["_process"])
+            note._process()
+        self.assertEqual(note.state, "done")
+
+    def test_cron_recheck_is_bounded_per_run(self):
+        with trap_jobs():
+            notes = self.Event.browse()
+            for n in range(30, 35):
+                notes |= self.receive("partner.note", {"partner_id": n, "note": "b"}, f"nb-{n}")
+        with freeze_time(fields.Datetime.now() + timedelta(minutes=11)):
+            result = self.Event._cron_recheck_waiting(limit=2)
+        self.assertEqual(result, "0 released, 2 still waiting")
+        self.assertEqual(len(notes.filtered("recheck_count")), 2)
 
     def test_bad_payload_names_each_wrong_field_and_is_kept(self):
         payload = {"name": "", "email": 42}
@@ -177,6 +249,26 @@ class TestInbox(ConnectorCase):
         self.assertEqual(event.state, "failed")
         self.assertEqual(event.error_kind, "remote")
         self.assertIn("Gave up after 4 attempts", event.error_message)
+
+    def test_an_outage_postpones_an_event_without_using_up_its_attempts(self):
+        payload = {"id": 37, "name": "Patient", "fetch_details": True}
+        with trap_jobs():
+            event = self.receive("partner.upsert", payload, "o-37")
+        start = fields.Datetime.now()
+        with freeze_time(start):
+            self.open_circuit()
+        # The topic gives up after 4 attempts; the outage lasts 30 cool-downs.
+        for step in range(1, 31):
+            with freeze_time(start + timedelta(seconds=61 * step)):
+                self.assertTrue(self.expect_retry(event._process).ignore_retry)
+        self.assertEqual(event.state, "queued", "never given up during the outage")
+        self.assertEqual(event.retry_count, 0)
+        self.assertIn("Retrying", event.error_message)
+        self.remote.down = False
+        with freeze_time(start + timedelta(seconds=61 * 31)):
+            event._process()
+        self.assertEqual(event.state, "done")
+        self.assertEqual(self.partners(37).ref, "REF-37")
 
     def test_replay_of_a_done_event_does_not_duplicate_its_effect(self):
         with trap_jobs() as trap:

@@ -1,3 +1,9 @@
+from datetime import timedelta
+
+from freezegun import freeze_time
+
+from odoo import fields
+
 from .common import ConnectorCase, trap_jobs
 
 
@@ -81,3 +87,67 @@ class TestOutbox(ConnectorCase):
             self.env["connector.backend"]._cron_flush_outbound()
             self.run_jobs(trap)
         self.assertEqual(item.state, "sent")
+
+    def flush(self):
+        return self.backend._flush_outbound("partner.score")
+
+    def mark_sending(self, item, job_uuid=None, minutes_ago=1):
+        """What a claim by another job left: the change is being sent."""
+        item.flush_recordset()
+        self.env.cr.execute(
+            "UPDATE connector_outbound SET state = 'sending', attempt = attempt + 1, "
+            "claimed_at = (now() at time zone 'UTC') - %s * interval '1 minute', "
+            "claim_job_uuid = %s WHERE id = %s",
+            (minutes_ago, job_uuid, item.id),
+        )
+        item.invalidate_recordset()
+
+    def test_a_send_whose_job_died_is_taken_back_and_sent_again(self):
+        with trap_jobs():
+            item = self.send("dead", 3)
+        # The worker sending it was killed: its job no longer runs.
+        self.mark_sending(item, job_uuid="0f0e0d0c-0000-4000-8000-00000000dead")
+        result = self.backend._flush_outbound("partner.score")
+        self.assertEqual(result, "partner.score: 1 sent, 0 failed")
+        self.assertEqual((item.state, item.attempt), ("sent", 2))
+        self.assertEqual(self.remote.scores, {"dead": 3})
+
+    def test_a_key_in_flight_is_not_sent_twice_at_once(self):
+        with trap_jobs():
+            first = self.send("k", 1)
+            self.mark_sending(first)  # sent by another flush right now
+            second = self.send("k", 2)
+        self.assertNotEqual(first, second, "a change made during a send is a new pending one")
+        self.assertEqual(self.flush(), "partner.score: 0 sent, 0 failed")
+        self.assertFalse(self.remote.calls("/scores"))
+        self.assertEqual(second.state, "pending")
+        # The first send is recorded; the next flush sends the newer value.
+        first.write({"state": "sent"})
+        self.backend._flush_outbound("partner.score")
+        self.assertEqual(second.state, "sent")
+        self.assertEqual(self.remote.scores, {"k": 2})
+
+    def test_an_outage_postpones_sends_without_spending_attempts_and_drains_in_order(self):
+        with trap_jobs():
+            items = [self.send(key, n) for n, key in enumerate("abcde")]
+        start = fields.Datetime.now()
+        with freeze_time(start):
+            self.open_circuit()
+        # An hour of outage, time-compressed: a flush after every cool-down,
+        # each letting one probe through, which fails.
+        retries = []
+        for step in range(1, 61):
+            with freeze_time(start + timedelta(seconds=61 * step)):
+                retries.append(self.expect_retry(self.flush))
+        self.assertTrue(all(retry.ignore_retry for retry in retries), "no retry counted")
+        self.assertEqual({i.state for i in items}, {"pending"}, "nothing given up")
+        self.assertEqual({i.retry_count for i in items}, {0}, "no attempt spent")
+        self.assertEqual(len(self.remote.calls("/scores")), 60, "one probe per cool-down")
+        self.remote.down = False
+        self.remote.requests.clear()
+        with freeze_time(start + timedelta(seconds=61 * 62)):
+            self.flush()
+        self.assertEqual({i.state for i in items}, {"sent"})
+        self.assertEqual(self.backend.state, "running", "the circuit closed by itself")
+        sent_keys = [s["key"] for call in self.remote.calls("/scores") for s in call[3]["scores"]]
+        self.assertEqual(sent_keys, list("abcde"), "in the order they were queued")

@@ -1,0 +1,392 @@
+import logging
+import time
+import traceback
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from odoo.addons.queue_job.exception import RetryableJobError
+
+from ..components.conflicts import PG_RETRYABLE_ERRORS, expected_conflicts
+from ..components.http_client import RemoteError, RemoteRetryableError
+from ..components.topics import InboundTopic
+from ..components.validation import PayloadError, validate_payload
+from .connector_event import EVENT_STATES, OPEN_STATES, RECHECK_FIRST, RECHECK_MAX
+
+_logger = logging.getLogger(__name__)
+
+# Clashes with concurrent jobs (two orders of one new customer) are retried
+# with a growing pause; this many in a row is no longer a clash but a fault.
+MAX_CONFLICT_RETRIES = 10
+
+
+class ConnectorEvent(models.Model):
+    """Processing of an event: the queue job, ordering, waiting and waking."""
+
+    _inherit = "connector.event"
+
+    # --- the job --------------------------------------------------------------
+
+    def _process(self):
+        """Apply one event; the queue job of every event.
+
+        Failures that a person must look at are recorded on the event and the
+        job ends normally; transient remote failures and clashes with
+        concurrent transactions raise RetryableJobError so that queue_job
+        runs the job again later, on a fresh snapshot.
+        """
+        self.ensure_one()
+        # Records the handler makes belong to the backend's company.
+        backend = self.backend_id.with_company(self.company_id)
+        try:
+            declaration = backend._get_topic(self.topic, InboundTopic)
+        except UserError as exc:
+            return self._fail("configuration", exc)
+        started = time.monotonic()
+        try:
+            # Everything that touches the event or applies it happens in this
+            # savepoint: on a transient failure it is rolled back, which also
+            # releases the event's row lock for the retry bookkeeping.
+            with self.env.cr.savepoint(), expected_conflicts():
+                if not self._start_processing():
+                    return f"nothing to do: event is {self.state}"
+                self._lock_sequence()
+                blocker = self._blocking_reason(declaration)
+                if blocker:
+                    return blocker
+                payload = validate_payload(declaration.schema, self.payload)
+                record = getattr(backend, declaration.handler)(self, payload)
+        except RemoteRetryableError as exc:
+            return self._retry_later(exc, declaration)
+        except PG_RETRYABLE_ERRORS as exc:
+            return self._retry_after_conflict(exc)
+        except PayloadError as exc:
+            return self._fail("validation", exc)
+        except RemoteError as exc:
+            return self._fail("remote", exc)
+        except (UserError, ValidationError) as exc:
+            return self._fail("business", exc)
+        except Exception as exc:
+            # Recorded on the event with its traceback, for support staff; the
+            # job ends, so the same error is never looped on.
+            return self._fail("unexpected", exc, traceback.format_exc())
+        return self._succeed(record, started)
+
+    def _start_processing(self):
+        """Take the event: a conditional UPDATE that also locks its row, so
+        that a job run twice (a requeue of a job still running) waits for the
+        first and then finds nothing to do. False when already handled."""
+        self.flush_model()
+        self.env.cr.execute(
+            "UPDATE connector_event SET state = 'processing', attempts = attempts + 1 "
+            "WHERE id = %s AND state IN ('queued', 'processing') RETURNING id",
+            (self.id,),
+        )
+        started = bool(self.env.cr.fetchone())
+        # Read the event as stored now, not as this job's cache last saw it.
+        self.invalidate_recordset()
+        return started
+
+    def _lock_sequence(self):
+        """One transaction at a time per aggregate: events of one sequence key
+        see each other's final state, never a half-committed one."""
+        if self.sequence_key:
+            self.env.cr.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (f"connector.event:{self.backend_id.id}:{self.sequence_key}",),
+            )
+
+    # --- what holds an event back ------------------------------------------------
+
+    def _blocker(self, declaration):
+        """Why the event may not be applied yet, without changing anything:
+        ``(reason, kind, waiting_key)``, or None when it may be applied.
+
+        Sequence: an earlier event of its sequence key is still open (an
+        earlier event that itself waits for a prerequisite does not hold later
+        ones back: one of them may be the very record it waits for).
+        Prerequisite: the record it needs is missing.
+        """
+        if self.sequence_key:
+            first = self.search(
+                [
+                    ("backend_id", "=", self.backend_id.id),
+                    ("sequence_key", "=", self.sequence_key),
+                    ("duplicate_of_id", "=", False),
+                    ("id", "!=", self.id),
+                    ("state", "in", OPEN_STATES),
+                    ("occurred_at", "<=", self.occurred_at),
+                ],
+                order="occurred_at, id",
+            ).filtered(
+                lambda e: (
+                    (e.occurred_at, e.id) < (self.occurred_at, self.id)
+                    and not (e.state == "waiting" and e.error_kind == "prerequisite")
+                )
+            )[:1]
+            if first:
+                return (
+                    self.env._(
+                        "Waiting for the earlier event %(event)s (%(state)s) about %(key)s.",
+                        event=first.display_name,
+                        state=dict(EVENT_STATES)[first.state],
+                        key=self.sequence_key,
+                    ),
+                    "sequence",
+                    self.sequence_key,
+                )
+        if declaration.prerequisite:
+            missing = getattr(self.backend_id, declaration.prerequisite)(self, self.payload)
+            if missing:
+                reason, key = missing if isinstance(missing, tuple) else (missing, None)
+                return reason, "prerequisite", key
+        return None
+
+    def _blocking_reason(self, declaration):
+        """Put the event aside when it may not be applied yet; return why."""
+        blocker = self._blocker(declaration)
+        if blocker:
+            reason, kind, key = blocker
+            return self._wait(reason, waiting_key=key, kind=kind)
+        if declaration.skip_stale and self.sequence_key and self._newer_one_done():
+            self.write(
+                {
+                    "state": "ignored",
+                    "processed_at": fields.Datetime.now(),
+                    "error_kind": False,
+                    "error_message": self.env._(
+                        "Stale: a newer message about %(key)s was already applied.",
+                        key=self.sequence_key,
+                    ),
+                }
+            )
+            return "ignored: stale"
+        return None
+
+    def _newer_one_done(self):
+        """Whether an event of the same key that occurred after this one is done."""
+        return bool(
+            self.search(
+                [
+                    ("backend_id", "=", self.backend_id.id),
+                    ("sequence_key", "=", self.sequence_key),
+                    ("duplicate_of_id", "=", False),
+                    ("state", "=", "done"),
+                    ("occurred_at", ">=", self.occurred_at),
+                    ("id", "!=", self.id),
+                ]
+            ).filtered(lambda e: (e.occurred_at, e.id) > (self.occurred_at, self.id))
+        )
+
+    def _still_blocked(self):
+        """Whether a waiting event must keep waiting (no side effect)."""
+        self.ensure_one()
+        declaration = self.backend_id._connector_topics().get(self.topic)
+        if not isinstance(declaration, InboundTopic):
+            return False
+        return bool(self._blocker(declaration))
+
+    def _wait(self, reason, waiting_key=None, kind="prerequisite"):
+        self.write(
+            {
+                "state": "waiting",
+                "error_kind": kind,
+                "error_message": reason,
+                "waiting_key": waiting_key,
+                "next_retry_at": fields.Datetime.now() + RECHECK_FIRST,
+                "recheck_count": 0,
+            }
+        )
+        if waiting_key:
+            # What it waits for may have been committed after this job's
+            # snapshot was taken: look again once this wait is committed.
+            self._recheck_waiting_after_commit({(self.backend_id.id, waiting_key)})
+        return f"waiting: {reason}"
+
+    # --- outcomes ---------------------------------------------------------------
+
+    def _succeed(self, record, started):
+        now = fields.Datetime.now()
+        vals = {
+            "state": "done",
+            "processed_at": now,
+            "duration_ms": int((time.monotonic() - started) * 1000),
+            "lag_seconds": int((now - self.occurred_at).total_seconds()),
+            "error_kind": False,
+            "error_message": False,
+            "error_traceback": False,
+            "waiting_key": False,
+            "next_retry_at": False,
+        }
+        if record:
+            vals.update(res_model=record._name, res_id=record[:1].id)
+        self.write(vals)
+        self._wake_waiting()
+        return f"done: {record[:1].display_name}" if record else "done"
+
+    def _fail(self, kind, exc, trace=None):
+        message = exc.args[0] if isinstance(exc, UserError) and exc.args else str(exc)
+        self.write(
+            {
+                "state": "failed",
+                "error_kind": kind,
+                "error_message": message or exc.__class__.__name__,
+                "error_traceback": trace or False,
+                "processed_at": fields.Datetime.now(),
+                "next_retry_at": False,
+            }
+        )
+        _logger.info("event %s failed (%s): %s", self.id, kind, message)
+        return f"failed: {message}"
+
+    def _retry_later(self, exc, declaration):
+        """A transient remote fault: retry as the remote asked, or give up.
+
+        Faults met while the remote is known to be down (circuit open) do not
+        count: an outage postpones the event, it does not use up its attempts.
+        """
+        spent, is_open, wait = self.backend_id._transient_fault_outlook(exc)
+        if spent and self.retry_count + 1 >= declaration.max_attempts:
+            return self._fail(
+                "remote",
+                RemoteError(
+                    self.env._(
+                        "Gave up after %(n)d attempts; the remote kept failing: %(error)s",
+                        n=self.retry_count + 1,
+                        error=exc,
+                    )
+                ),
+            )
+        seconds = self.backend_id._retry_delay(exc, self.retry_count, wait if is_open else None)
+        self._record_retry(
+            self.env._("Retrying: %(error)s", error=exc), seconds, spent, error_kind="remote"
+        )
+        raise RetryableJobError(str(exc), seconds=seconds, ignore_retry=not spent)
+
+    def _retry_after_conflict(self, exc):
+        """A clash with a concurrent transaction (a serialization failure, two
+        jobs creating one customer's binding): run again shortly, on a fresh
+        snapshot, where the other transaction's work is visible. Not an error
+        for support staff, unless it keeps happening."""
+        if self.retry_count + 1 >= MAX_CONFLICT_RETRIES:
+            return self._fail(
+                "unexpected",
+                UserError(
+                    self.env._(
+                        "Kept clashing with other transactions after %(n)d tries: %(error)s",
+                        n=self.retry_count + 1,
+                        error=str(exc).strip(),
+                    )
+                ),
+            )
+        seconds = min(60, 2 ** (self.retry_count + 1))
+        _logger.info(
+            "event %s: clashed with a concurrent transaction, retry in %s s", self.id, seconds
+        )
+        self._record_retry(
+            self.env._("Retrying after a clash with a concurrent update of the same records."),
+            seconds,
+            spent=True,
+            error_kind=False,
+        )
+        raise RetryableJobError(str(exc), seconds=seconds)
+
+    def _record_retry(self, message, seconds, spent, error_kind):
+        """The retry's bookkeeping, on its own cursor: this job's transaction
+        is rolled back when queue_job postpones it."""
+        self.flush_model()
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                "UPDATE connector_event SET state = 'queued', retry_count = retry_count + %s, "
+                "error_kind = %s, error_message = %s, next_retry_at = %s WHERE id = %s",
+                (
+                    1 if spent else 0,
+                    error_kind or None,
+                    message,
+                    fields.Datetime.now() + timedelta(seconds=seconds),
+                    self.id,
+                ),
+            )
+        self.invalidate_recordset()
+
+    # --- waking what waits ---------------------------------------------------------
+
+    def _wake_waiting(self):
+        """Queue the events that waited for these ones and may now be applied,
+        now and once committed (a waiter this transaction cannot see yet)."""
+        keys = {(event.backend_id.id, event.sequence_key) for event in self if event.sequence_key}
+        if keys:
+            self._release_waiters(keys)
+            self._recheck_waiting_after_commit(keys)
+
+    def _recheck_waiting_after_commit(self, keys):
+        """Once this transaction is committed, queue the events waiting on
+        ``keys`` that may be applied by then.
+
+        Two jobs about one aggregate each read the other as of their own
+        snapshot, which may predate the other's commit: the waiter may not
+        see the record it needs, and the job that made it may not see the
+        waiter. Whichever commits last sees the other's final state here, in a
+        new transaction.
+        """
+        registry, uid, context = self.env.registry, self.env.uid, dict(self.env.context)
+        keys = set(keys)
+
+        def recheck():
+            with registry.cursor() as cr:
+                api.Environment(cr, uid, context)["connector.event"]._release_waiters(keys)
+
+        self.env.cr.postcommit.add(recheck)
+
+    @api.model
+    def _release_waiters(self, keys):
+        """Queue each event waiting on one of ``keys`` (``(backend id, key)``)
+        that may now be applied; the others keep waiting, with no job."""
+        for backend_id, key in keys:
+            waiting = self.search(
+                [
+                    ("backend_id", "=", backend_id),
+                    ("state", "=", "waiting"),
+                    "|",
+                    ("waiting_key", "=", key),
+                    ("sequence_key", "=", key),
+                ],
+                order="occurred_at, id",
+            )
+            waiting.filtered(lambda e: not e._still_blocked())._enqueue(from_states=("waiting",))
+
+    # --- the safety net ----------------------------------------------------------------
+
+    @api.model
+    def _cron_recheck_waiting(self, limit=500):
+        """Waiting events whose check is due are looked at again: what they
+        wait for may have come by a path that did not wake them (a record
+        created by hand). Those still blocked are checked again later and
+        later (10 minutes, doubling, at most daily); no job is created for
+        them. Bounded per run, and every waiting event gets its turn."""
+        now = fields.Datetime.now()
+        due = self.search(
+            [
+                ("state", "=", "waiting"),
+                "|",
+                ("next_retry_at", "=", False),
+                ("next_retry_at", "<=", now),
+            ],
+            order="next_retry_at, id",
+            limit=limit,
+        )
+        blocked = due.filtered(lambda e: e._still_blocked())
+        ready = due - blocked
+        # Short bookkeeping of its own: a job may wake one of them meanwhile.
+        with self.env["connector.backend"]._new_transaction(read_committed=True) as env:
+            for event in blocked:
+                pause = min(RECHECK_FIRST * 2 ** min(event.recheck_count + 1, 10), RECHECK_MAX)
+                env.cr.execute(
+                    "UPDATE connector_event SET next_retry_at = %s, "
+                    "recheck_count = recheck_count + 1 WHERE id = %s AND state = 'waiting'",
+                    (now + pause, event.id),
+                )
+            ready.with_env(env)._enqueue(from_states=("waiting",))
+        due.invalidate_recordset()
+        return f"{len(ready)} released, {len(blocked)} still waiting"

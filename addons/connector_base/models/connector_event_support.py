@@ -1,0 +1,120 @@
+from odoo import fields, models
+from odoo.exceptions import AccessError, UserError
+
+
+class ConnectorEvent(models.Model):
+    """What support staff do with events: requeue, replay, ignore, edit, open."""
+
+    _inherit = "connector.event"
+
+    # --- support actions --------------------------------------------------------
+
+    def _audit(self, action, note=None):
+        self.env["connector.event.audit"].create(
+            [{"event_id": event.id, "action": action, "note": note} for event in self]
+        )
+
+    def _check_user(self):
+        if not self.env.user.has_group("connector_base.group_connector_user"):
+            raise AccessError(self.env._("Only connector users may act on connector events."))
+
+    def action_requeue(self):
+        """Queue failed or waiting events again (one or many)."""
+        self._check_user()
+        events = self.filtered(lambda e: e.state in ("failed", "waiting", "received"))
+        if not events:
+            raise UserError(self.env._("Only failed, waiting or received events can be requeued."))
+        not_running = events.filtered(
+            lambda e: e.backend_id.state not in ("running", "circuit_open")
+        )
+        if not_running:
+            raise UserError(
+                self.env._(
+                    "Backend %(backend)s is not running: start it to process its events.",
+                    backend=not_running[0].backend_id.display_name,
+                )
+            )
+        events._audit("requeue")
+        events._enqueue()
+        return True
+
+    def action_replay(self, note=None):
+        """Apply events again, done ones included; handlers are idempotent, so
+        a replayed event updates what it made instead of duplicating it."""
+        self._check_user()
+        events = self.filtered(lambda e: e.state in ("done", "failed", "waiting", "ignored"))
+        events._audit("replay", note)
+        return events._enqueue(from_states=("done", "failed", "waiting", "ignored"))
+
+    def action_ignore(self, reason):
+        self._check_user()
+        if not reason:
+            raise UserError(self.env._("Say why the event is ignored."))
+        events = self.filtered(lambda e: e.state in ("failed", "waiting", "received", "queued"))
+        events._audit("ignore", reason)
+        events.write(
+            {
+                "state": "ignored",
+                "error_message": self.env._(
+                    "Ignored by %(user)s: %(reason)s", user=self.env.user.name, reason=reason
+                ),
+                "processed_at": fields.Datetime.now(),
+            }
+        )
+        for event in events:
+            event._wake_waiting()
+        return True
+
+    def action_edit_payload(self, payload, note=None):
+        """Managers correct the payload of a failed event and queue it again."""
+        self.ensure_one()
+        if not self.env.user.has_group("connector_base.group_connector_manager"):
+            raise AccessError(self.env._("Only connector managers may edit a payload."))
+        if self.state not in ("failed", "waiting"):
+            raise UserError(self.env._("Only a failed or waiting event's payload can be edited."))
+        self._audit("edit", note or self.env._("Payload edited"))
+        self.write({"payload": payload})
+        self._enqueue()
+        return True
+
+    def action_open_record(self):
+        self.ensure_one()
+        record = self._produced_record()
+        if not record:
+            raise UserError(self.env._("This event has not produced a record (yet)."))
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": record._name,
+            "res_id": record.id,
+            "view_mode": "form",
+        }
+
+    def action_view_jobs(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("queue_job.action_queue_job")
+        action["domain"] = [("id", "in", self.job_ids.ids)]
+        action["context"] = {}
+        return action
+
+
+class ConnectorEventAudit(models.Model):
+    """Who did what to an event, and when: requeue, ignore, edit, replay."""
+
+    _name = "connector.event.audit"
+    _description = "Connector Event Audit"
+    _order = "id desc"
+
+    event_id = fields.Many2one("connector.event", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="event_id.company_id", store=True)
+    action = fields.Selection(
+        [
+            ("requeue", "Requeued"),
+            ("replay", "Replayed"),
+            ("ignore", "Ignored"),
+            ("edit", "Payload edited"),
+        ],
+        required=True,
+    )
+    note = fields.Text()
+    user_id = fields.Many2one("res.users", default=lambda self: self.env.user, required=True)
+    date = fields.Datetime(default=fields.Datetime.now, required=True)
