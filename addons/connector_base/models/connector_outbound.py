@@ -47,6 +47,11 @@ UPDATE connector_outbound
                    AND flying.topic = pending.topic
                    AND flying.coalescing_key = pending.coalescing_key
                    AND flying.state = 'sending')
+          AND NOT (%(serial)s AND EXISTS (
+                SELECT 1 FROM connector_outbound flying
+                 WHERE flying.backend_id = pending.backend_id
+                   AND flying.topic = pending.topic
+                   AND flying.state = 'sending'))
         ORDER BY pending.id
         LIMIT %(limit)s
           FOR UPDATE SKIP LOCKED)
@@ -173,11 +178,17 @@ class ConnectorOutbound(models.Model):
     # --- the steps of a send, each in its own transaction --------------------
 
     @api.model
-    def _claim(self, backend, topic, limit):
-        """Claim up to ``limit`` pending changes of ``topic`` for this job, and
+    def _claim(self, backend, topic, declaration):
+        """Claim up to a batch of pending changes of ``topic`` for this job, and
         commit at once: nothing stays locked while the remote is called.
         Returns their ids, oldest first."""
         with backend._new_transaction(read_committed=True) as env:
+            if declaration.serial:
+                # Claims of the topic one after the other: each sees the last one's.
+                env.cr.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    (f"connector.outbound:{backend.id}:{topic}",),
+                )
             env.cr.execute(
                 CLAIM_SQL,
                 {
@@ -185,7 +196,8 @@ class ConnectorOutbound(models.Model):
                     "job": self.env.context.get("job_uuid"),
                     "backend": backend.id,
                     "topic": topic,
-                    "limit": limit,
+                    "limit": declaration.batch_size,
+                    "serial": declaration.serial,
                 },
             )
             return sorted(row[0] for row in env.cr.fetchall())
@@ -424,16 +436,15 @@ class ConnectorBackend(models.Model):
                         seconds=max(1, math.ceil(wait)),
                         ignore_retry=True,
                     )
-                batch_ids = Outbound._claim(backend, topic, declaration.batch_size)
+                batch_ids = Outbound._claim(backend, topic, declaration)
                 if not batch_ids:
                     break
                 ok, ko = backend._send_batch(declaration, batch_ids)
                 sent += ok
                 failed += ko
         finally:
-            # Written by the transactions of the send: read them afresh.
-            Outbound.invalidate_model()
-            self.invalidate_recordset()
+            # The sends wrote in transactions of their own: read afresh.
+            self.env.invalidate_all()
         return f"{topic}: {sent} sent, {failed} failed"
 
     def _send_batch(self, declaration, batch_ids):

@@ -201,8 +201,15 @@ class ConnectorBackend(models.Model):
                 batch_size=SET_QUANTITIES_LIMIT,
                 window_seconds=2,
             ),
+            # One delivery per batch: each fulfillment is recorded as soon as
+            # Shopify made it, so a fault on the next one cannot undo that
+            # record and have it sent again.
             "fulfillment.create": OutboundTopic(
-                flow="fulfillment_out", sender="_shopify_send_fulfillments", batch_size=20
+                flow="fulfillment_out",
+                sender="_shopify_send_fulfillments",
+                batch_size=1,
+                # The sender adopts a fulfillment an earlier send made: one at a time.
+                serial=True,
             ),
             # One change per product template; a batch's mutations share requests.
             CATALOG_TOPIC: OutboundTopic(

@@ -1,19 +1,32 @@
 import logging
+from datetime import timedelta
 
 from odoo import api, models
 
 from ..components.client import user_errors_message
+from .shopify_backend import _parse_time
 
 _logger = logging.getLogger(__name__)
 
-# Requested cost 2 + 5 x (3 + 25 x 2) = 267, under Shopify's 1000 per query.
+# The order's fulfillment orders, and its fulfillments made since the delivery
+# was validated (to find the one a lost answer made). Requested cost, each list
+# counted in full: the order 1, fulfillment orders 2 + 5 x (3 + 25 x 2) = 267,
+# fulfillments 5 x (1 + 5 + 2 + 25 x 3) = 415; 683, under Shopify's 1000 per
+# query.
 FULFILLMENT_ORDERS = """
-query FulfillmentOrders($id: ID!) {
+query FulfillmentOrders($id: ID!, $since: String!) {
   order(id: $id) {
     fulfillmentOrders(first: 5) { edges { node {
       id status
       lineItems(first: 25) { edges { node { id sku remainingQuantity variant { id } } } }
     } } }
+    fulfillments(first: 5, query: $since) {
+      id status createdAt
+      trackingInfo(first: 5) { number }
+      fulfillmentLineItems(first: 25) { edges { node {
+        quantity lineItem { sku variant { id } }
+      } } }
+    }
   }
 }
 """
@@ -26,6 +39,11 @@ mutation FulfillmentCreate($fulfillment: FulfillmentInput!) {
 }
 """
 OPEN_STATUSES = ("OPEN", "IN_PROGRESS")
+# Fulfillments that ship nothing: never taken for a delivery's own.
+GONE_STATUSES = ("CANCELLED", "ERROR", "FAILURE")
+# Shopify's clock and Odoo's may differ a little: a fulfillment stamped up to
+# this long before the delivery was validated may still be its own.
+CLOCK_MARGIN = timedelta(minutes=2)
 
 
 class StockPicking(models.Model):
@@ -43,6 +61,12 @@ class ShopifyFulfillmentSync(models.AbstractModel):
     Only deliveries of sale orders imported from Shopify, and only once the
     order is bound (it exists on both sides). Quantities are those delivered:
     a partial delivery is a partial fulfillment, its backorder the next one.
+
+    One delivery gives one fulfillment, whatever happens to the answers:
+    ``fulfillmentCreate`` takes no idempotency key, so before creating, the
+    fulfillments Shopify made since the delivery was validated are looked at,
+    and the one that ships this delivery (same lines, quantities and tracking
+    number, not already recorded for another delivery) is recorded instead.
     """
 
     _name = "shopify.fulfillment.sync"
@@ -65,7 +89,12 @@ class ShopifyFulfillmentSync(models.AbstractModel):
 
     @api.model
     def _send(self, backend, items):
-        """One fulfillmentCreate per delivery; ``{item id: reason}`` for refusals."""
+        """One fulfillmentCreate per delivery; ``{item id: reason}`` for refusals.
+
+        A delivery Shopify already has a fulfillment for (the answer to an
+        earlier attempt was lost, or someone fulfilled it by hand) is recorded
+        with that fulfillment and not sent again.
+        """
         refused = {}
         client = backend._shopify_client()
         for item in items:
@@ -76,9 +105,26 @@ class ShopifyFulfillmentSync(models.AbstractModel):
             if not (picking and binding):
                 refused[item.id] = self.env._("The delivery or the Shopify order is gone.")
                 continue
-            order_gid = f"gid://shopify/Order/{binding.external_id}"
-            data = client.execute(FULFILLMENT_ORDERS, {"id": order_gid})
-            groups, missing = self._line_items(backend, picking, data)
+            shipped = self._shipped(backend, picking)
+            since = (picking.date_done or item.create_date) - CLOCK_MARGIN
+            data = client.execute(
+                FULFILLMENT_ORDERS,
+                {
+                    "id": f"gid://shopify/Order/{binding.external_id}",
+                    "since": f"created_at:>='{since:%Y-%m-%dT%H:%M:%SZ}'",
+                },
+            )
+            made = self._made_already(item, picking, shipped, since, data["order"]["fulfillments"])
+            if made:
+                _logger.info(
+                    "%s %s: Shopify already has its fulfillment %s; recorded, not sent again",
+                    picking.name,
+                    binding.shopify_name,
+                    made,
+                )
+                item.remote_result = made
+                continue
+            groups, missing = self._line_items(shipped, data)
             if missing:
                 refused[item.id] = self.env._(
                     "Shopify has nothing left to fulfill for %(products)s on %(order)s.",
@@ -97,9 +143,93 @@ class ShopifyFulfillmentSync(models.AbstractModel):
                 item.remote_result = result["fulfillment"]["id"]
         return refused
 
-    def _line_items(self, backend, picking, data):
-        """Delivered quantities spread over the open fulfillment order lines."""
+    def _shipped(self, backend, picking):
+        """What the delivery ships, whatever Shopify has left to fulfill: per
+        product its bound variant (numeric id, or False), SKU and quantity."""
         Binding = self.env["shopify.product.binding"]
+        shipped = {}
+        for move in picking.move_ids.filtered(lambda m: m.quantity and m.state == "done"):
+            product = move.product_id
+            if product not in shipped:
+                shipped[product] = {
+                    "variant": Binding._find_by_record(backend, product).external_id,
+                    "sku": product.default_code,
+                    "label": product.default_code or product.display_name,
+                    "quantity": 0,
+                }
+            shipped[product]["quantity"] += move.quantity
+        return list(shipped.values())
+
+    @staticmethod
+    def _is_line_of(entry, line):
+        """Whether a Shopify line (``sku``, ``variant { id }``) is this product's."""
+        if entry["variant"]:
+            return ((line.get("variant") or {}).get("id") or "").endswith(f"/{entry['variant']}")
+        return line.get("sku") == entry["sku"]
+
+    def _made_already(self, item, picking, shipped, since, fulfillments):
+        """The id of the fulfillment Shopify already made for this delivery, or None.
+
+        It is one made since the delivery was validated (less the clock
+        margin), not cancelled, with the delivery's tracking number and exactly
+        its lines and quantities, that no other delivery recorded as its own.
+        The earliest such one, if two deliveries look alike.
+        """
+        tracking = (picking.carrier_tracking_ref or "").strip()
+        candidates = {}
+        for fulfillment in fulfillments:
+            created = _parse_time(fulfillment["createdAt"])
+            if (
+                created
+                and created >= since
+                and fulfillment["status"] not in GONE_STATUSES
+                and self._same_tracking(fulfillment, tracking)
+                and self._same_lines(fulfillment, shipped)
+            ):
+                candidates[fulfillment["id"]] = created
+        if not candidates:
+            return None
+        taken = set(
+            self.env["connector.outbound"]
+            .search(
+                [
+                    ("backend_id", "=", item.backend_id.id),
+                    ("topic", "=", item.topic),
+                    ("id", "!=", item.id),
+                    ("remote_result", "in", list(candidates)),
+                ]
+            )
+            .mapped("remote_result")
+        )
+        free = [f for f in candidates if f not in taken]
+        return min(free, key=candidates.get) if free else None
+
+    @staticmethod
+    def _same_tracking(fulfillment, tracking):
+        """Whether the fulfillment carries this tracking number (none: none at all)."""
+        numbers = {(t.get("number") or "").strip() for t in fulfillment["trackingInfo"]}
+        numbers.discard("")
+        return tracking in numbers if tracking else not numbers
+
+    def _same_lines(self, fulfillment, shipped):
+        """Whether the fulfillment ships exactly these products and quantities."""
+        got = [0] * len(shipped)
+        for line in (edge["node"] for edge in fulfillment["fulfillmentLineItems"]["edges"]):
+            index = next(
+                (
+                    i
+                    for i, entry in enumerate(shipped)
+                    if self._is_line_of(entry, line["lineItem"] or {})
+                ),
+                None,
+            )
+            if index is None:
+                return False
+            got[index] += line["quantity"]
+        return all(got[i] == entry["quantity"] for i, entry in enumerate(shipped))
+
+    def _line_items(self, shipped, data):
+        """Delivered quantities spread over the open fulfillment order lines."""
         lines = [
             (order["id"], line)
             for order in (edge["node"] for edge in data["order"]["fulfillmentOrders"]["edges"])
@@ -107,24 +237,17 @@ class ShopifyFulfillmentSync(models.AbstractModel):
             for line in (edge["node"] for edge in order["lineItems"]["edges"])
         ]
         groups, missing = {}, []
-        for move in picking.move_ids.filtered(lambda m: m.quantity and m.state == "done"):
-            product = move.product_id
-            variant = Binding._find_by_record(backend, product).external_id
-            wanted = move.quantity
+        for entry in shipped:
+            wanted = entry["quantity"]
             for order_id, line in lines:
-                same = (
-                    (line.get("variant") or {}).get("id", "").endswith(f"/{variant}")
-                    if variant
-                    else line.get("sku") == product.default_code
-                )
-                if not same or not line["remainingQuantity"] or not wanted:
+                if not self._is_line_of(entry, line) or not line["remainingQuantity"] or not wanted:
                     continue
                 quantity = min(int(wanted), line["remainingQuantity"])
                 groups.setdefault(order_id, []).append({"id": line["id"], "quantity": quantity})
                 line["remainingQuantity"] -= quantity
                 wanted -= quantity
             if wanted:
-                missing.append(product.default_code or product.display_name)
+                missing.append(entry["label"])
         return groups, missing
 
     def _fulfillment_input(self, picking, groups):

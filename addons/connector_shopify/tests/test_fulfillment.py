@@ -1,8 +1,15 @@
+from datetime import timedelta
+
+from odoo import fields
 from odoo.tests import TransactionCase
 
+from odoo.addons.connector_base.tests.common import run_trapped_jobs
+from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from .common import connect_store
+
+TOPIC = "fulfillment.create"
 
 
 class TestFulfillmentOut(TransactionCase):
@@ -18,8 +25,7 @@ class TestFulfillmentOut(TransactionCase):
         )
 
     def run_jobs(self, trap):
-        while trap.enqueued_jobs:
-            trap.perform_enqueued_jobs()
+        run_trapped_jobs(self.env, trap)
 
     def import_order(self, trap, lines):
         payload = self.shop.create_order(lines)
@@ -36,6 +42,19 @@ class TestFulfillmentOut(TransactionCase):
         picking.write({"carrier_id": self.carrier.id, "carrier_tracking_ref": tracking})
         picking.move_ids.picked = True
         return picking.with_context(cancel_backorder=False)._action_done()
+
+    def outbound(self, picking):
+        return self.env["connector.outbound"].search(
+            [
+                ("topic", "=", TOPIC),
+                ("res_model", "=", "stock.picking"),
+                ("res_id", "=", picking.id),
+            ]
+        )
+
+    def lose_next_answer(self):
+        """Shopify makes the next fulfillment, its answer never arrives."""
+        self.shop.faults.add("drop", limit=1, apply=True, endpoint="graphql:fulfillmentCreate")
 
     def test_full_delivery_creates_one_fulfillment_with_tracking(self):
         with trap_jobs() as trap:
@@ -82,3 +101,95 @@ class TestFulfillmentOut(TransactionCase):
         self.assertFalse(
             self.env["connector.outbound"].search([("topic", "=", "fulfillment.create")])
         )
+
+    def test_lost_answer_is_recorded_on_retry_not_sent_twice(self):
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[0], 2), (self.skus[1], 1)])
+            self.deliver(sale.picking_ids, {self.skus[0]: 2, self.skus[1]: 1}, "LOST-1")
+        item = self.outbound(sale.picking_ids)
+        self.lose_next_answer()
+        with self.assertRaises(RetryableJobError):
+            self.backend._flush_outbound(TOPIC)
+        self.assertEqual(len(self.shop.fulfillments(payload["name"])), 1, "made, answer lost")
+        self.assertEqual(item.state, "pending")
+        self.assertFalse(item.remote_result)
+
+        self.backend._flush_outbound(TOPIC)
+        fulfillments = self.shop.fulfillments(payload["name"])
+        self.assertEqual(len(fulfillments), 1, "the retry found it instead of making another")
+        self.assertEqual(item.state, "sent", item.error_message)
+        self.assertEqual(item.remote_result, fulfillments[0]["admin_graphql_api_id"])
+        self.assertEqual(fulfillments[0]["tracking_number"], "LOST-1")
+        self.assertEqual(self.shop.order(payload["name"])["fulfillment_status"], "fulfilled")
+
+    def test_delivery_and_backorder_alike_are_two_fulfillments_never_confused(self):
+        # Same product, same quantity, no tracking number: only the time and
+        # what each delivery recorded tell the two fulfillments apart.
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[0], 2)])
+            first = sale.picking_ids
+            self.deliver(first, {self.skus[0]: 1}, False)
+        self.backend._flush_outbound(TOPIC)
+        backorder = sale.picking_ids - first
+        self.assertEqual(len(backorder), 1)
+        with trap_jobs():
+            self.deliver(backorder, {self.skus[0]: 1}, False)
+        self.lose_next_answer()
+        with self.assertRaises(RetryableJobError):
+            self.backend._flush_outbound(TOPIC)
+        self.backend._flush_outbound(TOPIC)
+
+        fulfillments = self.shop.fulfillments(payload["name"])
+        self.assertEqual([f["line_items"][0]["quantity"] for f in fulfillments], [1, 1])
+        self.assertEqual(
+            [self.outbound(first).remote_result, self.outbound(backorder).remote_result],
+            [f["admin_graphql_api_id"] for f in fulfillments],
+        )
+        self.assertEqual(
+            (self.outbound(first) | self.outbound(backorder)).mapped("state"), ["sent", "sent"]
+        )
+        self.assertEqual(self.shop.order(payload["name"])["fulfillment_status"], "fulfilled")
+
+    def test_fulfillment_made_by_hand_after_validation_is_adopted_not_doubled(self):
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[0], 1), (self.skus[1], 2)])
+            self.deliver(sale.picking_ids, {self.skus[0]: 1, self.skus[1]: 2}, "HAND-1")
+        # Before Odoo sends it, someone fulfills the order in Shopify's admin
+        # with the parcel's tracking number.
+        by_hand = self.shop.fulfill_order(payload["name"], tracking_number="HAND-1")
+        self.backend._flush_outbound(TOPIC)
+        fulfillments = self.shop.fulfillments(payload["name"])
+        self.assertEqual([f["id"] for f in fulfillments], [by_hand["id"]])
+        item = self.outbound(sale.picking_ids)
+        self.assertEqual(item.state, "sent", item.error_message)
+        self.assertEqual(item.remote_result, by_hand["admin_graphql_api_id"])
+
+    def test_fulfillment_by_hand_with_another_tracking_number_is_not_adopted(self):
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[0], 1)])
+            self.deliver(sale.picking_ids, {self.skus[0]: 1}, "PARCEL-9")
+        by_hand = self.shop.fulfill_order(payload["name"], tracking_number="OTHER-1")
+        self.backend._flush_outbound(TOPIC)
+        self.assertEqual(
+            [f["id"] for f in self.shop.fulfillments(payload["name"])], [by_hand["id"]]
+        )
+        item = self.outbound(sale.picking_ids)
+        self.assertEqual(item.state, "failed")
+        self.assertFalse(item.remote_result)
+        self.assertIn("nothing left to fulfill", item.error_message)
+
+    def test_fulfillment_by_hand_before_validation_is_not_adopted(self):
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[1], 1)])
+            by_hand = self.shop.fulfill_order(payload["name"], tracking_number="EARLY-1")
+            self.deliver(sale.picking_ids, {self.skus[1]: 1}, "EARLY-1")
+        # The delivery was validated a quarter of an hour after the fulfillment
+        # made by hand: that one is an earlier shipment, not this delivery's.
+        sale.picking_ids.date_done = fields.Datetime.now() + timedelta(minutes=15)
+        self.backend._flush_outbound(TOPIC)
+        self.assertEqual(
+            [f["id"] for f in self.shop.fulfillments(payload["name"])], [by_hand["id"]]
+        )
+        item = self.outbound(sale.picking_ids)
+        self.assertEqual(item.state, "failed")
+        self.assertFalse(item.remote_result)

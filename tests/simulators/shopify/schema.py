@@ -353,6 +353,15 @@ def _product_options(parent, args, info):
     ]
 
 
+def _order_fulfillments(parent, args, info):
+    """``Order.fulfillments``: a plain list (no cursor), narrowed by ``query`` on
+    ``created_at`` / ``updated_at`` (API 2025-07) and cut to ``first``."""
+    records = refs("fulfillments", "_fulfillments")(parent, args, info)
+    if args.get("query"):
+        records = search(records, args["query"], _base_getters(), default=None)
+    return records[: args.get("first") or None]
+
+
 def _customer_orders(parent, args, info):
     return [o for o in info.context.orders.values() if o["_customer"] == parent["id"]]
 
@@ -1253,7 +1262,7 @@ TYPES = [
         ),
         transactions=objects("OrderTransaction", lambda p, a, i: p["_transactions"]),
         refunds=objects("Refund", refs("refunds", "_refunds")),
-        fulfillments=objects("Fulfillment", refs("fulfillments", "_fulfillments")),
+        fulfillments=objects("Fulfillment", _order_fulfillments),
         fulfillmentOrders=connection(
             "FulfillmentOrder", page_of("fulfillment_orders", "_fulfillment_orders")
         ),
