@@ -5,6 +5,7 @@ from . import (
     connector_event_processing,
     connector_event_support,
     connector_housekeeping,
+    connector_identity,
     connector_outbound,
     connector_sync_policy,
 )

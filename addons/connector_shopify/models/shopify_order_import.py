@@ -226,31 +226,42 @@ class ShopifyOrderImporter(models.AbstractModel):
     # --- customer -------------------------------------------------------------
 
     def _customer(self, backend, customer):
-        """One partner per person: by binding, then email, then phone; else created."""
+        """One partner per person: by binding, then by email, then by phone;
+        else created.
+
+        Email and phone go through the backend's identity registry, so that
+        two orders of one new person (a guest, or a customer with two
+        accounts) imported at the same moment by two jobs give one partner:
+        the second job clashes on the identity's unique key and, retried,
+        finds the first one's partner.
+        """
         Binding = self.env["shopify.partner.binding"]
-        Partner = self.env["res.partner"]
         binding = customer["external_id"] and Binding._find(backend, customer["external_id"])
-        partner = binding.odoo_id if binding else Partner.browse()
-        email = customer["email"] and email_normalize(customer["email"])
-        if not partner and email:
-            # email_normalized is indexed: no scan of every contact per order.
-            partner = Partner.search(
-                [("email_normalized", "=", email), ("parent_id", "=", False)], limit=1
-            )
-        if not partner and customer["phone"]:
-            partner = Partner.search(
-                [("phone", "=", customer["phone"]), ("parent_id", "=", False)], limit=1
-            )
-        created = not partner
-        if created:
-            partner = Partner.create(
-                {
-                    "name": customer["name"],
-                    "email": customer["email"],
-                    "phone": customer["phone"],
-                    **self._address_values(customer["address"] or {}),
-                }
-            )
+        partner = binding.odoo_id if binding else self.env["res.partner"]
+        created = False
+        if not partner:
+            email = customer["email"] and email_normalize(customer["email"])
+            keys = [f"email:{email}"] if email else []
+            if not keys and customer["phone"]:
+                keys = [f"phone:{customer['phone']}"]
+            made = []
+
+            def find_or_create():
+                found = self._existing_partner(email, customer["phone"])
+                if not found:
+                    found = self.env["res.partner"].create(
+                        {
+                            "name": customer["name"],
+                            "email": customer["email"],
+                            "phone": customer["phone"],
+                            **self._address_values(customer["address"] or {}),
+                        }
+                    )
+                    made.append(found)
+                return found
+
+            partner = backend._record_by_identity(keys, "res.partner", find_or_create)
+            created = bool(made)
         # A contact found by email or phone may already be bound to another
         # Shopify customer of this store (one person, two accounts): keep that.
         if (
@@ -266,6 +277,20 @@ class ShopifyOrderImporter(models.AbstractModel):
                     "accepts_marketing": customer["accepts_marketing"],
                 }
             )
+        return partner
+
+    def _existing_partner(self, email, phone):
+        """A contact Odoo already has for this person (made before the store was
+        connected, or by hand): by normalized email, then by phone."""
+        Partner = self.env["res.partner"]
+        partner = Partner.browse()
+        if email:
+            # email_normalized is indexed: no scan of every contact per order.
+            partner = Partner.search(
+                [("email_normalized", "=", email), ("parent_id", "=", False)], limit=1
+            )
+        if not partner and phone:
+            partner = Partner.search([("phone", "=", phone), ("parent_id", "=", False)], limit=1)
         return partner
 
     def _address(self, partner, address, kind):

@@ -95,3 +95,45 @@ class TestBackend(ConnectorCase):
         )
         with self.assertRaises(UserError):
             wizard.action_replay()
+
+    def test_an_identity_stands_for_one_record(self):
+        Partner = self.env["res.partner"]
+        made = []
+
+        def make(name):
+            def _make():
+                made.append(name)
+                return Partner.create({"name": name})
+
+            return _make
+
+        ada = self.backend._record_by_identity(
+            ["email:ada@example.com"], "res.partner", make("Ada")
+        )
+        again = self.backend._record_by_identity(
+            ["email:ada@example.com"], "res.partner", make("Ada twice")
+        )
+        self.assertEqual(again, ada)
+        self.assertEqual(made, ["Ada"], "made once")
+        # A phone of another living person keeps standing for that person.
+        bob = self.backend._record_by_identity(["phone:+3212345"], "res.partner", make("Bob"))
+        both = self.backend._record_by_identity(
+            ["email:ada@example.com", "phone:+3212345"], "res.partner", make("?")
+        )
+        self.assertEqual(both, ada)
+        self.assertEqual(
+            self.backend._record_by_identity(["phone:+3212345"], "res.partner", make("?")), bob
+        )
+        # A key whose record was deleted stands for the next one made.
+        ada.unlink()
+        ada_again = self.backend._record_by_identity(
+            ["email:ada@example.com"], "res.partner", make("Ada, back")
+        )
+        self.assertEqual(ada_again.name, "Ada, back")
+        self.assertEqual(made, ["Ada", "Bob", "Ada, back"])
+        # One backend's identities are not another's.
+        other = self.backend.copy({"name": "Other remote"})
+        self.assertNotEqual(
+            other._record_by_identity(["email:ada@example.com"], "res.partner", make("B2")),
+            ada_again,
+        )
