@@ -330,12 +330,13 @@ class ConnectorEvent(models.Model):
         waiter. Whichever commits last sees the other's final state here, in a
         new transaction.
         """
-        registry, uid, context = self.env.registry, self.env.uid, dict(self.env.context)
+        env = self.env
+        registry, uid, context, su = env.registry, env.uid, dict(env.context), env.su
         keys = set(keys)
 
         def recheck():
             with registry.cursor() as cr:
-                api.Environment(cr, uid, context)["connector.event"]._release_waiters(keys)
+                api.Environment(cr, uid, context, su=su)["connector.event"]._release_waiters(keys)
 
         self.env.cr.postcommit.add(recheck)
 

@@ -94,6 +94,9 @@ def run_jobs(test, trap, limit=2000):
         if not trap.enqueued_jobs:
             return done, retries
         job = trap.enqueued_jobs.pop(0)
+        if job.env.cr is not test.env.cr:
+            # Queued from a transaction of the framework's own, closed since.
+            job.recordset = job.recordset.with_env(job.env(cr=test.env.cr))
         try:
             job.perform()
         except RetryableJobError:

@@ -4,6 +4,7 @@ from datetime import timedelta
 from odoo import fields
 from odoo.tests import TransactionCase
 
+from odoo.addons.connector_base.tests.common import run_trapped_jobs
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
@@ -83,8 +84,7 @@ class TestCatalogOut(TransactionCase):
         self.backend._policy("catalog_out").mode = mode
 
     def run_jobs(self, trap):
-        while trap.enqueued_jobs:
-            trap.perform_enqueued_jobs()
+        run_trapped_jobs(self.env, trap)
 
     def export(self):
         """What the "Export catalog now" button does, with its jobs run."""

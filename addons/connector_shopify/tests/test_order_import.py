@@ -1,5 +1,6 @@
 from odoo.tests import TransactionCase
 
+from odoo.addons.connector_base.tests.common import run_trapped_jobs
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from .common import make_backend, make_products, order_payload
@@ -23,8 +24,7 @@ class TestOrderImport(TransactionCase):
         return self.Event._receive(self.backend, topic, payload, webhook_id)
 
     def run_jobs(self, trap):
-        while trap.enqueued_jobs:
-            trap.perform_enqueued_jobs()
+        run_trapped_jobs(self.env, trap)
 
     def binding(self, payload):
         return self.env["shopify.order.binding"]._find(self.backend, payload["id"])

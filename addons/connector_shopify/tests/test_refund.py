@@ -3,6 +3,7 @@ import copy
 from odoo.fields import Command
 from odoo.tests import TransactionCase, tagged
 
+from odoo.addons.connector_base.tests.common import run_trapped_jobs
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from .common import connect_store
@@ -49,8 +50,7 @@ class TestRefundImport(TransactionCase):
     # --- helpers ------------------------------------------------------------------
 
     def run_jobs(self, trap):
-        while trap.enqueued_jobs:
-            trap.perform_enqueued_jobs()
+        run_trapped_jobs(self.env, trap)
 
     def receive(self, topic, payload, webhook_id=None):
         return self.Event._receive(

@@ -2,6 +2,7 @@ import math
 
 from odoo.tests import TransactionCase
 
+from odoo.addons.connector_base.tests.common import run_trapped_jobs
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
@@ -33,8 +34,7 @@ class TestStockOut(TransactionCase):
         return self.shop.inventory(sku)[0]["available"]
 
     def run_jobs(self, trap):
-        while trap.enqueued_jobs:
-            trap.perform_enqueued_jobs()
+        run_trapped_jobs(self.env, trap)
 
     def ship(self, moves_per_sku):
         """Validate ``moves_per_sku`` one-unit deliveries of every SKU, in one batch."""

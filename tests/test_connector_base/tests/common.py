@@ -1,6 +1,7 @@
 from odoo.tests import TransactionCase
 
 from odoo.addons.connector_base.components.http_client import RemoteRetryableError
+from odoo.addons.connector_base.tests.common import run_trapped_jobs
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
@@ -57,12 +58,9 @@ class ConnectorCase(TransactionCase):
             backend or self.backend, topic, payload, key, occurred_at=occurred_at
         )
 
-    def run_jobs(self, trap, rounds=5):
+    def run_jobs(self, trap):
         """Perform trapped jobs, and the jobs they enqueue, until none is left."""
-        for _ in range(rounds):
-            if not trap.enqueued_jobs:
-                return
-            trap.perform_enqueued_jobs()
+        run_trapped_jobs(self.env, trap)
 
     def expect_error(self, run, error_class):
         """Run ``run`` that must raise ``error_class``; return the error.
