@@ -4,7 +4,8 @@ Before Odoo serves, one ``odoo shell`` run connects the demo database to the
 Shopify simulator the way an administrator would in the UI: products for the
 store's SKUs (with stock), a Shopify backend with the simulator's URL and
 credentials, its locations imported, its variants bound by SKU, started, its
-webhooks registered to this Odoo.
+webhooks registered to this Odoo. The reliability suite wires its databases
+the same way (without the registration: its simulator sends to Odoo directly).
 While Odoo serves, a traffic thread places orders in the simulated store
 now and then; their webhooks flow into Odoo, whose reservations flow back
 out to Shopify as stock levels.
@@ -56,17 +57,22 @@ backend.action_shopify_import_locations()
 backend.action_shopify_bind_products()
 if backend.state != "running":
     backend.action_start()
-backend.action_shopify_register_webhooks()
+if config["register_webhooks"]:
+    backend.action_shopify_register_webhooks()
 env.cr.commit()
-print("demo wiring done:", backend.name, len(backend.shopify_location_ids), "locations;",
-      backend.shopify_webhook_note)
+print("wiring done:", backend.name, len(backend.shopify_location_ids), "locations;",
+      backend.shopify_webhook_note or "no webhook registered")
 """
 
 
-def wire_shopify(shop, base_args, webhook_url):
-    """Connect the demo database to the Shopify simulator (one odoo shell run):
-    the store's webhooks are registered to ``webhook_url``, as the backend's
-    Register webhooks button does."""
+def wire_shopify(shop, base_args, webhook_url, *, register_webhooks=True, output=None):
+    """Connect a database to the Shopify simulator ``shop`` (one odoo shell run).
+
+    ``register_webhooks``: subscribe the store's webhooks to ``webhook_url``, as
+    the backend's Register webhooks button does (otherwise the backend only
+    knows the address). ``output``: a file for the shell's output (default:
+    this terminal).
+    """
     config = {
         "webhook_url": webhook_url,
         "url": shop.url,
@@ -74,18 +80,25 @@ def wire_shopify(shop, base_args, webhook_url):
         "token": shop.access_token,
         "secret": shop.webhooks.secret,
         "skus": sorted({row["sku"] for row in shop.inventory() if row["sku"]}),
+        "register_webhooks": register_webhooks,
     }
     script = f"CONFIG = {json.dumps(json.dumps(config))}\n{WIRING}"
-    devtool.say("== Connecting the demo database to the Shopify simulator")
+    if output is None:
+        devtool.say("== Connecting the demo database to the Shopify simulator")
     proc = subprocess.run(
         devtool.odoo_command("shell", *base_args, "--log-level=warn", "--no-http"),
         input=script,
         text=True,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not None else None,
         env=devtool.python_env(),
         check=False,
     )
     if proc.returncode:
-        devtool.fail("The demo database could not be connected to the Shopify simulator.")
+        devtool.fail(
+            f"The database could not be connected to the Shopify simulator "
+            f"(odoo shell exit {proc.returncode})."
+        )
 
 
 class OrderTraffic(threading.Thread):

@@ -8,9 +8,11 @@ and says precisely what is missing when something is.
 """
 
 import contextlib
+import functools
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -79,6 +81,31 @@ def check_odoo():
     return [str(root / "addons") for root in sorted(roots) if (root / "addons").is_dir()]
 
 
+def check_gevent():
+    """Check that Odoo's gevent worker (started with ``--workers``) can start.
+
+    It monkey-patches with gevent first, and gevent's plugin loading asks
+    pkg_resources for its dependencies: an old setuptools cannot find
+    ``zope.interface`` / ``zope.event`` installed under their newer normalised
+    names, and the worker dies at start, again and again.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", "from gevent import monkey; monkey.patch_all()"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode:
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise PrerequisiteError(
+            "Odoo's gevent worker cannot start with this Python: gevent's monkey "
+            f"patching fails with\n  {last}\n"
+            "When it names zope.interface or zope.event, this setuptools' pkg_resources "
+            "does not read their current metadata; install releases it reads, e.g.:\n"
+            "  python3 -m pip install 'zope.interface==6.4.post2' 'zope.event==5.0'"
+        )
+
+
 def pg_target():
     """Describe where libpq will connect, the way Odoo will (PG* variables)."""
     host = os.environ.get("PGHOST") or "the local socket"
@@ -142,13 +169,19 @@ def oca_addons_dir():
     return str(Path(spec.origin).resolve().parent.parent)
 
 
-def prerequisites(install=True):
-    """Check everything, install the requirements, return the addons path list."""
+def prerequisites(install=True, multi_worker=False):
+    """Check everything, install the requirements, return the addons path list.
+
+    ``multi_worker``: Odoo will run with ``--workers``, check its gevent worker too.
+    """
     try:
         odoo_addons = check_odoo()
+        odoo_launcher()
         check_postgres()
         if install:
             install_requirements()
+        if multi_worker:
+            check_gevent()
         return [*odoo_addons, oca_addons_dir(), str(ADDONS_DIR)]
     except PrerequisiteError as exc:
         fail(str(exc))
@@ -190,8 +223,44 @@ def port_is_free(port):
         return True
 
 
+@functools.cache
+def odoo_launcher():
+    """How to start Odoo: its console script, as a list to put before the arguments.
+
+    Not ``python -m odoo``: with ``--workers`` Odoo's prefork server starts its
+    gevent worker as ``sys.executable sys.argv[0] gevent ...``, and ``sys.argv[0]``
+    must then be a script that starts Odoo, not ``odoo/__main__.py``. Looks for the
+    ``odoo`` console script beside this Python first (the one pip wrote for it),
+    then on the PATH, then for ``odoo-bin`` at the root of the Odoo source tree.
+    """
+    beside = Path(sys.executable).with_name("odoo")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
+    on_path = shutil.which("odoo")
+    if on_path:
+        return [on_path]
+    try:
+        import odoo  # noqa: PLC0415 - only to find its source tree
+
+        roots = [Path(p).resolve().parent for p in odoo.__path__]
+    except ImportError:
+        roots = []
+    for root in roots:
+        if (root / "odoo-bin").is_file():
+            # Its shebang may name another Python than ours: run it with ours.
+            return [sys.executable, str(root / "odoo-bin")]
+    raise PrerequisiteError(
+        f"No `odoo` command for {sys.executable}: neither {beside}, nor `odoo` on the "
+        "PATH, nor `odoo-bin` in the Odoo source tree. Multi-worker Odoo restarts "
+        "itself from that script. Install Odoo so that pip writes it:\n"
+        "  python3 -m pip install --no-deps -e <odoo-src> "
+        "--config-settings editable_mode=compat"
+    )
+
+
 def odoo_command(*args):
-    return [sys.executable, "-m", "odoo", *args]
+    """The command line that runs Odoo with ``args`` (see :func:`odoo_launcher`)."""
+    return [*odoo_launcher(), *args]
 
 
 def python_env():

@@ -1,0 +1,8 @@
+"""The reliability suite: scenarios run against a real multi-worker Odoo server.
+
+``setup/reliability`` runs the scenarios of :data:`SCENARIOS` in this order,
+each from its module ``scenario_<name>.py`` here; see README.md.
+"""
+
+# The fixed order of the suite: a scenario's module is scenario_<name>.py.
+SCENARIOS = ("webhook_duplicates",)

@@ -1,0 +1,694 @@
+"""The harness of the reliability suite and of the server benchmarks.
+
+A real Odoo as production runs it: a database of its own with every product
+addon installed, then the server started with the ``odoo`` console script,
+several HTTP workers, a cron worker and queue_job's job runner; beside it the
+Shopify simulator (a thread of this process) to which the database is
+connected as an administrator would connect it. The server logs to a file
+that :class:`LogWatch` follows: a WARNING or ERROR record that the running
+phase does not allow is a problem.
+
+Scenarios use the primitives here: :class:`Rpc` (JSON-RPC as admin),
+:class:`Sql` (read-only SQL), :func:`wait_until`, :func:`shopify_delivery` and
+:func:`post` (signed webhooks), :meth:`OdooServer.workers`,
+:meth:`OdooServer.kill_worker`, :meth:`OdooServer.restart`.
+
+The commands put ``setup/`` (devtool, demo) and ``tests/`` (simulators) on
+``sys.path`` before importing this module.
+"""
+
+import contextlib
+import http.client
+import http.cookiejar
+import itertools
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import demo
+import devtool
+
+SHOPIFY_WEBHOOK_ROUTE = "/connector/shopify/webhook"
+# A worker announcing itself: "Worker WorkerHTTP (1234) alive".
+WORKER_ALIVE = re.compile(r"^Worker (?P<klass>\w+) \((?P<pid>\d+)\) alive")
+WORKER_KINDS = {"WorkerHTTP": "http", "WorkerCron": "cron", "WorkerJobRunner": "jobrunner"}
+PROBLEM_LEVELS = ("WARNING", "ERROR", "CRITICAL")
+
+
+class ScenarioFailed(Exception):
+    """A scenario's check failed; the message says what was measured and why it fails."""
+
+
+class WaitTimeout(ScenarioFailed):
+    """A :func:`wait_until` condition did not become true in time."""
+
+
+# --- the log ------------------------------------------------------------------------
+
+
+@dataclass
+class LogProblem:
+    """A WARNING/ERROR record (with its traceback lines) no allow-list matched."""
+
+    phase: str
+    lines: list = field(default_factory=list)
+
+    @property
+    def first_line(self):
+        return self.lines[0] if self.lines else ""
+
+
+def problem_signature(problem):
+    """What makes two problems alike: phase, level, logger, message and the
+    traceback's last line, without times, pids, ids and numbers."""
+    record = devtool.LOG_RECORD.match(problem.first_line)
+    head = f"{record['level']} {record['logger']}: {record['message']}" if record else ""
+    tail = next((line for line in reversed(problem.lines[1:]) if line.strip()), "")
+    return problem.phase, re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}|\d+", "#", f"{head} | {tail}")
+
+
+EXCEPTION_LINE = re.compile(r"^\s*[\w.]*(Error|Exception|Failure|Violation|Interrupt|Exit)\b")
+
+
+def problem_summary(problem, context=6):
+    """The lines of a problem worth printing: the traceback's last frame and the
+    exception line when there is one (the whole is in the log file), else its
+    last lines."""
+    lines = problem.lines[1:]
+    raised = [i for i, line in enumerate(lines) if EXCEPTION_LINE.match(line)]
+    if not raised:
+        return lines[-context:]
+    last = raised[-1]
+    frames = [i for i, line in enumerate(lines[:last]) if line.lstrip().startswith('File "')]
+    start = frames[-1] if frames else last
+    return [line for line in lines[start : last + 1] if line.strip().strip("^~")][:context]
+
+
+class LogWatch:
+    """Follows the server's log file from a thread while phases run.
+
+    Every WARNING, ERROR or CRITICAL record is a problem of the phase running
+    when it was read, unless one of that phase's allow-list patterns matches
+    ``"LEVEL logger: message"`` in full; traceback lines are added to the
+    record before them. A bare ``Traceback`` (a process dying before its
+    logging is set up) is a problem too. ``verbose`` prints every line.
+    """
+
+    def __init__(self, path, verbose=False):
+        self.path = path
+        self.verbose = verbose
+        self.problems = []
+        self.allowed_seen = []
+        self.worker_classes = {}  # pid -> WorkerHTTP / WorkerCron / WorkerJobRunner
+        self._phase = "start"
+        self._allowed = ()
+        self._current = None  # the problem that continuation lines extend
+        self._pos = 0
+        self._partial = ""
+        self._lock = threading.RLock()
+        self._stopping = threading.Event()
+        self._thread = None
+
+    def start(self):
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._follow, name="odoo-log-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stopping.set()
+        if self._thread:
+            self._thread.join()
+            self._thread = None
+        self.poll()
+
+    def phase(self, name, allowed=()):
+        """From now on, records belong to ``name`` and ``allowed`` patterns are tolerated."""
+        with self._lock:
+            self.poll()
+            self._phase = name
+            self._allowed = tuple(re.compile(pattern) for pattern in allowed)
+            self._current = None
+
+    def problems_of(self, phase):
+        with self._lock:
+            self.poll()
+            return [p for p in self.problems if p.phase == phase]
+
+    def _follow(self):
+        while not self._stopping.wait(0.2):
+            self.poll()
+
+    def poll(self):
+        """Read what the file gained since the last call."""
+        with self._lock:
+            try:
+                with open(self.path, "rb") as log:
+                    log.seek(self._pos)
+                    data = log.read()
+                    self._pos = log.tell()
+            except FileNotFoundError:
+                return
+            text = self._partial + data.decode("utf-8", "replace")
+            lines = text.split("\n")
+            self._partial = lines.pop()
+            for line in lines:
+                self.feed(line.rstrip("\r"))
+
+    def feed(self, line):
+        if self.verbose:
+            devtool.say(line)
+        record = devtool.LOG_RECORD.match(line)
+        if not record:
+            if self._current is not None:
+                self._current.lines.append(line)
+            elif line.startswith("Traceback (most recent call last)"):
+                self._current = LogProblem(self._phase, [line])
+                self.problems.append(self._current)
+            return
+        self._current = None
+        message = record["message"].rstrip()
+        if alive := WORKER_ALIVE.match(message):
+            self.worker_classes[int(alive["pid"])] = alive["klass"]
+        if record["level"] not in PROBLEM_LEVELS:
+            return
+        text = f"{record['level']} {record['logger']}: {message}"
+        if any(pattern.fullmatch(text) for pattern in self._allowed):
+            self.allowed_seen.append((self._phase, line))
+            return
+        self._current = LogProblem(self._phase, [line])
+        self.problems.append(self._current)
+
+
+# --- the server ----------------------------------------------------------------------
+
+
+class OdooServer:
+    """One Odoo server of a throwaway database: install, start, stop, restart, workers.
+
+    Started with the console script (``devtool.odoo_command``), ``workers``
+    HTTP workers, ``cron_threads`` cron workers, queue_job server-wide with
+    ``ODOO_QUEUE_JOB_CHANNELS=channels`` (``root:0``: no job runner), its own
+    free HTTP and gevent ports on 127.0.0.1, logging to ``workdir/odoo.log``.
+    """
+
+    def __init__(
+        self,
+        dbname,
+        addons_path,
+        workdir,
+        *,
+        workers=2,
+        cron_threads=1,
+        channels="root:2",
+        log_level="info",
+        verbose=False,
+    ):
+        self.dbname = dbname
+        self.addons_path = addons_path
+        self.workdir = workdir
+        self.workers_count = workers
+        self.cron_threads = cron_threads
+        self.channels = channels
+        self.log_level = log_level
+        self.http_port = devtool.free_port()
+        self.gevent_port = devtool.free_port()
+        self.log_path = workdir / "odoo.log"
+        self.log = LogWatch(self.log_path, verbose)
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def base_args(self):
+        """Arguments every Odoo process of this database takes (install, shell, server)."""
+        return [
+            f"--database={self.dbname}",
+            f"--db-filter=^{self.dbname}$",
+            f"--addons-path={','.join(self.addons_path)}",
+            f"--data-dir={self.workdir / 'data'}",
+            "--http-interface=127.0.0.1",
+            f"--http-port={self.http_port}",
+            f"--gevent-port={self.gevent_port}",
+        ]
+
+    def _run_to_log(self, args, what):
+        """Run one Odoo command to its end, its output into the watched log."""
+        with open(self.log_path, "ab") as out:
+            proc = subprocess.run(
+                devtool.odoo_command(*args),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=devtool.python_env(),
+                cwd=self.workdir,
+                check=False,
+            )
+        if proc.returncode:
+            raise RuntimeError(f"{what} failed (Odoo exit {proc.returncode}); see {self.log_path}")
+
+    def install(self, modules):
+        """Create the database with ``modules`` installed (one ``--init`` run)."""
+        self._run_to_log(
+            [
+                *self.base_args(),
+                f"--init={','.join(modules)}",
+                "--max-cron-threads=0",
+                f"--log-level={self.log_level}",
+                "--stop-after-init",
+            ],
+            f"Installing {', '.join(modules)} in {self.dbname}",
+        )
+
+    def start(self, timeout=120):
+        """Start the server and wait until it serves and its HTTP workers are alive."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("the server is already running")
+        env = devtool.python_env()
+        env["ODOO_QUEUE_JOB_CHANNELS"] = self.channels
+        cmd = devtool.odoo_command(
+            *self.base_args(),
+            "--load=base,web,queue_job",
+            f"--workers={self.workers_count}",
+            f"--max-cron-threads={self.cron_threads}",
+            f"--log-level={self.log_level}",
+            f"--logfile={self.log_path}",
+        )
+        known = set(self.log.worker_classes)
+        with open(self.log_path, "ab") as out:
+            # Its own session: a Ctrl-C in the terminal reaches us only, and we
+            # stop the server in order; its whole group can be killed at the end.
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=self.workdir,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"Odoo stopped at start (exit {self.proc.returncode}); see {self.log_path}"
+                )
+            self.log.poll()
+            fresh = [
+                pid
+                for pid, klass in self.log.worker_classes.items()
+                if klass == "WorkerHTTP" and pid not in known
+            ]
+            if len(fresh) >= self.workers_count and self._serves():
+                return self
+            time.sleep(0.3)
+        raise RuntimeError(f"Odoo did not serve within {timeout} s; see {self.log_path}")
+
+    def _serves(self):
+        try:
+            with urllib.request.urlopen(f"{self.url}/web/health", timeout=5) as response:
+                return response.status == 200
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    def stop(self, timeout=30):
+        """Stop the server: SIGINT (graceful), then SIGKILL to its process group."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        # Workers outlive a master killed hard: the group is ours (own session).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        return proc.returncode
+
+    def restart(self, timeout=120):
+        """Stop the whole server and start it again (same database, ports and log)."""
+        self.stop()
+        return self.start(timeout)
+
+    def workers(self):
+        """Live processes of the server by kind: ``http``, ``cron``, ``jobrunner``, ``gevent``."""
+        import psutil  # noqa: PLC0415 - Odoo's requirement, present with Odoo
+
+        self.log.poll()
+        kinds = {"http": [], "cron": [], "jobrunner": [], "gevent": []}
+        if self.proc is None or self.proc.poll() is not None:
+            return kinds
+        for child in psutil.Process(self.proc.pid).children():
+            with contextlib.suppress(psutil.Error):
+                if child.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                if "gevent" in child.cmdline():
+                    kinds["gevent"].append(child.pid)
+                    continue
+                kind = WORKER_KINDS.get(self.log.worker_classes.get(child.pid))
+                if kind:
+                    kinds[kind].append(child.pid)
+        return {kind: sorted(pids) for kind, pids in kinds.items()}
+
+    def kill_worker(self, pid):
+        """SIGKILL one worker of this server (the prefork master spawns another)."""
+        import psutil  # noqa: PLC0415
+
+        children = {c.pid for c in psutil.Process(self.proc.pid).children()}
+        if pid not in children:
+            raise ValueError(f"{pid} is not a worker of this server ({sorted(children)})")
+        os.kill(pid, signal.SIGKILL)
+
+
+# --- primitives for scenarios ----------------------------------------------------------
+
+
+class RpcError(Exception):
+    """An error answered by Odoo's JSON-RPC (its message and remote traceback)."""
+
+
+class Rpc:
+    """JSON-RPC to Odoo as a user (admin/admin by default), the web client's way.
+
+    ``rpc("res.partner", "search_count", [])`` calls the model method like
+    ``execute_kw``, through ``/web/dataset/call_kw`` in a session opened by
+    ``/web/session/authenticate``. Not ``/jsonrpc``: Odoo 19 logs a
+    deprecation WARNING on every call to it (removal announced for Odoo 22),
+    and a warning fails the suite.
+    """
+
+    def __init__(self, url, dbname, login="admin", password="admin", timeout=60):
+        self.url = url
+        self.dbname = dbname
+        self.timeout = timeout
+        self._ids = itertools.count(1)
+        self._opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        session = self.post(
+            "/web/session/authenticate", {"db": dbname, "login": login, "password": password}
+        )
+        self.uid = (session or {}).get("uid")
+        if not self.uid:
+            raise RpcError(f"login {login!r} refused by database {dbname}")
+
+    def post(self, path, params):
+        """One JSON-RPC request to ``path``; its result, or :class:`RpcError`."""
+        payload = {"jsonrpc": "2.0", "method": "call", "params": params, "id": next(self._ids)}
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=json.dumps(payload).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with self._opener.open(request, timeout=self.timeout) as response:
+            answer = json.loads(response.read())
+        if answer.get("error"):
+            error = answer["error"]
+            data = error.get("data") or {}
+            raise RpcError(data.get("message") or error.get("message") or str(error))
+        return answer.get("result")
+
+    def __call__(self, model, method, *args, **kwargs):
+        return self.post(
+            f"/web/dataset/call_kw/{model}/{method}",
+            {"model": model, "method": method, "args": list(args), "kwargs": kwargs},
+        )
+
+
+class Sql:
+    """Read-only SQL on the database (autocommit: every query sees what is committed)."""
+
+    def __init__(self, dbname):
+        import psycopg2  # noqa: PLC0415
+
+        self._cnx = psycopg2.connect(dbname=dbname)
+        self._cnx.set_session(readonly=True, autocommit=True)
+        self._lock = threading.Lock()
+
+    def __call__(self, query, params=None):
+        """All rows, as tuples."""
+        with self._lock, self._cnx.cursor() as cr:
+            cr.execute(query, params)
+            return cr.fetchall()
+
+    def value(self, query, params=None):
+        """The first column of the first row (None without rows)."""
+        rows = self(query, params)
+        return rows[0][0] if rows else None
+
+    def close(self):
+        with self._lock:
+            self._cnx.close()
+
+
+def wait_until(predicate, timeout, interval=0.5, what=None):
+    """Call ``predicate`` until it returns something true, and return that.
+
+    Raises :class:`WaitTimeout` naming ``what`` after ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(
+                f"not true after {timeout:g} s: {what or getattr(predicate, '__name__', '?')}"
+            )
+        time.sleep(interval)
+
+
+@dataclass
+class Delivery:
+    """One signed webhook request: what a remote system would POST."""
+
+    topic: str
+    body: bytes
+    headers: dict
+
+    @property
+    def webhook_id(self):
+        return self.headers.get("X-Shopify-Webhook-Id")
+
+
+def shopify_delivery(shop, topic, payload, *, webhook_id=None, event_id=None, secret=None):
+    """A webhook delivery as the Shopify simulator signs it (see its ``_emit``):
+    base64 HMAC-SHA256 of the raw body keyed with the webhook secret, and the
+    headers Shopify sends. A new webhook id and event id unless given."""
+    from simulators import hmac_sha256_base64  # noqa: PLC0415 - tests/ on the path
+
+    body = json.dumps(payload, default=str).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Shopify-Topic": topic,
+        "X-Shopify-Hmac-Sha256": hmac_sha256_base64(secret or shop.webhooks.secret, body),
+        "X-Shopify-Shop-Domain": shop.shop_domain,
+        "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
+        "X-Shopify-Event-Id": event_id or str(uuid.uuid4()),
+        "X-Shopify-Triggered-At": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "X-Shopify-API-Version": shop.api_version,
+    }
+    return Delivery(topic, body, headers)
+
+
+def post(url, body, headers, timeout=60):
+    """POST ``body``; returns (HTTP status, response body). One connection per call."""
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        connection.request("POST", parts.path or "/", body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+@contextlib.contextmanager
+def silenced(shop):
+    """The simulated store sends no webhook while the block runs: the scenario
+    makes the deliveries itself (its own ids, copies, timing)."""
+    if shop.store.webhook_subscriptions:
+        raise RuntimeError("the store has webhook subscriptions: silencing it is not enough")
+    with shop.lock:
+        saved, shop.webhook_url = shop.webhook_url, None
+    try:
+        yield shop
+    finally:
+        with shop.lock:
+            shop.webhook_url = saved
+
+
+# --- the whole stack -------------------------------------------------------------------
+
+
+class Stack:
+    """Database, server and Shopify simulator, wired together; a context manager.
+
+    ``with Stack() as stack:`` checks the prerequisites, creates the database
+    ``<prefix>_<hex>`` with every product addon, starts the Shopify simulator,
+    connects the database to it (demo wiring: products with stock, backend,
+    locations, bindings by SKU, started; no webhook subscription: the store
+    sends to the server's webhook route directly) and starts the server.
+    Leaving the block stops the server and the simulator and drops the
+    database (``keep``: the database and the work directory stay).
+    """
+
+    def __init__(
+        self,
+        *,
+        prefix="rs_rel",
+        verbose=False,
+        keep=False,
+        install_requirements=False,
+        seed=7,
+        workers=2,
+        cron_threads=1,
+        channels="root:2",
+        log_level="info",
+        shop_options=None,
+    ):
+        self.prefix = prefix
+        self.verbose = verbose
+        self.keep = keep
+        self.install_requirements = install_requirements
+        self.seed = seed
+        self.server_options = {
+            "workers": workers,
+            "cron_threads": cron_threads,
+            "channels": channels,
+            "log_level": log_level,
+        }
+        self.shop_options = shop_options or {}
+        self.dbname = None
+        self.workdir = None
+        self.server = None
+        self.shop = None
+        self.sql = None
+        self.rpc = None
+        self.backend_id = None
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    @property
+    def webhook_url(self):
+        return f"{self.server.url}{SHOPIFY_WEBHOOK_ROUTE}"
+
+    def start(self):
+        addons_path = devtool.prerequisites(install=self.install_requirements, multi_worker=True)
+        import simulators  # noqa: PLC0415 - needs tests/ on the path and Odoo's werkzeug
+
+        self.dbname = f"{self.prefix}_{secrets.token_hex(4)}"
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.dbname}-"))
+        self.server = OdooServer(
+            self.dbname,
+            addons_path,
+            self.workdir,
+            verbose=self.verbose,
+            **self.server_options,
+        )
+        self.server.log.start()
+        modules = devtool.product_modules()
+        started = time.monotonic()
+        devtool.say(f"== Installing {', '.join(modules)} in database {self.dbname}")
+        self.server.log.phase("install")
+        self.server.install(modules)
+        devtool.say(f"   installed in {time.monotonic() - started:.0f} s")
+        self.shop = simulators.ShopifySimulator(seed=self.seed, **self.shop_options).start()
+        devtool.say(f"== Connecting it to the Shopify simulator at {self.shop.url}")
+        self.server.log.phase("wiring")
+        with open(self.server.log_path, "a") as out:
+            demo.wire_shopify(
+                self.shop,
+                self.server.base_args(),
+                self.webhook_url,
+                register_webhooks=False,
+                output=out,
+            )
+        self.server.log.phase("server start")
+        started = time.monotonic()
+        self.server.start()
+        self.shop.webhook_url = self.webhook_url
+        self.sql = Sql(self.dbname)
+        self.rpc = Rpc(self.server.url, self.dbname)
+        self.backend_id = self.sql.value(
+            "SELECT id FROM connector_backend WHERE backend_type = 'shopify' "
+            "AND state = 'running' ORDER BY id LIMIT 1"
+        )
+        if not self.backend_id:
+            raise RuntimeError("no running Shopify backend after the wiring")
+        devtool.say(
+            f"== Odoo serving {self.server.url} ({self.server.workers_count} workers, "
+            f"channels {self.server.channels}) in {time.monotonic() - started:.0f} s; "
+            f"log {self.server.log_path}"
+        )
+        self.server.log.phase("between")
+        return self
+
+    def close(self):
+        """Stop everything started, in every exit path; drop the database unless kept."""
+        if self.server is not None:
+            self.server.log.phase("server stop")
+            self.server.stop()
+            self.server.log.stop()
+        if self.shop is not None:
+            self.shop.stop()
+            self.shop = None
+        if self.sql is not None:
+            self.sql.close()
+            self.sql = None
+        if self.dbname:
+            if self.keep:
+                devtool.say(f"Kept database {self.dbname} and work directory {self.workdir}")
+            else:
+                devtool.drop_database(self.dbname)
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # --- facts of the wired database ---
+
+    def bound_skus(self):
+        """SKUs of the Odoo products bound to the store's variants (orders may use them)."""
+        return [
+            row[0]
+            for row in self.sql(
+                "SELECT DISTINCT pp.default_code FROM shopify_product_binding b "
+                "JOIN product_product pp ON pp.id = b.odoo_id "
+                "WHERE b.backend_id = %s AND pp.default_code IS NOT NULL ORDER BY 1",
+                (self.backend_id,),
+            )
+        ]
+
+    def customers(self):
+        """E-mails of the simulated store's customers."""
+        with self.shop.lock:
+            return sorted(c["email"] for c in self.shop.store.customers.values())
+
+    def job_worker_pid(self, job_uuid):
+        """The pid of the worker running (or that last ran) a queue job."""
+        return self.sql.value("SELECT worker_pid FROM queue_job WHERE uuid = %s", (job_uuid,))
