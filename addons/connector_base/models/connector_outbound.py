@@ -1,6 +1,8 @@
 import json
 import logging
 import math
+import random
+import time
 import traceback
 import uuid
 from datetime import timedelta
@@ -10,7 +12,7 @@ from odoo.exceptions import UserError
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..components.conflicts import PG_RETRYABLE_ERRORS, expected_conflicts
+from ..components.conflicts import PG_CONCURRENCY_ERRORS, PG_RETRYABLE_ERRORS, expected_conflicts
 from ..components.http_client import RemoteError, RemoteRetryableError
 from ..components.topics import OutboundTopic
 from .connector_backend import JOB_MAX_RETRIES
@@ -336,6 +338,45 @@ class ConnectorBackend(models.Model):
         """
         self.ensure_one()
         declaration = self._get_topic(topic, OutboundTopic)
+        item = self._upsert_change(
+            declaration, topic, key, payload, record=record, correlation_id=correlation_id
+        )
+        self._schedule_outbound_flush(topic)
+        return item
+
+    def _send_later_many(self, topic, changes, chunk=200, tries=5):
+        """Queue many changes (``(key, payload, record)``), a reconciliation's:
+        in chunks, each its own short transaction, so that a snapshot of the
+        whole catalogue never holds the pending rows that stock moves update,
+        and a chunk that clashes with one of them is simply done again."""
+        self.ensure_one()
+        declaration = self._get_topic(topic, OutboundTopic)
+        changes = list(changes)
+        for start in range(0, len(changes), chunk):
+            for attempt in range(1, tries + 1):
+                try:
+                    with self._new_transaction() as env:
+                        backend = self.with_env(env)
+                        for key, payload, record in changes[start : start + chunk]:
+                            backend._upsert_change(
+                                declaration,
+                                topic,
+                                key,
+                                payload,
+                                record=record and record.with_env(env),
+                            )
+                    break
+                except PG_CONCURRENCY_ERRORS:
+                    if attempt == tries:
+                        raise
+                    time.sleep(random.uniform(0, 0.1 * 2**attempt))
+        self.env["connector.outbound"].invalidate_model()
+        if changes:
+            self._schedule_outbound_flush(topic)
+        return len(changes)
+
+    def _upsert_change(self, declaration, topic, key, payload, *, record=None, correlation_id=None):
+        """The pending change of ``key``, created or given this newer payload."""
         self.env["connector.outbound"].flush_model()
         # Two transactions queueing the same key at once conflict here; the
         # caller's transaction is retried (HTTP request, queue job), so the
@@ -373,7 +414,6 @@ class ConnectorBackend(models.Model):
         )
         item = self.env["connector.outbound"].browse(self.env.cr.fetchone()[0])
         item.invalidate_recordset()
-        self._schedule_outbound_flush(topic)
         return item
 
     def _schedule_outbound_flush(self, topic):

@@ -91,11 +91,17 @@ class ShopifyStockSync(models.AbstractModel):
 
     @api.model
     def _queue(self, binding, shop_location):
-        binding.backend_id._send_later(
-            "inventory.set",
+        key, payload, record = self._change(binding, shop_location)
+        binding.backend_id._send_later("inventory.set", key, payload, record=record)
+
+    @api.model
+    def _change(self, binding, shop_location):
+        """``(key, payload, record)``: the stock of one item at one location is
+        read when sent, so the payload only names them."""
+        return (
             f"{binding.inventory_item_id}@{shop_location.external_id}",
             {"binding_id": binding.id, "location_id": shop_location.id},
-            record=binding.odoo_id,
+            binding.odoo_id,
         )
 
     @api.model
@@ -178,13 +184,21 @@ class ShopifyStockSync(models.AbstractModel):
 
     @api.model
     def _snapshot(self, backend):
-        """Queue every bound item at every mapped location: the reconciliation."""
+        """Queue every bound item at every mapped location: the reconciliation.
+
+        In short transactions of their own (``_send_later_many``): stock moves
+        validated meanwhile update the same pending changes."""
         bindings = self.env["shopify.product.binding"].search(
             [("backend_id", "=", backend.id), ("inventory_item_id", "!=", False)]
         )
-        for shop_location in backend.shopify_location_ids.filtered(
-            lambda loc: loc.active and loc.location_id
-        ):
-            for binding in bindings:
-                self._queue(binding, shop_location)
+        backend._send_later_many(
+            "inventory.set",
+            (
+                self._change(binding, shop_location)
+                for shop_location in backend.shopify_location_ids.filtered(
+                    lambda loc: loc.active and loc.location_id
+                )
+                for binding in bindings
+            ),
+        )
         return len(bindings)
