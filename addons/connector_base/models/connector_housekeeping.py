@@ -50,7 +50,7 @@ class ConnectorEvent(models.Model):
         return f"{requeued} stuck events requeued"
 
     @api.model
-    def _cron_purge(self):
+    def _cron_purge(self, chunk=CHUNK):
         """Delete processed events, and sent or dead outbound changes, past their
         backend's retention period; failed and waiting events are kept for
         support staff whatever their age."""
@@ -59,6 +59,7 @@ class ConnectorEvent(models.Model):
         for backend in backends.search([("retention_days", ">", 0)]):
             before = fields.Datetime.now() - timedelta(days=backend.retention_days)
             purged["connector.event"] += self._purge_in_chunks(
+                chunk,
                 "connector.event",
                 [
                     ("backend_id", "=", backend.id),
@@ -67,6 +68,7 @@ class ConnectorEvent(models.Model):
                 ],
             )
             purged["connector.outbound"] += self._purge_in_chunks(
+                chunk,
                 "connector.outbound",
                 [
                     ("backend_id", "=", backend.id),
@@ -83,11 +85,11 @@ class ConnectorEvent(models.Model):
         return purged
 
     @api.model
-    def _purge_in_chunks(self, model, domain):
+    def _purge_in_chunks(self, chunk, model, domain):
         deleted = 0
         for _chunk in range(MAX_CHUNKS):
             with self.env["connector.backend"]._new_transaction() as env:
-                records = env[model].search(domain, order="id", limit=CHUNK)
+                records = env[model].search(domain, order="id", limit=chunk)
                 if not records:
                     break
                 deleted += len(records)

@@ -36,3 +36,28 @@ class TestHousekeeping(ConnectorCase):
         self.assertEqual(event.state, "queued")
         self.assertEqual(len(event.sudo().job_ids), 1)
         self.assertEqual(event.audit_ids.action, "requeue")
+
+    def test_sent_and_dead_outbound_changes_are_purged_after_retention(self):
+        self.backend.retention_days = 7
+        with trap_jobs() as trap:
+            sent = self.backend._send_later("partner.score", "sent", {"score": 1})
+            self.run_jobs(trap)
+            pending = self.backend._send_later("partner.score", "pending", {"score": 2})
+        self.assertEqual((sent.state, pending.state), ("sent", "pending"))
+        with freeze_time(fields.Datetime.now() + timedelta(days=8)):
+            purged = self.env["connector.event"]._cron_purge()
+        self.assertEqual(purged["connector.outbound"], 1)
+        self.assertFalse(sent.exists())
+        self.assertTrue(pending.exists(), "what is still to send is never purged")
+
+    def test_purge_works_in_chunks_each_committed(self):
+        self.backend.retention_days = 1
+        with trap_jobs() as trap:
+            events = self.Event.browse()
+            for n in range(5):
+                events |= self.receive("partner.upsert", {"id": 900 + n, "name": f"P{n}"}, f"c-{n}")
+            self.run_jobs(trap)
+        with freeze_time(fields.Datetime.now() + timedelta(days=2)):
+            purged = self.env["connector.event"]._cron_purge(chunk=2)
+        self.assertEqual(purged["connector.event"], 5)
+        self.assertFalse(events.exists())
