@@ -4,15 +4,74 @@ Pure functions over dicts: no database, so each rule reads like a line of a
 mapping table and is tested on its own.
 """
 
+import math
 from decimal import Decimal
 
-MONEY = {"type": "string", "regex": r"-?\d+(\.\d+)?"}
-ADDRESS = {"type": "dict", "nullable": True}
+from odoo.addons.connector_base.components.validation import validate_payload
+
+# Bounded so that every amount converts to a finite float: a price of more
+# than fifteen digits, or with more than ten decimals, is not one Shopify sends.
+MONEY = {"type": "string", "regex": r"-?\d{1,15}(\.\d{1,10})?"}
+# Shopify's quantities are GraphQL Int: 32-bit.
+QUANTITY = {"type": "integer", "required": True, "min": 1, "max": 2**31 - 1}
+
+
+def _finite(field, value, error):
+    """Python's json reads NaN and Infinity: they pass cerberus' number type and bounds."""
+    if isinstance(value, float) and not math.isfinite(value):
+        error(field, "must be a finite number")
+
+
+def nullable_strings(*names):
+    return {name: {"type": "string", "nullable": True} for name in names}
+
+
+ADDRESS = {
+    "type": "dict",
+    "nullable": True,
+    "schema": nullable_strings(
+        "name",
+        "first_name",
+        "last_name",
+        "company",
+        "address1",
+        "address2",
+        "city",
+        "zip",
+        "phone",
+        "country_code",
+        "province_code",
+    ),
+}
+CUSTOMER = {
+    "type": "dict",
+    "nullable": True,
+    "schema": {
+        "id": {"type": "integer", "nullable": True},
+        **nullable_strings("first_name", "last_name", "email", "phone"),
+        "email_marketing_consent": {
+            "type": "dict",
+            "nullable": True,
+            "schema": nullable_strings("state"),
+        },
+        "default_address": ADDRESS,
+    },
+}
 TAX_LINES = {
     "type": "list",
     "schema": {
         "type": "dict",
-        "schema": {"rate": {"type": "number", "required": True}, "price": MONEY},
+        "schema": {
+            # A fraction (0.2 is 20 %); bounded so that the percentage stays a number.
+            "rate": {
+                "type": "number",
+                "required": True,
+                "min": 0,
+                "max": 10,
+                "check_with": _finite,
+            },
+            "price": MONEY,
+        },
     },
 }
 
@@ -27,7 +86,7 @@ ORDER_SCHEMA = {
     "financial_status": {"type": "string", "nullable": True},
     "cancelled_at": {"type": "string", "nullable": True},
     "total_price": MONEY,
-    "customer": {"type": "dict", "nullable": True},
+    "customer": CUSTOMER,
     "billing_address": ADDRESS,
     "shipping_address": ADDRESS,
     "line_items": {
@@ -41,7 +100,8 @@ ORDER_SCHEMA = {
                 "sku": {"type": "string", "nullable": True},
                 "variant_id": {"type": "integer", "nullable": True},
                 "title": {"type": "string"},
-                "quantity": {"type": "integer", "required": True, "min": 1},
+                "name": {"type": "string", "nullable": True},
+                "quantity": QUANTITY,
                 "price": {**MONEY, "required": True},
                 "total_discount": MONEY,
                 "tax_lines": TAX_LINES,
@@ -175,6 +235,111 @@ def shop_amount(bag):
     return (bag or {}).get("shopMoney", {}).get("amount") or "0"
 
 
+# What the GraphQL mappers read of a node, typed as Shopify's schema types it:
+# a node they could not read is refused field by field, not with a KeyError.
+GID = {"type": "string", "regex": r"gid://shopify/[A-Za-z]+/\d+"}
+REF = {"type": "dict", "nullable": True, "schema": {"id": {**GID, "required": True}}}
+MONEY_BAG = {
+    "type": "dict",
+    "nullable": True,
+    "schema": {
+        "shopMoney": {
+            "type": "dict",
+            "required": True,
+            "schema": {"amount": {**MONEY, "required": True}},
+        }
+    },
+}
+GRAPHQL_TAX_LINES = {
+    "type": "list",
+    "nullable": True,
+    "schema": {
+        "type": "dict",
+        "schema": {
+            "rate": {"type": "number", "required": True, "nullable": True, "check_with": _finite},
+            "priceSet": MONEY_BAG,
+        },
+    },
+}
+GRAPHQL_ADDRESS = {
+    "type": "dict",
+    "nullable": True,
+    "schema": nullable_strings(
+        "firstName",
+        "lastName",
+        "name",
+        "address1",
+        "address2",
+        "city",
+        "zip",
+        "provinceCode",
+        "countryCodeV2",
+        "company",
+        "phone",
+    ),
+}
+
+
+def connection(node_schema, required=True):
+    """A GraphQL connection read as ``edges { node { ... } }``."""
+    return {
+        "type": "dict",
+        "required": required,
+        "nullable": not required,
+        "schema": {
+            "edges": {
+                "type": "list",
+                "required": True,
+                "schema": {
+                    "type": "dict",
+                    "schema": {"node": {"type": "dict", "required": True, "schema": node_schema}},
+                },
+            }
+        },
+    }
+
+
+ORDER_NODE_SCHEMA = {
+    "id": {**GID, "required": True},
+    "name": {"type": "string", "required": True},
+    **nullable_strings(
+        "email", "phone", "note", "updatedAt", "cancelledAt", "displayFinancialStatus"
+    ),
+    "currencyCode": {"type": "string", "required": True, "regex": "[A-Z]{3}"},
+    "taxesIncluded": {"type": "boolean", "required": True},
+    "totalPriceSet": MONEY_BAG,
+    "customer": {
+        "type": "dict",
+        "nullable": True,
+        "schema": {
+            "id": {**GID, "required": True},
+            **nullable_strings("firstName", "lastName", "email", "phone"),
+        },
+    },
+    "billingAddress": GRAPHQL_ADDRESS,
+    "shippingAddress": GRAPHQL_ADDRESS,
+    "lineItems": connection(
+        {
+            "id": {**GID, "required": True},
+            **nullable_strings("sku", "title"),
+            "quantity": {"type": "integer", "required": True},
+            "variant": REF,
+            "originalUnitPriceSet": MONEY_BAG,
+            "totalDiscountSet": MONEY_BAG,
+            "taxLines": GRAPHQL_TAX_LINES,
+        }
+    ),
+    "shippingLines": connection(
+        {
+            "title": {"type": "string", "nullable": True},
+            "originalPriceSet": MONEY_BAG,
+            "discountedPriceSet": MONEY_BAG,
+            "taxLines": GRAPHQL_TAX_LINES,
+        }
+    ),
+}
+
+
 def _graphql_address(address):
     if not address:
         return None
@@ -198,7 +363,11 @@ def _graphql_taxes(tax_lines):
 
 
 def order_from_graphql(node):
-    """An order read with :data:`ORDERS_QUERY`, in the webhook shape the import takes."""
+    """An order read with :data:`ORDERS_QUERY`, in the webhook shape the import takes.
+
+    Raises ``PayloadError`` naming each field of ``node`` it cannot read.
+    """
+    validate_payload(ORDER_NODE_SCHEMA, node)
     customer = node.get("customer")
     return {
         "id": legacy_id(node["id"]),

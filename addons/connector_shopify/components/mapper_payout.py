@@ -7,7 +7,9 @@ are read per payout with the ``payments_transfer_id`` search field.
 
 from decimal import Decimal, InvalidOperation
 
-from .mapper_order import legacy_id
+from odoo.addons.connector_base.components.validation import validate_payload
+
+from .mapper_order import GID, MONEY, REF, legacy_id, nullable_strings
 
 # Shopify's limit on query cost is 1000 points: a payout costs about 13
 # (its summary holds ten MoneyV2), a balance transaction about 6.
@@ -62,6 +64,43 @@ query PayoutTransactions($first: Int!, $after: String, $query: String) {{
 """
 TRANSACTIONS_QUERY_COST = 3 + TRANSACTIONS_PAGE_SIZE * 6
 
+# What the mappers read of a node, typed as Shopify's schema types it: a node
+# they could not read is refused field by field.
+MONEY_V2 = {
+    "type": "dict",
+    "nullable": True,
+    "schema": {
+        "amount": {**MONEY, "required": True},
+        "currencyCode": {"type": "string", "nullable": True},
+    },
+}
+PAYOUT_NODE_SCHEMA = {
+    "id": {**GID, "required": True},
+    # UnsignedInt64: a string in JSON, read as text anyway.
+    "legacyResourceId": {"type": ["string", "integer"], "nullable": True},
+    **nullable_strings("issuedAt", "status", "transactionType"),
+    "net": MONEY_V2,
+    "summary": {
+        "type": "dict",
+        "nullable": True,
+        "schema": dict.fromkeys(SUMMARY_FIELDS, MONEY_V2),
+    },
+}
+TRANSACTION_NODE_SCHEMA = {
+    "id": {"type": "string", "required": True},
+    **nullable_strings("type", "sourceType", "adjustmentReason", "transactionDate"),
+    "test": {"type": "boolean", "nullable": True},
+    "amount": MONEY_V2,
+    "fee": MONEY_V2,
+    "net": MONEY_V2,
+    "associatedOrder": {**REF, "schema": {**REF["schema"], **nullable_strings("name")}},
+    "associatedPayout": {
+        "type": "dict",
+        "nullable": True,
+        "schema": nullable_strings("id", "status"),
+    },
+}
+
 # ShopifyPaymentsPayoutStatus -> payout status
 PAYOUT_STATUSES = {
     "SCHEDULED": "scheduled",
@@ -115,7 +154,11 @@ def transaction_category(shopify_type):
 
 
 def payout_values(node):
-    """A payout node of :data:`PAYOUTS_QUERY` as plain values (Decimal amounts)."""
+    """A payout node of :data:`PAYOUTS_QUERY` as plain values (Decimal amounts).
+
+    Raises ``PayloadError`` naming each field of ``node`` it cannot read.
+    """
+    validate_payload(PAYOUT_NODE_SCHEMA, node)
     net, currency = amount(node.get("net"))
     summary = node.get("summary") or {}
     return {
@@ -133,7 +176,11 @@ def payout_values(node):
 
 
 def transaction_values(node):
-    """A balance transaction node of :data:`TRANSACTIONS_QUERY` as plain values."""
+    """A balance transaction node of :data:`TRANSACTIONS_QUERY` as plain values.
+
+    Raises ``PayloadError`` naming each field of ``node`` it cannot read.
+    """
+    validate_payload(TRANSACTION_NODE_SCHEMA, node)
     gross, currency = amount(node.get("amount"))
     order = node.get("associatedOrder") or {}
     payout = node.get("associatedPayout") or {}

@@ -109,7 +109,12 @@ def blamed_index(error):
 
     Shopify names it with ``field: ["variants", "<index>", ...]``.
     """
-    field = error.get("field") or []
-    if len(field) > 1 and field[0] == "variants" and str(field[1]).isdigit():
+    field = error.get("field") if isinstance(error, dict) else None
+    if (
+        isinstance(field, list)
+        and len(field) > 1
+        and field[0] == "variants"
+        and str(field[1]).isdecimal()
+    ):
         return int(field[1])
     return None

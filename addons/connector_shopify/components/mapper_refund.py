@@ -16,7 +16,25 @@ line of the mapping table and is tested without a database.
 
 from decimal import ROUND_DOWN, Decimal
 
-from .mapper_order import MONEY, SHOP_MONEY, legacy_id, money, shop_amount
+from odoo.addons.connector_base.components.validation import validate_payload
+
+from .mapper_order import (
+    GID,
+    MONEY,
+    MONEY_BAG,
+    QUANTITY,
+    REF,
+    SHOP_MONEY,
+    connection,
+    legacy_id,
+    money,
+    nullable_strings,
+    shop_amount,
+)
+
+# A refunded subtotal is money given back: never below zero (it is split over
+# the refunded units, see :func:`split_amount`).
+REFUNDED_MONEY = {**MONEY, "regex": MONEY["regex"].removeprefix("-?")}
 
 # One refund, read by id when the orders backfill finds one Odoo does not have
 # (reading every refund of every order in the orders page would cost too much).
@@ -56,12 +74,19 @@ REFUND_SCHEMA = {
             "schema": {
                 "id": {"type": "integer"},
                 "line_item_id": {"type": "integer", "required": True},
-                "quantity": {"type": "integer", "required": True, "min": 1},
+                "quantity": QUANTITY,
                 "restock_type": {"type": "string", "nullable": True, "allowed": list(RESTOCK)},
                 "location_id": {"type": "integer", "nullable": True},
-                "subtotal": {**MONEY, "required": True},
+                "subtotal": {**REFUNDED_MONEY, "required": True},
                 "total_tax": MONEY,
-                "line_item": {"type": "dict", "nullable": True},
+                "line_item": {
+                    "type": "dict",
+                    "nullable": True,
+                    "schema": {
+                        **nullable_strings("sku", "title", "name"),
+                        "variant_id": {"type": "integer", "nullable": True},
+                    },
+                },
             },
         },
     },
@@ -130,7 +155,9 @@ def refund_payments(transactions):
 
 def refund_values(refund):
     """The whole refund, as the importer applies it."""
-    shipping = [a for a in refund.get("order_adjustments") or [] if a["kind"] == "shipping_refund"]
+    shipping = [
+        a for a in refund.get("order_adjustments") or [] if a.get("kind") == "shipping_refund"
+    ]
     payments = refund_payments(refund.get("transactions"))
     return {
         "external_id": str(refund["id"]),
@@ -160,9 +187,49 @@ def split_amount(amount, quantity, digits=2):
     return [(quantity - extra, unit), (extra, unit + step)]
 
 
+REFUND_NODE_SCHEMA = {
+    "id": {**GID, "required": True},
+    **nullable_strings("note", "createdAt"),
+    "order": {**REF, "required": True, "nullable": False},
+    "refundLineItems": connection(
+        {
+            "id": {**GID, "required": True},
+            "quantity": {"type": "integer", "required": True},
+            "restockType": {"type": "string", "nullable": True},
+            "location": REF,
+            "lineItem": {
+                "type": "dict",
+                "required": True,
+                "schema": {
+                    "id": {**GID, "required": True},
+                    **nullable_strings("sku", "title"),
+                    "variant": REF,
+                },
+            },
+            "subtotalSet": MONEY_BAG,
+            "totalTaxSet": MONEY_BAG,
+        },
+        required=False,
+    ),
+    "refundShippingLines": connection({"subtotalAmountSet": MONEY_BAG}, required=False),
+    "transactions": connection(
+        {
+            "id": {**GID, "required": True},
+            **nullable_strings("kind", "status", "gateway"),
+            "amountSet": MONEY_BAG,
+        },
+        required=False,
+    ),
+}
+
+
 def refund_from_graphql(node):
     """A refund read with :data:`REFUND_QUERY`, in the webhook shape the import
-    takes: a refund a missed webhook dropped comes in by the backfill."""
+    takes: a refund a missed webhook dropped comes in by the backfill.
+
+    Raises ``PayloadError`` naming each field of ``node`` it cannot read.
+    """
+    validate_payload(REFUND_NODE_SCHEMA, node)
 
     def nodes(connection):
         return [edge["node"] for edge in (connection or {}).get("edges", [])]

@@ -2,12 +2,13 @@ import math
 from datetime import timedelta
 
 from odoo import fields
-from odoo.tests import TransactionCase
+from odoo.tests import BaseCase, TransactionCase
 
 from odoo.addons.connector_base.tests.common import run_trapped_jobs
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
+from ..components import mapper_product
 from ..models.shopify_catalog import CATALOG_TOPIC, MUTATIONS_PER_REQUEST
 from .common import make_backend, start_shop
 
@@ -17,6 +18,16 @@ CATALOG_MUTATIONS = {
     "productVariantsBulkCreate",
     "productVariantsBulkUpdate",
 }
+
+
+class TestCatalogMapper(BaseCase):
+    def test_user_error_names_a_variant_only_by_a_plain_index(self):
+        # Found by the R3 fuzzing: blamed_index() raised AttributeError on a
+        # null entry and ValueError on "²", a digit to str.isdigit only.
+        blamed = mapper_product.blamed_index
+        self.assertEqual(blamed({"field": ["variants", "12", "price"], "message": "x"}), 12)
+        for error in (None, {"field": "variants"}, {"field": ["variants", "²"]}, {}):
+            self.assertIsNone(blamed(error), error)
 
 
 class TestCatalogOut(TransactionCase):

@@ -86,3 +86,97 @@ class TestOrderMapper(BaseCase):
 
     def test_schema_accepts_a_real_order(self):
         self.assertEqual(validate_payload(mapper_order.ORDER_SCHEMA, ORDER)["id"], ORDER["id"])
+
+
+class TestOrderMapperBadInput(BaseCase):
+    """Bodies the R3 fuzzing (tests/reliability/fuzz_mappers.py) found: each one
+    crashed the mapper or gave Odoo a number it cannot store; the schema now
+    refuses them, naming the field."""
+
+    LINE = ORDER["line_items"][0]
+
+    def assert_refused(self, body, *fields):
+        with self.assertRaises(PayloadError) as error:
+            validate_payload(mapper_order.ORDER_SCHEMA, body)
+        problems = "; ".join(error.exception.problems)
+        for field in fields:
+            self.assertIn(field, problems)
+        return problems
+
+    def test_customer_and_addresses_of_the_wrong_type_are_refused(self):
+        # Each of these raised TypeError or AttributeError in order_values().
+        self.assert_refused(
+            dict(ORDER, billing_address={"first_name": 7, "last_name": "X"}),
+            "billing_address.first_name: must be of string type",
+        )
+        self.assert_refused(
+            dict(ORDER, customer={"email": 42}), "customer.email: must be of string type"
+        )
+        self.assert_refused(
+            dict(ORDER, customer={"email_marketing_consent": ["subscribed"]}),
+            "customer.email_marketing_consent: must be of dict type",
+        )
+        self.assert_refused(
+            dict(ORDER, customer={"default_address": "12 rue"}),
+            "customer.default_address: must be of dict type",
+        )
+        self.assert_refused(
+            dict(ORDER, line_items=[dict(self.LINE, name=5)]),
+            "line_items.0.name: must be of string type",
+        )
+
+    def test_tax_rates_that_are_not_finite_numbers_are_refused(self):
+        # Python's json reads NaN and Infinity; a huge rate made an infinite percentage.
+        for rate, message in [
+            (float("nan"), "must be a finite number"),
+            (float("inf"), "must be a finite number"),
+            (1.8e306, "max value is 10"),
+            (-0.2, "min value is 0"),
+        ]:
+            body = dict(ORDER, line_items=[dict(self.LINE, tax_lines=[{"rate": rate}])])
+            self.assert_refused(body, f"line_items.0.tax_lines.0.rate: {message}")
+
+    def test_amounts_and_quantities_beyond_a_float_are_refused(self):
+        # order_values() gave price_unit = inf, a discount of inf %, a quantity
+        # Odoo's float fields overflow on.
+        self.assert_refused(
+            dict(ORDER, line_items=[dict(self.LINE, price="9" * 400)]),
+            "line_items.0.price: value does not match regex",
+        )
+        self.assert_refused(
+            dict(ORDER, line_items=[dict(self.LINE, price="0." + "0" * 400 + "1")]),
+            "line_items.0.price: value does not match regex",
+        )
+        self.assert_refused(
+            dict(ORDER, line_items=[dict(self.LINE, quantity=2**1100)]),
+            "line_items.0.quantity: max value is 2147483647",
+        )
+        # What Shopify does send still passes.
+        body = dict(ORDER, line_items=[dict(self.LINE, price="1234567.125", quantity=10**6)])
+        values = mapper_order.order_values(validate_payload(mapper_order.ORDER_SCHEMA, body))
+        line = values["lines"][0]
+        self.assertEqual((line["price_unit"], line["quantity"]), (1234567.125, 10**6))
+
+    def test_graphql_node_it_cannot_read_is_refused_field_by_field(self):
+        # order_from_graphql() raised KeyError / TypeError on each of these.
+        with self.assertRaises(PayloadError) as error:
+            mapper_order.order_from_graphql({})
+        problems = "; ".join(error.exception.problems)
+        for field in ("id: required field", "lineItems: required field", "name: required field"):
+            self.assertIn(field, problems)
+        node = {
+            "id": "gid://shopify/Order/1",
+            "name": "#1001",
+            "currencyCode": "EUR",
+            "taxesIncluded": True,
+            "totalPriceSet": {"shopMoney": {"amount": "abc"}},
+            "lineItems": {"edges": []},
+            "shippingLines": {"edges": [{"node": {"taxLines": [{}]}}]},
+        }
+        with self.assertRaises(PayloadError) as error:
+            mapper_order.order_from_graphql(node)
+        problems = "; ".join(error.exception.problems)
+        self.assertIn("totalPriceSet.shopMoney.amount: value does not match regex", problems)
+        self.assertIn("shippingLines.edges.0.node.taxLines.0.rate: required field", problems)
+        with self.assertRaises(PayloadError):
+            mapper_order.order_from_graphql(None)

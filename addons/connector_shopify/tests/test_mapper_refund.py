@@ -177,3 +177,61 @@ class TestRefundMapper(BaseCase):
         for read, sent in zip(polled["lines"], webhook["lines"], strict=True):
             for key in ("line_item_id", "quantity", "restock", "location_id", "subtotal", "tax"):
                 self.assertEqual(read[key], sent[key], key)
+
+
+class TestRefundMapperBadInput(BaseCase):
+    """Bodies the R3 fuzzing (tests/reliability/fuzz_mappers.py) found: each one
+    crashed the mapper or split a refund into negative quantities."""
+
+    LINE = REFUND["refund_line_items"][0]
+
+    def problems(self, body):
+        with self.assertRaises(PayloadError) as error:
+            validate_payload(mapper_refund.REFUND_SCHEMA, body)
+        return "; ".join(error.exception.problems)
+
+    def test_order_adjustment_without_kind_is_not_shipping(self):
+        # refund_values() raised KeyError: 'kind'; the schema does not require it.
+        body = dict(REFUND, order_adjustments=[{"amount": "-5.00"}])
+        values = mapper_refund.refund_values(validate_payload(mapper_refund.REFUND_SCHEMA, body))
+        self.assertEqual(values["shipping"], 0)
+
+    def test_refunded_subtotal_below_zero_is_refused(self):
+        # split_amount(-1, 2, digits=0) gave [(3, -0), (-1, 1)]: a negative quantity.
+        body = dict(REFUND, refund_line_items=[dict(self.LINE, quantity=2, subtotal="-1")])
+        self.assertIn(
+            "refund_line_items.0.subtotal: value does not match regex", self.problems(body)
+        )
+
+    def test_refunded_subtotal_beyond_decimal_precision_is_refused(self):
+        # split_amount() raised decimal.InvalidOperation quantizing 29 digits.
+        body = dict(REFUND, refund_line_items=[dict(self.LINE, subtotal="1" * 27 + ".00")])
+        self.assertIn(
+            "refund_line_items.0.subtotal: value does not match regex", self.problems(body)
+        )
+        parts = mapper_refund.split_amount(Decimal("999999999999999.99"), 7)
+        self.assertEqual(sum(q * p for q, p in parts), Decimal("999999999999999.99"))
+
+    def test_line_item_of_the_wrong_type_is_refused(self):
+        # refund_line_values() raised AttributeError: 'int' object has no attribute 'strip'.
+        body = dict(REFUND, refund_line_items=[dict(self.LINE, line_item={"sku": 5})])
+        self.assertIn(
+            "refund_line_items.0.line_item.sku: must be of string type", self.problems(body)
+        )
+
+    def test_graphql_node_it_cannot_read_is_refused_field_by_field(self):
+        # refund_from_graphql() raised KeyError / TypeError on each of these.
+        with self.assertRaises(PayloadError) as error:
+            mapper_refund.refund_from_graphql({"id": "gid://shopify/Refund/1", "order": None})
+        self.assertIn("order: null value not allowed", error.exception.problems)
+        node = {
+            "id": "gid://shopify/Refund/1",
+            "order": {"id": "gid://shopify/Order/abc"},
+            "refundLineItems": {"edges": [{"node": {"id": "gid://shopify/RefundLineItem/2"}}]},
+        }
+        with self.assertRaises(PayloadError) as error:
+            mapper_refund.refund_from_graphql(node)
+        problems = "; ".join(error.exception.problems)
+        self.assertIn("order.id: value does not match regex", problems)
+        self.assertIn("refundLineItems.edges.0.node.lineItem: required field", problems)
+        self.assertIn("refundLineItems.edges.0.node.quantity: required field", problems)

@@ -5,6 +5,7 @@ from unittest.mock import patch
 from odoo import Command, fields
 from odoo.tests import BaseCase, TransactionCase
 
+from odoo.addons.connector_base.components.validation import PayloadError
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..components import mapper_payout
@@ -66,6 +67,36 @@ class TestPayoutMapper(BaseCase):
                 "PAYOUT": "other",
             },
         )
+
+    def test_node_it_cannot_read_is_refused_field_by_field(self):
+        # Found by the R3 fuzzing: payout_values() and transaction_values()
+        # raised TypeError, AttributeError or KeyError on these.
+        for mapper, node, problem in [
+            (
+                mapper_payout.payout_values,
+                {"id": "gid://shopify/ShopifyPaymentsPayout/1", "net": "12.00"},
+                "net: must be of dict type",
+            ),
+            (
+                mapper_payout.payout_values,
+                {"id": "gid://shopify/ShopifyPaymentsPayout/1", "summary": ["x"]},
+                "summary: must be of dict type",
+            ),
+            (mapper_payout.payout_values, {}, "id: required field"),
+            (
+                mapper_payout.transaction_values,
+                {"id": "x", "associatedOrder": {"id": "gid://shopify/Order/abc"}},
+                "associatedOrder.id: value does not match regex",
+            ),
+            (
+                mapper_payout.transaction_values,
+                {"id": "x", "fee": {"amount": None}},
+                "fee.amount: null value not allowed",
+            ),
+        ]:
+            with self.assertRaises(PayloadError) as error:
+                mapper(node)
+            self.assertIn(problem, str(error.exception))
 
 
 class TestPayoutImport(TransactionCase):
