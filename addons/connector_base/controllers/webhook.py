@@ -6,10 +6,11 @@ with how to find its backend; its backend model provides the signature rule
 (``_webhook_message``). Everything else is here, the same for all.
 """
 
-import json
 import logging
 
 from odoo.http import request
+
+from ..components.payload import BodyError, parse_body
 
 _logger = logging.getLogger(__name__)
 
@@ -52,9 +53,9 @@ class WebhookIntake:
             _logger.info("backend %s: webhook refused, bad signature", backend.id)
             return self._answer(401, "invalid signature")
         try:
-            payload = json.loads(raw)
-        except (UnicodeDecodeError, ValueError):
-            return self._answer(400, "body is not valid JSON")
+            payload = parse_body(raw)
+        except BodyError as exc:
+            return self._answer(400, str(exc))
         message = backend._webhook_message(payload, httprequest.headers)
         missing = [key for key in ("topic", "idempotency_key") if not message.get(key)]
         if missing:

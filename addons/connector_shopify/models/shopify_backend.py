@@ -614,8 +614,9 @@ class ConnectorBackend(models.Model):
         return self.env["shopify.order.importer"]._import(self, event, payload)
 
     def _shopify_order_missing(self, event, payload):
-        if self.env["shopify.order.binding"]._find(self, payload["id"]):
-            return None
+        order_id = payload.get("id") if isinstance(payload, dict) else None
+        if not order_id or self.env["shopify.order.binding"]._find(self, order_id):
+            return None  # a missing order id is for validation to name
         return (
             self.env._(
                 "Order %(name)s is not imported yet.", name=payload.get("name") or payload["id"]
@@ -674,8 +675,8 @@ def _parse_time(value):
         return None
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo:
+            moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # not a time, or beyond the calendar in UTC
         return None
-    if moment.tzinfo:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
     return moment

@@ -1,7 +1,8 @@
 from datetime import datetime
 
-from odoo.tests import HttpCase, tagged
+from odoo.tests import BaseCase, HttpCase, tagged
 
+from ..models.shopify_backend import _parse_time
 from .common import SHOP_DOMAIN, make_backend, order_payload, signed
 
 
@@ -51,3 +52,13 @@ class TestShopifyWebhook(HttpCase):
         response = self.post(order_payload(), domain="unknown-shop.myshopify.com")
         self.assertEqual(response.status_code, 401)
         self.assertFalse(self.events())
+
+
+class TestShopifyTimes(BaseCase):
+    def test_a_time_beyond_the_calendar_is_no_time_not_a_crash(self):
+        # Found by fuzzing the endpoint: X-Shopify-Triggered-At was an HTTP 500.
+        self.assertEqual(
+            _parse_time("2026-11-23T10:00:00.123Z"), datetime(2026, 11, 23, 10, 0, 0, 123000)
+        )
+        for value in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "soon", ""):
+            self.assertIsNone(_parse_time(value), value)
