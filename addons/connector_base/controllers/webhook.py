@@ -15,6 +15,11 @@ from ..components.payload import BodyError, parse_body
 _logger = logging.getLogger(__name__)
 
 
+def _hashable(domain):
+    """A domain as a key of the backend lookup's cache."""
+    return tuple(tuple(term) if isinstance(term, list) else term for term in domain)
+
+
 class WebhookIntake:
     """Mixin of the connectors' webhook controllers (no route of its own).
 
@@ -39,7 +44,8 @@ class WebhookIntake:
         200: stored (or recognised as a duplicate) and queued.
         """
         httprequest = request.httprequest
-        backend = request.env["connector.backend"].sudo().search(backend_domain, limit=1)
+        Backend = request.env["connector.backend"].sudo()
+        backend = Backend._webhook_backend(_hashable(backend_domain))
         if not backend:
             return self._answer(401, "unknown backend")
         limit = max(backend.max_body_kb, 1) * 1024

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import psycopg2
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import UserError
 from odoo.sql_db import Cursor
 
@@ -22,6 +22,18 @@ from ..components.signature import hmac_sha256_base64, signature_matches
 
 _logger = logging.getLogger(__name__)
 
+# What a webhook's intake reads of its backend (see _webhook_backend).
+WEBHOOK_INTAKE_FIELDS = (
+    "name",
+    "state",
+    "backend_type",
+    "company_id",
+    "max_body_kb",
+    "webhook_secret",
+    "webhook_secret_previous",
+    "webhook_secret_rotated_at",
+    "webhook_secret_grace_minutes",
+)
 # Connector jobs count their own attempts (per event, per outbound change) and
 # give up on their own; queue_job's limit is only the safety net against a job
 # that kills its worker over and over.
@@ -246,6 +258,7 @@ class ConnectorBackend(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         backends = super().create(vals_list)
+        self.env.registry.clear_cache()  # _webhook_backend_values
         backends._ensure_sync_policies()
         return backends
 
@@ -261,11 +274,45 @@ class ConnectorBackend(models.Model):
                         }
                     )
         res = super().write(vals)
+        self.env.registry.clear_cache()  # _webhook_backend_values
         if "backend_type" in vals:
             self._ensure_sync_policies()
         if vals.get("state") == "running":
             self._resume_processing()
         return res
+
+    def unlink(self):
+        res = super().unlink()
+        self.env.registry.clear_cache()  # _webhook_backend_values
+        return res
+
+    @api.model
+    def _webhook_backend(self, domain):
+        """The backend a webhook's ``domain`` (a tuple of conditions) names,
+        with what the intake reads of it already in this environment's cache:
+        every webhook asks, and the answer only changes when an administrator
+        edits a backend (which clears the cache). The state may lag the
+        circuit breaker's: the intake only tells a running backend from a
+        paused one."""
+        found = self._webhook_backend_values(domain)
+        if not found:
+            return self.browse()
+        backend_id, values = found
+        backend = self.browse(backend_id)
+        for name, value in values:
+            self._fields[name]._update_cache(backend, value)
+        return backend
+
+    @api.model
+    @tools.ormcache("domain")
+    def _webhook_backend_values(self, domain):
+        backend = self.sudo().search(list(domain), limit=1)
+        if not backend:
+            return None
+        return backend.id, tuple(
+            (name, backend._fields[name].convert_to_cache(backend[name], backend))
+            for name in WEBHOOK_INTAKE_FIELDS
+        )
 
     @api.model
     def _ensure_all_sync_policies(self):
@@ -428,6 +475,7 @@ class ConnectorBackend(models.Model):
         transactions change meanwhile (claims, bookkeeping); each statement
         sees what is committed instead of failing on a stale snapshot.
         """
+        self.env.flush_all()  # a test's cursors share one transaction: show them this one's
         with self.env.registry.cursor() as cr:
             # A test cursor shares the test's transaction: its isolation is the test's.
             if read_committed and isinstance(cr, Cursor):

@@ -44,6 +44,15 @@ class ConnectorEvent(models.Model):
                 if stuck:
                     stuck._audit("requeue", env._("Requeued automatically: its job was gone."))
                     requeued += len(stuck._enqueue(from_states=("queued", "processing")))
+        # Received events whose dispatcher job was lost (deleted, cancelled).
+        self.env.cr.execute(
+            "SELECT DISTINCT backend_id FROM connector_event WHERE state = 'received' "
+            "AND received_at < %s",
+            (limit,),
+        )
+        backends = self.env["connector.backend"].browse(row[0] for row in self.env.cr.fetchall())
+        for backend in backends.filtered(lambda b: b.state in ("running", "circuit_open")):
+            backend._wake_dispatcher()
         if requeued:
             _logger.info("requeued %d stuck connector events", requeued)
         self.env.invalidate_all()

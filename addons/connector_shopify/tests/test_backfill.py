@@ -1,6 +1,6 @@
 from odoo.tests import TransactionCase
 
-from odoo.addons.queue_job.tests.common import trap_jobs
+from odoo.addons.connector_base.tests.common import trap_jobs
 
 from .common import make_backend, make_products, run_jobs, start_shop
 

@@ -4,9 +4,8 @@ from datetime import timedelta
 from odoo import fields
 from odoo.tests import BaseCase, TransactionCase
 
-from odoo.addons.connector_base.tests.common import run_trapped_jobs
+from odoo.addons.connector_base.tests.common import run_trapped_jobs, trap_jobs
 from odoo.addons.queue_job.exception import RetryableJobError
-from odoo.addons.queue_job.tests.common import trap_jobs
 
 from ..components import mapper_product
 from ..models.shopify_catalog import CATALOG_TOPIC, MUTATIONS_PER_REQUEST

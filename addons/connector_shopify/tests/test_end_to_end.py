@@ -34,7 +34,12 @@ class TestShopifyEndToEnd(HttpCase):
         self.deliver()
         Job = self.env["queue.job"]
         for _ in range(5):
-            jobs = Job.search([("state", "=", "pending"), ("model_name", "=", "connector.event")])
+            jobs = Job.search(
+                [
+                    ("state", "=", "pending"),
+                    ("method_name", "in", ("_dispatch_received", "_process")),
+                ]
+            )
             if not jobs:
                 return
             for record in jobs:

@@ -6,7 +6,7 @@ from odoo import Command, fields
 from odoo.tests import BaseCase, TransactionCase
 
 from odoo.addons.connector_base.components.validation import PayloadError
-from odoo.addons.queue_job.tests.common import trap_jobs
+from odoo.addons.connector_base.tests.common import run_trapped_jobs, trap_jobs
 
 from ..components import mapper_payout
 from .common import connect_store, make_backend, make_products, run_jobs, start_shop
@@ -115,8 +115,7 @@ class TestPayoutImport(TransactionCase):
                     cls.backend, "orders/create", payload, f"wh-{payload['id']}"
                 )
                 cls.orders.append(payload)
-            while trap.enqueued_jobs:
-                trap.perform_enqueued_jobs()
+            run_trapped_jobs(cls.env, trap)
         cls.shop.refund_order(cls.orders[0]["name"], {cls.skus[0]: 1})
         cls.payout_ids = cls.shop.create_payout(status="IN_TRANSIT")
 

@@ -3,8 +3,7 @@ import copy
 from odoo.fields import Command
 from odoo.tests import TransactionCase, tagged
 
-from odoo.addons.connector_base.tests.common import run_trapped_jobs
-from odoo.addons.queue_job.tests.common import trap_jobs
+from odoo.addons.connector_base.tests.common import run_trapped_jobs, trap_jobs
 
 from .common import connect_store
 

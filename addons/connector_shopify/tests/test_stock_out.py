@@ -2,9 +2,8 @@ import math
 
 from odoo.tests import TransactionCase
 
-from odoo.addons.connector_base.tests.common import run_trapped_jobs
+from odoo.addons.connector_base.tests.common import run_trapped_jobs, trap_jobs
 from odoo.addons.queue_job.exception import RetryableJobError
-from odoo.addons.queue_job.tests.common import trap_jobs
 
 from .common import connect_store
 

@@ -40,7 +40,7 @@ class TestShopifyWebhook(HttpCase):
         self.assertEqual((event.topic, event.idempotency_key), ("orders/create", "wh-1"))
         self.assertEqual(event.sequence_key, "order:820982911946154508")
         self.assertEqual(event.occurred_at, datetime(2026, 11, 23, 10, 0, 0, 123456))
-        self.assertEqual(event.state, "queued")
+        self.assertEqual(event.state, "received", "its job comes from the dispatcher")
 
     def test_invalid_signature_is_refused_and_stores_nothing(self):
         response = self.post(order_payload(), secret="someone-else")

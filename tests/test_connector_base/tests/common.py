@@ -1,9 +1,8 @@
 from odoo.tests import TransactionCase
 
 from odoo.addons.connector_base.components.http_client import RemoteRetryableError
-from odoo.addons.connector_base.tests.common import run_trapped_jobs
+from odoo.addons.connector_base.tests.common import run_trapped_jobs, trap_jobs
 from odoo.addons.queue_job.exception import RetryableJobError
-from odoo.addons.queue_job.tests.common import trap_jobs
 
 from .fake_remote import FakeRemote
 
@@ -57,6 +56,10 @@ class ConnectorCase(TransactionCase):
         return self.Event._receive(
             backend or self.backend, topic, payload, key, occurred_at=occurred_at
         )
+
+    def dispatch(self):
+        """What the backend's dispatcher job does: received events get their jobs."""
+        return self.backend._dispatch_received()
 
     def run_jobs(self, trap):
         """Perform trapped jobs, and the jobs they enqueue, until none is left."""

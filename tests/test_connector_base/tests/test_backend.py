@@ -28,6 +28,8 @@ class TestBackend(ConnectorCase):
         self.backend._policy("partners_in").write({"mode": "micro_batch", "interval_minutes": 5})
         with trap_jobs() as trap:
             self.receive("partner.upsert", {"id": 1, "name": "Batch"}, "mb-1")
+            trap.enqueued_jobs.clear()  # the dispatcher's job
+            self.dispatch()
         eta = trap.enqueued_jobs[0].eta
         self.assertGreater(eta, fields.Datetime.now() + timedelta(minutes=4))
 

@@ -27,6 +27,7 @@ class TestHousekeeping(ConnectorCase):
 
     def test_event_whose_job_is_gone_is_requeued(self):
         event = self.receive("partner.upsert", {"id": 3, "name": "Stuck"}, "h-3")
+        self.dispatch()
         self.assertEqual(event.state, "queued")
         event.sudo().job_ids.unlink()  # the job was deleted, or its worker died
         self.env["connector.event"]._cron_reset_stuck()
@@ -61,3 +62,14 @@ class TestHousekeeping(ConnectorCase):
             purged = self.env["connector.event"]._cron_purge(chunk=2)
         self.assertEqual(purged["connector.event"], 5)
         self.assertFalse(events.exists())
+
+    def test_received_events_whose_dispatcher_is_gone_get_one(self):
+        event = self.receive("partner.upsert", {"id": 4, "name": "Undispatched"}, "h-4")
+        Job = self.env["queue.job"]
+        dispatchers = [("identity_key", "=", f"connector.dispatch-{self.backend.id}")]
+        Job.search(dispatchers).unlink()  # the dispatcher's job was deleted
+        with freeze_time(fields.Datetime.now() + timedelta(minutes=31)):
+            self.env["connector.event"]._cron_reset_stuck()
+        self.assertEqual(Job.search(dispatchers).state, "pending")
+        self.dispatch()
+        self.assertEqual(event.state, "queued")

@@ -6,6 +6,8 @@ from freezegun import freeze_time
 from odoo import fields
 from odoo.tests import new_test_user
 
+from odoo.addons.connector_base.tests.common import perform_trapped_jobs
+
 from .common import ConnectorCase, trap_jobs
 
 T0 = datetime(2026, 11, 1, 12, 0, 0)
@@ -34,10 +36,13 @@ class TestInbox(ConnectorCase):
         older = {"id": 8, "name": "Grace (old name)"}
         newer = {"id": 8, "name": "Grace Hopper"}
         with trap_jobs() as trap:
+            # Each dispatched on its own: the newer one's job is queued first.
             late = self.receive(
                 "partner.upsert", newer, "v2", occurred_at=T0 + timedelta(minutes=5)
             )
+            self.dispatch()
             early = self.receive("partner.upsert", older, "v1", occurred_at=T0)
+            self.dispatch()
             self.run_jobs(trap)
         self.assertEqual((early.state, late.state), ("done", "done"))
         self.assertLess(early.processed_at, late.processed_at + timedelta(seconds=1))
@@ -50,6 +55,7 @@ class TestInbox(ConnectorCase):
                 "partner.upsert", {"id": 12, "name": "B"}, "s2", occurred_at=T0 + timedelta(1)
             )
             early = self.receive("partner.upsert", {"id": 12, "name": "A"}, "s1", occurred_at=T0)
+            self.dispatch()
             trap.enqueued_jobs.clear()
             late._process()  # its job ran first: it waits for the earlier event
             self.assertEqual((late.state, late.error_kind), ("waiting", "sequence"))
@@ -72,6 +78,7 @@ class TestInbox(ConnectorCase):
                 "partner.upsert", {"id": 13, "name": "B"}, "t2", occurred_at=T0 + timedelta(1)
             )
             early = self.receive("partner.upsert", {"id": 13, "name": "A"}, "t1", occurred_at=T0)
+            self.dispatch()
             trap.enqueued_jobs.clear()
             late._process()
             self.env.flush_all()
@@ -224,7 +231,9 @@ class TestInbox(ConnectorCase):
         payload = {"id": 13, "name": "Throttled", "fetch_details": True}
         with trap_jobs() as trap:
             event = self.receive("partner.upsert", payload, "t-13")
-            retry = self.expect_retry(trap.perform_enqueued_jobs)
+            trap.enqueued_jobs.clear()  # the dispatcher's job
+            self.dispatch()
+            retry = self.expect_retry(lambda: perform_trapped_jobs(self.env, trap))
             self.assertEqual(retry.seconds, 7)
             self.assertEqual(event.state, "queued")
             self.assertEqual(event.retry_count, 1)
@@ -242,6 +251,7 @@ class TestInbox(ConnectorCase):
         payload = {"id": 14, "name": "Never", "fetch_details": True}
         with trap_jobs():
             event = self.receive("partner.upsert", payload, "d-14")
+            self.dispatch()
         for _ in range(3):
             self.expect_retry(event._process)
         result = event._process()
@@ -254,6 +264,7 @@ class TestInbox(ConnectorCase):
         payload = {"id": 37, "name": "Patient", "fetch_details": True}
         with trap_jobs():
             event = self.receive("partner.upsert", payload, "o-37")
+            self.dispatch()
         start = fields.Datetime.now()
         with freeze_time(start):
             self.open_circuit()
@@ -349,6 +360,12 @@ class TestInbox(ConnectorCase):
 
     def test_event_is_processed_by_a_job_on_its_backend_and_flow_channel(self):
         event = self.receive("partner.upsert", {"id": 21, "name": "Job"}, "j-21")
+        self.assertEqual(event.state, "received")
+        dispatcher = self.env["queue.job"].search(
+            [("identity_key", "=", f"connector.dispatch-{self.backend.id}")]
+        )
+        self.assertEqual(dispatcher.state, "pending", "the dispatcher gives it its job")
+        self.assertEqual(self.dispatch(), "1 events queued")
         self.assertEqual(event.state, "queued")
         self.assertEqual(len(event.job_ids), 1)
         policy = self.backend._policy("partners_in")

@@ -46,22 +46,28 @@ class TestWebhook(HttpCase):
     def events(self):
         return self.Event.search([("backend_id", "=", self.backend.id)])
 
-    def test_signed_webhook_is_stored_queued_and_acknowledged(self):
+    def test_signed_webhook_is_stored_acknowledged_then_queued(self):
         response = self.post({"id": 1, "name": "Signed"})
         self.assertEqual(response.status_code, 200)
         event = self.events()
         self.assertEqual(len(event), 1)
-        self.assertEqual(response.json(), {"status": "queued", "event": event.id})
+        self.assertEqual(response.json(), {"status": "received", "event": event.id})
         self.assertEqual((event.topic, event.idempotency_key), ("partner.upsert", "d-1"))
         self.assertEqual(event.correlation_id, "corr-d-1")
         self.assertEqual(event.payload, {"id": 1, "name": "Signed"})
-        self.assertEqual(len(event.job_ids), 1)
+        # Its job comes from the backend's dispatcher, due a second later.
+        dispatcher = self.env["queue.job"].search(
+            [("identity_key", "=", f"connector.dispatch-{self.backend.id}")]
+        )
+        self.assertEqual(dispatcher.state, "pending")
+        self.backend._dispatch_received()
+        self.assertEqual((event.state, len(event.job_ids)), ("queued", 1))
 
     def test_redelivery_is_acknowledged_as_duplicate(self):
         self.post({"id": 2, "name": "Once"}, delivery="same")
         response = self.post({"id": 2, "name": "Once"}, delivery="same")
         self.assertEqual(response.json()["status"], "duplicate")
-        self.assertEqual(sorted(self.events().mapped("state")), ["duplicate", "queued"])
+        self.assertEqual(sorted(self.events().mapped("state")), ["duplicate", "received"])
 
     def test_wrong_or_missing_signature_is_refused_and_counted(self):
         wrong = self.post({"id": 3, "name": "Forged"}, secret="not-the-secret")
