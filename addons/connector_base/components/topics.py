@@ -56,15 +56,14 @@ class OutboundTopic:
     :param batch_size: most items in one remote call (the API's batch limit).
     :param window_seconds: how long changes are gathered before one send in
         real-time mode; changes to one key inside the window coalesce.
-    :param serial: one batch of the topic in flight at a time per backend,
-        for senders that look up what an earlier send made on the remote
-        before creating (two sends side by side could both adopt one result).
+    One flush of a topic runs at a time per backend, batch after batch: a
+    sender may look up what an earlier send made on the remote before
+    creating (two sends side by side could both adopt one result).
     """
 
     flow: str
     sender: str
     batch_size: int = 100
     window_seconds: int = 2
-    serial: bool = False
     max_attempts: int = 8
     description: str = ""

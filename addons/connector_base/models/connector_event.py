@@ -58,12 +58,13 @@ INSERT INTO connector_event (
     retry_count, recheck_count, error_kind, error_message, next_retry_at,
     duplicate_of_id, create_uid, write_uid, create_date, write_date
 )
-VALUES (
+SELECT
     %(backend_id)s, %(company_id)s, %(flow)s, %(topic)s, %(idempotency_key)s,
     %(sequence_key)s, %(waiting_key)s, %(occurred_at)s, %(now)s, %(source)s, %(payload)s,
     %(correlation_id)s, %(state)s, 0, 0, 0, %(error_kind)s, %(error_message)s,
     %(next_retry_at)s, %(duplicate_of_id)s, %(uid)s, %(uid)s, %(now)s, %(now)s
-)
+-- The dispatcher's lock, shared, in the same round trip (see _wake_dispatcher).
+FROM (SELECT pg_advisory_xact_lock_shared(hashtextextended(%(dispatch_key)s, 0))) AS dispatch
 ON CONFLICT (backend_id, idempotency_key) WHERE duplicate_of_id IS NULL DO NOTHING
 RETURNING id
 """
@@ -83,23 +84,22 @@ class ConnectorEvent(models.Model):
     _order = "received_at desc, id desc"
     _rec_names_search = ["idempotency_key", "sequence_key", "topic", "correlation_id"]
 
+    # Indexes are what an insert pays for on every webhook: only those the
+    # framework and support searches use (the composite ones below cover
+    # backend, sequence, waiting and dispatching).
     backend_id = fields.Many2one(
-        "connector.backend", required=True, ondelete="cascade", index=True, readonly=True
+        "connector.backend", required=True, ondelete="cascade", readonly=True
     )
     company_id = fields.Many2one(related="backend_id.company_id", store=True, index=True)
     backend_type = fields.Selection(related="backend_id.backend_type")
-    flow = fields.Char(readonly=True, index=True)
-    topic = fields.Char(required=True, readonly=True, index=True)
+    flow = fields.Char(readonly=True)
+    topic = fields.Char(required=True, readonly=True)
     idempotency_key = fields.Char(required=True, readonly=True)
-    sequence_key = fields.Char(
-        readonly=True, index=True, help="The aggregate the message is about."
-    )
+    sequence_key = fields.Char(readonly=True, help="The aggregate the message is about.")
     waiting_key = fields.Char(
-        readonly=True,
-        index=True,
-        help="The aggregate whose arrival this waiting event needs.",
+        readonly=True, help="The aggregate whose arrival this waiting event needs."
     )
-    occurred_at = fields.Datetime(required=True, readonly=True, index=True)
+    occurred_at = fields.Datetime(required=True, readonly=True)
     received_at = fields.Datetime(
         required=True, readonly=True, default=fields.Datetime.now, index=True
     )
@@ -123,7 +123,7 @@ class ConnectorEvent(models.Model):
         readonly=True,
         help="Transient failures since the event was last queued by a person.",
     )
-    error_kind = fields.Selection(ERROR_KINDS, readonly=True, index=True)
+    error_kind = fields.Selection(ERROR_KINDS, readonly=True)
     error_message = fields.Text(readonly=True)
     error_traceback = fields.Text(readonly=True)
     next_retry_at = fields.Datetime(
@@ -166,6 +166,7 @@ class ConnectorEvent(models.Model):
     )
     _sequence_idx = models.Index("(backend_id, sequence_key, occurred_at)")
     _waiting_idx = models.Index("(backend_id, waiting_key) WHERE state = 'waiting'")
+    _received_idx = models.Index("(backend_id, occurred_at, id) WHERE state = 'received'")
     _recheck_idx = models.Index("(next_retry_at, id) WHERE state = 'waiting'")
 
     @api.depends("payload")
@@ -262,6 +263,7 @@ class ConnectorEvent(models.Model):
             "next_retry_at": None,
             "duplicate_of_id": None,
             "uid": self.env.uid,
+            "dispatch_key": backend._dispatcher_key(),
         }
         if isinstance(declaration, InboundTopic):
             vals["flow"] = declaration.flow
@@ -418,7 +420,7 @@ class ConnectorBackend(models.Model):
             (key, key),
         )
         if self.env.cr.fetchone()[1]:
-            return None
+            return None  # it will see this transaction's events: it waits for the lock
         return (
             self.sudo()
             .with_context(allowed_company_ids=self.company_id.ids)

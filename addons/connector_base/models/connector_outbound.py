@@ -49,11 +49,6 @@ UPDATE connector_outbound
                    AND flying.topic = pending.topic
                    AND flying.coalescing_key = pending.coalescing_key
                    AND flying.state = 'sending')
-          AND NOT (%(serial)s AND EXISTS (
-                SELECT 1 FROM connector_outbound flying
-                 WHERE flying.backend_id = pending.backend_id
-                   AND flying.topic = pending.topic
-                   AND flying.state = 'sending'))
         ORDER BY pending.id
         LIMIT %(limit)s
           FOR UPDATE SKIP LOCKED)
@@ -185,12 +180,6 @@ class ConnectorOutbound(models.Model):
         commit at once: nothing stays locked while the remote is called.
         Returns their ids, oldest first."""
         with backend._new_transaction(read_committed=True) as env:
-            if declaration.serial:
-                # Claims of the topic one after the other: each sees the last one's.
-                env.cr.execute(
-                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                    (f"connector.outbound:{backend.id}:{topic}",),
-                )
             env.cr.execute(
                 CLAIM_SQL,
                 {
@@ -199,7 +188,6 @@ class ConnectorOutbound(models.Model):
                     "backend": backend.id,
                     "topic": topic,
                     "limit": declaration.batch_size,
-                    "serial": declaration.serial,
                 },
             )
             return sorted(row[0] for row in env.cr.fetchall())
@@ -463,6 +451,21 @@ class ConnectorBackend(models.Model):
             return f"{topic}: backend {backend.state}, nothing sent"
         if not backend._policy(declaration.flow).enabled:
             return f"{topic}: flow {declaration.flow} disabled, nothing sent"
+        # One flush of a topic at a time per backend: a second one would take
+        # a second worker for the same remote, and senders that look up what
+        # an earlier send made (fulfillments) must not run side by side. The
+        # lock lives as long as this job's transaction; a flush that finds it
+        # taken waits its turn without holding a worker.
+        self.env.cr.execute(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
+            (f"connector.outbound.flush:{backend.id}:{topic}",),
+        )
+        if not self.env.cr.fetchone()[0]:
+            raise RetryableJobError(
+                self.env._("Another flush of %(topic)s is sending: this one waits.", topic=topic),
+                seconds=max(1, declaration.window_seconds),
+                ignore_retry=True,
+            )
         Outbound = self.env["connector.outbound"]
         self.env.flush_all()  # other cursors read what this one queued
         Outbound._take_back_abandoned([backend.id], topic)

@@ -12,7 +12,9 @@ class ShopifyWebhook(WebhookIntake, http.Controller):
     @http.route(
         WEBHOOK_ROUTE,
         type="http",
-        auth="public",
+        # The remote is no user: the intake authenticates it by the signature.
+        auth="none",
+        readonly=False,
         methods=["POST"],
         csrf=False,
         save_session=False,

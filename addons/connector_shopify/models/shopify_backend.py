@@ -208,8 +208,6 @@ class ConnectorBackend(models.Model):
                 flow="fulfillment_out",
                 sender="_shopify_send_fulfillments",
                 batch_size=1,
-                # The sender adopts a fulfillment an earlier send made: one at a time.
-                serial=True,
             ),
             # One change per product template; a batch's mutations share requests.
             CATALOG_TOPIC: OutboundTopic(

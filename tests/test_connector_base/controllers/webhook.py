@@ -7,7 +7,9 @@ class TestWebhook(WebhookIntake, http.Controller):
     @http.route(
         "/connector_test/webhook/<int:backend_id>",
         type="http",
-        auth="public",
+        # The remote is no user: the intake authenticates it by the signature.
+        auth="none",
+        readonly=False,
         methods=["POST"],
         csrf=False,
         save_session=False,
