@@ -78,5 +78,6 @@ class WebhookIntake:
             occurred_at=message.get("occurred_at"),
             source="webhook",
             correlation_id=message.get("correlation_id"),
+            raw=raw.decode(),  # UTF-8, as parse_body checked
         )
         return self._answer(200, event.state, event=event.id)

@@ -1,11 +1,13 @@
 import contextlib
 import json
 import logging
+import time
 import uuid
 from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
+from odoo.tools import config
 
 from ..components.topics import InboundTopic
 from .connector_backend import JOB_MAX_RETRIES
@@ -39,6 +41,12 @@ ERROR_KINDS = [
 # share its run, and a webhook costs no job of its own (QUALITY P1).
 DISPATCH_WINDOW = 1
 DISPATCH_CHUNK = 500
+# Per worker: until when a backend's dispatcher is known to be waiting (due
+# later, so not started: queue_job runs no job before its eta), so that the
+# webhooks of that second need not ask. The margin covers the clocks of the
+# runner and of this worker.
+_DISPATCHER_WAITING = {}
+DISPATCHER_MARGIN = 0.25
 # The safety net of waiting events: first check after 10 minutes, then
 # doubling, at most once a day (they are woken at once by what they wait for).
 RECHECK_FIRST = timedelta(minutes=10)
@@ -221,6 +229,7 @@ class ConnectorEvent(models.Model):
         source="webhook",
         correlation_id=None,
         sequence_key=None,
+        raw=None,
     ):
         """Store one message received from ``backend`` and queue its processing.
 
@@ -228,7 +237,8 @@ class ConnectorEvent(models.Model):
         as a duplicate of the first one and has no other effect. A message of a
         topic the backend does not declare is stored as failed, for support
         staff to see. One whose prerequisite is missing is stored waiting,
-        without a job: it is queued when what it waits for arrives. Returns
+        without a job: it is queued when what it waits for arrives. ``raw``:
+        the JSON text ``payload`` was parsed from, stored as it came. Returns
         the stored event.
 
         The hot path of every webhook, a few statements and no ORM: one
@@ -255,7 +265,7 @@ class ConnectorEvent(models.Model):
             "occurred_at": occurred_at or now,
             "now": now,
             "source": source,
-            "payload": json.dumps(payload),
+            "payload": raw if raw is not None else json.dumps(payload),
             "correlation_id": correlation_id or uuid.uuid4().hex,
             "state": "received",
             "error_kind": None,
@@ -412,16 +422,26 @@ class ConnectorBackend(models.Model):
         believing it would be seen.
         """
         self.ensure_one()
+        known = (self.env.cr.dbname, self.id)
+        # Not under tests: their transactions (and jobs) are rolled back, not this.
+        remembered = not config["test_enable"]
+        if remembered and time.monotonic() < _DISPATCHER_WAITING.get(known, 0):
+            return None  # seen waiting, due later: it cannot have started yet
         key = self._dispatcher_key()
         self.env.cr.execute(
-            "SELECT pg_advisory_xact_lock_shared(hashtextextended(%s, 0)), EXISTS ("
-            "  SELECT 1 FROM queue_job WHERE identity_key = %s "
-            "   AND state IN ('pending', 'enqueued', 'wait_dependencies'))",
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended(%s, 0)), state, eta "
+            "FROM queue_job WHERE identity_key = %s "
+            "AND state IN ('pending', 'enqueued', 'wait_dependencies') LIMIT 1",
             (key, key),
         )
-        if self.env.cr.fetchone()[1]:
-            return None  # it will see this transaction's events: it waits for the lock
-        return (
+        row = self.env.cr.fetchone()
+        if row:
+            # It will see this transaction's events: it waits for the lock.
+            if remembered and row[1] == "pending" and row[2]:
+                due_in = (row[2] - fields.Datetime.now()).total_seconds()
+                _DISPATCHER_WAITING[known] = time.monotonic() + due_in - DISPATCHER_MARGIN
+            return None
+        job = (
             self.sudo()
             .with_context(allowed_company_ids=self.company_id.ids)
             .with_delay(
@@ -432,6 +452,14 @@ class ConnectorBackend(models.Model):
             )
             ._dispatch_received()
         )
+        created = time.monotonic()
+
+        def remember():
+            _DISPATCHER_WAITING[known] = created + DISPATCH_WINDOW - DISPATCHER_MARGIN
+
+        if remembered:
+            self.env.cr.postcommit.add(remember)
+        return job
 
     def _dispatch_received(self, chunk=DISPATCH_CHUNK):
         """Give every received event of this backend its processing job (the
