@@ -3,7 +3,7 @@ import json
 import logging
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
@@ -47,6 +47,16 @@ DISPATCH_CHUNK = 500
 # runner and of this worker.
 _DISPATCHER_WAITING = {}
 DISPATCHER_MARGIN = 0.25
+
+
+def _remember_waiting(known, eta):
+    """Remember that the dispatcher of ``known`` waits until ``eta`` (naive UTC,
+    as queue_job stores it), measured on this worker's monotonic clock."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)  # to the microsecond
+    due_in = (eta - now).total_seconds()
+    _DISPATCHER_WAITING[known] = time.monotonic() + due_in - DISPATCHER_MARGIN
+
+
 # The safety net of waiting events: first check after 10 minutes, then
 # doubling, at most once a day (they are woken at once by what they wait for).
 RECHECK_FIRST = timedelta(minutes=10)
@@ -438,8 +448,7 @@ class ConnectorBackend(models.Model):
         if row:
             # It will see this transaction's events: it waits for the lock.
             if remembered and row[1] == "pending" and row[2]:
-                due_in = (row[2] - fields.Datetime.now()).total_seconds()
-                _DISPATCHER_WAITING[known] = time.monotonic() + due_in - DISPATCHER_MARGIN
+                _remember_waiting(known, row[2])
             return None
         job = (
             self.sudo()
@@ -452,13 +461,10 @@ class ConnectorBackend(models.Model):
             )
             ._dispatch_received()
         )
-        created = time.monotonic()
-
-        def remember():
-            _DISPATCHER_WAITING[known] = created + DISPATCH_WINDOW - DISPATCHER_MARGIN
-
-        if remembered:
-            self.env.cr.postcommit.add(remember)
+        if remembered and job is not None and job.eta:
+            # The eta as stored (to the second) is the one the runner keeps.
+            eta = job.eta.replace(microsecond=0)
+            self.env.cr.postcommit.add(lambda: _remember_waiting(known, eta))
         return job
 
     def _dispatch_received(self, chunk=DISPATCH_CHUNK):

@@ -7,6 +7,8 @@ import traceback
 import uuid
 from datetime import timedelta
 
+import psycopg2
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
@@ -54,6 +56,12 @@ UPDATE connector_outbound
           FOR UPDATE SKIP LOCKED)
 RETURNING id
 """
+# A change that was being sent, back in the queue (or out of it).
+BACK_SQL = (
+    "UPDATE connector_outbound SET state = %(state)s, error_kind = %(error_kind)s, "
+    "error_message = %(error_message)s, retry_count = %(retries)s, "
+    "claim_job_uuid = NULL, write_date = %(now)s WHERE id = %(id)s"
+)
 # Whether the queue job that claimed a send still runs: queue_job's runner
 # holds the row of queue_job_lock for as long as the job's transaction lives,
 # and a killed worker's connection releases it.
@@ -285,12 +293,27 @@ class ConnectorOutbound(models.Model):
                     }
                 else:
                     vals = {"state": "pending", "error_kind": "remote", "error_message": message}
-                env.cr.execute(
-                    "UPDATE connector_outbound SET state = %(state)s, error_kind = %(error_kind)s, "
-                    "error_message = %(error_message)s, retry_count = %(retries)s, "
-                    "claim_job_uuid = NULL, write_date = %(now)s WHERE id = %(id)s",
-                    {**vals, "retries": retries, "now": fields.Datetime.now(), "id": item_id},
-                )
+                params = {**vals, "retries": retries, "now": fields.Datetime.now(), "id": item_id}
+                if vals["state"] != "pending":
+                    env.cr.execute(BACK_SQL, params)
+                    continue
+                try:
+                    # A change of the key may have been queued since the
+                    # SELECT: then it is the newer one, this one superseded.
+                    with env.cr.savepoint(flush=False):
+                        env.cr.execute(BACK_SQL, params, log_exceptions=False)
+                except psycopg2.errors.UniqueViolation:
+                    env.cr.execute(
+                        BACK_SQL,
+                        {
+                            **params,
+                            "state": "cancelled",
+                            "error_kind": "superseded",
+                            "error_message": env._(
+                                "Superseded by a newer pending change of the same key."
+                            ),
+                        },
+                    )
         self.invalidate_recordset()
         return previous, given_up
 
