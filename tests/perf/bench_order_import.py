@@ -126,6 +126,7 @@ def main(env):
     def stored_events():
         """Events as the webhook intake leaves them (stored, not yet applied)."""
         backend.state = "paused"  # a paused backend keeps what it receives
+        backend.flush_recordset()  # the intake's INSERTs do not flush the ORM
         stored = []
         for _ in range(PER_ROUND):
             n = next(counter)
@@ -158,7 +159,7 @@ def main(env):
     raw = rates["raw ORM create+confirm"]
     print(
         f"ratio stored event / raw ORM: {rates['stored event -> sale order (P2)'] / raw:.2f}  "
-        f"(P2 target >= 0.85); with the intake: {rates['webhook payload -> sale order'] / raw:.2f}"
+        f"(P2 target >= 0.90); with the intake: {rates['webhook payload -> sale order'] / raw:.2f}"
     )
     if os.environ.get("BENCH_PROFILE"):
         # Where the connector's extra time goes: its own functions, by own time.

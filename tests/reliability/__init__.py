@@ -5,4 +5,14 @@ each from its module ``scenario_<name>.py`` here; see README.md.
 """
 
 # The fixed order of the suite: a scenario's module is scenario_<name>.py.
-SCENARIOS = ("webhook_duplicates",)
+SCENARIOS = (
+    "webhook_duplicates",
+    "parallel_customers",
+    "fulfillment_faults",
+    "stock_flush_concurrency",
+    "kill_during_import",
+    "kill_during_flush",
+    "shopify_outage",
+    "mapper_fuzz",
+    "webhook_fuzz",
+)

@@ -22,6 +22,7 @@ import http.client
 import http.cookiejar
 import itertools
 import json
+import math
 import os
 import re
 import secrets
@@ -43,6 +44,14 @@ import demo
 import devtool
 
 SHOPIFY_WEBHOOK_ROUTE = "/connector/shopify/webhook"
+# The topics the Shopify backend processes, hence subscribes to (its
+# _connector_topics): the simulated store sends these only, as Shopify would.
+SHOPIFY_SUBSCRIBED_TOPICS = (
+    "orders/create",
+    "orders/updated",
+    "orders/cancelled",
+    "refunds/create",
+)
 # A worker announcing itself: "Worker WorkerHTTP (1234) alive".
 WORKER_ALIVE = re.compile(r"^Worker (?P<klass>\w+) \((?P<pid>\d+)\) alive")
 WORKER_KINDS = {"WorkerHTTP": "http", "WorkerCron": "cron", "WorkerJobRunner": "jobrunner"}
@@ -104,8 +113,9 @@ class LogWatch:
     Every WARNING, ERROR or CRITICAL record is a problem of the phase running
     when it was read, unless one of that phase's allow-list patterns matches
     ``"LEVEL logger: message"`` in full; traceback lines are added to the
-    record before them. A bare ``Traceback`` (a process dying before its
-    logging is set up) is a problem too. ``verbose`` prints every line.
+    record before them (those of an allowed record go with it). A bare
+    ``Traceback`` (a process dying before its logging is set up) is a problem
+    too. ``verbose`` prints every line.
     """
 
     def __init__(self, path, verbose=False):
@@ -117,6 +127,7 @@ class LogWatch:
         self._phase = "start"
         self._allowed = ()
         self._current = None  # the problem that continuation lines extend
+        self._in_allowed = False  # continuation lines of an allowed record
         self._pos = 0
         self._partial = ""
         self._lock = threading.RLock()
@@ -149,6 +160,37 @@ class LogWatch:
             self.poll()
             return [p for p in self.problems if p.phase == phase]
 
+    def mark(self):
+        """A position in the log file; :meth:`records` reads what comes after it."""
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def records(self, since=0, pattern=None):
+        """``"LEVEL logger: message"`` of the records written after ``since`` (a
+        :meth:`mark`), of every level; with ``pattern``, those it searches.
+
+        Figures a scenario reads from INFO records (retries after a clash, a
+        lost answer found again), read from the file, apart from the watch.
+        """
+        wanted = re.compile(pattern) if pattern else None
+        try:
+            with open(self.path, "rb") as log:
+                log.seek(since)
+                text = log.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return []
+        found = []
+        for line in text.split("\n"):
+            record = devtool.LOG_RECORD.match(line.rstrip("\r"))
+            if not record:
+                continue
+            entry = f"{record['level']} {record['logger']}: {record['message'].rstrip()}"
+            if wanted is None or wanted.search(entry):
+                found.append(entry)
+        return found
+
     def _follow(self):
         while not self._stopping.wait(0.2):
             self.poll()
@@ -176,11 +218,14 @@ class LogWatch:
         if not record:
             if self._current is not None:
                 self._current.lines.append(line)
+            elif self._in_allowed:
+                pass  # e.g. the traceback of an allowed _logger.exception()
             elif line.startswith("Traceback (most recent call last)"):
                 self._current = LogProblem(self._phase, [line])
                 self.problems.append(self._current)
             return
         self._current = None
+        self._in_allowed = False
         message = record["message"].rstrip()
         if alive := WORKER_ALIVE.match(message):
             self.worker_classes[int(alive["pid"])] = alive["klass"]
@@ -189,6 +234,7 @@ class LogWatch:
         text = f"{record['level']} {record['logger']}: {message}"
         if any(pattern.fullmatch(text) for pattern in self._allowed):
             self.allowed_seen.append((self._phase, line))
+            self._in_allowed = True
             return
         self._current = LogProblem(self._phase, [line])
         self.problems.append(self._current)
@@ -634,6 +680,9 @@ class Stack:
         self.server.log.phase("server start")
         started = time.monotonic()
         self.server.start()
+        # A store sends the topics the backend subscribes ("Register webhooks"),
+        # nothing else.
+        self.shop.webhook_topics = set(SHOPIFY_SUBSCRIBED_TOPICS)
         self.shop.webhook_url = self.webhook_url
         self.sql = Sql(self.dbname)
         self.rpc = Rpc(self.server.url, self.dbname)
@@ -692,3 +741,80 @@ class Stack:
     def job_worker_pid(self, job_uuid):
         """The pid of the worker running (or that last ran) a queue job."""
         return self.sql.value("SELECT worker_pid FROM queue_job WHERE uuid = %s", (job_uuid,))
+
+
+# --- a quiet server; the ground truth of stock out ------------------------------------
+
+
+def wait_idle(stack, timeout=120):
+    """Wait until no scheduled action is due and no queue job is to run or running.
+
+    A scenario that measures starts there: the first run of the crons, a
+    minute after the server starts (orders read again, payouts, catalog
+    export, stock reconciliation), would otherwise fall in its middle.
+    """
+
+    def idle():
+        due = stack.sql.value(
+            "SELECT count(*) FROM ir_cron WHERE active AND nextcall <= now() AT TIME ZONE 'utc'"
+        )
+        busy = stack.sql.value(
+            "SELECT count(*) FROM queue_job WHERE state IN ('pending', 'enqueued', 'started') "
+            "AND (eta IS NULL OR eta <= now() AT TIME ZONE 'utc')"
+        )
+        return not due and not busy
+
+    wait_until(idle, timeout, interval=1, what="no cron due and no queue job to run")
+
+
+def shopify_stock_mismatches(stack):
+    """Where Shopify's available quantity is not what Odoo says it should be.
+
+    For each SKU bound to the store and each Shopify location mapped to an Odoo
+    location, Odoo's figure is the one the connector sends
+    (``shopify.stock.sync._available``): the free quantity (on hand less
+    reserved) of that location and those under it, less the backend's safety
+    stock, floored and never below 0; Shopify's is the level's ``available`` in
+    ``shop.inventory()``. Returns ``(compared, mismatches)``, a mismatch being
+    ``(sku, Shopify location, Shopify's quantity, Odoo's)``.
+    """
+    backend_id = stack.backend_id
+    buffer = stack.sql.value(
+        "SELECT COALESCE(shopify_stock_buffer_qty, 0) FROM connector_backend WHERE id = %s",
+        (backend_id,),
+    )
+    locations = stack.sql(
+        "SELECT external_id, name, location_id FROM shopify_location "
+        "WHERE backend_id = %s AND active AND location_id IS NOT NULL ORDER BY id",
+        (backend_id,),
+    )
+    bindings = stack.sql(
+        "SELECT b.odoo_id, pp.default_code, b.inventory_item_id FROM shopify_product_binding b "
+        "JOIN product_product pp ON pp.id = b.odoo_id "
+        "WHERE b.backend_id = %s AND b.inventory_item_id IS NOT NULL ORDER BY 2",
+        (backend_id,),
+    )
+    shopify = {
+        (row["inventory_item_id"], row["location_id"]): row["available"]
+        for row in stack.shop.inventory()
+    }
+    product_ids = sorted({row[0] for row in bindings})
+    compared, mismatches = 0, []
+    for external_id, name, location_id in locations:
+        free = {
+            row["id"]: row["free_qty"]
+            for row in stack.rpc(
+                "product.product",
+                "read",
+                product_ids,
+                ["free_qty"],
+                context={"location": location_id},
+            )
+        }
+        for product_id, sku, item_id in bindings:
+            odoo = max(0, math.floor(free[product_id] - float(buffer)))
+            remote = shopify.get((item_id, external_id))
+            compared += 1
+            if remote != odoo:
+                mismatches.append((sku, name, remote, odoo))
+    return compared, mismatches
