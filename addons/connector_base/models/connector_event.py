@@ -283,7 +283,7 @@ class ConnectorEvent(models.Model):
             "next_retry_at": None,
             "duplicate_of_id": None,
             "uid": self.env.uid,
-            "dispatch_key": backend._dispatcher_key(),
+            "dispatch_key": self._dispatcher_key(backend),
         }
         if isinstance(declaration, InboundTopic):
             vals["flow"] = declaration.flow
@@ -325,7 +325,7 @@ class ConnectorEvent(models.Model):
             if self.env.context.get("queue_job__no_delay"):
                 event._enqueue(from_states=("received",))  # processed here and now
             else:
-                backend._wake_dispatcher()
+                self._wake_dispatcher(backend)
         elif vals["state"] == "waiting":
             event._recheck_waiting_after_commit({(backend.id, vals["waiting_key"])})
         return event
@@ -411,17 +411,15 @@ class ConnectorEvent(models.Model):
         self.ensure_one()
         return f"{self.backend_id.name}: {self.topic} {self.sequence_key or ''}".strip()
 
+    # --- the dispatcher -------------------------------------------------------
 
-class ConnectorBackend(models.Model):
-    """The dispatcher: received events get their processing jobs in batches."""
+    @api.model
+    def _dispatcher_key(self, backend):
+        return f"connector.dispatch-{backend.id}"
 
-    _inherit = "connector.backend"
-
-    def _dispatcher_key(self):
-        return f"connector.dispatch-{self.id}"
-
-    def _wake_dispatcher(self):
-        """Make sure a dispatcher job of this backend is waiting to run.
+    @api.model
+    def _wake_dispatcher(self, backend):
+        """Make sure a dispatcher job of ``backend`` is waiting to run.
 
         A webhook leaves its event *received*; one dispatcher job per backend,
         due a moment later (:data:`DISPATCH_WINDOW`), gives the events
@@ -431,13 +429,13 @@ class ConnectorBackend(models.Model):
         so none stores an event after the dispatcher's last look while
         believing it would be seen.
         """
-        self.ensure_one()
-        known = (self.env.cr.dbname, self.id)
+        backend.ensure_one()
+        known = (self.env.cr.dbname, backend.id)
         # Not under tests: their transactions (and jobs) are rolled back, not this.
         remembered = not config["test_enable"]
         if remembered and time.monotonic() < _DISPATCHER_WAITING.get(known, 0):
             return None  # seen waiting, due later: it cannot have started yet
-        key = self._dispatcher_key()
+        key = self._dispatcher_key(backend)
         self.env.cr.execute(
             "SELECT pg_advisory_xact_lock_shared(hashtextextended(%s, 0)), state, eta "
             "FROM queue_job WHERE identity_key = %s "
@@ -452,14 +450,14 @@ class ConnectorBackend(models.Model):
             return None
         job = (
             self.sudo()
-            .with_context(allowed_company_ids=self.company_id.ids)
+            .with_context(allowed_company_ids=backend.company_id.ids)
             .with_delay(
                 eta=DISPATCH_WINDOW,
                 max_retries=JOB_MAX_RETRIES,
                 identity_key=key,
-                description=f"{self.name}: queue the messages received",
+                description=f"{backend.name}: queue the messages received",
             )
-            ._dispatch_received()
+            ._dispatch_received(backend.id)
         )
         if remembered and job is not None and job.eta:
             # The eta as stored (to the second) is the one the runner keeps.
@@ -467,26 +465,28 @@ class ConnectorBackend(models.Model):
             self.env.cr.postcommit.add(lambda: _remember_waiting(known, eta))
         return job
 
-    def _dispatch_received(self, chunk=DISPATCH_CHUNK):
-        """Give every received event of this backend its processing job (the
+    @api.model
+    def _dispatch_received(self, backend_id, chunk=DISPATCH_CHUNK):
+        """Give every received event of a backend its processing job (the
         dispatcher job), oldest first, in chunks each committed on its own."""
-        self.ensure_one()
-        if self.state not in ("running", "circuit_open"):
-            return f"backend {self.state}: nothing queued"
+        backend = self.env["connector.backend"].browse(backend_id).exists()
+        if backend.state not in ("running", "circuit_open"):
+            return f"backend {backend.state or 'gone'}: nothing queued"
         # Wait for the intakes in flight (they hold the lock shared until they
         # commit): what they stored is seen below; later ones wake a new
         # dispatcher, this one being started.
-        with self._new_transaction() as env:
+        with backend._new_transaction() as env:
             env.cr.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (self._dispatcher_key(),)
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (self._dispatcher_key(backend),),
             )
         queued = 0
         while True:
-            with self._new_transaction() as env:
+            with backend._new_transaction() as env:
                 env.cr.execute(
                     "SELECT id FROM connector_event WHERE backend_id = %s AND state = 'received' "
                     "ORDER BY occurred_at, id LIMIT %s FOR UPDATE SKIP LOCKED",
-                    (self.id, chunk),
+                    (backend.id, chunk),
                 )
                 ids = [row[0] for row in env.cr.fetchall()]
                 events = env["connector.event"].browse(ids)

@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class ConnectorIdentity(models.Model):
@@ -30,20 +30,17 @@ class ConnectorIdentity(models.Model):
         "(backend_id, key)", "This identity already stands for a record of this backend."
     )
 
-
-class ConnectorBackend(models.Model):
-    _inherit = "connector.backend"
-
-    def _record_by_identity(self, keys, model, make):
+    @api.model
+    def _record_for(self, backend, keys, model, make):
         """The record of ``model`` that ``keys`` (e.g. ``["email:ada@example.com"]``)
-        stand for on this backend, made by ``make()`` when none does yet.
+        stand for on ``backend``, made by ``make()`` when none does yet.
 
         Safe between concurrent jobs: the first to register a key wins; the
         other fails with a serialization error (its snapshot cannot see the
         winner's row), and its job, retried, finds the winner's record here.
         Keys of the record not registered yet are added.
         """
-        self.ensure_one()
+        backend.ensure_one()
         keys = [key for key in dict.fromkeys(keys) if key]
         if not keys:
             return make()
@@ -51,7 +48,7 @@ class ConnectorBackend(models.Model):
         self.env.cr.execute(
             "SELECT key, res_id FROM connector_identity "
             "WHERE backend_id = %s AND key IN %s AND res_model = %s",
-            (self.id, tuple(keys), model),
+            (backend.id, tuple(keys), model),
         )
         known = dict(self.env.cr.fetchall())
         alive = self.env[model].browse(set(known.values())).exists()
@@ -69,7 +66,7 @@ class ConnectorBackend(models.Model):
                 self.env.cr.execute(
                     "UPDATE connector_identity SET res_id = %s, write_date = now() at time "
                     "zone 'UTC' WHERE backend_id = %s AND key = %s AND res_id = %s",
-                    (record.id, self.id, key, previous),
+                    (record.id, backend.id, key, previous),
                     log_exceptions=False,
                 )
                 continue
@@ -80,7 +77,15 @@ class ConnectorBackend(models.Model):
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, now() at time zone 'UTC', "
                 "        now() at time zone 'UTC') "
                 "ON CONFLICT (backend_id, key) DO NOTHING",
-                (self.id, self.company_id.id, key, model, record.id, self.env.uid, self.env.uid),
+                (
+                    backend.id,
+                    backend.company_id.id,
+                    key,
+                    model,
+                    record.id,
+                    self.env.uid,
+                    self.env.uid,
+                ),
                 log_exceptions=False,
             )
         return record

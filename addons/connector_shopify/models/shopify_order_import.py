@@ -260,7 +260,9 @@ class ShopifyOrderImporter(models.AbstractModel):
                     made.append(found)
                 return found
 
-            partner = backend._record_by_identity(keys, "res.partner", find_or_create)
+            partner = self.env["connector.identity"]._record_for(
+                backend, keys, "res.partner", find_or_create
+            )
             created = bool(made)
         # A contact found by email or phone may already be bound to another
         # Shopify customer of this store (one person, two accounts): keep that.

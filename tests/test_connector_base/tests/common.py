@@ -59,7 +59,7 @@ class ConnectorCase(TransactionCase):
 
     def dispatch(self):
         """What the backend's dispatcher job does: received events get their jobs."""
-        return self.backend._dispatch_received()
+        return self.Event._dispatch_received(self.backend.id)
 
     def run_jobs(self, trap):
         """Perform trapped jobs, and the jobs they enqueue, until none is left."""

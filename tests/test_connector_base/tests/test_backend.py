@@ -100,6 +100,7 @@ class TestBackend(ConnectorCase):
 
     def test_an_identity_stands_for_one_record(self):
         Partner = self.env["res.partner"]
+        Identity = self.env["connector.identity"]
         made = []
 
         def make(name):
@@ -109,33 +110,33 @@ class TestBackend(ConnectorCase):
 
             return _make
 
-        ada = self.backend._record_by_identity(
-            ["email:ada@example.com"], "res.partner", make("Ada")
+        ada = Identity._record_for(
+            self.backend, ["email:ada@example.com"], "res.partner", make("Ada")
         )
-        again = self.backend._record_by_identity(
-            ["email:ada@example.com"], "res.partner", make("Ada twice")
+        again = Identity._record_for(
+            self.backend, ["email:ada@example.com"], "res.partner", make("Ada twice")
         )
         self.assertEqual(again, ada)
         self.assertEqual(made, ["Ada"], "made once")
         # A phone of another living person keeps standing for that person.
-        bob = self.backend._record_by_identity(["phone:+3212345"], "res.partner", make("Bob"))
-        both = self.backend._record_by_identity(
-            ["email:ada@example.com", "phone:+3212345"], "res.partner", make("?")
+        bob = Identity._record_for(self.backend, ["phone:+3212345"], "res.partner", make("Bob"))
+        both = Identity._record_for(
+            self.backend, ["email:ada@example.com", "phone:+3212345"], "res.partner", make("?")
         )
         self.assertEqual(both, ada)
         self.assertEqual(
-            self.backend._record_by_identity(["phone:+3212345"], "res.partner", make("?")), bob
+            Identity._record_for(self.backend, ["phone:+3212345"], "res.partner", make("?")), bob
         )
         # A key whose record was deleted stands for the next one made.
         ada.unlink()
-        ada_again = self.backend._record_by_identity(
-            ["email:ada@example.com"], "res.partner", make("Ada, back")
+        ada_again = Identity._record_for(
+            self.backend, ["email:ada@example.com"], "res.partner", make("Ada, back")
         )
         self.assertEqual(ada_again.name, "Ada, back")
         self.assertEqual(made, ["Ada", "Bob", "Ada, back"])
         # One backend's identities are not another's.
         other = self.backend.copy({"name": "Other remote"})
         self.assertNotEqual(
-            other._record_by_identity(["email:ada@example.com"], "res.partner", make("B2")),
+            Identity._record_for(other, ["email:ada@example.com"], "res.partner", make("B2")),
             ada_again,
         )

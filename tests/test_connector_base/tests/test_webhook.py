@@ -60,7 +60,7 @@ class TestWebhook(HttpCase):
             [("identity_key", "=", f"connector.dispatch-{self.backend.id}")]
         )
         self.assertEqual(dispatcher.state, "pending")
-        self.backend._dispatch_received()
+        self.Event._dispatch_received(self.backend.id)
         self.assertEqual((event.state, len(event.job_ids)), ("queued", 1))
 
     def test_redelivery_is_acknowledged_as_duplicate(self):
