@@ -818,3 +818,13 @@ def shopify_stock_mismatches(stack):
             if remote != odoo:
                 mismatches.append((sku, name, remote, odoo))
     return compared, mismatches
+
+
+def unsent_changes(stack, topics, since_id=0):
+    """How many outbound changes of ``topics`` are still pending or being
+    sent (of ids above ``since_id``)."""
+    return stack.sql.value(
+        "SELECT count(*) FROM connector_outbound WHERE backend_id = %s AND topic IN %s "
+        "AND state IN ('pending', 'sending') AND id > %s",
+        (stack.backend_id, tuple(topics), since_id),
+    )

@@ -30,6 +30,7 @@ from .harness import (
     shopify_delivery,
     shopify_stock_mismatches,
     silenced,
+    unsent_changes,
     wait_idle,
     wait_until,
 )
@@ -47,15 +48,6 @@ SETTLE_TIMEOUT = 60
 # A probe every COOLDOWN seconds finds Shopify back; then a few calls.
 RECOVERY_TIMEOUT = 60
 ALLOWED_LOG = ()
-
-
-def _unsent(stack, since_id=0):
-    """Changes of TOPICS still pending or being sent (ids above ``since_id``)."""
-    return stack.sql.value(
-        "SELECT count(*) FROM connector_outbound WHERE backend_id = %s AND topic IN %s "
-        "AND state IN ('pending', 'sending') AND id > %s",
-        (stack.backend_id, TOPICS, since_id),
-    )
 
 
 def _stocked_skus(stack, minimum):
@@ -275,7 +267,7 @@ def _down_and_back(stack, receipts, imported, watch):
     recovered = time.monotonic()
     try:
         wait_until(
-            lambda: watch.sample() or not _unsent(stack, watch.since_id),
+            lambda: watch.sample() or not unsent_changes(stack, TOPICS, watch.since_id),
             RECOVERY_TIMEOUT,
             interval=0.5,
             what="everything sent after the outage",
@@ -354,7 +346,9 @@ def run(stack):
     # the backend subscribes to none of the fulfillment and inventory topics.
     with silenced(shop):
         imported = _import_orders(stack, rng)
-        wait_until(lambda: not _unsent(stack), SETTLE_TIMEOUT, interval=1, what="stock sent")
+        wait_until(
+            lambda: not unsent_changes(stack, TOPICS), SETTLE_TIMEOUT, interval=1, what="stock sent"
+        )
         ordered = {line["sku"] for order, _ in imported for line in order["line_items"]}
         receipts = _receipts(stack, rng, ordered)
         since_id = stack.sql.value("SELECT COALESCE(max(id), 0) FROM connector_outbound")

@@ -30,7 +30,14 @@ import secrets
 import time
 from decimal import Decimal
 
-from .harness import ScenarioFailed, shopify_stock_mismatches, silenced, wait_idle, wait_until
+from .harness import (
+    ScenarioFailed,
+    shopify_stock_mismatches,
+    silenced,
+    unsent_changes,
+    wait_idle,
+    wait_until,
+)
 
 TOPIC = "inventory.set"
 CHANGES = 1000
@@ -54,15 +61,6 @@ VALIDATE_LINE = re.compile(
 )
 # No WARNING or ERROR is expected in the Odoo log.
 ALLOWED_LOG = ()
-
-
-def _unsent(stack, since_id=0):
-    """Stock changes still pending or being sent (of ids above ``since_id``)."""
-    return stack.sql.value(
-        "SELECT count(*) FROM connector_outbound WHERE backend_id = %s AND topic = %s "
-        "AND state IN ('pending', 'sending') AND id > %s",
-        (stack.backend_id, TOPIC, since_id),
-    )
 
 
 def _map_locations(stack, warehouse):
@@ -210,7 +208,7 @@ def _validate_while_sending(stack, receipts):
     timings = []
     jobs_at_once = 0
     next_at = time.monotonic()
-    while left and _unsent(stack):
+    while left and unsent_changes(stack, (TOPIC,)):
         time.sleep(max(0.0, next_at - time.monotonic()))
         next_at = time.monotonic() + PACE
         flying = {
@@ -314,7 +312,7 @@ def _flush(stack, receipts):
     )
     try:
         wait_until(
-            lambda: not _unsent(stack, measured["since_id"]),
+            lambda: not unsent_changes(stack, (TOPIC,), measured["since_id"]),
             DRAIN_TIMEOUT,
             interval=0.5,
             what="every stock change sent",
@@ -334,7 +332,12 @@ def run(stack):
     rng = random.Random(stack.seed)
     shop = stack.shop
     wait_idle(stack)
-    wait_until(lambda: not _unsent(stack), SETTLE_TIMEOUT, interval=1, what="earlier stock sent")
+    wait_until(
+        lambda: not unsent_changes(stack, (TOPIC,)),
+        SETTLE_TIMEOUT,
+        interval=1,
+        what="earlier stock sent",
+    )
     warehouse = _warehouse(stack)
     newly_mapped, new_products, receipts_left = [], {}, []
     # The store sends no webhook: the backend subscribes to none of the
