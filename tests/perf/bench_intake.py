@@ -8,7 +8,7 @@ side in one run, alternating, same server, same concurrency, wrk measures:
 - **bare**: ``POST /web/webclient/version_info``, a JSON-RPC route that does
   nothing (Odoo's own HTTP stack, the floor);
 - **webhook**: signed ``orders/create`` webhooks to the Shopify route, each
-  with its own ``X-Shopify-Webhook-Id`` (verified, stored, job enqueued, 200).
+  with its own ``X-Shopify-Webhook-Id`` (verified, stored, dispatcher woken, 200).
 
 At 1, 2 and 8 connections, it prints requests/s, p50 and p99 of each side and
 the ratios, then checks in SQL that every webhook answered 200 was stored
