@@ -5,6 +5,7 @@ mapping table and is tested on its own.
 """
 
 import math
+import re
 from decimal import Decimal
 
 from odoo.addons.connector_base.components.validation import validate_payload
@@ -131,7 +132,25 @@ CANCEL_SCHEMA = {
 
 
 def money(value):
+    """An amount as Decimal, from Shopify's decimal string or JSON number (its
+    shortest decimal form, not the binary float's digits)."""
+    if isinstance(value, int | float):
+        return Decimal(str(value))
     return Decimal(value or "0")
+
+
+def _amount(field, value, error):
+    if isinstance(value, str):
+        if not AMOUNT_TEXT.fullmatch(value):
+            error(field, "must be an amount such as 12.50")
+    elif isinstance(value, bool) or not math.isfinite(value) or abs(value) >= 10**15:
+        error(field, "must be a finite amount under 10^15")
+
+
+# Money where Shopify writes it as a JSON number in one place and a string in
+# another (refund line amounts are numbers, their *_set bags strings).
+AMOUNT_TEXT = re.compile(MONEY["regex"])
+AMOUNT = {"type": ["string", "number"], "check_with": _amount}
 
 
 def tax_rates(tax_lines):

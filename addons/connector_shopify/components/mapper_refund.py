@@ -14,11 +14,12 @@ line of the mapping table and is tested without a database.
   payment each, in the journal of its gateway.
 """
 
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 
 from odoo.addons.connector_base.components.validation import validate_payload
 
 from .mapper_order import (
+    AMOUNT,
     GID,
     MONEY,
     MONEY_BAG,
@@ -32,9 +33,21 @@ from .mapper_order import (
     shop_amount,
 )
 
-# A refunded subtotal is money given back: never below zero (it is split over
-# the refunded units, see :func:`split_amount`).
-REFUNDED_MONEY = {**MONEY, "regex": MONEY["regex"].removeprefix("-?")}
+
+def _not_negative(field, value, error):
+    try:
+        negative = money(value) < 0
+    except (InvalidOperation, ValueError, TypeError):
+        return  # not an amount at all: AMOUNT's own check says so
+    if negative:
+        error(field, "must not be negative: it is money given back")
+
+
+# refund_line_items[].subtotal and .total_tax are JSON numbers in Shopify's
+# refunds/create webhook (their *_set bags carry strings); the backfill's
+# GraphQL reading gives strings. A refunded subtotal is money given back:
+# never below zero (it is split over the refunded units, see split_amount).
+REFUNDED_AMOUNT = {**AMOUNT, "check_with": [AMOUNT["check_with"], _not_negative]}
 
 # One refund, read by id when the orders backfill finds one Odoo does not have
 # (reading every refund of every order in the orders page would cost too much).
@@ -77,8 +90,8 @@ REFUND_SCHEMA = {
                 "quantity": QUANTITY,
                 "restock_type": {"type": "string", "nullable": True, "allowed": list(RESTOCK)},
                 "location_id": {"type": "integer", "nullable": True},
-                "subtotal": {**REFUNDED_MONEY, "required": True},
-                "total_tax": MONEY,
+                "subtotal": {**REFUNDED_AMOUNT, "required": True},
+                "total_tax": AMOUNT,
                 "line_item": {
                     "type": "dict",
                     "nullable": True,

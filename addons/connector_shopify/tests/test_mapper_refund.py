@@ -199,16 +199,12 @@ class TestRefundMapperBadInput(BaseCase):
     def test_refunded_subtotal_below_zero_is_refused(self):
         # split_amount(-1, 2, digits=0) gave [(3, -0), (-1, 1)]: a negative quantity.
         body = dict(REFUND, refund_line_items=[dict(self.LINE, quantity=2, subtotal="-1")])
-        self.assertIn(
-            "refund_line_items.0.subtotal: value does not match regex", self.problems(body)
-        )
+        self.assertIn("refund_line_items.0.subtotal: must not be negative", self.problems(body))
 
     def test_refunded_subtotal_beyond_decimal_precision_is_refused(self):
         # split_amount() raised decimal.InvalidOperation quantizing 29 digits.
         body = dict(REFUND, refund_line_items=[dict(self.LINE, subtotal="1" * 27 + ".00")])
-        self.assertIn(
-            "refund_line_items.0.subtotal: value does not match regex", self.problems(body)
-        )
+        self.assertIn("refund_line_items.0.subtotal: must be an amount", self.problems(body))
         parts = mapper_refund.split_amount(Decimal("999999999999999.99"), 7)
         self.assertEqual(sum(q * p for q, p in parts), Decimal("999999999999999.99"))
 
@@ -235,3 +231,39 @@ class TestRefundMapperBadInput(BaseCase):
         self.assertIn("order.id: value does not match regex", problems)
         self.assertIn("refundLineItems.edges.0.node.lineItem: required field", problems)
         self.assertIn("refundLineItems.edges.0.node.quantity: required field", problems)
+
+
+class TestRefundAmountsAsShopifyTypesThem(BaseCase):
+    def test_line_amounts_sent_as_json_numbers_are_read_to_the_cent(self):
+        # In Shopify's refunds/create webhook, refund_line_items[].subtotal and
+        # .total_tax are JSON numbers; their *_set bags carry strings.
+        refund = {
+            **REFUND,
+            "refund_line_items": [
+                {**line, "subtotal": float(line["subtotal"]), "total_tax": float(line["total_tax"])}
+                for line in REFUND["refund_line_items"]
+            ],
+        }
+        document = validate_payload(mapper_refund.REFUND_SCHEMA, refund)
+        lines = mapper_refund.refund_values(document)["lines"]
+        self.assertEqual([line["subtotal"] for line in lines], [Decimal("45"), Decimal("10")])
+        self.assertEqual([line["tax"] for line in lines], [Decimal("7.5"), Decimal("1.67")])
+        self.assertEqual(
+            mapper_refund.split_amount(lines[1]["subtotal"], 3),
+            [(2, Decimal("3.33")), (1, Decimal("3.34"))],
+        )
+
+    def test_an_amount_that_is_no_amount_is_refused_by_name(self):
+        for bad, why in [
+            (-1.5, "must not be negative"),
+            ("ten", "must be an amount"),
+            (float("inf"), "finite amount"),
+            (True, "type"),
+        ]:
+            line = {**REFUND["refund_line_items"][0], "subtotal": bad}
+            with self.subTest(bad=bad), self.assertRaises(PayloadError) as error:
+                validate_payload(
+                    mapper_refund.REFUND_SCHEMA, {**REFUND, "refund_line_items": [line]}
+                )
+            self.assertIn("refund_line_items.0.subtotal", str(error.exception))
+            self.assertIn(why, str(error.exception))
