@@ -140,6 +140,10 @@ def money(value):
 
 
 def _amount(field, value, error):
+    # Cerberus runs check_with even on a null or a value of the wrong type:
+    # its nullable and type rules report those, this one only judges amounts.
+    if value is None or not isinstance(value, str | int | float):
+        return
     if isinstance(value, str):
         if not AMOUNT_TEXT.fullmatch(value):
             error(field, "must be an amount such as 12.50")

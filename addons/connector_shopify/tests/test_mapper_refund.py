@@ -111,6 +111,17 @@ class TestRefundMapper(BaseCase):
         self.assertIn("restock_type", message)
         self.assertIn("subtotal", message)
 
+    def test_schema_refuses_a_null_or_mistyped_amount_by_name(self):
+        for subtotal, words in [(None, "null value not allowed"), ([], "must be of")]:
+            bad = dict(
+                REFUND,
+                refund_line_items=[{"line_item_id": 1, "quantity": 1, "subtotal": subtotal}],
+            )
+            with self.assertRaises(PayloadError) as error:
+                validate_payload(mapper_refund.REFUND_SCHEMA, bad)
+            self.assertIn("subtotal", str(error.exception))
+            self.assertIn(words, str(error.exception))
+
     def test_schema_accepts_the_webhook(self):
         self.assertEqual(validate_payload(mapper_refund.REFUND_SCHEMA, REFUND)["id"], 509562969)
 
