@@ -19,6 +19,8 @@ _logger = logging.getLogger(__name__)
 # Waiting longer than this inside a job holds a worker for nothing: hand the
 # wait to queue_job instead (RetryableJobError with the delay).
 MAX_INLINE_WAIT = 5.0
+# Following pages of one nested connection: far beyond any real order's lines.
+MAX_FOLLOWING_PAGES = 50
 
 
 class ShopifyGraphQLError(RemoteError):
@@ -131,6 +133,28 @@ class ShopifyClient:
             if not page["hasNextPage"]:
                 return
             after = page["endCursor"]
+
+    def complete(self, connection, query, variables, path, what):
+        """Append to ``connection`` (``edges`` and ``pageInfo``, read inside a
+        larger query) its following pages, read with ``query`` (``variables``
+        and ``$after``) whose data at ``path`` is that connection again.
+
+        An order's line items, a refund's lines: what a query reads inside
+        another is cut at its ``first``; the rest is read here, never left out.
+        """
+        pages = 0
+        while connection.get("pageInfo", {}).get("hasNextPage"):
+            pages += 1
+            if pages > MAX_FOLLOWING_PAGES:
+                raise RemoteError(
+                    f"Shopify has more {what} than {MAX_FOLLOWING_PAGES} pages: not read whole"
+                )
+            data = self.execute(query, {**variables, "after": connection["pageInfo"]["endCursor"]})
+            for key in path:
+                data = data[key]
+            connection["edges"].extend(data["edges"])
+            connection["pageInfo"] = data["pageInfo"]
+        return connection
 
 
 def user_errors_message(user_errors):

@@ -303,6 +303,13 @@ GRAPHQL_ADDRESS = {
 }
 
 
+GRAPHQL_ALLOCATIONS = {
+    "type": "list",
+    "nullable": True,
+    "schema": {"type": "dict", "schema": {"allocatedAmountSet": MONEY_BAG}},
+}
+
+
 def connection(node_schema, required=True):
     """A GraphQL connection read as ``edges { node { ... } }``."""
     return {
@@ -349,6 +356,7 @@ ORDER_NODE_SCHEMA = {
             "variant": REF,
             "originalUnitPriceSet": MONEY_BAG,
             "totalDiscountSet": MONEY_BAG,
+            "discountAllocations": GRAPHQL_ALLOCATIONS,
             "taxLines": GRAPHQL_TAX_LINES,
         }
     ),
@@ -383,6 +391,14 @@ def _graphql_address(address):
 
 def _graphql_taxes(tax_lines):
     return [{"rate": t["rate"], "price": shop_amount(t.get("priceSet"))} for t in tax_lines or []]
+
+
+def _graphql_allocations(allocations):
+    """GraphQL discountAllocations in the webhook's discount_allocations shape."""
+    return [
+        {"amount": shop_amount(allocation.get("allocatedAmountSet"))}
+        for allocation in allocations or []
+    ]
 
 
 def order_from_graphql(node):
@@ -425,6 +441,7 @@ def order_from_graphql(node):
                 "quantity": line["quantity"],
                 "price": shop_amount(line.get("originalUnitPriceSet")),
                 "total_discount": shop_amount(line.get("totalDiscountSet")),
+                "discount_allocations": _graphql_allocations(line.get("discountAllocations")),
                 "tax_lines": _graphql_taxes(line.get("taxLines")),
             }
             for line in (edge["node"] for edge in node["lineItems"]["edges"])
@@ -448,7 +465,20 @@ _ADDRESS = (
     "company phone }"
 )
 _TAXES = f"taxLines {{ rate priceSet {SHOP_MONEY} }}"
-# Pages of a few orders keep the requested cost well under Shopify's 1000 per query.
+_PAGE_INFO = "pageInfo { hasNextPage endCursor }"
+_LINE_ITEM = (
+    "id sku title quantity variant { id } "
+    f"originalUnitPriceSet {SHOP_MONEY} totalDiscountSet {SHOP_MONEY} "
+    f"discountAllocations {{ allocatedAmountSet {SHOP_MONEY} }} {_TAXES}"
+)
+# discountedPriceSet has included the shipping discounts since 2024-07.
+_SHIPPING_LINE = f"title originalPriceSet {SHOP_MONEY} discountedPriceSet {SHOP_MONEY} {_TAXES}"
+# An order's refunds are a list Shopify truncates at ``first``, not a connection.
+ORDER_REFUNDS = 20
+ORDER_REFUNDS_MAX = 250
+# Pages of a few orders keep the requested cost well under Shopify's 1000 per
+# query; an order with more lines than a page holds has them read by the
+# queries below (see ShopifyClient.complete), never cut short.
 ORDERS_QUERY = f"""
 query Orders($after: String, $query: String) {{
   orders(first: 5, after: $after, query: $query, sortKey: UPDATED_AT) {{
@@ -459,16 +489,30 @@ query Orders($after: String, $query: String) {{
       customer {{ id firstName lastName email phone }}
       billingAddress {_ADDRESS}
       shippingAddress {_ADDRESS}
-      lineItems(first: 10) {{ edges {{ node {{
-        id sku title quantity variant {{ id }}
-        originalUnitPriceSet {SHOP_MONEY} totalDiscountSet {SHOP_MONEY} {_TAXES}
-      }} }} }}
-      shippingLines(first: 3) {{ edges {{ node {{
-        title originalPriceSet {SHOP_MONEY} discountedPriceSet {SHOP_MONEY} {_TAXES}
-      }} }} }}
-      refunds(first: 10) {{ id }}
+      lineItems(first: 10) {{ edges {{ node {{ {_LINE_ITEM} }} }} {_PAGE_INFO} }}
+      shippingLines(first: 3) {{ edges {{ node {{ {_SHIPPING_LINE} }} }} {_PAGE_INFO} }}
+      refunds(first: {ORDER_REFUNDS}) {{ id }}
     }} }}
-    pageInfo {{ hasNextPage endCursor }}
+    {_PAGE_INFO}
   }}
 }}
+"""
+ORDER_LINE_ITEMS_QUERY = f"""
+query OrderLineItems($id: ID!, $after: String) {{
+  order(id: $id) {{
+    lineItems(first: 50, after: $after) {{ edges {{ node {{ {_LINE_ITEM} }} }} {_PAGE_INFO} }}
+  }}
+}}
+"""
+ORDER_SHIPPING_LINES_QUERY = f"""
+query OrderShippingLines($id: ID!, $after: String) {{
+  order(id: $id) {{
+    shippingLines(first: 50, after: $after) {{
+      edges {{ node {{ {_SHIPPING_LINE} }} }} {_PAGE_INFO}
+    }}
+  }}
+}}
+"""
+ORDER_REFUNDS_QUERY = f"""
+query OrderRefunds($id: ID!) {{ order(id: $id) {{ refunds(first: {ORDER_REFUNDS_MAX}) {{ id }} }} }}
 """

@@ -51,21 +51,43 @@ REFUNDED_AMOUNT = {**AMOUNT, "check_with": [AMOUNT["check_with"], _not_negative]
 
 # One refund, read by id when the orders backfill finds one Odoo does not have
 # (reading every refund of every order in the orders page would cost too much).
+# Its connections are read whole: following pages by the queries below.
+_PAGE_INFO = "pageInfo { hasNextPage endCursor }"
+_REFUND_LINE = (
+    "id quantity restockType location { id } lineItem { id sku title variant { id } } "
+    f"subtotalSet {SHOP_MONEY} totalTaxSet {SHOP_MONEY}"
+)
+_REFUND_SHIPPING = f"subtotalAmountSet {SHOP_MONEY}"
+_REFUND_TRANSACTION = f"id kind status gateway amountSet {SHOP_MONEY}"
 REFUND_QUERY = f"""
 query Refund($id: ID!) {{
   refund(id: $id) {{
     id note createdAt order {{ id }}
-    refundLineItems(first: 50) {{ edges {{ node {{
-      id quantity restockType location {{ id }} lineItem {{ id sku title variant {{ id }} }}
-      subtotalSet {SHOP_MONEY} totalTaxSet {SHOP_MONEY}
-    }} }} }}
-    refundShippingLines(first: 5) {{ edges {{ node {{ subtotalAmountSet {SHOP_MONEY} }} }} }}
-    transactions(first: 10) {{ edges {{ node {{
-      id kind status gateway amountSet {SHOP_MONEY}
-    }} }} }}
+    refundLineItems(first: 50) {{ edges {{ node {{ {_REFUND_LINE} }} }} {_PAGE_INFO} }}
+    refundShippingLines(first: 5) {{ edges {{ node {{ {_REFUND_SHIPPING} }} }} {_PAGE_INFO} }}
+    transactions(first: 10) {{ edges {{ node {{ {_REFUND_TRANSACTION} }} }} {_PAGE_INFO} }}
   }}
 }}
 """
+# The following pages of each connection of a refund: (field, its node selection).
+REFUND_CONNECTIONS = {
+    "refundLineItems": _REFUND_LINE,
+    "refundShippingLines": _REFUND_SHIPPING,
+    "transactions": _REFUND_TRANSACTION,
+}
+
+
+def refund_page_query(field):
+    """The query reading the next page of ``field`` of a refund."""
+    node = REFUND_CONNECTIONS[field]
+    return f"""
+query RefundPage($id: ID!, $after: String) {{
+  refund(id: $id) {{
+    {field}(first: 50, after: $after) {{ edges {{ node {{ {node} }} }} {_PAGE_INFO} }}
+  }}
+}}
+"""
+
 
 # Shopify's restock types, and what each means for Odoo's stock.
 RESTOCK = {

@@ -3,6 +3,7 @@ from datetime import datetime, timedelta, timezone
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.connector_base.components.http_client import RemoteError
 from odoo.addons.connector_base.components.topics import InboundTopic, OutboundTopic
 
 from ..components import mapper_order, mapper_payout, mapper_refund
@@ -395,12 +396,15 @@ class ConnectorBackend(models.Model):
         throttled or failed page is retried alone.
         """
         self.ensure_one()
+        client = self._shopify_client()
         with self._retry_on_remote_fault():
-            data = self._shopify_client().execute(
+            data = client.execute(
                 mapper_order.ORDERS_QUERY, {"after": after, "query": f"updated_at:>='{since}'"}
             )
+            connection = data["orders"]
+            for node in (edge["node"] for edge in connection["edges"]):
+                self._shopify_read_whole_order(client, node)
         Event = self.env["connector.event"]
-        connection = data["orders"]
         for node in (edge["node"] for edge in connection["edges"]):
             Event._receive(
                 self,
@@ -421,6 +425,40 @@ class ConnectorBackend(models.Model):
             self._policy("orders_in").watermark = connection["edges"][-1]["node"]["updatedAt"]
         return f"{len(connection['edges'])} orders read"
 
+    def _shopify_read_whole_order(self, client, node):
+        """Complete an order read in a page of orders: its line items and
+        shipping lines beyond the page's ``first``, its refunds beyond the
+        list Shopify truncates; an order too big to read whole fails loudly."""
+        variables = {"id": node["id"]}
+        client.complete(
+            node["lineItems"],
+            mapper_order.ORDER_LINE_ITEMS_QUERY,
+            variables,
+            ["order", "lineItems"],
+            f"line items on order {node['name']}",
+        )
+        client.complete(
+            node["shippingLines"],
+            mapper_order.ORDER_SHIPPING_LINES_QUERY,
+            variables,
+            ["order", "shippingLines"],
+            f"shipping lines on order {node['name']}",
+        )
+        if len(node.get("refunds") or []) >= mapper_order.ORDER_REFUNDS:
+            node["refunds"] = client.execute(mapper_order.ORDER_REFUNDS_QUERY, variables)["order"][
+                "refunds"
+            ]
+            if len(node["refunds"]) >= mapper_order.ORDER_REFUNDS_MAX:
+                raise RemoteError(
+                    self.env._(
+                        "Order %(order)s has %(count)d refunds or more: more than Shopify lists "
+                        "in one read.",
+                        order=node["name"],
+                        count=mapper_order.ORDER_REFUNDS_MAX,
+                    )
+                )
+        return node
+
     def _shopify_receive_missed_refunds(self, refunds):
         """Read and receive the refunds of an order that Odoo does not have: a
         refund whose webhook was missed comes in here, one already applied is
@@ -430,10 +468,18 @@ class ConnectorBackend(models.Model):
         for ref in refunds:
             if Binding._find(self, mapper_order.legacy_id(ref["id"])):
                 continue
+            client = self._shopify_client()
             with self._retry_on_remote_fault():
-                node = self._shopify_client().execute(
-                    mapper_refund.REFUND_QUERY, {"id": ref["id"]}
-                )["refund"]
+                node = client.execute(mapper_refund.REFUND_QUERY, {"id": ref["id"]})["refund"]
+                for field in mapper_refund.REFUND_CONNECTIONS:
+                    if node and node.get(field):
+                        client.complete(
+                            node[field],
+                            mapper_refund.refund_page_query(field),
+                            {"id": ref["id"]},
+                            ["refund", field],
+                            f"{field} on refund {ref['id']}",
+                        )
             Event._receive(
                 self,
                 "refunds/create",

@@ -3,6 +3,8 @@ from datetime import timedelta
 
 from odoo import api, models
 
+from odoo.addons.connector_base.components.http_client import RemoteError
+
 from ..components.client import user_errors_message
 from .shopify_backend import _parse_time
 
@@ -12,23 +14,54 @@ _logger = logging.getLogger(__name__)
 # was validated (to find the one a lost answer made). Requested cost, each list
 # counted in full: the order 1, fulfillment orders 2 + 5 x (3 + 25 x 2) = 267,
 # fulfillments 5 x (1 + 5 + 2 + 25 x 3) = 415; 683, under Shopify's 1000 per
-# query.
-FULFILLMENT_ORDERS = """
-query FulfillmentOrders($id: ID!, $since: String!) {
-  order(id: $id) {
-    fulfillmentOrders(first: 5) { edges { node {
+# query. Connections cut at their ``first`` are read whole by the queries
+# below; the lists Shopify truncates (fulfillments, tracking numbers) fail
+# loudly when full rather than be read in part.
+FULFILLMENTS_LISTED = 5
+TRACKING_LISTED = 5
+_PAGE_INFO = "pageInfo { hasNextPage endCursor }"
+_FO_LINE = "id sku remainingQuantity variant { id }"
+_FULFILLMENT_LINE = "quantity lineItem { sku variant { id } }"
+FULFILLMENT_ORDERS = f"""
+query FulfillmentOrders($id: ID!, $since: String!) {{
+  order(id: $id) {{
+    fulfillmentOrders(first: 5) {{ edges {{ node {{
       id status
-      lineItems(first: 25) { edges { node { id sku remainingQuantity variant { id } } } }
-    } } }
-    fulfillments(first: 5, query: $since) {
+      lineItems(first: 25) {{ edges {{ node {{ {_FO_LINE} }} }} {_PAGE_INFO} }}
+    }} }} {_PAGE_INFO} }}
+    fulfillments(first: {FULFILLMENTS_LISTED}, query: $since) {{
       id status createdAt
-      trackingInfo(first: 5) { number }
-      fulfillmentLineItems(first: 25) { edges { node {
-        quantity lineItem { sku variant { id } }
-      } } }
-    }
-  }
-}
+      trackingInfo(first: {TRACKING_LISTED}) {{ number }}
+      fulfillmentLineItems(first: 25) {{ edges {{ node {{ {_FULFILLMENT_LINE} }} }} {_PAGE_INFO} }}
+    }}
+  }}
+}}
+"""
+FULFILLMENT_ORDERS_PAGE = f"""
+query FulfillmentOrdersPage($id: ID!, $after: String) {{
+  order(id: $id) {{
+    fulfillmentOrders(first: 5, after: $after) {{ edges {{ node {{
+      id status
+      lineItems(first: 25) {{ edges {{ node {{ {_FO_LINE} }} }} {_PAGE_INFO} }}
+    }} }} {_PAGE_INFO} }}
+  }}
+}}
+"""
+FULFILLMENT_ORDER_LINES_PAGE = f"""
+query FulfillmentOrderLines($id: ID!, $after: String) {{
+  fulfillmentOrder(id: $id) {{
+    lineItems(first: 100, after: $after) {{ edges {{ node {{ {_FO_LINE} }} }} {_PAGE_INFO} }}
+  }}
+}}
+"""
+FULFILLMENT_LINES_PAGE = f"""
+query FulfillmentLines($id: ID!, $after: String) {{
+  fulfillment(id: $id) {{
+    fulfillmentLineItems(first: 100, after: $after) {{
+      edges {{ node {{ {_FULFILLMENT_LINE} }} }} {_PAGE_INFO}
+    }}
+  }}
+}}
 """
 FULFILLMENT_CREATE = """
 mutation FulfillmentCreate($fulfillment: FulfillmentInput!) {
@@ -107,13 +140,12 @@ class ShopifyFulfillmentSync(models.AbstractModel):
                 continue
             shipped = self._shipped(backend, picking)
             since = (picking.date_done or item.create_date) - CLOCK_MARGIN
+            order_gid = f"gid://shopify/Order/{binding.external_id}"
             data = client.execute(
                 FULFILLMENT_ORDERS,
-                {
-                    "id": f"gid://shopify/Order/{binding.external_id}",
-                    "since": f"created_at:>='{since:%Y-%m-%dT%H:%M:%SZ}'",
-                },
+                {"id": order_gid, "since": f"created_at:>='{since:%Y-%m-%dT%H:%M:%SZ}'"},
             )
+            self._read_whole(client, data["order"], order_gid, binding.shopify_name)
             made = self._made_already(item, picking, shipped, since, data["order"]["fulfillments"])
             if made:
                 _logger.info(
@@ -142,6 +174,49 @@ class ShopifyFulfillmentSync(models.AbstractModel):
             else:
                 item.remote_result = result["fulfillment"]["id"]
         return refused
+
+    def _read_whole(self, client, order, order_gid, name):
+        """Complete what FULFILLMENT_ORDERS cut at its ``first``: the order's
+        fulfillment orders and their lines, each fulfillment's lines. A list
+        Shopify truncates (fulfillments, tracking numbers) that came back full
+        may hide this delivery's fulfillment: refused loudly, for support."""
+        client.complete(
+            order["fulfillmentOrders"],
+            FULFILLMENT_ORDERS_PAGE,
+            {"id": order_gid},
+            ["order", "fulfillmentOrders"],
+            f"fulfillment orders on {name}",
+        )
+        for fulfillment_order in (edge["node"] for edge in order["fulfillmentOrders"]["edges"]):
+            client.complete(
+                fulfillment_order["lineItems"],
+                FULFILLMENT_ORDER_LINES_PAGE,
+                {"id": fulfillment_order["id"]},
+                ["fulfillmentOrder", "lineItems"],
+                f"lines on a fulfillment order of {name}",
+            )
+        fulfillments = order["fulfillments"]
+        if len(fulfillments) >= FULFILLMENTS_LISTED or any(
+            len(f["trackingInfo"]) >= TRACKING_LISTED for f in fulfillments
+        ):
+            raise RemoteError(
+                self.env._(
+                    "%(order)s has %(count)d fulfillments or more since this delivery was "
+                    "validated, or as many tracking numbers on one: check in Shopify whether "
+                    "it is fulfilled already, then send again or cancel this change.",
+                    order=name,
+                    count=FULFILLMENTS_LISTED,
+                )
+            )
+        for fulfillment in fulfillments:
+            client.complete(
+                fulfillment["fulfillmentLineItems"],
+                FULFILLMENT_LINES_PAGE,
+                {"id": fulfillment["id"]},
+                ["fulfillment", "fulfillmentLineItems"],
+                f"lines on a fulfillment of {name}",
+            )
+        return order
 
     def _shipped(self, backend, picking):
         """What the delivery ships, whatever Shopify has left to fulfill: per

@@ -2,7 +2,7 @@ from odoo.tests import TransactionCase
 
 from odoo.addons.connector_base.tests.common import trap_jobs
 
-from .common import make_backend, make_products, run_jobs, start_shop
+from .common import connect_store, make_backend, make_products, run_jobs, start_shop
 
 ORDER_COUNT = 500
 
@@ -64,3 +64,30 @@ class TestOrderBackfill(TransactionCase):
             self.env["shopify.refund.binding"].search_count([("backend_id", "=", self.backend.id)]),
             len(refunds),
         )
+
+
+class TestLongOrderBackfill(TransactionCase):
+    """An order longer than the page of line items read with the order."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.registry_enter_test_mode_cls()
+        connect_store(cls, sku_count=12, on_hand=20, seed=29, products=8, orders=0)
+
+    def test_an_order_of_twelve_lines_is_read_whole(self):
+        self.assertEqual(len(self.skus), 12)
+        order = self.shop.create_order([(sku, 1) for sku in self.skus])
+        with trap_jobs() as trap:
+            self.backend.with_delay()._shopify_backfill_orders("2000-01-01T00:00:00Z")
+            run_jobs(self, trap)
+        sale = self.env["sale.order"].search([("client_order_ref", "=", order["name"])])
+        self.assertEqual(
+            sorted(
+                sale.order_line.filtered("product_id.is_storable").mapped("product_id.default_code")
+            ),
+            self.skus,
+            "the 12 lines, not the first page of 10",
+        )
+        calls = [e for e in self.shop.requests.entries() if "graphql:order" in e["names"]]
+        self.assertTrue(calls, "the lines beyond the first page were read with their order's id")

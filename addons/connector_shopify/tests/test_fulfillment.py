@@ -192,3 +192,36 @@ class TestFulfillmentOut(TransactionCase):
         item = self.outbound(sale.picking_ids)
         self.assertEqual(item.state, "failed")
         self.assertFalse(item.remote_result)
+
+
+class TestFulfillmentOfALongOrder(TransactionCase):
+    """An order longer than one page of Shopify's fulfillment order lines."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.registry_enter_test_mode_cls()
+        connect_store(cls, sku_count=30, on_hand=5, seed=37, products=14)
+
+    def test_thirty_lines_are_fulfilled_whole(self):
+        self.assertEqual(len(self.skus), 30, "the store sells 30 SKUs")
+        with trap_jobs() as trap:
+            payload = self.shop.create_order([(sku, 1) for sku in self.skus])
+            event = self.env["connector.event"]._receive(
+                self.backend, "orders/create", payload, f"wh-{payload['id']}"
+            )
+            run_trapped_jobs(self.env, trap)
+            self.assertEqual(event.state, "done", event.error_message)
+            picking = event._produced_record().picking_ids
+            picking.move_ids.quantity = 1
+            picking.move_ids.picked = True
+            picking._action_done()
+            self.backend._flush_outbound(TOPIC)
+        change = self.env["connector.outbound"].search(
+            [("topic", "=", TOPIC), ("res_id", "=", picking.id)]
+        )
+        self.assertEqual(change.state, "sent", change.error_message)
+        fulfillments = self.shop.fulfillments(payload["name"])
+        self.assertEqual(len(fulfillments), 1)
+        shipped = {line["sku"]: line["quantity"] for line in fulfillments[0]["line_items"]}
+        self.assertEqual(shipped, dict.fromkeys(self.skus, 1), "all 30 lines, not the first 25")
