@@ -402,7 +402,7 @@ class ShopifyCatalogSync(models.AbstractModel):
                     variables[variable] = value
                 fields_.append(
                     f"m{n}: {operation.mutation}({', '.join(arguments)}) "
-                    f"{{ {operation.selection} userErrors {{ field message code }} }}"
+                    f"{{ {operation.selection} userErrors {{ field message }} }}"
                 )
             data = client.execute(
                 f"mutation CatalogExport({', '.join(declarations)}) {{ {' '.join(fields_)} }}",

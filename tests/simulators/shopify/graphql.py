@@ -1,429 +1,139 @@
-"""A small GraphQL parser, validator, cost calculator and executor.
+"""Shopify's Admin GraphQL API on graphql-core: parse, validate, cost, execute.
 
-Enough of GraphQL for what a connector sends: queries and mutations with
-variables, arguments, nested selections, aliases, fragments (named and inline),
-``@include`` / ``@skip`` and custom directives read by resolvers
-(``@idempotent``). No introspection, no subscriptions.
+The schema is the SDL excerpt ``admin_2026_10.graphql`` (Shopify's names,
+types and nullability); graphql-core, the Python port of the reference
+implementation, parses, validates and executes against it, so a wrong field,
+argument, enum or variable type is refused as GraphQL specifies. Resolvers
+come from :mod:`.schema` and read the :class:`~.store.ShopifyStore`.
 
-Errors are shaped the way Shopify's GraphQL server writes them: a message,
-``locations``, a ``path`` and ``extensions.code``.
+Two things are Shopify's own and done here:
 
-Cost follows Shopify's published rules: a scalar or enum field costs 0, an
-object 1, a connection 2 plus, per node asked for (``first`` / ``last``), the
-node's own cost (1) and that of its selection; a mutation costs 10. The
-requested cost is computed before running from the page sizes asked for; the
-actual cost after, from the nodes returned.
+- error shapes: Shopify's server (graphql-ruby) words validation errors its
+  own way and names them with ``extensions.code`` (``undefinedField``,
+  ``argumentLiteralsIncompatible``, ``variableMismatch``,
+  ``missingRequiredArguments``, ``INVALID_VARIABLE``...); each rule of
+  graphql-core is wrapped to report its error in those words;
+- cost: a scalar or enum field costs 0, an object 1, a connection 2 plus, per
+  node asked for (``first`` / ``last``), 1 and the node's selection; a
+  mutation costs 10. The requested cost is computed from the query before it
+  runs, the actual cost from what came back.
 """
 
 import base64
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from types import SimpleNamespace
 
+import graphql as gql
+from graphql.execution.collect_fields import collect_fields
+from graphql.execution.values import get_argument_values, get_directive_values
+
+SDL_PATH = Path(__file__).with_name("admin_2026_10.graphql")
 MUTATION_COST = 10
 MAX_PAGE_SIZE = 250
 
 
-class GraphQLError(Exception):
-    """An error reported in the response's ``errors`` list."""
+class GraphQLError(gql.GraphQLError):
+    """An error a resolver raises: Shopify's ``extensions.code`` and extra keys."""
 
-    def __init__(self, message, *, locations=None, path=None, code=None, **extensions):
-        super().__init__(message)
-        self.message = message
-        self.locations = locations
-        self.path = path
-        self.extensions = {"code": code, **extensions} if code else extensions
-
-    def as_dict(self):
-        error = {"message": self.message}
-        if self.locations:
-            error["locations"] = self.locations
-        if self.path:
-            error["path"] = self.path
-        if self.extensions:
-            error["extensions"] = self.extensions
-        return error
+    def __init__(self, message, *, code=None, path=None, **extensions):
+        if code:
+            extensions = {"code": code, **extensions}
+        super().__init__(message, path=path, extensions=extensions or None)
 
 
-# --- lexer -----------------------------------------------------------------------
+class GraphQLErrors(Exception):
+    """Errors that stop a request before it runs (syntax, validation, variables):
+    ``errors`` holds them as the response's ``errors`` entries."""
 
-TOKEN = re.compile(
-    r"""
-    (?P<skip>[\s,\ufeff]+|\#[^\n]*)
-  | (?P<spread>\.\.\.)
-  | (?P<punct>[!$&()\:=@\[\]{}|])
-  | (?P<float>-?(?:0|[1-9]\d*)(?:\.\d+(?:[eE][+-]?\d+)?|[eE][+-]?\d+))
-  | (?P<int>-?(?:0|[1-9]\d*))
-  | (?P<block>\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\")
-  | (?P<string>"(?:[^"\\\n]|\\.)*")
-  | (?P<name>[_A-Za-z][_0-9A-Za-z]*)
-    """,
-    re.VERBOSE,
-)
+    def __init__(self, errors):
+        super().__init__("; ".join(e["message"] for e in errors))
+        self.errors = errors
 
 
-@dataclass
-class Token:
-    kind: str
-    value: str
-    line: int
-    column: int
+# --- scalars ----------------------------------------------------------------------
 
 
-def tokenize(source):
-    tokens = []
-    position, line, line_start = 0, 1, 0
-    while position < len(source):
-        match = TOKEN.match(source, position)
-        if not match:
-            raise GraphQLError(
-                f"Parse error on {source[position]!r} ({source[position]!r}) "
-                f"at [{line}, {position - line_start + 1}]",
-                locations=[{"line": line, "column": position - line_start + 1}],
-            )
-        kind = match.lastgroup
-        text = match.group()
-        if kind != "skip":
-            tokens.append(Token(kind, text, line, position - line_start + 1))
-        newlines = text.count("\n")
-        if newlines:
-            line += newlines
-            line_start = position + text.rfind("\n") + 1
-        position = match.end()
-    tokens.append(Token("eof", "", line, position - line_start + 1))
-    return tokens
+def _decimal_input(value):
+    """Money and Decimal input: a decimal as a string or a number (as Shopify accepts)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise GraphQLError(f"Could not coerce value {json.dumps(value, default=str)} to a decimal")
+    try:
+        Decimal(str(value))
+    except InvalidOperation as exc:
+        raise GraphQLError(f"Could not coerce value {json.dumps(value)} to a decimal") from exc
+    return value
 
 
-# --- syntax tree ----------------------------------------------------------------
+def _decimal_literal(node, _variables=None):
+    if isinstance(node, gql.StringValueNode | gql.IntValueNode | gql.FloatValueNode):
+        return _decimal_input(node.value)
+    raise GraphQLError(f"{gql.print_ast(node)} is not a decimal")
 
 
-@dataclass
-class Variable:
-    name: str
+def _string_input(value):
+    if not isinstance(value, str):
+        raise GraphQLError(f"Could not coerce value {json.dumps(value, default=str)} to a string")
+    return value
 
 
-class EnumValue(str):
-    """An enum literal (``ACTIVE``), kept apart from strings."""
+def _string_literal(node, _variables=None):
+    if isinstance(node, gql.StringValueNode):
+        return node.value
+    raise GraphQLError(f"{gql.print_ast(node)} is not a string")
 
 
-@dataclass
-class FieldNode:
-    name: str
-    alias: str | None
-    arguments: dict
-    directives: dict
-    selections: list
-    line: int
-    column: int
-
-    @property
-    def key(self):
-        return self.alias or self.name
-
-    @property
-    def location(self):
-        return [{"line": self.line, "column": self.column}]
+def _date_time(value):
+    return value if isinstance(value, str) else value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass
-class FragmentSpread:
-    name: str
-    directives: dict
-
-
-@dataclass
-class InlineFragment:
-    type_condition: str | None
-    directives: dict
-    selections: list
-
-
-@dataclass
-class Operation:
-    kind: str
-    name: str | None
-    variables: dict  # name -> (type text, default)
-    directives: dict
-    selections: list
-
-
-@dataclass
-class Document:
-    operations: list = field(default_factory=list)
-    fragments: dict = field(default_factory=dict)
-
-
-LITERALS = {
-    "int": int,
-    "float": float,
-    "string": json.loads,
-    "block": lambda text: text[3:-3].strip(),
+# name: (serialize, parse_value, parse_literal); JSON keeps graphql-core's defaults.
+SCALARS = {
+    # Shopify writes money and decimals as strings ("29.99"), never as numbers.
+    "Money": (str, _decimal_input, _decimal_literal),
+    "Decimal": (str, _decimal_input, _decimal_literal),
+    "DateTime": (_date_time, _string_input, _string_literal),
+    "URL": (str, _string_input, _string_literal),
+    "HTML": (str, _string_input, _string_literal),
+    # 64-bit integers travel as strings: JSON numbers lose precision past 2**53.
+    "UnsignedInt64": (lambda v: str(int(v)), _string_input, _string_literal),
 }
 
 
-class Parser:
-    def __init__(self, source):
-        self.tokens = tokenize(source)
-        self.index = 0
-
-    @property
-    def token(self):
-        return self.tokens[self.index]
-
-    def error(self, expected=None):
-        token = self.token
-        shown = "end of file" if token.kind == "eof" else f'"{token.value}"'
-        message = f"Parse error on {shown} at [{token.line}, {token.column}]"
-        if expected:
-            message += f" (expected {expected})"
-        return GraphQLError(message, locations=[{"line": token.line, "column": token.column}])
-
-    def take(self, kind=None, value=None):
-        token = self.token
-        if (kind and token.kind != kind) or (value is not None and token.value != value):
-            raise self.error(value or kind)
-        self.index += 1
-        return token
-
-    def peek(self, value):
-        return self.token.kind in ("punct", "spread", "name") and self.token.value == value
-
-    def parse_document(self):
-        document = Document()
-        while self.token.kind != "eof":
-            if self.peek("fragment"):
-                self.take()
-                name = self.take("name").value
-                self.take("name", "on")
-                type_condition = self.take("name").value
-                directives = self.parse_directives()
-                document.fragments[name] = InlineFragment(
-                    type_condition, directives, self.parse_selection_set()
-                )
-            elif self.peek("{"):
-                document.operations.append(
-                    Operation("query", None, {}, {}, self.parse_selection_set())
-                )
-            elif self.token.kind == "name" and self.token.value in ("query", "mutation"):
-                kind = self.take().value
-                name = self.take().value if self.token.kind == "name" else None
-                variables = self.parse_variable_definitions()
-                directives = self.parse_directives()
-                document.operations.append(
-                    Operation(kind, name, variables, directives, self.parse_selection_set())
-                )
-            else:
-                raise self.error("an operation or a fragment")
-        return document
-
-    def parse_variable_definitions(self):
-        variables = {}
-        if not self.peek("("):
-            return variables
-        self.take()
-        while not self.peek(")"):
-            self.take("punct", "$")
-            name = self.take("name").value
-            self.take("punct", ":")
-            type_text = self.parse_type()
-            default = None
-            if self.peek("="):
-                self.take()
-                default = self.parse_value(const=True)
-            variables[name] = (type_text, default)
-        self.take("punct", ")")
-        return variables
-
-    def parse_type(self):
-        if self.peek("["):
-            self.take()
-            inner = self.parse_type()
-            self.take("punct", "]")
-            text = f"[{inner}]"
-        else:
-            text = self.take("name").value
-        if self.peek("!"):
-            self.take()
-            text += "!"
-        return text
-
-    def parse_directives(self):
-        directives = {}
-        while self.peek("@"):
-            self.take()
-            name = self.take("name").value
-            directives[name] = self.parse_arguments()
-        return directives
-
-    def parse_arguments(self):
-        arguments = {}
-        if not self.peek("("):
-            return arguments
-        self.take()
-        while not self.peek(")"):
-            name = self.take("name").value
-            self.take("punct", ":")
-            arguments[name] = self.parse_value()
-        self.take("punct", ")")
-        return arguments
-
-    def parse_value(self, const=False):
-        token = self.token
-        if token.kind in LITERALS:
-            self.take()
-            return LITERALS[token.kind](token.value)
-        if token.kind == "name":
-            self.take()
-            return {"true": True, "false": False, "null": None}.get(
-                token.value, EnumValue(token.value)
-            )
-        if token.kind == "punct" and token.value == "$" and not const:
-            self.take()
-            return Variable(self.take("name").value)
-        if self.peek("["):
-            self.take()
-            values = []
-            while not self.peek("]"):
-                values.append(self.parse_value(const))
-            self.take()
-            return values
-        if self.peek("{"):
-            return self.parse_object(const)
-        raise self.error("a value")
-
-    def parse_object(self, const):
-        self.take("punct", "{")
-        values = {}
-        while not self.peek("}"):
-            name = self.take("name").value
-            self.take("punct", ":")
-            values[name] = self.parse_value(const)
-        self.take()
-        return values
-
-    def parse_selection_set(self):
-        self.take("punct", "{")
-        selections = []
-        while not self.peek("}"):
-            selections.append(self.parse_selection())
-        self.take("punct", "}")
-        if not selections:
-            raise self.error("a field")
-        return selections
-
-    def parse_selection(self):
-        if self.token.kind == "spread":
-            self.take()
-            if self.peek("on"):
-                self.take()
-                type_condition = self.take("name").value
-                directives = self.parse_directives()
-                return InlineFragment(type_condition, directives, self.parse_selection_set())
-            if self.peek("{") or self.peek("@"):
-                directives = self.parse_directives()
-                return InlineFragment(None, directives, self.parse_selection_set())
-            name = self.take("name").value
-            return FragmentSpread(name, self.parse_directives())
-        start = self.take("name")
-        alias, name = None, start.value
-        if self.peek(":"):
-            self.take()
-            alias, name = name, self.take("name").value
-        arguments = self.parse_arguments()
-        directives = self.parse_directives()
-        selections = self.parse_selection_set() if self.peek("{") else []
-        return FieldNode(name, alias, arguments, directives, selections, start.line, start.column)
-
-
-def parse(source):
-    return Parser(source).parse_document()
-
-
-# --- schema ---------------------------------------------------------------------
-
-
-@dataclass
-class FieldDef:
-    """A field of an object type.
-
-    kind: ``scalar`` (scalars, enums and lists of them), ``object``, ``list``
-    (a list of objects) or ``connection`` (a paginated list of objects).
-    ``resolve(parent, args, info)`` returns the value; by default the
-    parent's key of the same name. ``cost`` overrides the default cost.
-    """
-
-    type: str = ""
-    kind: str = "scalar"
-    resolve: object = None
-    args: dict = field(default_factory=dict)
-    cost: int | None = None
-
-
-def scalar(resolve=None):
-    return FieldDef(kind="scalar", resolve=resolve)
-
-
-def obj(type_name, resolve=None, **args):
-    return FieldDef(type_name, "object", resolve, args)
-
-
-def objects(type_name, resolve=None, **args):
-    return FieldDef(type_name, "list", resolve, args)
-
-
-def connection(type_name, resolve=None, **args):
-    return FieldDef(type_name, "connection", resolve, args)
-
-
-@dataclass
-class ObjectType:
-    name: str
-    fields: dict
-    possible_types: tuple = ()  # non-empty for interfaces and unions
-
-
-class Schema:
-    def __init__(self, types, query="QueryRoot", mutation="Mutation"):
-        self.types = {t.name: t for t in types}
-        self.query = query
-        self.mutation = mutation
-
-    def field(self, type_name, field_name, node):
-        object_type = self.types[type_name]
-        if field_name == "__typename":
-            return FieldDef(kind="scalar")
-        definition = object_type.fields.get(field_name)
-        if definition is None:
-            for possible in object_type.possible_types:
-                definition = self.types[possible].fields.get(field_name)
-                if definition:
-                    break
-        if definition is None:
-            raise GraphQLError(
-                f"Field '{field_name}' doesn't exist on type '{type_name}'",
-                locations=node.location,
-                code="undefinedField",
-                typeName=type_name,
-                fieldName=field_name,
-            )
-        return definition
-
-    def applies(self, type_condition, type_name):
-        """Whether a fragment on ``type_condition`` applies to an object of ``type_name``."""
-        if type_condition is None or type_condition == type_name:
-            return True
-        condition = self.types.get(type_condition)
-        return bool(condition and type_name in condition.possible_types)
+# --- pagination -------------------------------------------------------------------
 
 
 @dataclass
 class Page:
-    """One page of a connection: nodes with their cursors and page info."""
+    """One page of a connection: nodes with their cursors and page info.
+
+    A connection type's ``edges``, ``nodes`` and ``pageInfo`` resolve from
+    these attributes.
+    """
 
     nodes: list
     cursors: list
     has_next: bool
     has_previous: bool
+
+    @property
+    def edges(self):
+        return [
+            {"cursor": cursor, "node": node}
+            for node, cursor in zip(self.nodes, self.cursors, strict=True)
+        ]
+
+    @property
+    def pageInfo(self):
+        return {
+            "hasNextPage": self.has_next,
+            "hasPreviousPage": self.has_previous,
+            "startCursor": self.cursors[0] if self.cursors else None,
+            "endCursor": self.cursors[-1] if self.cursors else None,
+        }
 
 
 def encode_cursor(key):
@@ -485,344 +195,719 @@ def paginate(items, args, key):
     )
 
 
-# --- execution ------------------------------------------------------------------
+# --- Shopify's validation errors ----------------------------------------------------
 
 
-@dataclass
-class Info:
-    """What a resolver gets besides its parent and arguments."""
+class _Rewording:
+    """A rule's view of the validation context that rewords its errors as Shopify does."""
 
-    context: object
-    node: FieldNode
-    path: list
-    directives: dict
-    operation: Operation
+    def __init__(self, context, rule):
+        self._context = context
+        self._rule = rule
 
+    def __getattr__(self, name):
+        return getattr(self._context, name)
 
-class Executor:
-    def __init__(self, schema):
-        self.schema = schema
-
-    # preparation ---------------------------------------------------------------
-    def prepare(self, source, variables=None, operation_name=None):
-        """Parse, pick the operation, coerce variables; raises a list of GraphQLError."""
-        if not source or not isinstance(source, str):
-            raise GraphQLErrors([GraphQLError("No query string was present")])
-        try:
-            document = parse(source)
-        except GraphQLError as exc:
-            raise GraphQLErrors([exc]) from exc
-        operations = document.operations
-        if operation_name:
-            operations = [op for op in operations if op.name == operation_name]
-            if not operations:
-                raise GraphQLErrors([GraphQLError(f'No operation named "{operation_name}"')])
-        if len(operations) != 1:
-            raise GraphQLErrors(
-                [GraphQLError("An operation name is required")]
-                if operations
-                else [GraphQLError("No operations in the document")]
+    def report_error(self, error):
+        rewritten = self._rule.shopify_error(error)
+        if rewritten is not None:
+            message, extensions, *nodes = rewritten
+            self._context.report_error(
+                gql.GraphQLError(message, nodes[0] if nodes else error.nodes, extensions=extensions)
             )
-        operation = operations[0]
-        values = self._coerce_variables(operation, variables or {})
-        prepared = Prepared(operation, document.fragments, values)
-        root = self.schema.mutation if operation.kind == "mutation" else self.schema.query
-        prepared.requested_cost = self._walk_cost(prepared, root, operation.selections, [])
-        if operation.kind == "mutation":
-            prepared.requested_cost = MUTATION_COST * len(
-                self._collect(prepared, operation.selections, root)
+
+
+class _Tracking:
+    """Mixin of a validation rule: where the visit stands (field or directive,
+    argument, variable definition), so that errors can name them as Shopify does."""
+
+    def __init__(self, context):
+        # Rules report through their context, some directly: a context of our
+        # own rewords every report.
+        super().__init__(_Rewording(context, self))
+        self.owners = []  # ("Field" | "Directive", name)
+        self.arguments = []  # (argument node, its definition)
+        self.variable = None  # the variable definition being visited
+        self.variable_arguments = {}  # id(variable node) -> argument or input field name
+        self.variable_types = {}  # id(named type node) -> variable name
+        self.reported = set()
+
+    def _chain(self, method, node, *args):
+        parent = getattr(super(), method, None)
+        return parent(node, *args) if parent else None
+
+    def enter_field(self, node, *args):
+        self.owners.append(("Field", node.name.value))
+        return self._chain("enter_field", node, *args)
+
+    def leave_field(self, node, *args):
+        self.owners.pop()
+        return self._chain("leave_field", node, *args)
+
+    def enter_directive(self, node, *args):
+        self.owners.append(("Directive", node.name.value))
+        return self._chain("enter_directive", node, *args)
+
+    def leave_directive(self, node, *args):
+        self.owners.pop()
+        return self._chain("leave_directive", node, *args)
+
+    def enter_argument(self, node, *args):
+        self.arguments.append((node, self.context.get_argument()))
+        self._map_variables(node.name.value, node.value)
+        return self._chain("enter_argument", node, *args)
+
+    def leave_argument(self, node, *args):
+        self.arguments.pop()
+        return self._chain("leave_argument", node, *args)
+
+    def enter_variable_definition(self, node, *args):
+        self.variable = node
+        type_node = node.type
+        while not isinstance(type_node, gql.NamedTypeNode):
+            type_node = type_node.type
+        self.variable_types[id(type_node)] = node.variable.name.value
+        return self._chain("enter_variable_definition", node, *args)
+
+    def leave_variable_definition(self, node, *args):
+        self.variable = None
+        return self._chain("leave_variable_definition", node, *args)
+
+    def _map_variables(self, name, value):
+        if isinstance(value, gql.VariableNode):
+            self.variable_arguments[id(value)] = name
+        elif isinstance(value, gql.ListValueNode):
+            for item in value.values:
+                self._map_variables(name, item)
+        elif isinstance(value, gql.ObjectValueNode):
+            for field_node in value.fields:
+                self._map_variables(field_node.name.value, field_node.value)
+
+    def shopify_error(self, error):
+        """Shopify's (message, extensions) for a graphql-core error, None to drop it."""
+        code = RULE_CODES.get(type(self).__name__, "validationError")
+        for pattern, rewrite in REWRITES.get(type(self).__name__, ()):
+            match = re.match(pattern, error.message)
+            if match:
+                return rewrite(self, error, **match.groupdict())
+        return error.message, {"code": code}
+
+
+def _on(owner_kind, owner):
+    return f"{owner_kind} '{owner}'"
+
+
+def _invalid_literal(rule, error, **_groups):
+    if not rule.arguments:
+        if rule.variable is not None:
+            name = rule.variable.variable.name.value
+            type_text = gql.print_ast(rule.variable.type)
+            return (
+                f"Default value for ${name} doesn't match type {type_text}",
+                {"code": "defaultValueInvalidType", "variableName": name, "typeName": type_text},
             )
-        if prepared.errors:
-            raise GraphQLErrors(prepared.errors)
-        return prepared
+        return error.message, {"code": "argumentLiteralsIncompatible"}
+    argument, definition = rule.arguments[-1]
+    if id(argument) in rule.reported:
+        return None  # one error per argument, as Shopify reports them
+    rule.reported.add(id(argument))
+    owner_kind, owner = rule.owners[-1]
+    name = argument.name.value
+    expected = f" Expected type '{definition.type}'." if definition else ""
+    return (
+        f"Argument '{name}' on {_on(owner_kind, owner)} has an invalid value "
+        f"({gql.print_ast(argument.value)}).{expected}",
+        {"code": "argumentLiteralsIncompatible", "typeName": owner_kind, "argumentName": name},
+        [argument],
+    )
 
-    def _coerce_variables(self, operation, given):
-        values = {}
-        errors = []
-        for name, (type_text, default) in operation.variables.items():
-            if name in given:
-                values[name] = given[name]
-            elif default is not None:
-                values[name] = default
-            elif type_text.endswith("!"):
-                errors.append(
-                    GraphQLError(
-                        f"Variable ${name} of type {type_text} was provided invalid value",
-                        code="INVALID_VARIABLE",
-                        value=None,
-                        problems=[{"path": [], "explanation": "Expected value to not be null"}],
-                    )
-                )
-        if errors:
-            raise GraphQLErrors(errors)
-        return values
 
-    def _collect(self, prepared, selections, type_name):
-        """Fields selected on an object of ``type_name``, fragments expanded."""
-        collected = []
-        for selection in selections:
-            if not self._included(prepared, selection.directives):
-                continue
-            if isinstance(selection, FieldNode):
-                collected.append(selection)
-            elif isinstance(selection, FragmentSpread):
-                fragment = prepared.fragments.get(selection.name)
-                if fragment is None:
-                    raise GraphQLError(f"Fragment {selection.name} was used, but not defined")
-                if self.schema.applies(fragment.type_condition, type_name):
-                    collected.extend(self._collect(prepared, fragment.selections, type_name))
-            elif self.schema.applies(selection.type_condition, type_name):
-                collected.extend(self._collect(prepared, selection.selections, type_name))
-        return collected
+def _variable_mismatch(rule, error, variable, given, expected):
+    usage = error.nodes[-1] if error.nodes else None
+    argument = rule.variable_arguments.get(id(usage), variable)
+    kind = "Nullability mismatch" if given.rstrip("!") == expected.rstrip("!") else "Type mismatch"
+    return (
+        f"{kind} on variable ${variable} and argument {argument} ({given} / {expected})",
+        {
+            "code": "variableMismatch",
+            "variableName": variable,
+            "typeName": given,
+            "argumentName": argument,
+            "errorMessage": kind,
+        },
+    )
 
-    def _included(self, prepared, directives):
-        if "skip" in directives and self.arguments(prepared, directives["skip"]).get("if"):
-            return False
-        if "include" in directives:
-            return bool(self.arguments(prepared, directives["include"]).get("if"))
-        return True
 
-    def arguments(self, prepared, raw):
-        return {name: self._value(prepared, value) for name, value in raw.items()}
+def _selections(error):
+    """The names selected on a leaf, as Shopify lists them: ``[x, y]``."""
+    node = error.nodes[0] if error.nodes else None
+    if not isinstance(node, gql.SelectionSetNode):
+        node = getattr(node, "selection_set", None)
+    selections = node.selections if node else ()
+    return f"[{', '.join(s.name.value for s in selections if hasattr(s, 'name'))}]"
 
-    def _value(self, prepared, value):
-        if isinstance(value, Variable):
-            return prepared.variables.get(value.name)
-        if isinstance(value, list):
-            return [self._value(prepared, v) for v in value]
-        if isinstance(value, dict):
-            return {k: self._value(prepared, v) for k, v in value.items()}
-        return value
 
-    def _selection_types(self, type_name):
-        """For cost: an abstract type is costed as its most expensive possible type."""
-        object_type = self.schema.types[type_name]
-        return object_type.possible_types or (type_name,)
+def _unknown_type(rule, error, type_name):
+    node = error.nodes[0] if error.nodes else None
+    variable = rule.variable_types.get(id(node))
+    if variable:
+        return (
+            f"{type_name} isn't a defined input type (on ${variable})",
+            {"code": "variableRequiresValidType", "typeName": type_name, "variableName": variable},
+        )
+    return (
+        f"No such type {type_name}, so it can't be a fragment condition",
+        {"code": "undefinedType", "typeName": type_name},
+    )
 
-    def _walk_cost(self, prepared, type_name, selections, path):
-        """Requested cost of a selection on ``type_name``; validates fields as it goes."""
-        best = 0
-        for concrete in self._selection_types(type_name):
-            total = 0
-            try:
-                nodes = self._collect(prepared, selections, concrete)
-            except GraphQLError as exc:
-                prepared.errors.append(exc)
-                return 0
-            for node in nodes:
-                try:
-                    definition = self.schema.field(concrete, node.name, node)
-                except GraphQLError as exc:
-                    if not self.schema.types[type_name].possible_types:
-                        exc.path = [*path, node.key]
-                        prepared.errors.append(exc)
-                    continue
-                total += self._field_cost(prepared, definition, node, [*path, node.key])
-            best = max(best, total)
-        return best
 
-    def _field_cost(self, prepared, definition, node, path):
-        if definition.kind == "scalar":
-            if node.selections:
-                prepared.errors.append(
-                    GraphQLError(
-                        f"Selections can't be made on scalars (field '{node.name}')",
-                        locations=node.location,
-                        path=path,
-                        code="selectionMismatch",
-                    )
-                )
-            return 0
-        if not node.selections:
-            prepared.errors.append(
-                GraphQLError(
-                    f"Field must have selections (field '{node.name}' returns "
-                    f"{definition.type} but has no selections.",
-                    locations=node.location,
-                    path=path,
-                    code="selectionMismatch",
-                )
-            )
-            return 0
-        if definition.kind == "connection":
-            args = self.arguments(prepared, node.arguments)
-            size = args.get("first") or args.get("last") or 0
-            return 2 + size * self._connection_node_cost(prepared, definition, node, path)
-        inner = self._walk_cost(prepared, definition.type, node.selections, path)
-        own = 1 if definition.cost is None else definition.cost
-        return own + inner
+def _operation(name):
+    return name or "anonymous query"
 
-    def _connection_node_cost(self, prepared, definition, node, path):
-        """Cost of one node of a connection: 1 plus its selection, via edges or nodes."""
-        best = 0
-        for part in self._collect(prepared, node.selections, f"{definition.type}Connection"):
-            if part.name == "nodes":
-                best = max(
-                    best,
-                    self._walk_cost(prepared, definition.type, part.selections, [*path, "nodes"]),
-                )
-            elif part.name == "edges":
-                for edge_part in self._collect(prepared, part.selections, "Edge"):
-                    if edge_part.name == "node":
-                        best = max(
-                            best,
-                            self._walk_cost(
-                                prepared,
-                                definition.type,
-                                edge_part.selections,
-                                [*path, "edges", "node"],
-                            ),
-                        )
-                    elif edge_part.name not in ("cursor", "__typename"):
-                        prepared.errors.append(
-                            GraphQLError(
-                                f"Field '{edge_part.name}' doesn't exist on type "
-                                f"'{definition.type}Edge'",
-                                locations=edge_part.location,
-                                code="undefinedField",
-                            )
-                        )
-            elif part.name not in ("pageInfo", "__typename"):
-                prepared.errors.append(
-                    GraphQLError(
-                        f"Field '{part.name}' doesn't exist on type '{definition.type}Connection'",
-                        locations=part.location,
-                        code="undefinedField",
-                    )
-                )
-        return 1 + best
 
-    # execution -----------------------------------------------------------------
-    def execute(self, prepared, context):
-        """Run the operation: (data, errors, actual cost)."""
-        root = self.schema.mutation if prepared.operation.kind == "mutation" else self.schema.query
-        run = Run(prepared, context)
-        data = self._object(run, root, {}, prepared.operation.selections, [])
-        actual = run.cost
-        if prepared.operation.kind == "mutation":
-            actual = prepared.requested_cost
-        return data, [e.as_dict() for e in run.errors], actual
+REWRITES = {
+    "FieldsOnCorrectTypeRule": [
+        (
+            r"Cannot query field '(?P<field>\w+)' on type '(?P<type_name>\w+)'",
+            lambda rule, error, field, type_name: (
+                f"Field '{field}' doesn't exist on type '{type_name}'",
+                {"code": "undefinedField", "typeName": type_name, "fieldName": field},
+            ),
+        )
+    ],
+    "KnownArgumentNamesRule": [
+        (
+            r"Unknown argument '(?P<argument>\w+)' on field '\w+\.(?P<owner>\w+)'",
+            lambda rule, error, argument, owner: (
+                f"Field '{owner}' doesn't accept argument '{argument}'",
+                {
+                    "code": "argumentNotAccepted",
+                    "name": owner,
+                    "typeName": "Field",
+                    "argumentName": argument,
+                },
+            ),
+        ),
+        (
+            r"Unknown argument '(?P<argument>\w+)' on directive '@(?P<owner>\w+)'",
+            lambda rule, error, argument, owner: (
+                f"Directive '{owner}' doesn't accept argument '{argument}'",
+                {
+                    "code": "argumentNotAccepted",
+                    "name": owner,
+                    "typeName": "Directive",
+                    "argumentName": argument,
+                },
+            ),
+        ),
+    ],
+    "ProvidedRequiredArgumentsRule": [
+        (
+            r"(?P<kind>Field|Directive) '@?(?P<owner>\w+)' argument '(?P<argument>\w+)'",
+            lambda rule, error, kind, owner, argument: (
+                f"{kind} '{owner}' is missing required arguments: {argument}",
+                {
+                    "code": "missingRequiredArguments",
+                    "className": kind,
+                    "name": owner,
+                    "arguments": argument,
+                },
+            ),
+        )
+    ],
+    "ValuesOfCorrectTypeRule": [(r"", _invalid_literal)],
+    "VariablesInAllowedPositionRule": [
+        (
+            r"Variable '\$(?P<variable>\w+)' of type '(?P<given>[^']+)' used in position "
+            r"expecting type '(?P<expected>[^']+)'",
+            _variable_mismatch,
+        )
+    ],
+    "ScalarLeafsRule": [
+        (
+            r"Field '(?P<field>\w+)' must not have a selection since type '(?P<type_name>[^']+)'",
+            lambda rule, error, field, type_name: (
+                f"Selections can't be made on scalars (field '{field}' returns {type_name} "
+                f"but has selections {_selections(error)})",
+                {
+                    "code": "selectionMismatch",
+                    "nodeName": f"field '{field}'",
+                    "typeName": type_name,
+                },
+            ),
+        ),
+        (
+            r"Field '(?P<field>\w+)' of type '(?P<type_name>[^']+)' must have a selection",
+            lambda rule, error, field, type_name: (
+                f"Field must have selections (field '{field}' returns {type_name} but has no "
+                f"selections. Did you mean '{field} {{ ... }}'?)",
+                {
+                    "code": "selectionMismatch",
+                    "nodeName": f"field '{field}'",
+                    "typeName": type_name,
+                },
+            ),
+        ),
+    ],
+    "NoUndefinedVariablesRule": [
+        (
+            r"Variable '\$(?P<variable>\w+)' is not defined(?: by operation '(?P<op>\w+)')?",
+            lambda rule, error, variable, op: (
+                f"Variable ${variable} is used by {_operation(op)} but not declared",
+                {"code": "variableNotDefined", "variableName": variable},
+            ),
+        )
+    ],
+    "NoUnusedVariablesRule": [
+        (
+            r"Variable '\$(?P<variable>\w+)' is never used(?: in operation '(?P<op>\w+)')?",
+            lambda rule, error, variable, op: (
+                f"Variable ${variable} is declared by {_operation(op)} but not used",
+                {"code": "variableNotUsed", "variableName": variable},
+            ),
+        )
+    ],
+    "KnownTypeNamesRule": [(r"Unknown type '(?P<type_name>\w+)'", _unknown_type)],
+    "VariablesAreInputTypesRule": [
+        (
+            r"Variable '\$(?P<variable>\w+)' cannot be non-input type '(?P<type_name>[^']+)'",
+            lambda rule, error, variable, type_name: (
+                f"{type_name} isn't a valid input type (on ${variable})",
+                {
+                    "code": "variableRequiresValidType",
+                    "typeName": type_name,
+                    "variableName": variable,
+                },
+            ),
+        )
+    ],
+    "KnownDirectivesRule": [
+        (
+            r"Unknown directive '@(?P<name>\w+)'",
+            lambda rule, error, name: (
+                f"Directive @{name} is not defined",
+                {"code": "undefinedDirective", "directiveName": name},
+            ),
+        )
+    ],
+    "KnownFragmentNamesRule": [
+        (
+            r"Unknown fragment '(?P<name>\w+)'",
+            lambda rule, error, name: (
+                f"Fragment {name} was used, but not defined",
+                {"code": "useAndDefineFragment", "fragmentName": name},
+            ),
+        )
+    ],
+    "NoUnusedFragmentsRule": [
+        (
+            r"Fragment '(?P<name>\w+)' is never used",
+            lambda rule, error, name: (
+                f"Fragment {name} was defined, but not used",
+                {"code": "useAndDefineFragment", "fragmentName": name},
+            ),
+        )
+    ],
+    "PossibleFragmentSpreadsRule": [
+        (
+            r"Fragment (?:'(?P<name>\w+)' )?cannot be spread here as objects of type "
+            r"'(?P<parent>\w+)' can never be of type '(?P<condition>\w+)'",
+            lambda rule, error, name, parent, condition: (
+                f"Fragment {name + ' ' if name else ''}on {condition} can't be spread "
+                f"inside {parent}",
+                {"code": "cannotSpreadFragment", "typeName": condition, "parentName": parent},
+            ),
+        )
+    ],
+    "LoneAnonymousOperationRule": [
+        (
+            r"",
+            lambda rule, error: (
+                "Operation name is required when multiple operations are present",
+                {"code": "uniquelyNamedOperations"},
+            ),
+        )
+    ],
+}
 
-    def _object(self, run, type_name, parent, selections, path):
-        concrete = parent.get("__typename", type_name) if isinstance(parent, dict) else type_name
-        result = {}
-        for node in self._collect(run.prepared, selections, concrete):
-            field_path = [*path, node.key]
-            if node.name == "__typename":
-                result[node.key] = concrete
-                continue
-            try:
-                definition = self.schema.field(concrete, node.name, node)
-                result[node.key] = self._field(run, definition, parent, node, field_path)
-            except GraphQLError as exc:
-                exc.path = exc.path or field_path
-                exc.locations = exc.locations or node.location
-                run.errors.append(exc)
-                result[node.key] = None
-        return result
+RULE_CODES = {
+    "UniqueOperationNamesRule": "uniquelyNamedOperations",
+    "OverlappingFieldsCanBeMergedRule": "fieldConflict",
+    "UniqueArgumentNamesRule": "argumentUniqueness",
+    "UniqueInputFieldNamesRule": "inputFieldUniqueness",
+    "UniqueVariableNamesRule": "variableUniqueness",
+    "UniqueDirectivesPerLocationRule": "directiveNotUniqueForLocation",
+    "NoFragmentCyclesRule": "infiniteLoop",
+    "FragmentsOnCompositeTypesRule": "fragmentOnNonCompositeType",
+    "UniqueFragmentNamesRule": "fragmentNamesUnique",
+}
 
-    def _field(self, run, definition, parent, node, path):
-        args = {**definition.args, **self.arguments(run.prepared, node.arguments)}
-        if definition.resolve is None:
-            value = parent.get(node.name) if isinstance(parent, dict) else None
+
+def _shopify_rule(rule):
+    return type(rule.__name__, (_Tracking, rule), {})
+
+
+RULES = tuple(_shopify_rule(rule) for rule in gql.specified_rules)
+
+
+def _parse_error(exc):
+    """Shopify's words for a syntax error: ``Parse error on "}" at [1, 15]``."""
+    location = exc.locations[0] if exc.locations else None
+    found = re.search(r"found (.+?)\.?$", exc.message)
+    token = found.group(1) if found else "input"
+    token = "end of file" if token == "<EOF>" else f'"{token.strip(chr(39))}"'
+    error = {"message": f"Parse error on {token}"}
+    if location:
+        error["message"] += f" at [{location.line}, {location.column}]"
+        error["locations"] = [{"line": location.line, "column": location.column}]
+    return error
+
+
+# --- variables ----------------------------------------------------------------------
+
+
+def _explanation(schema, error, value):
+    """graphql-ruby's explanation of a variable value problem."""
+    message = error.message
+    if " is not defined by type " in message:
+        type_name = re.search(r"by type '(\w+)'", message).group(1)
+        return f"Field is not defined on {type_name}"
+    if "was not provided" in message or "not to be null" in message:
+        return "Expected value to not be null"
+    enum = re.search(r"does not exist in '(\w+)' enum", message)
+    if enum:
+        values = ", ".join(schema.get_type(enum.group(1)).values)
+        return f"Expected {json.dumps(value, default=str)} to be one of: {values}"
+    scalar = re.match(r"(?:Expected type '(\w+)'|(\w+) cannot represent)", message)
+    if scalar:
+        type_name = scalar.group(1) or scalar.group(2)
+        return f"Could not coerce value {json.dumps(value, default=str)} to {type_name}"
+    return message
+
+
+def _variable_errors(schema, operation, given):
+    """Shopify's INVALID_VARIABLE errors for values that do not fit their declared type."""
+    errors = []
+    for definition in operation.variable_definitions:
+        name = definition.variable.name.value
+        type_ = gql.type_from_ast(schema, definition.type)
+        type_text = gql.print_ast(definition.type)
+        problems = []
+        if given.get(name) is None:
+            if gql.is_non_null_type(type_) and definition.default_value is None:
+                problems.append({"path": [], "explanation": "Expected value to not be null"})
         else:
-            info = Info(
-                run.context,
-                node,
-                path,
-                {k: self.arguments(run.prepared, v) for k, v in node.directives.items()},
-                run.prepared.operation,
+
+            def on_error(path, invalid, error, problems=problems):
+                path = list(path)
+                missing = re.match(r"Field '(?:\w+\.)?(\w+)' of required type", error.message)
+                unknown = re.match(r"Field '(\w+)' is not defined by type", error.message)
+                if missing or unknown:
+                    path.append((missing or unknown).group(1))
+                problems.append({"path": path, "explanation": _explanation(schema, error, invalid)})
+
+            gql.utilities.coerce_input_value(given[name], type_, on_error)
+        if problems:
+            details = ", ".join(
+                f"for {'.'.join(str(p) for p in problem['path'])} ({problem['explanation']})"
+                for problem in problems
+                if problem["path"]
             )
-            value = definition.resolve(parent, args, info)
-        if definition.kind == "scalar" or value is None:
-            return value
-        if definition.kind == "object":
-            run.cost += 1
-            return self._object(run, definition.type, value, node.selections, path)
-        if definition.kind == "list":
-            # Costed like the request: once, at its most expensive item.
-            before, costs, items = run.cost, [0], []
-            for i, item in enumerate(value):
-                run.cost = 0
-                items.append(
-                    None
-                    if item is None
-                    else self._object(run, definition.type, item, node.selections, [*path, i])
-                )
-                costs.append(run.cost)
-            run.cost = before + 1 + max(costs)
-            return items
-        return self._connection(run, definition, value, node, path)
-
-    def _connection(self, run, definition, page, node, path):
-        # 2, plus 1 and the selection's cost per node returned (added as they render)
-        run.cost += 2 + len(page.nodes)
-        result = {}
-        for part in self._collect(run.prepared, node.selections, f"{definition.type}Connection"):
-            if part.name == "__typename":
-                result[part.key] = f"{definition.type}Connection"
-            elif part.name == "pageInfo":
-                info = {
-                    "hasNextPage": page.has_next,
-                    "hasPreviousPage": page.has_previous,
-                    "startCursor": page.cursors[0] if page.cursors else None,
-                    "endCursor": page.cursors[-1] if page.cursors else None,
+            location = definition.loc.source.get_location(definition.loc.start)
+            errors.append(
+                {
+                    "message": f"Variable ${name} of type {type_text} was provided invalid value"
+                    + (f" {details}" if details else ""),
+                    "locations": [{"line": location.line, "column": location.column}],
+                    "extensions": {
+                        "code": "INVALID_VARIABLE",
+                        "value": given.get(name),
+                        "problems": problems,
+                    },
                 }
-                result[part.key] = {
-                    p.key: info.get(p.name, "PageInfo")
-                    for p in self._collect(run.prepared, part.selections, "PageInfo")
-                }
-            elif part.name == "nodes":
-                result[part.key] = [
-                    self._object(run, definition.type, item, part.selections, [*path, part.key, i])
-                    for i, item in enumerate(page.nodes)
-                ]
-            elif part.name == "edges":
-                edges = []
-                for i, (item, cursor) in enumerate(zip(page.nodes, page.cursors, strict=True)):
-                    edge = {}
-                    for edge_part in self._collect(run.prepared, part.selections, "Edge"):
-                        if edge_part.name == "cursor":
-                            edge[edge_part.key] = cursor
-                        elif edge_part.name == "node":
-                            edge[edge_part.key] = self._object(
-                                run,
-                                definition.type,
-                                item,
-                                edge_part.selections,
-                                [*path, part.key, i, edge_part.key],
-                            )
-                        else:
-                            edge[edge_part.key] = f"{definition.type}Edge"
-                    edges.append(edge)
-                result[part.key] = edges
-        return result
+            )
+    return errors
 
 
-class GraphQLErrors(Exception):
-    """Errors that stop a request before it runs (syntax, validation, variables)."""
+# --- resolvers ----------------------------------------------------------------------
 
-    def __init__(self, errors):
-        super().__init__("; ".join(e.message for e in errors))
-        self.errors = errors
+
+class Info:
+    """What a resolver of :mod:`.schema` gets besides its parent and arguments."""
+
+    def __init__(self, info):
+        self.raw = info
+        self.context = info.context
+        self.node = SimpleNamespace(name=info.field_name, key=info.path.key)
+
+    @property
+    def directives(self):
+        """Directives on the field, by name, with their arguments' values."""
+        field_node = self.raw.field_nodes[0]
+        return {
+            directive.name.value: get_directive_values(
+                self.raw.schema.get_directive(directive.name.value),
+                field_node,
+                self.raw.variable_values,
+            )
+            for directive in field_node.directives
+        }
+
+
+def _adapt(resolve):
+    def resolver(parent, info, **args):
+        return resolve(parent, args, Info(info))
+
+    return resolver
+
+
+def build_schema(resolvers):
+    """The schema of the SDL with ``resolvers``: ``{type: {field: resolve(parent, args, info)}}``.
+
+    A field without a resolver reads its parent's key of the same name. A
+    resolver for a field the SDL lacks is a mistake: it fails here.
+    """
+    schema = gql.build_schema(SDL_PATH.read_text())
+    for name, (serialize, parse_value, parse_literal) in SCALARS.items():
+        scalar = schema.get_type(name)
+        scalar.serialize, scalar.parse_value, scalar.parse_literal = (
+            serialize,
+            parse_value,
+            parse_literal,
+        )
+    for type_name, fields in resolvers.items():
+        type_ = schema.get_type(type_name)
+        if type_ is None:
+            raise KeyError(f"type {type_name} is not in {SDL_PATH.name}")
+        for field_name, resolve in fields.items():
+            if field_name not in type_.fields:
+                raise KeyError(f"field {type_name}.{field_name} is not in {SDL_PATH.name}")
+            type_.fields[field_name].resolve = _adapt(resolve)
+    return schema
+
+
+# --- requests -------------------------------------------------------------------------
 
 
 @dataclass
 class Prepared:
-    operation: Operation
-    fragments: dict
+    """A parsed, validated operation with its variables and requested cost."""
+
+    document: gql.DocumentNode
+    operation: gql.OperationDefinitionNode
     variables: dict
     requested_cost: int = 0
-    errors: list = field(default_factory=list)  # validation errors found while costing
+
+    @property
+    def kind(self):
+        return self.operation.operation.value
+
+    @property
+    def fragments(self):
+        return {
+            d.name.value: d
+            for d in self.document.definitions
+            if isinstance(d, gql.FragmentDefinitionNode)
+        }
 
     @property
     def root_fields(self):
-        return [s.name for s in self.operation.selections if isinstance(s, FieldNode)]
+        return [s.name.value for s in self.operation.selection_set.selections if hasattr(s, "name")]
 
 
-@dataclass
-class Run:
-    prepared: Prepared
-    context: object
-    errors: list = field(default_factory=list)
-    cost: int = 0
+def operation_names(source):
+    """``graphql:<query|mutation>`` and ``graphql:<root field>`` names of a request's
+    operations (to aim faults at), or [] when it does not parse."""
+    try:
+        document = gql.parse(source)
+    except (gql.GraphQLError, TypeError):
+        return []
+    names = []
+    for definition in document.definitions:
+        if isinstance(definition, gql.OperationDefinitionNode):
+            names.append(f"graphql:{definition.operation.value}")
+            names.extend(
+                f"graphql:{s.name.value}"
+                for s in definition.selection_set.selections
+                if hasattr(s, "name")
+            )
+    return names
+
+
+def _is_connection(type_):
+    return isinstance(type_, gql.GraphQLObjectType) and {"edges", "pageInfo"} <= set(type_.fields)
+
+
+class Executor:
+    """Runs requests against a schema made by :func:`build_schema`."""
+
+    def __init__(self, schema):
+        self.schema = schema
+
+    def prepare(self, source, variables=None, operation_name=None):
+        """Parse, validate, check the variables, cost; raises :class:`GraphQLErrors`."""
+        if not source or not isinstance(source, str):
+            raise GraphQLErrors([{"message": "No query string was present"}])
+        try:
+            document = gql.parse(source)
+        except gql.GraphQLSyntaxError as exc:
+            raise GraphQLErrors([_parse_error(exc)]) from exc
+        errors = gql.validate(self.schema, document, RULES)
+        if errors:
+            raise GraphQLErrors([e.formatted for e in errors])
+        operation = gql.utilities.get_operation_ast(document, operation_name)
+        if operation is None:
+            message = (
+                f'No operation named "{operation_name}"'
+                if operation_name
+                else "An operation name is required"
+            )
+            raise GraphQLErrors([{"message": message}])
+        if variables is not None and not isinstance(variables, dict):
+            raise GraphQLErrors([{"message": "Variables must be an object"}])
+        variables = variables or {}
+        errors = _variable_errors(self.schema, operation, variables)
+        if errors:
+            raise GraphQLErrors(errors)
+        prepared = Prepared(document, operation, variables)
+        if prepared.kind == "mutation":
+            prepared.requested_cost = MUTATION_COST * len(
+                self._fields(prepared, self.schema.mutation_type, [operation.selection_set])
+            )
+        else:
+            prepared.requested_cost = self._requested(
+                prepared, self.schema.query_type, [operation.selection_set]
+            )
+        return prepared
+
+    def execute(self, prepared, context):
+        """Run the operation: (data, errors as dicts, actual cost)."""
+        result = gql.execute(
+            self.schema,
+            prepared.document,
+            root_value={},
+            context_value=context,
+            variable_values=prepared.variables,
+            operation_name=(prepared.operation.name.value if prepared.operation.name else None),
+        )
+        for error in result.errors or []:
+            # Errors Shopify gives are raised as GraphQLError by the resolvers;
+            # anything else (a resolver's bug, a null or an enum value the SDL
+            # does not allow) is the simulator's fault: a 500, as before.
+            if error.original_error is not None and not isinstance(
+                error.original_error, GraphQLError
+            ):
+                raise error.original_error
+        errors = [e.formatted for e in result.errors or []]
+        if prepared.kind == "mutation":
+            return result.data, errors, prepared.requested_cost
+        root = self.schema.query_type
+        actual = self._actual(prepared, root, [prepared.operation.selection_set], result.data)
+        return result.data, errors, actual
+
+    # --- cost ---------------------------------------------------------------------------
+
+    def _fields(self, prepared, object_type, selection_sets):
+        """Field nodes by response key selected on ``object_type`` (fragments expanded)."""
+        fields = {}
+        for selection_set in selection_sets:
+            if selection_set is None:
+                continue
+            found = collect_fields(
+                self.schema, prepared.fragments, prepared.variables, object_type, selection_set
+            )
+            for key, nodes in found.items():
+                fields.setdefault(key, []).extend(nodes)
+        return fields
+
+    def _concrete(self, type_):
+        """An abstract type is costed as its most expensive possible type."""
+        if gql.is_abstract_type(type_):
+            return self.schema.get_possible_types(type_)
+        return [type_]
+
+    def _requested(self, prepared, type_, selection_sets):
+        best = 0
+        for concrete in self._concrete(type_):
+            total = 0
+            for nodes in self._fields(prepared, concrete, selection_sets).values():
+                name = nodes[0].name.value
+                if name.startswith("__"):
+                    continue
+                definition = concrete.fields[name]
+                named = gql.get_named_type(definition.type)
+                if gql.is_leaf_type(named):
+                    continue
+                children = [n.selection_set for n in nodes]
+                if _is_connection(named):
+                    args = get_argument_values(definition, nodes[0], prepared.variables)
+                    size = args.get("first") or args.get("last") or 0
+                    total += 2 + size * (1 + self._node_cost(prepared, named, children))
+                else:
+                    total += 1 + self._requested(prepared, named, children)
+            best = max(best, total)
+        return best
+
+    def _node_cost(self, prepared, connection, selection_sets):
+        """Requested cost of one node of ``connection`` (via ``nodes`` or ``edges.node``)."""
+        node_type = gql.get_named_type(connection.fields["nodes"].type)
+        edge_type = gql.get_named_type(connection.fields["edges"].type)
+        best = 0
+        for nodes in self._fields(prepared, connection, selection_sets).values():
+            children = [n.selection_set for n in nodes]
+            if nodes[0].name.value == "nodes":
+                best = max(best, self._requested(prepared, node_type, children))
+            elif nodes[0].name.value == "edges":
+                for edge_nodes in self._fields(prepared, edge_type, children).values():
+                    if edge_nodes[0].name.value == "node":
+                        inner = [n.selection_set for n in edge_nodes]
+                        best = max(best, self._requested(prepared, node_type, inner))
+        return best
+
+    def _actual(self, prepared, type_, selection_sets, value):
+        """Cost of what came back: objects returned, connection nodes returned."""
+        if not isinstance(value, dict):
+            return 0
+        best = 0
+        for concrete in self._concrete(type_):
+            total = 0
+            for key, nodes in self._fields(prepared, concrete, selection_sets).items():
+                name = nodes[0].name.value
+                child = value.get(key)
+                if name.startswith("__") or child is None:
+                    continue
+                named = gql.get_named_type(concrete.fields[name].type)
+                if gql.is_leaf_type(named):
+                    continue
+                children = [n.selection_set for n in nodes]
+                if _is_connection(named):
+                    total += 2 + self._connection_actual(prepared, named, children, child)
+                elif isinstance(child, list):
+                    # Costed like the request: once, at its most expensive item.
+                    costs = [self._actual(prepared, named, children, item) for item in child]
+                    total += 1 + max(costs, default=0)
+                else:
+                    total += 1 + self._actual(prepared, named, children, child)
+            best = max(best, total)
+        return best
+
+    def _connection_actual(self, prepared, connection, selection_sets, value):
+        node_type = gql.get_named_type(connection.fields["nodes"].type)
+        edge_type = gql.get_named_type(connection.fields["edges"].type)
+        count, inner = 0, 0
+        for key, nodes in self._fields(prepared, connection, selection_sets).items():
+            children = [n.selection_set for n in nodes]
+            items = value.get(key) or []
+            if nodes[0].name.value == "nodes":
+                count = max(count, len(items))
+                inner += sum(self._actual(prepared, node_type, children, i) for i in items)
+            elif nodes[0].name.value == "edges":
+                count = max(count, len(items))
+                for edge_key, edge_nodes in self._fields(prepared, edge_type, children).items():
+                    if edge_nodes[0].name.value == "node":
+                        node_sets = [n.selection_set for n in edge_nodes]
+                        inner += sum(
+                            self._actual(prepared, node_type, node_sets, (e or {}).get(edge_key))
+                            for e in items
+                        )
+        return count + inner

@@ -1,27 +1,23 @@
-"""The subset of Shopify's Admin GraphQL schema the simulator serves, with its resolvers.
+"""The resolvers of the Shopify Admin GraphQL API the simulator serves.
 
-Types, fields and arguments carry Shopify's names for API version
-``API_VERSION``; what is absent here answers "Field ... doesn't exist", as an
-unknown field would. Resolvers read and change the :class:`ShopifyStore`
-given as the execution context.
+Types, fields, arguments and their types are those of the SDL excerpt
+``admin_2026_10.graphql`` (API version ``API_VERSION``); what it lacks answers
+"Field ... doesn't exist", as an unknown field would. This module gives the
+fields that do not simply read their parent's key of the same name a
+resolver, ``resolve(parent, args, info)``, reading and changing the
+:class:`ShopifyStore` given as the execution context. The type each
+declaration names is checked against the SDL when the schema is built.
 """
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from .graphql import (
-    FieldDef,
-    GraphQLError,
-    ObjectType,
-    Schema,
-    connection,
-    obj,
-    objects,
-    paginate,
-    scalar,
-)
+import graphql as gql
+
+from .graphql import GraphQLError, build_schema, paginate
 from .store import INVENTORY_REASONS, StoreError, legacy_id
 
 API_VERSION = "2026-10"
@@ -169,14 +165,17 @@ def root_connection(table, getters, sort_keys, default_search="title"):
         records = list(getattr(info.context, table).values())
         if args.get("query"):
             records = search(records, args["query"], getters, default_search)
+        # The SDL has already refused a sort key Shopify does not know; RELEVANCE
+        # without a search ranks nothing, so it is the id order.
         sort_key = args.get("sortKey") or "ID"
-        if sort_key not in sort_keys:
+        known = {"RELEVANCE": "id", **sort_keys}
+        if sort_key not in known:
             raise GraphQLError(
-                f"Argument 'sortKey' on Field '{info.node.name}' has an invalid value "
-                f"({sort_key}).",
-                code="argumentLiteralsIncompatible",
+                f"The simulator does not sort {info.node.name} by {sort_key}; it sorts by "
+                f"{', '.join(sorted(known))}.",
+                code="BAD_REQUEST",
             )
-        return paginate(records, args, _sort_key(sort_keys[sort_key]))
+        return paginate(records, args, _sort_key(known[sort_key]))
 
     return resolve
 
@@ -268,25 +267,55 @@ def _tax_lines(amount_of):
 
 
 def _discount_applications(order):
-    discount = order["_discount"]
-    if not discount:
-        return []
+    """The order's discount applications, in the order its discounts were given."""
+    discounts = order.get("_discounts")
+    if discounts is None:
+        discounts = [order["_discount"]] if order.get("_discount") else []
+    return [_application(order, index, d) for index, d in enumerate(discounts)]
+
+
+def _application(order, index, discount):
     if discount["kind"] == "percentage":
         value = {"__typename": "PricingPercentageValue", "percentage": float(discount["value"])}
     else:
         value = {"__typename": "MoneyV2", "amount": discount["value"], "currencyCode": "EUR"}
-    return [
-        {
-            "__typename": "DiscountCodeApplication",
-            "id": f"{order['id']}/DiscountApplication/0",
-            "code": discount["code"],
-            "index": 0,
-            "allocationMethod": "ACROSS",
-            "targetSelection": "ALL",
-            "targetType": "LINE_ITEM",
-            "value": value,
-        }
-    ]
+    target = discount.get("target", "order")
+    application = {
+        "id": f"{order['id']}/DiscountApplication/{index}",
+        "index": index,
+        # A line's own discount applies to each unit of that line; an order
+        # or shipping discount is spread across what it targets.
+        "allocationMethod": "EACH" if target == "line" else "ACROSS",
+        "targetSelection": "EXPLICIT" if target == "line" else "ALL",
+        "targetType": "SHIPPING_LINE" if target == "shipping" else "LINE_ITEM",
+        "value": value,
+    }
+    if discount.get("code"):
+        return {**application, "__typename": "DiscountCodeApplication", "code": discount["code"]}
+    return {
+        **application,
+        "__typename": "ManualDiscountApplication",
+        "title": discount.get("title") or "Discount",
+    }
+
+
+def _allocations(allocations_of):
+    """``discountAllocations`` of a line item or shipping line: (discount index, amount)
+    pairs the store allocated, each with its discount application."""
+
+    def resolve(parent, args, info):
+        order = _order_of_line(info.context, parent)
+        applications = _discount_applications(order)
+        pairs = allocations_of(parent)
+        if pairs is None:  # a line priced before allocations were recorded
+            discount = parent["_priced"]["discount"]
+            pairs = [(0, discount)] if discount and applications else []
+        return [
+            {"_amount": amount, "_order": order, "_application": applications[index]}
+            for index, amount in pairs
+        ]
+
+    return resolve
 
 
 def _quantities(parent, args, info):
@@ -384,19 +413,6 @@ def _input_array(values, path):
         )
 
 
-def _reject_removed(data, removed, type_name, path):
-    for key in removed:
-        if key in data:
-            raise GraphQLError(
-                f"Variable $input of type {type_name}! was provided invalid value for "
-                f"{'.'.join([*path, key])} (Field is not defined on {type_name})",
-                code="INVALID_VARIABLE",
-                problems=[
-                    {"path": [*path, key], "explanation": f"Field is not defined on {type_name}"}
-                ],
-            )
-
-
 def idempotent(result_keys):
     """Wrap a mutation that Shopify runs once per ``@idempotent(key:)`` (required from 2026-04).
 
@@ -453,7 +469,6 @@ def _failed(result_keys, code, message):
 def inventory_set_quantities(parent, args, info):
     store = info.context
     data = args["input"]
-    _reject_removed(data, ["ignoreCompareQuantity"], "InventorySetQuantitiesInput", ["input"])
     quantities = data.get("quantities") or []
     _input_array(quantities, [info.node.key, "input", "quantities"])
     errors = _input_errors(
@@ -466,7 +481,6 @@ def inventory_set_quantities(parent, args, info):
     targets, seen = [], set()
     for index, quantity in enumerate(quantities):
         at = ["input", "quantities", str(index)]
-        _reject_removed(quantity, ["compareQuantity"], "InventoryQuantityInput", at)
         level, problem = _target_level(store, quantity, at, seen)
         if problem:
             errors.append(problem)
@@ -880,8 +894,29 @@ def webhook_subscription_delete(parent, args, info):
 # --- types -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Field:
+    """A field's declaration: the named type the SDL gives it (checked when the
+    schema is built; None for a scalar or enum) and its resolver, if any."""
+
+    type: str | None = None
+    resolve: object = None
+
+
+def scalar(resolve=None):
+    return Field(None, resolve)
+
+
+def obj(type_name, resolve=None):
+    """An object, a list of objects or, for a connection, the type of its nodes."""
+    return Field(type_name, resolve)
+
+
+objects = connection = obj
+
+
 def _t(type_name, /, **fields):
-    return ObjectType(type_name, fields)
+    return type_name, fields
 
 
 def _scalars(*names):
@@ -1296,37 +1331,15 @@ TYPES = [
         totalDiscountSet=obj("MoneyBag", _line_bag(lambda p: p["_priced"]["discount"])),
         taxLines=objects("TaxLine", _tax_lines(lambda p: p["_priced"]["tax"])),
         discountAllocations=objects(
-            "DiscountAllocation",
-            lambda p, a, i: (
-                [
-                    {
-                        "__typename": "DiscountAllocation",
-                        "_line": p,
-                        "_application": _discount_applications(_order_of_line(i.context, p))[0],
-                    }
-                ]
-                if p["_priced"]["discount"]
-                else []
-            ),
+            "DiscountAllocation", _allocations(lambda p: p["_priced"].get("allocations"))
         ),
     ),
     _t(
         "DiscountAllocation",
         allocatedAmountSet=obj(
-            "MoneyBag",
-            lambda p, a, i: i.context.money_bag(
-                p["_line"]["_priced"]["discount"], _order_of_line(i.context, p["_line"])
-            ),
+            "MoneyBag", lambda p, a, i: i.context.money_bag(p["_amount"], p["_order"])
         ),
         discountApplication=obj("DiscountApplication", lambda p, a, i: p["_application"]),
-    ),
-    ObjectType(
-        "DiscountApplication",
-        {
-            **_scalars("allocationMethod", "targetSelection", "targetType", "index"),
-            "value": obj("PricingValue"),
-        },
-        ("DiscountCodeApplication", "ManualDiscountApplication", "AutomaticDiscountApplication"),
     ),
     *[
         _t(
@@ -1340,7 +1353,6 @@ TYPES = [
             ("AutomaticDiscountApplication", "title"),
         )
     ],
-    ObjectType("PricingValue", {}, ("MoneyV2", "PricingPercentageValue")),
     _t("PricingPercentageValue", **_scalars("percentage")),
     _t(
         "TaxLine",
@@ -1351,8 +1363,13 @@ TYPES = [
         "ShippingLine",
         **_scalars("id", "title", "code", "source"),
         originalPriceSet=obj("MoneyBag", _line_bag(lambda p: p["_price"])),
-        discountedPriceSet=obj("MoneyBag", _line_bag(lambda p: p["_price"])),
+        discountedPriceSet=obj(
+            "MoneyBag", _line_bag(lambda p: p.get("_discounted_price", p["_price"]))
+        ),
         taxLines=objects("TaxLine", _tax_lines(lambda p: p["_tax"])),
+        discountAllocations=objects(
+            "DiscountAllocation", _allocations(lambda p: p.get("_allocations", []))
+        ),
     ),
     _t(
         "OrderTransaction",
@@ -1564,7 +1581,18 @@ TYPES = [
         **_scalars("id", "legacyResourceId", "topic", "uri", "format", "createdAt", "updatedAt"),
         callbackUrl=scalar(lambda p, a, i: p["uri"]),
     ),
-    _t("UserError", **_scalars("field", "message", "code")),
+    # Shopify's plain UserError has no code; the payloads that name their
+    # errors have an error type of their own, with a code enum.
+    _t("UserError", **_scalars("field", "message")),
+    *[
+        _t(f"{name}UserError", **_scalars("field", "message", "code"))
+        for name in (
+            "ProductVariantsBulkCreate",
+            "ProductVariantsBulkUpdate",
+            "InventorySetQuantities",
+            "InventoryAdjustQuantities",
+        )
+    ],
     _t(
         "Mutation",
         productCreate=obj("ProductCreatePayload", product_create),
@@ -1576,7 +1604,6 @@ TYPES = [
             "InventoryAdjustQuantitiesPayload", inventory_adjust_quantities
         ),
         fulfillmentCreate=obj("FulfillmentCreatePayload", fulfillment_create),
-        fulfillmentCreateV2=obj("FulfillmentCreatePayload", fulfillment_create),
         webhookSubscriptionCreate=obj(
             "WebhookSubscriptionCreatePayload", webhook_subscription_create
         ),
@@ -1590,23 +1617,23 @@ TYPES = [
         "ProductVariantsBulkCreatePayload",
         product=obj("Product"),
         productVariants=objects("ProductVariant"),
-        userErrors=objects("UserError"),
+        userErrors=objects("ProductVariantsBulkCreateUserError"),
     ),
     _t(
         "ProductVariantsBulkUpdatePayload",
         product=obj("Product"),
         productVariants=objects("ProductVariant"),
-        userErrors=objects("UserError"),
+        userErrors=objects("ProductVariantsBulkUpdateUserError"),
     ),
     _t(
         "InventorySetQuantitiesPayload",
         inventoryAdjustmentGroup=obj("InventoryAdjustmentGroup"),
-        userErrors=objects("UserError"),
+        userErrors=objects("InventorySetQuantitiesUserError"),
     ),
     _t(
         "InventoryAdjustQuantitiesPayload",
         inventoryAdjustmentGroup=obj("InventoryAdjustmentGroup"),
-        userErrors=objects("UserError"),
+        userErrors=objects("InventoryAdjustQuantitiesUserError"),
     ),
     _t("FulfillmentCreatePayload", fulfillment=obj("Fulfillment"), userErrors=objects("UserError")),
     _t(
@@ -1633,7 +1660,6 @@ NODE_TABLES = {
     "Refund": "refunds",
     "ShopifyPaymentsPayout": "payouts",
 }
-TYPES.append(ObjectType("Node", {"id": scalar()}, tuple(NODE_TABLES)))
 
 
 def _checked_ids(ids, info):
@@ -1647,12 +1673,42 @@ def _node(store, node_id):
     return getattr(store, table).get(node_id) if table else None
 
 
-SCHEMA = Schema(TYPES)
+def _declared():
+    """The declarations of TYPES by type, checked against the SDL."""
+    declared = {}
+    for type_name, fields in TYPES:
+        declared.setdefault(type_name, {}).update(fields)
+    return declared
+
+
+def _check(schema, declared):
+    """Each declared field is in the SDL, with the type its declaration names."""
+    for type_name, fields in declared.items():
+        type_ = schema.get_type(type_name)
+        for name, declaration in fields.items():
+            if type_ is None or name not in type_.fields:
+                raise KeyError(f"{type_name}.{name} is not in the SDL")
+            named = gql.get_named_type(type_.fields[name].type).name
+            if declaration.type and named not in (
+                declaration.type,
+                f"{declaration.type}Connection",
+            ):
+                raise TypeError(f"{type_name}.{name} is a {named} in the SDL")
+
+
+DECLARED = _declared()
+SCHEMA = build_schema(
+    {
+        type_name: {name: f.resolve for name, f in fields.items() if f.resolve}
+        for type_name, fields in DECLARED.items()
+    }
+)
+_check(SCHEMA, DECLARED)
 
 
 def field_names(type_name):
     """Field names of a type: for documentation and tests."""
-    return sorted(SCHEMA.types[type_name].fields)
+    return sorted(SCHEMA.get_type(type_name).fields)
 
 
-__all__ = ["API_VERSION", "SCHEMA", "FieldDef", "field_names"]
+__all__ = ["API_VERSION", "SCHEMA", "field_names"]

@@ -19,7 +19,7 @@ from werkzeug.routing import Rule
 
 from ..base import Simulator, json_response, seeded_random, utcnow
 from ..retail_data import RetailDataGenerator
-from .graphql import Executor, GraphQLError, GraphQLErrors, parse
+from .graphql import Executor, GraphQLErrors, operation_names
 from .schema import API_VERSION, SCHEMA
 from .store import ShopifyStore, StoreError
 from .webhooks import PAYLOADS, inventory_level_payload, order_payload
@@ -163,11 +163,8 @@ class ShopifySimulator(Simulator):
     def request_names(self, request, endpoint):
         names = [request.path, endpoint]
         # A body that does not parse gets no finer names; the handler will say why.
-        with contextlib.suppress(ValueError, GraphQLError):
-            document = parse(self._payload(request).get("query") or "")
-            for operation in document.operations:
-                names.append(f"graphql:{operation.kind}")
-                names.extend(f"graphql:{getattr(s, 'name', '')}" for s in operation.selections)
+        with contextlib.suppress(ValueError):
+            names.extend(operation_names(self._payload(request).get("query") or ""))
         return names
 
     @staticmethod
@@ -199,11 +196,11 @@ class ShopifySimulator(Simulator):
                 payload.get("query"), payload.get("variables"), payload.get("operationName")
             )
         except GraphQLErrors as exc:
-            request.sim_note = {"error": exc.errors[0].message}
-            return self._respond({"errors": [e.as_dict() for e in exc.errors]})
+            request.sim_note = {"error": exc.errors[0]["message"]}
+            return self._respond({"errors": exc.errors})
         requested = prepared.requested_cost
         note = {
-            "operation": prepared.operation.kind,
+            "operation": prepared.kind,
             "fields": prepared.root_fields,
             "requested_cost": requested,
         }

@@ -7,12 +7,18 @@ and compare with the simulator's ground truth or with figures worked out here.
 import base64
 import hashlib
 import hmac
+import importlib
 import json
+import pkgutil
+import re
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
+import graphql
 import requests
 import simulators
+from simulators.shopify.schema import SCHEMA
 from simulators.testing import WebhookReceiver
 
 from odoo.tests import BaseCase
@@ -455,6 +461,268 @@ class TestInventory(ShopifyCase):
         )
 
 
+class TestStrictAsShopify(ShopifyCase):
+    """The simulator refuses what Shopify's GraphQL server refuses, in Shopify's words.
+
+    Each refusal is an HTTP 200 whose ``errors`` carry a message, the
+    ``locations`` of the offending node and Shopify's ``extensions.code``;
+    nothing runs (no ``data``).
+    """
+
+    def refusal(self, query, variables=None):
+        response = self.graphql(query, variables)
+        self.assertEqual(response.status_code, 200)
+        body = response.json()
+        self.assertNotIn("data", body, "a refused request runs nothing")
+        self.assertEqual(len(body["errors"]), 1, body["errors"])
+        return body["errors"][0]
+
+    def test_a_wrong_field_is_refused(self):
+        error = self.refusal("{ orders(first: 1) { edges { node { id totalPrice } } } }")
+        self.assertEqual(error["message"], "Field 'totalPrice' doesn't exist on type 'Order'")
+        self.assertEqual(
+            error["extensions"],
+            {"code": "undefinedField", "typeName": "Order", "fieldName": "totalPrice"},
+        )
+        self.assertEqual(error["locations"], [{"line": 1, "column": 40}])
+        # Shopify's plain UserError has no code (only the payloads with a typed error do).
+        error = self.refusal(
+            'mutation { productUpdate(product: {id: "gid://shopify/Product/1"}) '
+            "{ userErrors { field message code } } }"
+        )
+        self.assertEqual(error["message"], "Field 'code' doesn't exist on type 'UserError'")
+
+    def test_a_wrong_argument_is_refused(self):
+        error = self.refusal("{ orders(first: 2, since: 1) { nodes { id } } }")
+        self.assertEqual(error["message"], "Field 'orders' doesn't accept argument 'since'")
+        self.assertEqual(error["extensions"]["code"], "argumentNotAccepted")
+
+    def test_a_variable_of_the_wrong_type_is_refused(self):
+        order = self.shop.orders()[0]["admin_graphql_api_id"]
+        error = self.refusal("query($id: String) { order(id: $id) { id } }", {"id": order})
+        self.assertEqual(
+            error["message"], "Type mismatch on variable $id and argument id (String / ID!)"
+        )
+        self.assertEqual(
+            error["extensions"],
+            {
+                "code": "variableMismatch",
+                "variableName": "id",
+                "typeName": "String",
+                "argumentName": "id",
+                "errorMessage": "Type mismatch",
+            },
+        )
+        error = self.refusal("query($id: ID) { order(id: $id) { id } }", {"id": order})
+        self.assertEqual(
+            error["message"], "Nullability mismatch on variable $id and argument id (ID / ID!)"
+        )
+
+    def test_an_enum_given_as_a_string_literal_is_refused(self):
+        error = self.refusal('{ orders(first: 2, sortKey: "UPDATED_AT") { nodes { id } } }')
+        self.assertEqual(
+            error["message"],
+            "Argument 'sortKey' on Field 'orders' has an invalid value (\"UPDATED_AT\"). "
+            "Expected type 'OrderSortKeys'.",
+        )
+        self.assertEqual(
+            error["extensions"],
+            {
+                "code": "argumentLiteralsIncompatible",
+                "typeName": "Field",
+                "argumentName": "sortKey",
+            },
+        )
+        # An enum variable takes the value's name as a JSON string, and only a known one.
+        error = self.refusal(
+            "query($key: OrderSortKeys) { orders(first: 2, sortKey: $key) { nodes { id } } }",
+            {"key": "UPDATED"},
+        )
+        self.assertEqual(error["extensions"]["code"], "INVALID_VARIABLE")
+        self.assertTrue(
+            error["extensions"]["problems"][0]["explanation"].startswith(
+                'Expected "UPDATED" to be one of: CREATED_AT, '
+            ),
+            error,
+        )
+
+    def test_a_missing_required_argument_is_refused(self):
+        error = self.refusal("{ order { id } }")
+        self.assertEqual(error["message"], "Field 'order' is missing required arguments: id")
+        self.assertEqual(
+            error["extensions"],
+            {
+                "code": "missingRequiredArguments",
+                "className": "Field",
+                "name": "order",
+                "arguments": "id",
+            },
+        )
+
+    def test_a_variable_value_that_does_not_fit_its_input_type_is_refused(self):
+        row = self.shop.inventory()[0]
+        quantity = {
+            "inventoryItemId": row["inventory_item_id"],
+            "locationId": row["location_id"],
+            "quantity": "40",
+            "changeFromQuantity": None,
+        }
+        variables = {
+            "input": {"name": "available", "reason": "correction", "quantities": [quantity]},
+            "key": "k-strict",
+        }
+        error = self.refusal(SET_QUANTITIES, variables)
+        self.assertEqual(
+            error["message"],
+            "Variable $input of type InventorySetQuantitiesInput! was provided invalid value "
+            'for quantities.0.quantity (Could not coerce value "40" to Int)',
+        )
+        self.assertEqual(error["extensions"]["code"], "INVALID_VARIABLE")
+        self.assertEqual(error["extensions"]["value"], variables["input"])
+        del quantity["locationId"]
+        quantity["quantity"] = 40
+        error = self.refusal(SET_QUANTITIES, variables)
+        self.assertEqual(
+            error["extensions"]["problems"],
+            [
+                {
+                    "path": ["quantities", 0, "locationId"],
+                    "explanation": "Expected value to not be null",
+                }
+            ],
+        )
+        self.assertEqual(self.shop.inventory()[0]["available"], row["available"])
+
+    def test_a_query_over_the_cost_limit_is_refused_before_it_runs(self):
+        body = self.graphql(
+            "{ orders(first: 250) { nodes { lineItems(first: 250) { nodes { id } } } } }"
+        ).json()
+        self.assertNotIn("data", body)
+        # 2 + 250 orders x (1 + lineItems: 2 + 250 lines x 1)
+        cost = 2 + 250 * (1 + 2 + 250)
+        self.assertEqual(
+            body["errors"][0]["extensions"],
+            {"code": "MAX_COST_EXCEEDED", "cost": cost, "maxCost": 1000},
+        )
+        self.assertTrue(
+            body["errors"][0]["message"].startswith(
+                f"Query cost is {cost}, which exceeds the single query max cost limit (1000)."
+            )
+        )
+        self.assertEqual(body["extensions"]["cost"]["requestedQueryCost"], cost)
+        self.assertIsNone(body["extensions"]["cost"]["actualQueryCost"])
+
+    def test_money_and_64_bit_ids_are_strings_as_shopify_sends_them(self):
+        node = self.data(
+            "{ orders(first: 1) { nodes { legacyResourceId totalPriceSet "
+            "{ shopMoney { amount currencyCode } } lineItems(first: 1) "
+            "{ nodes { variant { price } } } } } }"
+        )["orders"]["nodes"][0]
+        self.assertIsInstance(node["legacyResourceId"], str)
+        self.assertIsInstance(node["totalPriceSet"]["shopMoney"]["amount"], str)
+        self.assertEqual(node["totalPriceSet"]["shopMoney"]["currencyCode"], "EUR")
+        self.assertIsInstance(node["lineItems"]["nodes"][0]["variant"]["price"], str)
+
+    def test_line_and_shipping_lines_carry_their_discount_allocations(self):
+        sku = self.shop.inventory()[0]["sku"]
+        with self.shop.lock:
+            order = self.shop.store.create_order(
+                lines=[(sku, 2)],
+                discount=[
+                    {
+                        "code": "LINE5",
+                        "kind": "fixed_amount",
+                        "value": "5.00",
+                        "target": "line",
+                        "line": 0,
+                    },
+                    {
+                        "code": "SHIPFREE",
+                        "kind": "percentage",
+                        "value": "100",
+                        "target": "shipping",
+                    },
+                ],
+                shipping={"title": "Standard", "code": "STANDARD", "price": "4.90"},
+            )
+        query = """query($id: ID!) { order(id: $id) {
+            lineItems(first: 5) { nodes { discountAllocations { ...Allocation } } }
+            shippingLines(first: 5) { nodes { discountedPriceSet { shopMoney { amount } }
+                                              discountAllocations { ...Allocation } } } } }
+            fragment Allocation on DiscountAllocation {
+              allocatedAmountSet { shopMoney { amount } }
+              discountApplication { targetType ... on DiscountCodeApplication { code } } }"""
+        data = self.data(query, {"id": order["id"]})["order"]
+        self.assertEqual(
+            data["lineItems"]["nodes"][0]["discountAllocations"],
+            [
+                {
+                    "allocatedAmountSet": {"shopMoney": {"amount": "5.00"}},
+                    "discountApplication": {"targetType": "LINE_ITEM", "code": "LINE5"},
+                }
+            ],
+        )
+        shipping = data["shippingLines"]["nodes"][0]
+        self.assertEqual(shipping["discountedPriceSet"]["shopMoney"]["amount"], "0.00")
+        self.assertEqual(
+            shipping["discountAllocations"],
+            [
+                {
+                    "allocatedAmountSet": {"shopMoney": {"amount": "4.90"}},
+                    "discountApplication": {"targetType": "SHIPPING_LINE", "code": "SHIPFREE"},
+                }
+            ],
+        )
+
+    def test_every_query_the_connector_sends_validates_against_the_sdl(self):
+        """The connector's operations, checked with graphql-core's own ``validate``
+        against the SDL excerpt the simulator serves (the catalog export builds its
+        mutations at run time: they are checked as the connector builds them)."""
+        operations = connector_operations()
+        self.assertGreaterEqual(len(operations), 20, sorted(operations))
+        for name, text in sorted(operations.items()):
+            with self.subTest(name):
+                errors = graphql.validate(SCHEMA, graphql.parse(text))
+                self.assertEqual([e.message for e in errors], [], text)
+
+
+def connector_operations():
+    """Every GraphQL operation string the connector defines, by module and name."""
+    package = importlib.import_module("odoo.addons.connector_shopify")
+    found = {}
+    for module_info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        if ".tests" in module_info.name:
+            continue
+        module = importlib.import_module(module_info.name)
+        for name, value in vars(module).items():
+            if isinstance(value, str) and re.match(r"\s*(query|mutation)\b[^{]*\{", value):
+                found[f"{module_info.name.rsplit('.', 1)[-1]}.{name}"] = value
+    catalog = importlib.import_module("odoo.addons.connector_shopify.models.shopify_catalog")
+    # The selection every catalog mutation shares, as the connector writes it.
+    source = Path(catalog.__file__).read_text()
+    user_errors = re.search(r"(userErrors \{\{[^}]*\}\})", source).group(1)
+    user_errors = user_errors.replace("{{", "{").replace("}}", "}")
+    found["shopify_catalog.CatalogLookup"] = (
+        "query CatalogLookup($h0: String!) "
+        "{ p0: productByIdentifier(identifier: {handle: $h0}) { id } }"
+    )
+    found["shopify_catalog.CatalogExport"] = (
+        "mutation CatalogExport($m0_product: ProductCreateInput!, $m1_productId: ID!, "
+        "$m1_variants: [ProductVariantsBulkInput!]!, "
+        "$m1_strategy: ProductVariantsBulkCreateStrategy, $m2_productId: ID!, "
+        "$m2_variants: [ProductVariantsBulkInput!]!, $m3_product: ProductUpdateInput!) { "
+        f"m0: productCreate(product: $m0_product) {{ product {{ id variants(first: 1) "
+        f"{{ nodes {{ {catalog.VARIANT_SELECTION} }} }} }} {user_errors} }} "
+        "m1: productVariantsBulkCreate(productId: $m1_productId, variants: $m1_variants, "
+        f"strategy: $m1_strategy) {{ productVariants {{ {catalog.VARIANT_SELECTION} }} "
+        f"{user_errors} }} "
+        "m2: productVariantsBulkUpdate(productId: $m2_productId, variants: $m2_variants) "
+        f"{{ productVariants {{ id }} {user_errors} }} "
+        f"m3: productUpdate(product: $m3_product) {{ product {{ id }} {user_errors} }} }}"
+    )
+    return found
+
+
 class TestFulfillmentRefundsPayouts(ShopifyCase):
     def test_fulfillment_create_with_tracking(self):
         order = self.shop.create_order([(self.shop.inventory()[0]["sku"], 3)])
@@ -518,6 +786,13 @@ class TestFulfillmentRefundsPayouts(ShopifyCase):
             )
         )
         self.assertEqual(refund_body["order_id"], int(order["id"]))
+        # Typed as Shopify types them: line amounts are JSON numbers, their
+        # *_set bags and the transactions carry decimal strings.
+        line = refund_body["refund_line_items"][0]
+        self.assertIsInstance(line["subtotal"], float)
+        self.assertIsInstance(line["total_tax"], float)
+        self.assertIsInstance(line["subtotal_set"]["shop_money"]["amount"], str)
+        self.assertIsInstance(refund_body["transactions"][0]["amount"], str)
 
     def test_payouts_and_balance_transactions(self):
         data = self.data("""{ shopifyPaymentsAccount {
