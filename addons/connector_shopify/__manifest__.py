@@ -14,6 +14,8 @@
         "security/ir.model.access.csv",
         "security/connector_shopify_security.xml",
         "data/shopify_data.xml",
+        "data/connector_user_data.xml",
+        "data/decimal_precision_data.xml",
         "data/queue_job_data.xml",
         "data/shopify_flow_data.xml",
         "views/shopify_backend_views.xml",

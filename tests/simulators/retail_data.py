@@ -320,26 +320,83 @@ class RetailDataGenerator:
         return (self.now - timedelta(seconds=seconds)).replace(microsecond=0)
 
 
-def price_order(lines, discount, shipping_price, tax_rate, taxes_included):
-    """Allocate the discount over the lines and compute taxes and totals.
+def _spread(amount, bases):
+    """``amount`` over ``bases`` pro rata, rounded to the cent, the remainder on
+    the last base: the allocations always add up to ``amount``."""
+    total = sum(bases, Decimal(0))
+    if not total:
+        return [Decimal(0)] * len(bases)
+    shares = [money(amount * base / total) for base in bases]
+    shares[-1] += amount - sum(shares, Decimal(0))
+    return shares
 
-    ``lines``: dicts with ``unit_price`` and ``quantity``. Returns per-line
-    ``discount`` and ``tax``, shipping ``tax``, and the order totals, all in
-    the currency of the prices given. A percentage discount applies to each
-    line; a fixed amount is spread pro rata, the rounding remainder going to
-    the last line, so the allocations always add up to the discount.
+
+def _discounts(discount):
+    """The discounts of an order as a list (``None``, one dict or a list of dicts)."""
+    if not discount:
+        return []
+    return [discount] if isinstance(discount, dict) else list(discount)
+
+
+def price_order(lines, discount, shipping_price, tax_rate, taxes_included):
+    """Allocate the discounts over the lines and shipping, compute taxes and totals.
+
+    ``lines``: dicts with ``unit_price`` and ``quantity``. ``discount``: None,
+    one discount or a list of them, each ``{"kind": "percentage" |
+    "fixed_amount", "value", "target": "order" | "line" | "shipping",
+    "line": index}`` (``target`` defaults to the order). As Shopify applies
+    them: line discounts first, on their line; then order discounts over the
+    lines left to pay, a percentage on each line, a fixed amount spread pro
+    rata with the rounding remainder on the last line, so that the
+    allocations add up to the discount; shipping discounts on the shipping
+    price. Tax is computed per line on its discounted amount and rounded half
+    up, then summed (Shopify never recomputes it from the order total).
+
+    Returns per line ``gross``, ``discount``, ``allocations`` (discount index,
+    amount), ``net`` and ``tax``; the shipping's ``shipping_discount``,
+    ``shipping_allocations``, ``shipping_net`` and ``shipping_tax``; and the
+    order totals, all in the currency of the prices given.
     """
+    discounts = _discounts(discount)
     gross = [money(line["unit_price"] * line["quantity"]) for line in lines]
-    subtotal_before = sum(gross, Decimal(0))
-    allocations = [Decimal(0)] * len(lines)
-    if discount and subtotal_before > 0:
-        if discount["kind"] == "percentage":
-            allocations = [money(g * discount["value"] / 100) for g in gross]
+    net = list(gross)
+    allocations = [[] for _line in lines]
+
+    def allocate(index, position, amount):
+        amount = min(amount, net[position])
+        if amount:
+            net[position] -= amount
+            allocations[position].append((index, amount))
+
+    ordered = sorted(
+        enumerate(discounts), key=lambda item: item[1].get("target", "order") != "line"
+    )
+    shipping_price = money(shipping_price)
+    shipping_net = shipping_price
+    shipping_allocations = []
+    for index, spec in ordered:
+        target = spec.get("target", "order")
+        value = Decimal(spec["value"])
+        if target == "line":
+            position = spec["line"]
+            base = net[position]
+            amount = money(base * value / 100) if spec["kind"] == "percentage" else money(value)
+            allocate(index, position, amount)
+        elif target == "shipping":
+            if spec["kind"] == "percentage":
+                amount = money(shipping_net * value / 100)
+            else:
+                amount = min(money(value), shipping_net)
+            if amount:
+                shipping_net -= amount
+                shipping_allocations.append((index, amount))
+        elif spec["kind"] == "percentage":
+            for position, base in enumerate(list(net)):
+                allocate(index, position, money(base * value / 100))
         else:
-            total = min(money(discount["value"]), subtotal_before)
-            allocations = [money(total * g / subtotal_before) for g in gross]
-            allocations[-1] += total - sum(allocations)
-    net = [g - a for g, a in zip(gross, allocations, strict=True)]
+            total = min(money(value), sum(net, Decimal(0)))
+            for position, share in enumerate(_spread(total, list(net))):
+                allocate(index, position, share)
 
     def tax_of(amount):
         if taxes_included:
@@ -347,19 +404,26 @@ def price_order(lines, discount, shipping_price, tax_rate, taxes_included):
         return money(amount * tax_rate)
 
     line_taxes = [tax_of(n) for n in net]
-    shipping_tax = tax_of(shipping_price)
+    shipping_tax = tax_of(shipping_net)
+    line_discounts = [sum((a for _i, a in alloc), Decimal(0)) for alloc in allocations]
+    shipping_discount = sum((a for _i, a in shipping_allocations), Decimal(0))
     subtotal = sum(net, Decimal(0))
     total_tax = sum(line_taxes, Decimal(0)) + shipping_tax
-    total = subtotal + shipping_price + (Decimal(0) if taxes_included else total_tax)
+    total = subtotal + shipping_net + (Decimal(0) if taxes_included else total_tax)
     return {
         "lines": [
-            {"gross": g, "discount": a, "net": n, "tax": t}
-            for g, a, n, t in zip(gross, allocations, net, line_taxes, strict=True)
+            {"gross": g, "discount": d, "allocations": alloc, "net": n, "tax": t}
+            for g, d, alloc, n, t in zip(
+                gross, line_discounts, allocations, net, line_taxes, strict=True
+            )
         ],
+        "shipping_discount": shipping_discount,
+        "shipping_allocations": shipping_allocations,
+        "shipping_net": shipping_net,
         "shipping_tax": shipping_tax,
         "subtotal": subtotal,
-        "total_discounts": sum(allocations, Decimal(0)),
+        "total_discounts": sum(line_discounts, Decimal(0)) + shipping_discount,
         "total_tax": total_tax,
-        "total_shipping": money(shipping_price),
+        "total_shipping": shipping_price,
         "total": money(total),
     }

@@ -6,7 +6,8 @@ mapping table and is tested on its own.
 
 import math
 import re
-from decimal import Decimal
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
 
 from odoo.addons.connector_base.components.validation import validate_payload
 
@@ -25,6 +26,27 @@ def _finite(field, value, error):
 
 def nullable_strings(*names):
     return {name: {"type": "string", "nullable": True} for name in names}
+
+
+def shopify_time(value):
+    """Shopify's ISO 8601 time (``2026-11-23T10:00:00-05:00``) as Odoo keeps
+    times: naive UTC. None when empty; ValueError when not a time."""
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+def _iso_time(field, value, error):
+    try:
+        shopify_time(value)
+    except (ValueError, OverflowError):
+        error(field, "must be an ISO 8601 time, e.g. 2026-11-23T10:00:00-05:00")
+
+
+TIME = {"type": "string", "nullable": True, "check_with": _iso_time}
 
 
 ADDRESS = {
@@ -63,6 +85,9 @@ TAX_LINES = {
     "schema": {
         "type": "dict",
         "schema": {
+            # What the shop calls it ("VAT", "NY State Tax"): with the rate, the
+            # key of the backend's tax mapping.
+            "title": {"type": "string", "nullable": True},
             # A fraction (0.2 is 20 %); bounded so that the percentage stays a number.
             "rate": {
                 "type": "number",
@@ -72,6 +97,21 @@ TAX_LINES = {
                 "check_with": _finite,
             },
             "price": MONEY,
+        },
+    },
+}
+
+# A line's or shipping line's share of each discount of the order: Shopify's
+# documented source of discount amounts (storefront codes, automatic and POS
+# discounts leave a line's total_discount at zero).
+DISCOUNT_ALLOCATIONS = {
+    "type": "list",
+    "nullable": True,
+    "schema": {
+        "type": "dict",
+        "schema": {
+            "amount": {**MONEY, "required": True},
+            "discount_application_index": {"type": "integer", "nullable": True},
         },
     },
 }
@@ -86,7 +126,10 @@ ORDER_SCHEMA = {
     "note": {"type": "string", "nullable": True},
     "financial_status": {"type": "string", "nullable": True},
     "cancelled_at": {"type": "string", "nullable": True},
+    "created_at": TIME,
+    "processed_at": TIME,
     "total_price": MONEY,
+    "total_tax": MONEY,
     "customer": CUSTOMER,
     "billing_address": ADDRESS,
     "shipping_address": ADDRESS,
@@ -105,6 +148,7 @@ ORDER_SCHEMA = {
                 "quantity": QUANTITY,
                 "price": {**MONEY, "required": True},
                 "total_discount": MONEY,
+                "discount_allocations": DISCOUNT_ALLOCATIONS,
                 "tax_lines": TAX_LINES,
             },
         },
@@ -117,6 +161,7 @@ ORDER_SCHEMA = {
                 "title": {"type": "string"},
                 "price": {**MONEY, "required": True},
                 "discounted_price": MONEY,
+                "discount_allocations": DISCOUNT_ALLOCATIONS,
                 "tax_lines": TAX_LINES,
             },
         },
@@ -157,17 +202,61 @@ AMOUNT_TEXT = re.compile(MONEY["regex"])
 AMOUNT = {"type": ["string", "number"], "check_with": _amount}
 
 
+# Digits of the discount percentage, which the module sets on the 'Discount'
+# decimal precision (ShopifyOrderImporter._ensure_discount_digits): the
+# percentage that gives Shopify's net line amount to the cent for any line
+# under a million.
+DISCOUNT_DIGITS = 6
+_DISCOUNT_STEP = Decimal(1).scaleb(-DISCOUNT_DIGITS)
+
+
+def taxes(tax_lines):
+    """A line's taxes: title and rate as a percentage (0.2 -> 20.0), zero rates left out."""
+    found = {}
+    for tax in tax_lines or []:
+        if tax.get("rate"):
+            rate = round(float(tax["rate"]) * 100, 4)
+            found.setdefault(rate, (tax.get("title") or "").strip())
+    return [{"title": title, "rate": rate} for rate, title in sorted(found.items())]
+
+
 def tax_rates(tax_lines):
     """Rates of a line's taxes, as percentages (0.2 -> 20.0), zero rates left out."""
-    return sorted({round(float(t["rate"]) * 100, 4) for t in tax_lines or [] if t.get("rate")})
+    return [tax["rate"] for tax in taxes(tax_lines)]
+
+
+def allocated(allocations):
+    """What a line's discount allocations take off it, in the shop currency."""
+    return sum((money(allocation.get("amount")) for allocation in allocations or []), Decimal(0))
+
+
+def discount_percent(gross, discount):
+    """The percentage that takes ``discount`` off ``gross``, to DISCOUNT_DIGITS.
+
+    Odoo keeps a line's discount as a percentage; rounded to six digits, the
+    net it gives (gross x (1 - percent / 100), rounded to the cent as Odoo
+    does per line) is Shopify's for any gross under a million.
+    """
+    if not gross or not discount:
+        return 0.0
+    percent = (discount / gross * 100).quantize(_DISCOUNT_STEP, rounding=ROUND_HALF_UP)
+    return float(percent)
 
 
 def line_values(line):
-    """One order line: what it sells, how many, at what unit price and discount."""
+    """One order line: what it sells, how many, at what unit price and discount.
+
+    The discount is the sum of the line's ``discount_allocations``: storefront
+    codes, automatic, POS and order-level discounts are only there (the line's
+    ``total_discount`` stays at zero for them). ``total_discount`` is read
+    only for a line that has no allocation at all, as draft orders and the API
+    may set it alone.
+    """
     quantity = line["quantity"]
     unit_price = money(line["price"])
     gross = unit_price * quantity
-    discount = money(line.get("total_discount"))
+    allocations = line.get("discount_allocations") or []
+    discount = allocated(allocations) if allocations else money(line.get("total_discount"))
     return {
         "external_id": str(line["id"]),
         "sku": (line.get("sku") or "").strip() or None,
@@ -176,18 +265,27 @@ def line_values(line):
         "quantity": quantity,
         "price_unit": float(unit_price),
         # Shopify gives the discount as an amount; Odoo as a percentage.
-        "discount": float(discount / gross * 100) if gross else 0.0,
+        "discount": discount_percent(gross, discount),
+        "net": gross - discount,
+        "taxes": taxes(line.get("tax_lines")),
         "tax_rates": tax_rates(line.get("tax_lines")),
     }
 
 
 def shipping_values(shipping):
+    """One shipping line: its price and discount (allocations, else discounted_price)."""
     price = money(shipping["price"])
-    discounted = money(shipping.get("discounted_price") or shipping["price"])
+    allocations = shipping.get("discount_allocations") or []
+    if allocations:
+        discount = allocated(allocations)
+    else:
+        discount = price - money(shipping.get("discounted_price") or shipping["price"])
     return {
         "title": shipping.get("title") or "Shipping",
         "price_unit": float(price),
-        "discount": float((price - discounted) / price * 100) if price else 0.0,
+        "discount": discount_percent(price, discount),
+        "net": price - discount,
+        "taxes": taxes(shipping.get("tax_lines")),
         "tax_rates": tax_rates(shipping.get("tax_lines")),
     }
 
@@ -240,7 +338,12 @@ def order_values(order):
         "note": order.get("note") or False,
         "financial_status": order.get("financial_status") or False,
         "cancelled": bool(order.get("cancelled_at")),
+        # When the order was placed (processed_at: an imported or POS order's
+        # own date), as naive UTC.
+        "date": shopify_time(order.get("processed_at") or order.get("created_at")),
         "total": float(money(order.get("total_price"))),
+        # None when the payload does not tell (an old or partial payload).
+        "total_tax": float(money(order["total_tax"])) if order.get("total_tax") else None,
         "customer": customer_values(order),
         "billing": address_values(order.get("billing_address")),
         "shipping_address": address_values(order.get("shipping_address")),
@@ -279,6 +382,7 @@ GRAPHQL_TAX_LINES = {
     "schema": {
         "type": "dict",
         "schema": {
+            "title": {"type": "string", "nullable": True},
             "rate": {"type": "number", "required": True, "nullable": True, "check_with": _finite},
             "priceSet": MONEY_BAG,
         },
@@ -333,11 +437,19 @@ ORDER_NODE_SCHEMA = {
     "id": {**GID, "required": True},
     "name": {"type": "string", "required": True},
     **nullable_strings(
-        "email", "phone", "note", "updatedAt", "cancelledAt", "displayFinancialStatus"
+        "email",
+        "phone",
+        "note",
+        "createdAt",
+        "processedAt",
+        "updatedAt",
+        "cancelledAt",
+        "displayFinancialStatus",
     ),
     "currencyCode": {"type": "string", "required": True, "regex": "[A-Z]{3}"},
     "taxesIncluded": {"type": "boolean", "required": True},
     "totalPriceSet": MONEY_BAG,
+    "totalTaxSet": MONEY_BAG,
     "customer": {
         "type": "dict",
         "nullable": True,
@@ -390,7 +502,10 @@ def _graphql_address(address):
 
 
 def _graphql_taxes(tax_lines):
-    return [{"rate": t["rate"], "price": shop_amount(t.get("priceSet"))} for t in tax_lines or []]
+    return [
+        {"title": t.get("title"), "rate": t["rate"], "price": shop_amount(t.get("priceSet"))}
+        for t in tax_lines or []
+    ]
 
 
 def _graphql_allocations(allocations):
@@ -415,12 +530,15 @@ def order_from_graphql(node):
         "email": node.get("email"),
         "phone": node.get("phone"),
         "note": node.get("note"),
+        "created_at": node.get("createdAt"),
+        "processed_at": node.get("processedAt"),
         "updated_at": node.get("updatedAt"),
         "cancelled_at": node.get("cancelledAt"),
         "currency": node["currencyCode"],
         "taxes_included": node["taxesIncluded"],
         "financial_status": (node.get("displayFinancialStatus") or "").lower() or None,
         "total_price": shop_amount(node.get("totalPriceSet")),
+        "total_tax": shop_amount(node.get("totalTaxSet")) if node.get("totalTaxSet") else None,
         "customer": {
             "id": legacy_id(customer["id"]),
             "first_name": customer.get("firstName"),
@@ -464,7 +582,7 @@ _ADDRESS = (
     "{ firstName lastName name address1 address2 city zip provinceCode countryCodeV2 "
     "company phone }"
 )
-_TAXES = f"taxLines {{ rate priceSet {SHOP_MONEY} }}"
+_TAXES = f"taxLines {{ title rate priceSet {SHOP_MONEY} }}"
 _PAGE_INFO = "pageInfo { hasNextPage endCursor }"
 _LINE_ITEM = (
     "id sku title quantity variant { id } "
@@ -483,9 +601,11 @@ ORDERS_QUERY = f"""
 query Orders($after: String, $query: String) {{
   orders(first: 5, after: $after, query: $query, sortKey: UPDATED_AT) {{
     edges {{ node {{
-      id name email phone note updatedAt cancelledAt currencyCode taxesIncluded
+      id name email phone note createdAt processedAt updatedAt cancelledAt currencyCode
+      taxesIncluded
       displayFinancialStatus
       totalPriceSet {SHOP_MONEY}
+      totalTaxSet {SHOP_MONEY}
       customer {{ id firstName lastName email phone }}
       billingAddress {_ADDRESS}
       shippingAddress {_ADDRESS}

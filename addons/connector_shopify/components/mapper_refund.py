@@ -10,6 +10,10 @@ line of the mapping table and is tested without a database.
   ``no_restock`` moves no goods;
 - ``order_adjustments[kind=shipping_refund]``: a credit note line of the
   shipping product;
+- ``order_adjustments[kind=refund_discrepancy]``: money given back beyond
+  (or short of) the refunded lines and shipping, a goodwill refund: a credit
+  note line of the backend's refund adjustment product, so that the credit
+  note is worth what went back;
 - ``transactions[kind=refund, status=success]``: one outbound customer
   payment each, in the journal of its gateway.
 """
@@ -190,9 +194,9 @@ def refund_payments(transactions):
 
 def refund_values(refund):
     """The whole refund, as the importer applies it."""
-    shipping = [
-        a for a in refund.get("order_adjustments") or [] if a.get("kind") == "shipping_refund"
-    ]
+    adjustments = refund.get("order_adjustments") or []
+    shipping = [a for a in adjustments if a.get("kind") == "shipping_refund"]
+    discrepancies = [a for a in adjustments if a.get("kind") == "refund_discrepancy"]
     payments = refund_payments(refund.get("transactions"))
     return {
         "external_id": str(refund["id"]),
@@ -201,6 +205,11 @@ def refund_values(refund):
         "lines": [refund_line_values(line) for line in refund.get("refund_line_items") or []],
         # Shopify books a shipping refund as a negative adjustment of the order.
         "shipping": -sum((money(a["amount"]) for a in shipping), Decimal(0)),
+        # Likewise a discrepancy: here positive when more went back than the
+        # lines and shipping are worth (a goodwill refund). Its presence is
+        # Shopify's word that the difference is meant, not a rounding of taxes.
+        "discrepancy": -sum((money(a["amount"]) for a in discrepancies), Decimal(0)),
+        "has_discrepancy": bool(discrepancies),
         "payments": payments,
         "amount": sum((p["amount"] for p in payments), Decimal(0)),
     }

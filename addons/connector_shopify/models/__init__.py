@@ -13,5 +13,6 @@ from . import (
     shopify_refund_binding,
     shopify_refund_import,
     shopify_stock,
+    shopify_tax_mapping,
     shopify_webhook,
 )

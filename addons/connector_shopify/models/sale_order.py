@@ -21,6 +21,17 @@ class SaleOrder(models.Model):
     def _search_shopify_name(self, operator, value):
         return [("shopify_binding_ids.shopify_name", operator, value)]
 
+    def _prepare_confirmation_values(self):
+        """An order confirmed by the import keeps its date: the date Shopify
+        says it was placed (confirming dates an order now in Odoo). Dated
+        before its moves are planned, the order and every later procurement of
+        it (a refund lowering a quantity) plan on the same date, so Odoo's
+        moves of one line merge instead of a return beside the delivery."""
+        values = super()._prepare_confirmation_values()
+        if self.env.context.get("shopify_keep_date_order"):
+            values.pop("date_order", None)
+        return values
+
     def action_view_shopify_events(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(

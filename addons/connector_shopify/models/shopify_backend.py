@@ -61,6 +61,12 @@ class ConnectorBackend(models.Model):
         "shopify.location", "backend_id", string="Shopify locations"
     )
     shopify_team_id = fields.Many2one("crm.team", string="Sales team")
+    shopify_user_id = fields.Many2one(
+        "res.users",
+        string="Salesperson",
+        domain="[('share', '=', False)]",
+        help="The salesperson of the orders imported from this store; empty: none.",
+    )
     shopify_pricelist_id = fields.Many2one(
         "product.pricelist",
         string="Pricelist",
@@ -75,6 +81,9 @@ class ConnectorBackend(models.Model):
         string="Taxes",
         default="shopify",
     )
+    shopify_tax_mapping_ids = fields.One2many(
+        "shopify.tax.mapping", "backend_id", string="Tax mapping"
+    )
     shopify_stock_buffer_qty = fields.Float(
         string="Safety stock",
         help="Kept back from what Shopify may sell, per product and location.",
@@ -85,6 +94,16 @@ class ConnectorBackend(models.Model):
         default=lambda self: self.env.ref(
             "connector_shopify.product_shopify_shipping", raise_if_not_found=False
         ),
+    )
+    shopify_refund_product_id = fields.Many2one(
+        "product.product",
+        string="Refund adjustment product",
+        default=lambda self: self.env.ref(
+            "connector_shopify.product_shopify_refund_adjustment", raise_if_not_found=False
+        ),
+        help="Credits the money a refund gives back beyond its refunded lines and shipping "
+        "(a goodwill refund, a refund of money only), so that the credit note is worth what "
+        "went back. Its income account books the adjustment.",
     )
     shopify_webhook_url = fields.Char(
         string="Webhook address",
@@ -258,12 +277,81 @@ class ConnectorBackend(models.Model):
         shop = self._shopify_client().execute(
             "query { shop { name myshopifyDomain currencyCode } }"
         )["shop"]
+        self._shopify_check_tax_rounding()
         return self.env._(
             "Connected to %(name)s (%(domain)s, %(currency)s).",
             name=shop["name"],
             domain=shop["myshopifyDomain"],
             currency=shop["currencyCode"],
         )
+
+    # --- tax mapping ----------------------------------------------------------
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        backends = super().create(vals_list)
+        backends.filtered(lambda b: b.backend_type == "shopify")._shopify_fill_tax_mapping()
+        return backends
+
+    def action_shopify_fill_tax_mapping(self):
+        """Map each sale tax of the company not mapped yet, by its rate."""
+        self.ensure_one()
+        if self.backend_type != "shopify":
+            raise UserError(self.env._("Only a Shopify backend has a tax mapping."))
+        added = self._shopify_fill_tax_mapping()
+        return self._notify(
+            self.env._("Tax mapping"),
+            self.env._(
+                "%(count)s taxes of %(company)s added to the mapping. Give a row the Shopify "
+                "tax title or a country where two taxes share a rate.",
+                count=len(added),
+                company=self.company_id.name,
+            ),
+            kind="success",
+        )
+
+    def _shopify_fill_tax_mapping(self):
+        """One row per active percentage sale tax of the backend's company not
+        mapped yet: its rate, any title, every country. The import picks the
+        row whose tax is price-included like the shop's prices."""
+        Mapping = self.env["shopify.tax.mapping"]
+        added = Mapping
+        for backend in self:
+            mapped = backend.shopify_tax_mapping_ids.tax_id
+            taxes = self.env["account.tax"].search(
+                [
+                    ("company_id", "=", backend.company_id.id),
+                    ("type_tax_use", "=", "sale"),
+                    ("amount_type", "=", "percent"),
+                    ("amount", ">", 0),
+                    ("id", "not in", mapped.ids),
+                ],
+                order="sequence, id",
+            )
+            added |= Mapping.create(
+                [{"backend_id": backend.id, "rate": tax.amount, "tax_id": tax.id} for tax in taxes]
+            )
+        return added
+
+    def _shopify_check_tax_rounding(self):
+        """Shopify rounds tax per line: so must the company, for Odoo's order
+        totals to be Shopify's to the cent (rounded per tax, 2 x 10.03 at 20 %
+        gives 4.01 of tax where Shopify charged 4.02). Taking Shopify's tax
+        amounts instead would hold on the sale order only: its invoice and
+        credit notes recompute taxes with the company's method."""
+        company = self.company_id
+        if (
+            self.shopify_tax_policy == "shopify"
+            and company.tax_calculation_rounding_method != "round_per_line"
+        ):
+            raise UserError(
+                self.env._(
+                    "The connection works, but set the Tax Calculation Rounding Method of "
+                    "%(company)s to 'Round per Line' (Accounting settings, Taxes): Shopify "
+                    "rounds tax per line, and orders whose totals differ from Shopify's fail.",
+                    company=company.name,
+                )
+            )
 
     def action_shopify_import_locations(self):
         """List the store's locations, to map each to an Odoo location."""

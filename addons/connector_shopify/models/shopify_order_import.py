@@ -1,11 +1,12 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Command
-from odoo.tools import email_normalize, float_compare
+from odoo.tools import email_normalize
 
 from odoo.addons.connector_base.components.payload import payload_hash
 
 from ..components import mapper_order
+from .shopify_tax_mapping import tax_label
 
 
 class ShopifyOrderImporter(models.AbstractModel):
@@ -38,13 +39,18 @@ class ShopifyOrderImporter(models.AbstractModel):
                 "pricelist_id": self._pricelist(backend, values["currency"]).id,
                 "warehouse_id": self._warehouse(backend).id,
                 "team_id": backend.shopify_team_id.id,
+                # The backend's salesperson, not whoever the job runs as.
+                "user_id": backend.shopify_user_id.id,
+                "date_order": values["date"] or fields.Datetime.now(),
                 "client_order_ref": values["name"],
                 "origin": f"Shopify {values['name']}",
                 "note": values["note"],
                 "order_line": [Command.create(line) for line in lines],
             }
         )
-        order.action_confirm()
+        self._check_total(backend, order, values)
+        # Placed when Shopify says, not when Odoo confirms it.
+        order.with_context(shopify_keep_date_order=True).action_confirm()
         Binding.create(
             {
                 "backend_id": backend.id,
@@ -57,7 +63,6 @@ class ShopifyOrderImporter(models.AbstractModel):
                 "sync_date": fields.Datetime.now(),
             }
         )
-        self._check_total(order, values)
         if values["cancelled"]:
             Binding._find(backend, values["external_id"])._cancel_in_odoo()
         return order
@@ -85,11 +90,46 @@ class ShopifyOrderImporter(models.AbstractModel):
             binding._cancel_in_odoo()
         binding._mark_synced(payload_hash=digest)
 
+    @api.model
+    def _ensure_discount_digits(self):
+        """Give the 'Discount' decimal precision the digits Shopify's amounts need.
+
+        Odoo keeps a sale line's discount as a percentage rounded to this
+        precision, Shopify as an amount: 5.00 off 3 x 999.99 is 0.166668 %,
+        and rounded to Odoo's default two digits (0.17 %) it takes 5.10 off.
+        With six digits the percentage gives Shopify's net line amount to the
+        cent for any line under a million, so each Shopify line stays one Odoo
+        line, its tax rounded as Shopify rounds it. A precision already higher
+        is kept.
+        """
+        precision = self.env.ref("product.decimal_discount", raise_if_not_found=False)
+        if precision and precision.digits < mapper_order.DISCOUNT_DIGITS:
+            precision.digits = mapper_order.DISCOUNT_DIGITS
+
     # --- lines --------------------------------------------------------------
 
     def _order_lines(self, backend, values):
+        """One sale line per Shopify line (and per paid shipping line).
+
+        Each Shopify line stays one Odoo line, its discount a percentage that
+        gives Shopify's net amount to the cent: Shopify rounds tax per line,
+        so only line for line can Odoo's taxes be Shopify's.
+        """
         products = self._products(backend, values)
-        taxes = {}  # (rates, included) -> tax_ids command, found once per order
+        taxes = {}  # (Shopify taxes, included) -> tax_ids command, found once per order
+        unmapped = {}  # label -> None: each tax without mapping named once, in order
+        country = self._tax_country(values)
+
+        def line_taxes(shopify_taxes):
+            return self._taxes(
+                backend,
+                shopify_taxes,
+                values["taxes_included"],
+                country,
+                found=taxes,
+                unmapped=unmapped,
+            )
+
         lines = [
             {
                 "product_id": products[line["external_id"]].id,
@@ -100,7 +140,7 @@ class ShopifyOrderImporter(models.AbstractModel):
                 "shopify_quantity": line["quantity"],
                 "price_unit": line["price_unit"],
                 "discount": line["discount"],
-                **self._taxes(backend, line["tax_rates"], values["taxes_included"], taxes),
+                **line_taxes(line["taxes"]),
             }
             for line in values["lines"]
         ]
@@ -115,8 +155,22 @@ class ShopifyOrderImporter(models.AbstractModel):
                     "product_uom_qty": 1,
                     "price_unit": shipping["price_unit"],
                     "discount": shipping["discount"],
-                    **self._taxes(backend, shipping["tax_rates"], values["taxes_included"], taxes),
+                    **line_taxes(shipping["taxes"]),
                 }
+            )
+        if unmapped:
+            raise UserError(
+                self.env._(
+                    "Order %(order)s cannot be imported: map tax %(taxes)s on backend "
+                    "%(backend)s (Mappings tab, Taxes: a sale tax of that rate, %(kind)s), "
+                    "then requeue this event.",
+                    order=values["name"],
+                    taxes=", ".join(unmapped),
+                    backend=backend.name,
+                    kind=self.env._("price-included")
+                    if values["taxes_included"]
+                    else self.env._("not price-included"),
+                )
             )
         return lines
 
@@ -175,52 +229,37 @@ class ShopifyOrderImporter(models.AbstractModel):
             )
         return products
 
-    def _taxes(self, backend, rates, included, found):
-        """The ``tax_ids`` of a line taxed at ``rates``; ``found`` remembers them per order."""
+    def _taxes(self, backend, shopify_taxes, included, country, *, found, unmapped):
+        """The ``tax_ids`` of a line Shopify taxed with ``shopify_taxes``.
+
+        Taxes come from the backend's tax mapping, never made on the fly: a
+        tax made here would have no accounts. A tax not mapped is added to
+        ``unmapped`` (the caller names them all in one error); ``found``
+        remembers the taxes per order.
+        """
         if backend.shopify_tax_policy != "shopify":
             return {}
-        key = (tuple(rates), included)
+        key = (tuple((tax["title"], tax["rate"]) for tax in shopify_taxes), included)
         if key not in found:
-            found[key] = [Command.set([self._tax(backend, rate, included).id for rate in rates])]
+            Mapping = self.env["shopify.tax.mapping"]
+            odoo_taxes = self.env["account.tax"]
+            for tax in shopify_taxes:
+                odoo_tax = Mapping._find(backend, tax["title"], tax["rate"], country, included)
+                if not odoo_tax:
+                    unmapped[tax_label(tax["title"], tax["rate"])] = None
+                odoo_taxes |= odoo_tax
+            found[key] = [Command.set(odoo_taxes.ids)]
         return {"tax_ids": found[key]}
 
-    def _tax(self, backend, rate, included):
-        """The sale tax of ``rate`` percent, price-included or not as the shop says."""
-        Tax = self.env["account.tax"].with_company(backend.company_id)
-        mode = "tax_included" if included else "tax_excluded"
-        domain = [
-            ("company_id", "=", backend.company_id.id),
-            ("type_tax_use", "=", "sale"),
-            ("amount_type", "=", "percent"),
-            ("amount", "=", rate),
-        ]
-        tax = Tax.search(domain).filtered(lambda t: t.price_include == included)[:1]
-        if tax:
-            return tax
-        company = backend.company_id
-        country = company.account_fiscal_country_id or company.country_id
-        if not country:
-            raise UserError(
-                self.env._(
-                    "Set the country of %(company)s: the taxes of Shopify orders are created "
-                    "for its tax country.",
-                    company=company.name,
-                )
-            )
-        group = self.env["account.tax.group"].search(
-            [("company_id", "=", company.id)], limit=1
-        ) or self.env["account.tax.group"].create({"name": "Shopify", "company_id": company.id})
-        return Tax.create(
-            {
-                "name": f"Shopify {rate:g}%{' incl.' if included else ''}",
-                "type_tax_use": "sale",
-                "amount_type": "percent",
-                "amount": rate,
-                "price_include_override": mode,
-                "company_id": company.id,
-                "tax_group_id": group.id,
-                "country_id": country.id,
-            }
+    def _tax_country(self, values):
+        """The country whose taxes Shopify charged: where the order ships, else
+        where it is billed (an order with nothing to ship)."""
+        address = values["shipping_address"] or values["billing"] or {}
+        code = address.get("country_code")
+        return (
+            self.env["res.country"].search([("code", "=", code)], limit=1)
+            if code
+            else (self.env["res.country"])
         )
 
     # --- customer -------------------------------------------------------------
@@ -367,14 +406,56 @@ class ShopifyOrderImporter(models.AbstractModel):
             [("company_id", "=", backend.company_id.id)], limit=1
         )
 
-    def _check_total(self, order, values):
-        """Say on the order when Odoo's total differs from Shopify's (tax mapping)."""
-        if float_compare(order.amount_total, values["total"], precision_digits=2):
+    def _check_total(self, backend, order, values):
+        """Odoo's order must total Shopify's to the cent, taxes included.
+
+        A difference fails the event (the order and what came with it are
+        rolled back) with both totals and what to fix: an accountant must
+        never find a sale order worth other than what the customer paid.
+        With the backend's taxes left to Odoo (fiscal positions), the totals
+        may differ by design: the order says so in its chatter.
+        """
+        currency = order.currency_id
+        shopify_tax = values["total_tax"]
+        total_differs = currency.compare_amounts(order.amount_total, values["total"])
+        tax_differs = shopify_tax is not None and currency.compare_amounts(
+            order.amount_tax, shopify_tax
+        )
+        if not (total_differs or tax_differs):
+            return
+
+        def amount(value):
+            return f"{value:.{currency.decimal_places}f}"
+
+        if backend.shopify_tax_policy != "shopify":
             order.message_post(
                 body=self.env._(
-                    "Shopify total %(shopify)s differs from the Odoo total %(odoo)s: check "
-                    "the tax and discount mapping.",
-                    shopify=values["total"],
-                    odoo=order.amount_total,
+                    "Shopify total %(shopify)s differs from the Odoo total %(odoo)s: the "
+                    "backend lets Odoo compute the taxes.",
+                    shopify=amount(values["total"]),
+                    odoo=amount(order.amount_total),
                 )
             )
+            return
+        company = order.company_id
+        if company.tax_calculation_rounding_method != "round_per_line":
+            fix = self.env._(
+                "set the Tax Calculation Rounding Method of %(company)s to 'Round per Line' "
+                "(Accounting settings, Taxes): Shopify rounds tax per line",
+                company=company.name,
+            )
+        else:
+            fix = self.env._("check the tax mapping of backend %(backend)s", backend=backend.name)
+        raise UserError(
+            self.env._(
+                "Odoo total %(odoo)s differs from Shopify's %(shopify)s on order %(order)s "
+                "(tax: Odoo %(odoo_tax)s, Shopify %(shopify_tax)s): %(fix)s. The order is not "
+                "imported; requeue this event once fixed.",
+                odoo=amount(order.amount_total),
+                shopify=amount(values["total"]),
+                order=values["name"],
+                odoo_tax=amount(order.amount_tax),
+                shopify_tax=amount(shopify_tax) if shopify_tax is not None else "?",
+                fix=fix,
+            )
+        )

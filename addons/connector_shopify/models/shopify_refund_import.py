@@ -15,8 +15,13 @@ class ShopifyRefundImporter(models.AbstractModel):
     - a posted credit note (``out_refund``) of the refunded lines at Shopify's
       refunded subtotals, and of the refunded shipping, its lines linked to the
       sale order lines so that the sale order shows it and counts it;
+    - money given back beyond the refunded lines and shipping (a goodwill
+      refund, a refund of money only, Shopify's ``refund_discrepancy``): a line
+      of the backend's refund adjustment product on that credit note, so that
+      the credit note is always worth the money that went back;
     - one outbound customer payment per successful refund transaction, in the
-      journal mapped to its gateway, reconciled with the credit note;
+      journal mapped to its gateway, reconciled with the credit note: money
+      never goes back without a credit note;
     - the goods: returned goods come back by a done return of the delivery
       into the mapped location; what was not delivered yet is not delivered
       (the ordered quantity goes down, and the delivery with it).
@@ -239,8 +244,8 @@ class ShopifyRefundImporter(models.AbstractModel):
     # --- money ----------------------------------------------------------------------
 
     def _credit_note(self, backend, order_binding, values, plan):
-        """The posted credit note of the refund; empty when no money went back
-        for goods or shipping."""
+        """The posted credit note of the refund; empty when neither goods nor
+        shipping were refunded and no money went back."""
         order = order_binding.odoo_id
         currency = order.currency_id
         lines = []
@@ -268,7 +273,7 @@ class ShopifyRefundImporter(models.AbstractModel):
                         "price_unit": float(values["shipping"]),
                     }
                 )
-        if not lines:
+        if not lines and not values["amount"]:
             return self.env["account.move"]
         move_values = {
             **order._prepare_invoice(),
@@ -287,6 +292,7 @@ class ShopifyRefundImporter(models.AbstractModel):
         if invoice:
             move_values["reversed_entry_id"] = invoice.id
         credit_note = self.env["account.move"].with_company(order.company_id).create(move_values)
+        self._adjust(backend, credit_note, values)
         credit_note.action_post()
         if currency.compare_amounts(credit_note.amount_total, float(values["amount"])):
             credit_note.message_post(
@@ -299,6 +305,57 @@ class ShopifyRefundImporter(models.AbstractModel):
             )
         return credit_note
 
+    def _adjust(self, backend, credit_note, values):
+        """Make the draft ``credit_note`` worth the money that went back.
+
+        Money beyond what the refunded lines and shipping are worth (a goodwill
+        refund, a refund of money only) is credited on a line of the backend's
+        refund adjustment product, without tax: Shopify gave back an amount,
+        not goods. Less money than the lines are worth is only adjusted when
+        Shopify says so (a ``refund_discrepancy``); otherwise the difference is
+        Odoo's to explain and is reported on the credit note once posted.
+        """
+        refunded = float(values["amount"])
+        currency = credit_note.currency_id
+        uncovered = currency.round(refunded - credit_note.amount_total)
+        if not refunded or currency.is_zero(uncovered):
+            return
+        if uncovered < 0 and not values["has_discrepancy"]:
+            return
+        product = backend.shopify_refund_product_id
+        if not product:
+            raise UserError(
+                self.env._(
+                    "Refund %(refund)s gives back %(amount)s while its lines and shipping are "
+                    "worth %(lines)s, and backend %(backend)s has no refund adjustment product "
+                    "to credit the difference with. Set one on the backend's Mappings tab, then "
+                    "requeue this event.",
+                    refund=values["external_id"],
+                    amount=values["amount"],
+                    lines=f"{credit_note.amount_total:.{currency.decimal_places}f}",
+                    backend=backend.display_name,
+                )
+            )
+        credit_note.write(
+            {
+                "invoice_line_ids": [
+                    Command.create(
+                        {
+                            "product_id": product.id,
+                            "name": self.env._(
+                                "%(product)s: Shopify refund %(refund)s",
+                                product=product.display_name,
+                                refund=values["external_id"],
+                            ),
+                            "quantity": 1,
+                            "price_unit": uncovered,
+                            "tax_ids": [Command.clear()],
+                        }
+                    )
+                ]
+            }
+        )
+
     def _credit_line(self, sale_line, quantity, price):
         """A credit note line of ``sale_line`` at Shopify's price (taxes as sold)."""
         values = sale_line._prepare_invoice_line(
@@ -309,10 +366,11 @@ class ShopifyRefundImporter(models.AbstractModel):
 
     def _pay(self, backend, order_binding, credit_note, values):
         """One outbound payment per successful refund transaction, reconciled
-        with the credit note."""
-        order = order_binding.odoo_id
+        with the credit note (there is one whenever money went back)."""
         payments = self.env["account.payment"]
         for payment in values["payments"]:
+            if not payment["amount"]:
+                continue  # a refund transaction of nothing moved no money
             journal = backend._shopify_payment_journal(payment["gateway"])
             memo = self.env._(
                 "Shopify refund %(refund)s of %(name)s (%(gateway)s)",
@@ -320,32 +378,17 @@ class ShopifyRefundImporter(models.AbstractModel):
                 name=order_binding.shopify_name,
                 gateway=payment["gateway"],
             )
-            if credit_note:
-                wizard = (
-                    self.env["account.payment.register"]
-                    .with_context(active_model="account.move", active_ids=credit_note.ids)
-                    .create(
-                        {
-                            "journal_id": journal.id,
-                            "amount": float(payment["amount"]),
-                            "currency_id": credit_note.currency_id.id,
-                            "communication": memo,
-                        }
-                    )
+            wizard = (
+                self.env["account.payment.register"]
+                .with_context(active_model="account.move", active_ids=credit_note.ids)
+                .create(
+                    {
+                        "journal_id": journal.id,
+                        "amount": float(payment["amount"]),
+                        "currency_id": credit_note.currency_id.id,
+                        "communication": memo,
+                    }
                 )
-                payments |= wizard._create_payments()
-                continue
-            refund = self.env["account.payment"].create(
-                {
-                    "payment_type": "outbound",
-                    "partner_type": "customer",
-                    "partner_id": order.partner_invoice_id.commercial_partner_id.id,
-                    "amount": float(payment["amount"]),
-                    "currency_id": order.currency_id.id,
-                    "journal_id": journal.id,
-                    "memo": memo,
-                }
             )
-            refund.action_post()
-            payments |= refund
+            payments |= wizard._create_payments()
         return payments

@@ -13,6 +13,15 @@ ACCESS_TOKEN = "shpat_test_token_0123456789"
 WEBHOOK_SECRET = "shopify-test-webhook-secret"
 
 
+def ensure_chart_of_accounts(env):
+    """A chart of accounts on the company: refunds become credit notes and
+    payments, which need accounts (a test database may have none)."""
+    if not env.company.chart_template:
+        env["account.chart.template"].try_loading(
+            "generic_coa", company=env.company, install_demo=False
+        )
+
+
 def start_shop(test_class, **options):
     """A Shopify simulator with the test credentials, stopped with the class."""
     shop = ShopifySimulator(
@@ -42,10 +51,53 @@ def connect_store(test_class, sku_count, on_hand, **shop_options):
     test_class.backend.action_shopify_bind_products()
 
 
+# The rates the simulated store charges (its TAX_REGIONS) and the fixture order's 20 %.
+STORE_TAX_RATES = (4.0, 19.0, 20.0, 21.0, 22.0)
+
+
+def make_tax(env, rate, included=True, company=None):
+    """The company's sale tax of ``rate`` percent, price-included or not: found, else made."""
+    company = company or env.company
+    Tax = env["account.tax"].with_company(company)
+    tax = Tax.search(
+        [
+            ("company_id", "=", company.id),
+            ("type_tax_use", "=", "sale"),
+            ("amount_type", "=", "percent"),
+            ("amount", "=", rate),
+        ]
+    ).filtered(lambda t: t.price_include == included)[:1]
+    if tax:
+        return tax
+    # A company without a chart of accounts has no tax group yet.
+    group = env["account.tax.group"].search([("company_id", "=", company.id)], limit=1)
+    group = group or env["account.tax.group"].create({"name": "VAT", "company_id": company.id})
+    return Tax.create(
+        {
+            "name": f"VAT {rate:g}%{' incl.' if included else ''}",
+            "type_tax_use": "sale",
+            "amount_type": "percent",
+            "amount": rate,
+            "price_include_override": "tax_included" if included else "tax_excluded",
+            "company_id": company.id,
+            "tax_group_id": group.id,
+            "country_id": (company.account_fiscal_country_id or company.country_id).id,
+        }
+    )
+
+
 def make_backend(env, **values):
-    """A running Shopify backend with test credentials and a warehouse."""
+    """A running Shopify backend with test credentials and a warehouse.
+
+    Set up as the configuration guide says: the company rounds tax per line
+    as Shopify does, and has the price-included sale taxes the store charges,
+    which the backend's tax mapping is filled from on creation.
+    """
     if not env.company.country_id:
         env.company.country_id = env.ref("base.uk")
+    env.company.tax_calculation_rounding_method = "round_per_line"
+    for rate in STORE_TAX_RATES:
+        make_tax(env, rate)
     return env["connector.backend"].create(
         {
             "name": "Shopify test store",

@@ -2,7 +2,14 @@ from odoo.tests import TransactionCase
 
 from odoo.addons.connector_base.tests.common import trap_jobs
 
-from .common import connect_store, make_backend, make_products, run_jobs, start_shop
+from .common import (
+    connect_store,
+    ensure_chart_of_accounts,
+    make_backend,
+    make_products,
+    run_jobs,
+    start_shop,
+)
 
 ORDER_COUNT = 500
 
@@ -15,11 +22,7 @@ class TestOrderBackfill(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.registry_enter_test_mode_cls()
-        # Refunds of the seeded orders become credit notes: a chart of accounts.
-        if not cls.env.company.chart_template:
-            cls.env["account.chart.template"].try_loading(
-                "generic_coa", company=cls.env.company, install_demo=False
-            )
+        ensure_chart_of_accounts(cls.env)
         # A generous bucket: this test is about faults, not about pacing.
         cls.shop = start_shop(
             cls, seed=23, products=10, orders=ORDER_COUNT, restore_rate=50000, bucket_size=50000

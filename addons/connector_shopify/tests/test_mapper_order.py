@@ -1,4 +1,8 @@
+import random
+from decimal import Decimal
+
 from odoo.tests import BaseCase
+from odoo.tools import float_round
 
 from odoo.addons.connector_base.components.validation import PayloadError, validate_payload
 
@@ -11,6 +15,7 @@ ORDER = {
     "taxes_included": True,
     "email": "Ada@Example.com ",
     "total_price": "105.00",
+    "total_tax": "17.50",
     "financial_status": "paid",
     "cancelled_at": None,
     "customer": {
@@ -38,8 +43,20 @@ ORDER = {
             "title": "Tee",
             "quantity": 2,
             "price": "50.00",
-            "total_discount": "10.00",
-            "tax_lines": [{"rate": 0.2, "price": "15.00"}],
+            # As Shopify sends a discount code: zero here, the amount in the
+            # line's discount allocations.
+            "total_discount": "0.00",
+            "discount_allocations": [
+                {
+                    "amount": "10.00",
+                    "amount_set": {
+                        "shop_money": {"amount": "10.00", "currency_code": "EUR"},
+                        "presentment_money": {"amount": "10.00", "currency_code": "EUR"},
+                    },
+                    "discount_application_index": 0,
+                }
+            ],
+            "tax_lines": [{"title": "GB VAT", "rate": 0.2, "price": "15.00"}],
         }
     ],
     "shipping_lines": [
@@ -47,7 +64,8 @@ ORDER = {
             "title": "Standard",
             "price": "15.00",
             "discounted_price": "15.00",
-            "tax_lines": [{"rate": 0.2, "price": "2.50"}],
+            "discount_allocations": [],
+            "tax_lines": [{"title": "GB VAT", "rate": 0.2, "price": "2.50"}],
         }
     ],
 }
@@ -64,6 +82,60 @@ class TestOrderMapper(BaseCase):
         self.assertEqual(line["tax_rates"], [20.0])
         self.assertEqual(values["shipping"][0]["price_unit"], 15.0)
         self.assertTrue(values["taxes_included"])
+
+    def test_line_discount_is_the_sum_of_its_discount_allocations(self):
+        line = dict(
+            ORDER["line_items"][0],
+            discount_allocations=[
+                {"amount": "6.00", "discount_application_index": 0},
+                {"amount": "4.00", "discount_application_index": 1},
+            ],
+        )
+        values = mapper_order.line_values(line)
+        self.assertEqual(values["discount"], 10.0)
+        self.assertEqual(values["net"], Decimal("90.00"))
+        self.assertEqual(values["taxes"], [{"title": "GB VAT", "rate": 20.0}])
+
+    def test_total_discount_counts_only_for_a_line_without_allocations(self):
+        # A draft order's or the API's line discount: set alone.
+        draft = dict(ORDER["line_items"][0], total_discount="25.00", discount_allocations=[])
+        self.assertEqual(mapper_order.line_values(draft)["discount"], 25.0)
+        both = dict(ORDER["line_items"][0], total_discount="10.00")
+        self.assertEqual(mapper_order.line_values(both)["discount"], 10.0, "not counted twice")
+
+    def test_discount_percentage_gives_shopify_net_amount_to_the_cent(self):
+        # 3 x 999.99 with 5.00 off: 0.17 % (two digits) would take 5.10 off.
+        line = dict(
+            ORDER["line_items"][0],
+            quantity=3,
+            price="999.99",
+            discount_allocations=[{"amount": "5.00"}],
+        )
+        values = mapper_order.line_values(line)
+        self.assertEqual(values["discount"], 0.166668)
+        rng = random.Random(7)
+        for _ in range(2000):
+            price = Decimal(rng.randint(1, 5_000_000)) / 100
+            quantity = rng.randint(1, 20)
+            gross = price * quantity
+            if gross >= 1_000_000:
+                continue
+            net = Decimal(rng.randint(0, int(gross * 100))) / 100
+            percent = mapper_order.discount_percent(gross, gross - net)
+            # As Odoo computes a line rounded per line: price x (1 - discount) x quantity.
+            odoo = float_round(float(price) * (1 - percent / 100.0) * quantity, precision_digits=2)
+            self.assertEqual(odoo, float(net), (price, quantity, net, percent))
+
+    def test_shipping_discount_from_its_allocations_or_discounted_price(self):
+        shipping = dict(
+            ORDER["shipping_lines"][0],
+            discount_allocations=[{"amount": "5.00", "discount_application_index": 1}],
+        )
+        self.assertEqual(mapper_order.shipping_values(shipping)["net"], Decimal("10.00"))
+        # GraphQL's discountedPriceSet: the price after its shipping discounts.
+        graphql = dict(ORDER["shipping_lines"][0], discounted_price="12.00")
+        values = mapper_order.shipping_values(graphql)
+        self.assertEqual((values["net"], values["discount"]), (Decimal("12.00"), 20.0))
 
     def test_customer_and_address(self):
         customer = mapper_order.order_values(ORDER)["customer"]
@@ -124,6 +196,26 @@ class TestOrderMapperBadInput(BaseCase):
             dict(ORDER, line_items=[dict(self.LINE, name=5)]),
             "line_items.0.name: must be of string type",
         )
+
+    def test_discount_allocations_and_tax_titles_of_the_wrong_type_are_refused(self):
+        self.assert_refused(
+            dict(ORDER, line_items=[dict(self.LINE, discount_allocations=[{"amount": "ten"}])]),
+            "line_items.0.discount_allocations.0.amount: value does not match regex",
+        )
+        self.assert_refused(
+            dict(ORDER, line_items=[dict(self.LINE, discount_allocations=[{}])]),
+            "line_items.0.discount_allocations.0.amount: required field",
+        )
+        shipping = dict(ORDER["shipping_lines"][0], discount_allocations="5.00")
+        self.assert_refused(
+            dict(ORDER, shipping_lines=[shipping]),
+            "shipping_lines.0.discount_allocations: must be of list type",
+        )
+        self.assert_refused(
+            dict(ORDER, line_items=[dict(self.LINE, tax_lines=[{"title": 7, "rate": 0.2}])]),
+            "line_items.0.tax_lines.0.title: must be of string type",
+        )
+        self.assert_refused(dict(ORDER, total_tax=1.5), "total_tax: must be of string type")
 
     def test_tax_rates_that_are_not_finite_numbers_are_refused(self):
         # Python's json reads NaN and Infinity; a huge rate made an infinite percentage.

@@ -5,7 +5,7 @@ from odoo.tests import TransactionCase, tagged
 
 from odoo.addons.connector_base.tests.common import run_trapped_jobs, trap_jobs
 
-from .common import connect_store
+from .common import connect_store, ensure_chart_of_accounts
 
 
 @tagged("post_install", "-at_install")
@@ -17,11 +17,7 @@ class TestRefundImport(TransactionCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.registry_enter_test_mode_cls()
-        company = cls.env.company
-        if not company.chart_template:
-            cls.env["account.chart.template"].try_loading(
-                "generic_coa", company=company, install_demo=False
-            )
+        ensure_chart_of_accounts(cls.env)
         connect_store(cls, sku_count=2, on_hand=20, seed=41, products=8)
         # Stock levels are not under test here; deliveries still reach the store.
         cls.backend._policy("stock_out").enabled = False
@@ -214,6 +210,24 @@ class TestRefundImport(TransactionCase):
         self.assertEqual(binding.payment_ids.journal_id, self.journal)
         self.assertAlmostEqual(binding.payment_ids.amount, self.refunded_money(refund), places=2)
 
+    def test_an_order_placed_days_ago_shrinks_its_delivery_too(self):
+        # Kept at Shopify's date, the order plans its moves on that date, and
+        # so does the refund lowering a quantity: one move, not a return beside.
+        with trap_jobs() as trap:
+            payload = self.shop.create_order([(self.skus[0], 3)])
+            payload["processed_at"] = payload["created_at"] = "2026-11-02T09:30:00-05:00"
+            event = self.receive("orders/create", payload)
+            self.run_jobs(trap)
+            self.assertEqual(event.state, "done", event.error_message)
+            sale = event._produced_record()
+            refund = self.shop.refund_order(payload["name"], {self.skus[0]: 2}, restock=True)
+            event = self.receive("refunds/create", refund)
+            self.run_jobs(trap)
+        self.assertEqual(event.state, "done", event.error_message)
+        self.assertEqual(str(sale.date_order), "2026-11-02 14:30:00")
+        self.assertEqual(sale.picking_ids.move_ids.mapped("product_uom_qty"), [1.0])
+        self.assertEqual(sale.picking_ids.picking_type_id, sale.warehouse_id.out_type_id)
+
     def test_unknown_line_item_fails_naming_it_and_changes_nothing(self):
         with trap_jobs() as trap:
             payload, sale = self.import_order(trap, [(self.skus[1], 1)])
@@ -259,3 +273,129 @@ class TestRefundImport(TransactionCase):
         self.assertEqual(credit_note.state, "posted")
         self.assertAlmostEqual(credit_note.amount_total, float(payload["total_price"]), places=2)
         self.assertFalse(sale.picking_ids.filtered(lambda p: p.state not in ("done", "cancel")))
+
+    # --- money beyond the refunded lines ----------------------------------------------
+
+    def goodwill(self, refund, extra, lines=True):
+        """``refund`` giving back ``extra`` more money than its lines and
+        shipping are worth, as Shopify sends it: a ``refund_discrepancy``
+        adjustment of minus that money. ``lines=False``: money only."""
+        goodwill = copy.deepcopy(refund)
+        goodwill["id"] = refund["id"] + 1000
+        transaction = goodwill["transactions"][0]
+        if lines:
+            transaction["amount"] = f"{float(transaction['amount']) + extra:.2f}"
+        else:
+            goodwill["refund_line_items"] = []
+            goodwill["order_adjustments"] = []
+            transaction["amount"] = f"{extra:.2f}"
+        goodwill["order_adjustments"].append(
+            {"kind": "refund_discrepancy", "amount": f"{-extra:.2f}", "tax_amount": "0.00"}
+        )
+        return goodwill
+
+    def test_goodwill_refund_of_money_only_is_a_paid_credit_note(self):
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[1], 1)])
+            refund = self.shop.refund_order(payload["name"], {self.skus[1]: 1}, restock=False)
+            goodwill = self.goodwill(refund, 10.0, lines=False)
+            event = self.receive("refunds/create", goodwill)
+            self.run_jobs(trap)
+        self.assertEqual(event.state, "done", event.error_message)
+        binding = self.Refund._find(self.backend, goodwill["id"])
+        credit_note = binding.odoo_id
+        self.assertEqual(event._produced_record(), credit_note)
+        self.assertEqual((credit_note.move_type, credit_note.state), ("out_refund", "posted"))
+        self.assertEqual(credit_note.partner_id, sale.partner_invoice_id)
+        self.assertEqual(credit_note.invoice_origin, sale.name)
+        self.assertAlmostEqual(credit_note.amount_total, 10.0, places=2)
+        line = credit_note.invoice_line_ids
+        self.assertEqual(line.product_id, self.backend.shopify_refund_product_id)
+        self.assertEqual(
+            line.product_id, self.env.ref("connector_shopify.product_shopify_refund_adjustment")
+        )
+        self.assertFalse(line.tax_ids, "an amount given back, not goods: no tax")
+        self.assertIn(str(goodwill["id"]), line.name)
+        payment = binding.payment_ids
+        self.assertEqual(len(payment), 1)
+        self.assertEqual((payment.payment_type, payment.partner_type), ("outbound", "customer"))
+        self.assertAlmostEqual(payment.amount, 10.0, places=2)
+        self.assertEqual(payment.journal_id, self.journal)
+        self.assertIn(credit_note.payment_state, ("paid", "in_payment"))
+        self.assertFalse(credit_note.amount_residual)
+        # Money only: the order and its goods are left as they were.
+        self.assertEqual(self.line_of(sale, self.cap).product_uom_qty, 1)
+        self.assertFalse(self.line_of(sale, self.cap).shopify_refunded_qty)
+
+    def test_refund_of_lines_and_more_money_is_one_credit_note_of_that_money(self):
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[1], 2)])
+            refund = self.shop.refund_order(payload["name"], {self.skus[1]: 1}, restock=False)
+            goodwill = self.goodwill(refund, 5.0)
+            event = self.receive("refunds/create", goodwill)
+            self.run_jobs(trap)
+        self.assertEqual(event.state, "done", event.error_message)
+        binding = self.Refund._find(self.backend, goodwill["id"])
+        credit_notes = sale.invoice_ids.filtered(lambda m: m.move_type == "out_refund")
+        self.assertEqual(credit_notes, binding.odoo_id)
+        money = self.refunded_money(goodwill)
+        self.assertAlmostEqual(money, self.refunded_money(refund) + 5.0, places=2)
+        self.assertAlmostEqual(credit_notes.amount_total, money, places=2)
+        goods = credit_notes.invoice_line_ids.filtered(lambda aml: aml.product_id == self.cap)
+        self.assertEqual(sum(goods.mapped("quantity")), 1)
+        self.assertAlmostEqual(
+            sum(goods.mapped("price_total")), self.refunded_money(refund), places=2
+        )
+        adjustment = credit_notes.invoice_line_ids - goods
+        self.assertEqual(adjustment.product_id, self.backend.shopify_refund_product_id)
+        self.assertAlmostEqual(adjustment.price_total, 5.0, places=2)
+        self.assertAlmostEqual(binding.payment_ids.amount, money, places=2)
+        self.assertIn(credit_notes.payment_state, ("paid", "in_payment"))
+        self.assertFalse(
+            credit_notes.message_ids.filtered(lambda m: "this credit note is" in (m.body or "")),
+            "the credit note is worth what went back: nothing to report",
+        )
+
+    def test_refund_of_lines_for_less_money_is_one_credit_note_of_that_money(self):
+        with trap_jobs() as trap:
+            payload, _sale = self.import_order(trap, [(self.skus[1], 1)])
+            refund = self.shop.refund_order(payload["name"], {self.skus[1]: 1}, restock=False)
+            # The merchant gave back 5.00 less than the line: Shopify's discrepancy says so.
+            short = self.goodwill(refund, -5.0)
+            event = self.receive("refunds/create", short)
+            self.run_jobs(trap)
+        self.assertEqual(event.state, "done", event.error_message)
+        credit_note = self.Refund._find(self.backend, short["id"]).odoo_id
+        money = self.refunded_money(short)
+        self.assertAlmostEqual(money, self.refunded_money(refund) - 5.0, places=2)
+        self.assertAlmostEqual(credit_note.amount_total, money, places=2)
+        adjustment = credit_note.invoice_line_ids.filtered(
+            lambda aml: aml.product_id == self.backend.shopify_refund_product_id
+        )
+        self.assertAlmostEqual(adjustment.price_total, -5.0, places=2)
+        self.assertIn(credit_note.payment_state, ("paid", "in_payment"))
+
+    def test_goodwill_refund_without_adjustment_product_fails_then_applies(self):
+        product = self.backend.shopify_refund_product_id
+        self.backend.shopify_refund_product_id = False
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[1], 1)])
+            refund = self.shop.refund_order(payload["name"], {self.skus[1]: 1}, restock=False)
+            goodwill = self.goodwill(refund, 10.0, lines=False)
+            event = self.receive("refunds/create", goodwill)
+            self.run_jobs(trap)
+            self.assertEqual((event.state, event.error_kind), ("failed", "business"))
+            self.assertIn("no refund adjustment product", event.error_message)
+            self.assertIn(
+                "gives back 10.00 while its lines and shipping are worth 0.00", event.error_message
+            )
+            self.assertIn(self.backend.display_name, event.error_message)
+            self.assertIn("Mappings", event.error_message)
+            self.assert_nothing_applied(sale)
+            self.backend.shopify_refund_product_id = product
+            event.action_requeue()
+            self.run_jobs(trap)
+        self.assertEqual(event.state, "done", event.error_message)
+        credit_note = self.Refund._find(self.backend, goodwill["id"]).odoo_id
+        self.assertAlmostEqual(credit_note.amount_total, 10.0, places=2)
+        self.assertIn(credit_note.payment_state, ("paid", "in_payment"))

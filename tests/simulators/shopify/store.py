@@ -531,8 +531,12 @@ class ShopifyStore:
     ):
         """Place an order: lines of (variant id or SKU, quantity).
 
-        Commits stock at the fulfilling location, opens one fulfillment order,
-        records the payment and its Shopify Payments balance transaction.
+        ``discount``: None, one discount or a list of them (see
+        :func:`~simulators.retail_data.price_order`: a code's ``code``, its
+        ``kind`` and ``value``, and its ``target``: the order, a ``line`` by
+        position, or the shipping). Commits stock at the fulfilling location,
+        opens one fulfillment order, records the payment and its Shopify
+        Payments balance transaction.
         """
         if not lines:
             raise StoreError("An order needs at least one line item", field=["lines"])
@@ -558,9 +562,11 @@ class ShopifyStore:
         variants = [(self.find("variants", ref, "ProductVariant"), int(qty)) for ref, qty in lines]
         shipping = shipping or {"title": "Standard", "code": "STANDARD", "price": Decimal("4.90")}
         taxes_included = self.shop["taxesIncluded"]
+        # One discount, or several (line, order and shipping discounts).
+        discounts = [discount] if isinstance(discount, dict) else list(discount or [])
         priced = price_order(
             [{"unit_price": v["price"], "quantity": q} for v, q in variants],
-            discount,
+            discounts,
             money(shipping["price"]),
             tax_rate,
             taxes_included,
@@ -593,14 +599,17 @@ class ShopifyStore:
             "note": note,
             "tags": list(tags),
             "sourceName": "web",
-            "discountCodes": [discount["code"]] if discount else [],
+            "discountCodes": [d["code"] for d in discounts if d.get("code")],
             "billingAddress": self._address(address, customer["phone"]),
             "shippingAddress": self._address(address, customer["phone"]),
             "_rate": CURRENCY_RATES[currency],
             "_customer": customer["id"],
             "_tax_title": tax_title,
             "_tax_rate": tax_rate,
-            "_discount": discount,
+            # The first discount, as the GraphQL resolvers read it; every
+            # discount, in discount application order, in ``_discounts``.
+            "_discount": discounts[0] if discounts else None,
+            "_discounts": discounts,
             "_totals": priced,
             "_line_items": [],
             "_shipping_lines": [],
@@ -643,6 +652,10 @@ class ShopifyStore:
                 "code": shipping["code"],
                 "source": "shopify",
                 "_price": money(shipping["price"]),
+                # After its shipping discounts: what the customer pays for it.
+                "_discounted_price": priced["shipping_net"],
+                "_discount": priced["shipping_discount"],
+                "_allocations": priced["shipping_allocations"],
                 "_tax": priced["shipping_tax"],
             }
         )
@@ -849,11 +862,11 @@ class ShopifyStore:
                         "id": line_id,
                         "_order": order["id"],
                         "_shipping_line": shipping_line["id"],
-                        "_subtotal": shipping_line["_price"],
+                        "_subtotal": shipping_line["_discounted_price"],
                         "_tax": Decimal(0),
                     }
                 )
-                shipping_amount += shipping_line["_price"]
+                shipping_amount += shipping_line["_discounted_price"]
             total += shipping_amount
         if total <= 0:
             raise StoreError("Nothing to refund", field=["refundLineItems"])

@@ -6,6 +6,8 @@ money as strings with ``*_set`` money bags. Only the keys a connector reads
 are written, but those carry the real names and types.
 """
 
+from decimal import Decimal
+
 from .store import legacy_id
 
 TOPICS = (
@@ -27,6 +29,12 @@ def _ids(record):
 
 def _amount(value):
     return f"{value:.2f}"
+
+
+def _number(value):
+    """Money where Shopify's webhook JSON writes a number, not a string
+    (refund line subtotals and taxes: their *_set bags carry strings)."""
+    return float(f"{value:.2f}")
 
 
 def _money_set(store, amount, order=None):
@@ -71,6 +79,62 @@ def _tax_line(store, order, amount):
     }
 
 
+def _allocations(store, order, allocations):
+    """A line's share of each discount, pointing at the order's discount application."""
+    return [
+        {
+            "amount": _amount(amount),
+            "amount_set": _money_set(store, amount, order),
+            "discount_application_index": index,
+        }
+        for index, amount in allocations
+    ]
+
+
+# Where each kind of discount applies, as the order's discount_applications say it.
+_TARGETS = {
+    "order": ("line_item", "all", "across"),
+    "line": ("line_item", "explicit", "across"),
+    "shipping": ("shipping_line", "all", "each"),
+}
+
+
+def _discount_application(discount):
+    target_type, selection, method = _TARGETS[discount.get("target", "order")]
+    code = discount.get("code")
+    return {
+        "type": "discount_code" if code else "automatic",
+        **({"code": code} if code else {"title": discount.get("title") or "Discount"}),
+        "value": f"{Decimal(discount['value']):.2f}"
+        if discount["kind"] == "fixed_amount"
+        else f"{Decimal(discount['value']):.1f}",
+        "value_type": discount["kind"],
+        "allocation_method": method,
+        "target_selection": selection,
+        "target_type": target_type,
+    }
+
+
+def _discount_codes(order):
+    """The codes of the order, each with the amount it took off (lines and shipping)."""
+    taken = {}
+    for line in order["_line_items"]:
+        for index, amount in line["_priced"]["allocations"]:
+            taken[index] = taken.get(index, Decimal(0)) + amount
+    for shipping in order["_shipping_lines"]:
+        for index, amount in shipping["_allocations"]:
+            taken[index] = taken.get(index, Decimal(0)) + amount
+    return [
+        {
+            "code": discount["code"],
+            "amount": _amount(taken.get(index, Decimal(0))),
+            "type": discount["kind"],
+        }
+        for index, discount in enumerate(order["_discounts"])
+        if discount.get("code")
+    ]
+
+
 def customer_payload(store, customer):
     return {
         **_ids(customer),
@@ -111,17 +175,12 @@ def line_item_payload(store, order, line):
         "fulfillment_status": "fulfilled" if line["_fulfilled"] >= line["quantity"] else None,
         "price": _amount(line["_unit_price"]),
         "price_set": _money_set(store, line["_unit_price"], order),
-        "total_discount": _amount(priced["discount"]),
-        "total_discount_set": _money_set(store, priced["discount"], order),
-        "discount_allocations": [
-            {
-                "amount": _amount(priced["discount"]),
-                "amount_set": _money_set(store, priced["discount"], order),
-                "discount_application_index": 0,
-            }
-        ]
-        if priced["discount"]
-        else [],
+        # As Shopify: only set explicitly (draft orders, scripts, the API);
+        # code and automatic discounts leave it at zero and are told by the
+        # line's discount allocations.
+        "total_discount": _amount(Decimal(0)),
+        "total_discount_set": _money_set(store, Decimal(0), order),
+        "discount_allocations": _allocations(store, order, priced["allocations"]),
         "tax_lines": [_tax_line(store, order, priced["tax"])],
         "taxable": line["taxable"],
         "requires_shipping": line["requiresShipping"],
@@ -133,7 +192,6 @@ def line_item_payload(store, order, line):
 def order_payload(store, order):
     totals = order["_totals"]
     refunded = [store.refunds[r] for r in order["_refunds"]]
-    discount = order["_discount"]
     shipping = order["_shipping_lines"]
     return {
         **_ids(order),
@@ -171,28 +229,8 @@ def order_payload(store, order):
         "total_shipping_price_set": _money_set(store, totals["total_shipping"], order),
         "current_total_price": _amount(totals["total"] - sum(r["_total"] for r in refunded)),
         "tax_lines": [_tax_line(store, order, totals["total_tax"])],
-        "discount_codes": [
-            {
-                "code": discount["code"],
-                "amount": _amount(totals["total_discounts"]),
-                "type": discount["kind"],
-            }
-        ]
-        if discount
-        else [],
-        "discount_applications": [
-            {
-                "type": "discount_code",
-                "code": discount["code"],
-                "value": str(discount["value"]),
-                "value_type": discount["kind"],
-                "allocation_method": "across",
-                "target_selection": "all",
-                "target_type": "line_item",
-            }
-        ]
-        if discount
-        else [],
+        "discount_codes": _discount_codes(order),
+        "discount_applications": [_discount_application(d) for d in order["_discounts"]],
         "line_items": [line_item_payload(store, order, line) for line in order["_line_items"]],
         "shipping_lines": [
             {
@@ -202,7 +240,9 @@ def order_payload(store, order):
                 "source": s["source"],
                 "price": _amount(s["_price"]),
                 "price_set": _money_set(store, s["_price"], order),
-                "discounted_price": _amount(s["_price"]),
+                "discounted_price": _amount(s["_discounted_price"]),
+                "discounted_price_set": _money_set(store, s["_discounted_price"], order),
+                "discount_allocations": _allocations(store, order, s["_allocations"]),
                 "tax_lines": [_tax_line(store, order, s["_tax"])],
             }
             for s in shipping
@@ -251,9 +291,9 @@ def refund_payload(store, refund):
                 "quantity": line["quantity"],
                 "restock_type": line["restockType"].lower(),
                 "location_id": legacy_id(line["_location"]) if line["_location"] else None,
-                "subtotal": _amount(line["_subtotal"]),
+                "subtotal": _number(line["_subtotal"]),
                 "subtotal_set": _money_set(store, line["_subtotal"], order),
-                "total_tax": _amount(line["_tax"]),
+                "total_tax": _number(line["_tax"]),
                 "total_tax_set": _money_set(store, line["_tax"], order),
                 "line_item": line_item_payload(store, order, lines[line["_line_item"]]),
             }
