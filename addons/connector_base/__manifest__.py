@@ -3,7 +3,7 @@
 {
     "name": "Connector Base",
     "summary": "Governed sync framework for external systems on queue_job",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "category": "Connector",
     "author": "Retail Sync",
     "website": "https://github.com/retail-sync/retail-sync",
@@ -13,6 +13,7 @@
     "data": [
         "security/connector_base_security.xml",
         "security/ir.model.access.csv",
+        "data/connector_user_data.xml",
         "data/queue_job_data.xml",
         "data/ir_cron_data.xml",
         "views/connector_backend_views.xml",

@@ -36,12 +36,42 @@ class WebhookIntake:
             )
         return request.make_json_response({"status": message, **extra}, status=status)
 
+    def _read_body(self, httprequest, limit):
+        """The request's body, or None when it is over ``limit`` bytes.
+
+        A body with a Content-Length over the limit is refused before a byte
+        is read. A chunked body has no length to check first: at most
+        ``limit + 1`` bytes of it are read, enough to know it is too long.
+        (Reading it whole, as ``get_data()`` does, would let anybody make the
+        worker read and hold whatever they send.)
+        """
+        length = httprequest.content_length
+        if length is not None:
+            if length > limit:
+                return None
+            return httprequest.get_data()  # bounded by its Content-Length
+        # Odoo's request wrapper does not expose the WSGI input; its own
+        # websocket code reads the raw environ the same way.
+        environ = httprequest._HTTPRequest__environ
+        if not environ.get("wsgi.input_terminated"):
+            return b""  # neither a length nor chunked: no body
+        stream = environ["wsgi.input"]
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = stream.read(limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return None if size > limit else b"".join(chunks)
+
     def _receive_webhook(self, backend_domain):
         """Authenticate, bound, parse and store one webhook delivery.
 
         401: no such backend, or signature missing / wrong (counted on the
         backend). 413: body over the backend's limit, refused before it is
-        read. 400: not JSON, or the message lacks what identifies it.
+        read (a chunked one, after reading one byte more than the limit).
+        400: not readable, not JSON, or the message lacks what identifies it.
         200: stored (or recognised as a duplicate) and queued.
         """
         httprequest = request.httprequest
@@ -53,10 +83,11 @@ class WebhookIntake:
         if not backend:
             return self._answer(401, "unknown backend")
         limit = max(backend.max_body_kb, 1) * 1024
-        if (httprequest.content_length or 0) > limit:
-            return self._answer(413, f"body over {limit} bytes")
-        raw = httprequest.get_data()  # a chunked body has no length to check first
-        if len(raw) > limit:
+        try:
+            raw = self._read_body(httprequest, limit)
+        except OSError as exc:  # a malformed chunked body, or the sender gone
+            return self._answer(400, f"body not readable: {exc}")
+        if raw is None:
             return self._answer(413, f"body over {limit} bytes")
         if not backend._webhook_signature_ok(raw, httprequest.headers):
             backend._record_rejected_webhook()

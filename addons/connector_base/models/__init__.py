@@ -8,4 +8,5 @@ from . import (
     connector_identity,
     connector_outbound,
     connector_sync_policy,
+    connector_webhook_rejection,
 )

@@ -136,14 +136,29 @@ class ConnectorBackend(models.Model):
     circuit_probe_at = fields.Datetime(readonly=True, copy=False)
     last_failure = fields.Text(string="Last remote failure", readonly=True, copy=False)
     last_failure_at = fields.Datetime(readonly=True, copy=False)
+    # Rejected webhooks are counted by inserting rows (connector.webhook.rejection),
+    # never by updating this row: see there why. The daily purge folds them here.
     webhook_rejected_count = fields.Integer(
         string="Rejected webhooks",
-        default=0,
-        readonly=True,
-        copy=False,
+        compute="_compute_webhook_rejected",
         help="Webhooks refused for a missing or wrong signature.",
     )
-    webhook_rejected_at = fields.Datetime(string="Last rejected webhook", readonly=True, copy=False)
+    webhook_rejected_at = fields.Datetime(
+        string="Last rejected webhook", compute="_compute_webhook_rejected"
+    )
+    webhook_rejected_folded = fields.Integer(default=0, readonly=True, copy=False)
+    webhook_rejected_folded_at = fields.Datetime(readonly=True, copy=False)
+
+    connector_user_id = fields.Many2one(
+        "res.users",
+        string="Connector user",
+        readonly=True,
+        copy=False,
+        ondelete="restrict",
+        help="Who the backend's jobs run as: the creator of the records they make and the "
+        "author of their messages, whoever received or requeued the message. Created with "
+        "the backend; it has no password and cannot log in.",
+    )
 
     retention_days = fields.Integer(
         string="Keep processed events (days)",
@@ -260,6 +275,7 @@ class ConnectorBackend(models.Model):
         backends = super().create(vals_list)
         self.env.registry.clear_cache()  # _webhook_backend_values
         backends._ensure_sync_policies()
+        backends._connector_user()
         return backends
 
     def write(self, vals):
@@ -277,14 +293,63 @@ class ConnectorBackend(models.Model):
         self.env.registry.clear_cache()  # _webhook_backend_values
         if "backend_type" in vals:
             self._ensure_sync_policies()
+        if {"name", "backend_type", "company_id"} & set(vals):
+            # The connector user says which backend it works for, and where.
+            for backend in self.sudo().filtered("connector_user_id"):
+                backend.connector_user_id.write(backend._connector_user_values(update=True))
         if vals.get("state") == "running":
             self._resume_processing()
         return res
 
     def unlink(self):
+        users = self.sudo().connector_user_id
         res = super().unlink()
         self.env.registry.clear_cache()  # _webhook_backend_values
+        # Kept as the creator of what they made, archived as they work for no one now.
+        users.active = False
         return res
+
+    # --- the connector user ------------------------------------------------------
+
+    def _connector_user(self):
+        """The user the jobs of these backends run as, created when missing
+        (a backend made before connector users existed gets its own on first
+        use). Creating a user takes an administrator's rights: the framework's."""
+        Users = self.env["res.users"].sudo().with_context(active_test=False)
+        for backend in self.sudo().filtered(lambda b: not b.connector_user_id):
+            values = backend._connector_user_values()
+            # One that was unlinked from its backend is found again by its login.
+            user = Users.search([("login", "=", values["login"])], limit=1)
+            if user:
+                user.write({**backend._connector_user_values(update=True), "active": True})
+            else:
+                user = Users.with_context(no_reset_password=True).create(values)
+            backend.connector_user_id = user
+        return self.sudo().connector_user_id
+
+    def _connector_user_values(self, update=False):
+        """What the connector user of this backend is: an internal user of the
+        backend's company in the "Connector robot" group (each connector adds
+        the rights its flows need to that group), never emailed."""
+        self.ensure_one()
+        kind = dict(self._fields["backend_type"]._description_selection(self.env)).get(
+            self.backend_type, self.backend_type
+        )
+        values = {
+            "name": self.env._("%(kind)s connector: %(backend)s", kind=kind, backend=self.name),
+            "company_id": self.company_id.id,
+            "company_ids": [fields.Command.link(self.company_id.id)],
+        }
+        if update:
+            return values
+        return {
+            **values,
+            "login": f"connector.backend.{self.id}",
+            "group_ids": [
+                fields.Command.set(self.env.ref("connector_base.group_connector_robot").ids)
+            ],
+            "notification_type": "inbox",
+        }
 
     @api.model
     def _webhook_backend(self, domain):
@@ -543,11 +608,27 @@ class ConnectorBackend(models.Model):
         )
 
     def _record_rejected_webhook(self):
-        self._update_health(
-            "UPDATE connector_backend SET webhook_rejected_count = "
-            "COALESCE(webhook_rejected_count, 0) + 1, webhook_rejected_at = %s WHERE id = %s",
-            (fields.Datetime.now(), self.id),
-        )
+        """Count a webhook refused for its signature: one INSERT in the
+        request's transaction, which waits on no lock of this backend."""
+        self.ensure_one()
+        self.env["connector.webhook.rejection"]._record(self.id)
+        self.invalidate_recordset(["webhook_rejected_count", "webhook_rejected_at"])
+
+    def _compute_webhook_rejected(self):
+        rows = {
+            backend.id: (count, last)
+            for backend, count, last in self.env["connector.webhook.rejection"]
+            .sudo()
+            ._read_group(
+                [("backend_id", "in", self.ids)], ["backend_id"], ["__count", "rejected_at:max"]
+            )
+        }
+        for backend in self:
+            count, last = rows.get(backend.id, (0, False))
+            backend.webhook_rejected_count = backend.webhook_rejected_folded + count
+            backend.webhook_rejected_at = max(
+                filter(None, (backend.webhook_rejected_folded_at, last)), default=False
+            )
 
     def _set_circuit_closed(self):
         for backend in self:

@@ -244,7 +244,8 @@ class ConnectorEvent(models.Model):
         """Store one message received from ``backend`` and queue its processing.
 
         A message whose ``idempotency_key`` this backend already has is stored
-        as a duplicate of the first one and has no other effect. A message of a
+        as a duplicate of the first one, without its payload, and has no
+        other effect. A message of a
         topic the backend does not declare is stored as failed, for support
         staff to see. One whose prerequisite is missing is stored waiting,
         without a job: it is queued when what it waits for arrives. ``raw``:
@@ -308,8 +309,11 @@ class ConnectorEvent(models.Model):
         row = self.env.cr.fetchone()
         if not row:
             original = self._find_original(backend, idempotency_key)
+            # A redelivery, or a captured webhook replayed: the original holds
+            # the payload, a replay must not make the database grow by it.
             vals.update(
                 state="duplicate",
+                payload=None,
                 duplicate_of_id=original.id,
                 error_kind=None,
                 error_message=None,
@@ -390,6 +394,11 @@ class ConnectorEvent(models.Model):
         channel, delay = self.env["connector.sync.policy"]._job_settings(
             event.backend_id.id, event.flow
         )
+        # The job runs as the backend's connector user, whoever queued it (the
+        # public user of a webhook, a support user's requeue, a cron): the
+        # records it makes and the messages it posts are the connector's. In
+        # superuser mode, as every framework job: it writes the framework's rows.
+        event = event.with_user(event.backend_id._connector_user()).sudo()
         job = event.with_delay(
             channel=channel,
             eta=delay or None,
@@ -448,8 +457,11 @@ class ConnectorEvent(models.Model):
             if remembered and row[1] == "pending" and row[2]:
                 _remember_waiting(known, row[2])
             return None
+        # Run as the backend's connector user, as the jobs it queues: not as
+        # the public user of the webhook that woke it.
         job = (
-            self.sudo()
+            self.with_user(backend._connector_user())
+            .sudo()
             .with_context(allowed_company_ids=backend.company_id.ids)
             .with_delay(
                 eta=DISPATCH_WINDOW,

@@ -333,12 +333,15 @@ class ConnectorEvent(models.Model):
         new transaction.
         """
         env = self.env
-        registry, uid, context, su = env.registry, env.uid, dict(env.context), env.su
+        registry, uid, context = env.registry, env.uid, dict(env.context)
         keys = set(keys)
 
         def recheck():
+            # Framework bookkeeping, in superuser mode whoever this job runs
+            # as: the job's user need not read events (a connector user, the
+            # public user of a webhook's intake).
             with registry.cursor() as cr:
-                api.Environment(cr, uid, context, su=su)["connector.event"]._release_waiters(keys)
+                api.Environment(cr, uid, context, su=True)["connector.event"]._release_waiters(keys)
 
         self.env.cr.postcommit.add(recheck)
 

@@ -87,6 +87,9 @@ class ConnectorEvent(models.Model):
                     ("write_date", "<", before),
                 ],
             )
+        # Rejected webhooks become their backend's totals (insert-only rows).
+        with self.env["connector.backend"]._new_transaction() as env:
+            env["connector.webhook.rejection"]._fold()
         if any(purged.values()):
             _logger.info(
                 "purged %(connector.event)d events and %(connector.outbound)d outbound changes",

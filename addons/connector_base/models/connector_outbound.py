@@ -10,7 +10,7 @@ from datetime import timedelta
 import psycopg2
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
@@ -152,9 +152,19 @@ class ConnectorOutbound(models.Model):
         for item in self:
             item.payload_text = json.dumps(item.payload, indent=2, ensure_ascii=False)
 
+    # Support staff and managers only read the outbox (see ir.model.access.csv):
+    # a payload or a state is never written over RPC. The actions below check
+    # the group, then change the queue with the system's rights; the flush
+    # jobs they queue are the framework's too.
+
+    def _check_user(self):
+        if not self.env.user.has_group("connector_base.group_connector_user"):
+            raise AccessError(self.env._("Only connector users may act on outbound changes."))
+
     def action_requeue(self):
         """Send failed changes again (unless a newer change of the key is pending)."""
-        failed = self.filtered(lambda i: i.state == "failed")
+        self._check_user()
+        failed = self.filtered(lambda i: i.state == "failed").sudo()
         for item in failed:
             newer = self.search_count(
                 [
@@ -177,7 +187,11 @@ class ConnectorOutbound(models.Model):
         return True
 
     def action_cancel(self):
-        self.filtered(lambda i: i.state in ("pending", "failed")).write({"state": "cancelled"})
+        """Drop pending or failed changes: they will not be sent."""
+        self._check_user()
+        self.filtered(lambda i: i.state in ("pending", "failed")).sudo().write(
+            {"state": "cancelled"}
+        )
         return True
 
     # --- the steps of a send, each in its own transaction --------------------
@@ -450,7 +464,9 @@ class ConnectorBackend(models.Model):
         one is already waiting to run (its identity key)."""
         self.ensure_one()
         declaration = self._get_topic(topic, OutboundTopic)
-        return self.with_delay(
+        # Sent as the backend's connector user, whoever made the change.
+        backend = self.with_user(self._connector_user()).sudo()
+        return backend.with_delay(
             channel=self._policy(declaration.flow).channel,
             eta=eta,
             max_retries=JOB_MAX_RETRIES,
@@ -468,6 +484,11 @@ class ConnectorBackend(models.Model):
         is known to be down (circuit open).
         """
         self.ensure_one()
+        if not self.env.su:
+            # Queued by whoever changed what is sent (a manager's button, a
+            # stock move): the outbox is the framework's to write, users
+            # only read it.
+            return self.sudo()._flush_outbound(topic)
         backend = self.with_company(self.company_id)
         declaration = backend._get_topic(topic, OutboundTopic)
         if backend.state not in ("running", "circuit_open"):

@@ -1,9 +1,12 @@
 from . import (
+    test_access_actions,
     test_backend,
+    test_connector_user,
     test_housekeeping,
     test_http_client,
     test_inbox,
     test_outbox,
     test_security,
     test_webhook,
+    test_webhook_cost,
 )
