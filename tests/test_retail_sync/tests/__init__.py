@@ -1,1 +1,6 @@
-from . import test_product_family, test_simulator_base, test_simulator_shopify
+from . import (
+    test_module_descriptions,
+    test_product_family,
+    test_simulator_base,
+    test_simulator_shopify,
+)
