@@ -17,6 +17,7 @@ import subprocess
 import threading
 
 import devtool
+from simulators.retail_data import TAX_REGIONS
 
 # Runs inside ``odoo shell`` (``env`` is given); CONFIG is filled in below.
 WIRING = r"""
@@ -26,6 +27,28 @@ company = env.company
 if not company.country_id:
     company.country_id = env.ref("base.be")
 warehouse = env["stock.warehouse"].search([("company_id", "=", company.id)], limit=1)
+# Invoices, credit notes and payments of the store's orders need accounts.
+if not company.chart_template:
+    env["account.chart.template"].try_loading("generic_coa", company=company, install_demo=False)
+# Taxes as the configuration guide asks: rounded per line as Shopify rounds
+# them, one sale tax per rate the store charges (a copy of the company's
+# default sale tax, so it books to its accounts), price-included like the
+# shop's prices; the backend's tax mapping is filled from them.
+company.tax_calculation_rounding_method = "round_per_line"
+Tax = env["account.tax"].with_company(company)
+sale_taxes = [("company_id", "=", company.id), ("type_tax_use", "=", "sale"),
+              ("amount_type", "=", "percent")]
+template = company.account_sale_tax_id or Tax.search(sale_taxes, limit=1)
+included = config["taxes_included"]
+for title, rate in config["taxes"]:
+    same = Tax.search(sale_taxes + [("amount", "=", rate)]).filtered(
+        lambda t: t.price_include == included)
+    if not same:
+        template.copy({
+            "name": f"{rate:g}% ({title})",
+            "amount": rate,
+            "price_include_override": "tax_included" if included else "tax_excluded",
+        })
 Product = env["product.product"]
 for sku in config["skus"]:
     if Product.search_count([("default_code", "=", sku)]):
@@ -53,6 +76,7 @@ if backend:
     backend.write(values)
 else:
     backend = Backend.create(values)
+backend._shopify_fill_tax_mapping()
 backend.action_shopify_import_locations()
 backend.action_shopify_bind_products()
 if backend.state != "running":
@@ -81,6 +105,11 @@ def wire_shopify(shop, base_args, webhook_url, *, register_webhooks=True, output
         "secret": shop.webhooks.secret,
         "skus": sorted({row["sku"] for row in shop.inventory() if row["sku"]}),
         "register_webhooks": register_webhooks,
+        # The taxes the store charges (title, rate in percent) and how its prices hold them.
+        "taxes": sorted(
+            {(title, float(rate * 100)) for _p, title, rate, _c in TAX_REGIONS.values()}
+        ),
+        "taxes_included": shop.store.shop["taxesIncluded"],
     }
     script = f"CONFIG = {json.dumps(json.dumps(config))}\n{WIRING}"
     if output is None:
