@@ -6,6 +6,7 @@ from . import (
     connector_event_support,
     connector_housekeeping,
     connector_identity,
+    connector_metrics,
     connector_outbound,
     connector_sync_policy,
     connector_webhook_rejection,

@@ -146,6 +146,8 @@ class ConnectorOutbound(models.Model):
         "A pending change with this key already exists; it should have been updated.",
     )
     _claim_idx = models.Index("(backend_id, topic, id) WHERE state IN ('pending', 'sending')")
+    # The metrics' period filter on what was sent.
+    _sent_idx = models.Index("(sent_at) WHERE sent_at IS NOT NULL")
 
     @api.depends("payload")
     def _compute_payload_text(self):

@@ -5,6 +5,7 @@ from . import (
     test_housekeeping,
     test_http_client,
     test_inbox,
+    test_metrics,
     test_outbox,
     test_security,
     test_webhook,
