@@ -4,6 +4,7 @@ from . import (
     connector_event,
     connector_event_processing,
     connector_event_support,
+    connector_health,
     connector_housekeeping,
     connector_identity,
     connector_metrics,
