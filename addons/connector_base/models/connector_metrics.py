@@ -19,7 +19,7 @@ OUTBOUND_PENDING_STATES = ("pending", "sending")
 
 
 class ConnectorBackend(models.Model):
-    _inherit = "connector.backend"
+    _inherit = "connector.backend"  # pylint: disable=consider-merging-classes-inherited
 
     def _connector_metrics(self, period="day"):
         """How each flow of these backends is doing, over the last ``period``.

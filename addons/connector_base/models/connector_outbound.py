@@ -335,7 +335,7 @@ class ConnectorOutbound(models.Model):
 
 
 class ConnectorBackend(models.Model):
-    _inherit = "connector.backend"
+    _inherit = "connector.backend"  # pylint: disable=consider-merging-classes-inherited
 
     outbound_pending_count = fields.Integer(compute="_compute_outbound_counts")
     outbound_failed_count = fields.Integer(compute="_compute_outbound_counts")
