@@ -55,6 +55,15 @@ def make_backends(env):
 def fill(env, backends, now):
     """1,000,000 events and 100,000 outbound changes, in two INSERT ... SELECT."""
     started = time.monotonic()
+    # Both tables spread their rows alike over the backends, flows and week.
+    spread = {
+        "backends": backends.ids,
+        "n_backends": BACKENDS,
+        "flows": FLOWS,
+        "n_flows": len(FLOWS),
+        "now": now,
+        "week": WEEK,
+    }
     # Event g is received g/EVENTS of a week ago; processed up to a minute
     # later; it occurred up to half a minute before it was received.
     env.cr.execute(
@@ -80,12 +89,7 @@ def fill(env, backends, now):
                    1, 0, 0
               FROM rows
             """,
-            backends=backends.ids,
-            n_backends=BACKENDS,
-            flows=FLOWS,
-            n_flows=len(FLOWS),
-            now=now,
-            week=WEEK,
+            **spread,
             events=EVENTS,
             company=env.company.id,
             state=SQL(EVENT_STATE),
@@ -109,12 +113,7 @@ def fill(env, backends, now):
                    %(now)s
               FROM generate_series(1, %(rows)s) AS g
             """,
-            backends=backends.ids,
-            n_backends=BACKENDS,
-            flows=FLOWS,
-            n_flows=len(FLOWS),
-            now=now,
-            week=WEEK,
+            **spread,
             rows=OUTBOUND,
             company=env.company.id,
         )

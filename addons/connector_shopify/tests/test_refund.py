@@ -68,6 +68,16 @@ class TestRefundImport(TransactionCase):
         picking._action_done()
         self.run_jobs(trap)
 
+    def posted_credit_note(self, event, refund):
+        """The refund's binding and credit note, once its event is done: the
+        event's produced record, a posted customer credit note."""
+        self.assertEqual(event.state, "done", event.error_message)
+        binding = self.Refund._find(self.backend, refund["id"])
+        credit_note = binding.odoo_id
+        self.assertEqual(event._produced_record(), credit_note)
+        self.assertEqual((credit_note.move_type, credit_note.state), ("out_refund", "posted"))
+        return binding, credit_note
+
     def line_of(self, sale, product):
         return sale.order_line.filtered(lambda sol: sol.product_id == product)
 
@@ -101,12 +111,8 @@ class TestRefundImport(TransactionCase):
             self.assertEqual(refund["refund_line_items"][0]["restock_type"], "return")
             event = self.receive("refunds/create", refund)
             self.run_jobs(trap)
-        self.assertEqual(event.state, "done", event.error_message)
-        binding = self.Refund._find(self.backend, refund["id"])
-        credit_note = binding.odoo_id
-        self.assertEqual(event._produced_record(), credit_note)
         # The credit note: posted, on the sale order, Shopify's amounts.
-        self.assertEqual((credit_note.move_type, credit_note.state), ("out_refund", "posted"))
+        binding, credit_note = self.posted_credit_note(event, refund)
         self.assertIn(credit_note, sale.invoice_ids)
         self.assertEqual(credit_note.partner_id, sale.partner_invoice_id)
         self.assertAlmostEqual(credit_note.amount_total, self.refunded_money(refund), places=2)
@@ -301,11 +307,7 @@ class TestRefundImport(TransactionCase):
             goodwill = self.goodwill(refund, 10.0, lines=False)
             event = self.receive("refunds/create", goodwill)
             self.run_jobs(trap)
-        self.assertEqual(event.state, "done", event.error_message)
-        binding = self.Refund._find(self.backend, goodwill["id"])
-        credit_note = binding.odoo_id
-        self.assertEqual(event._produced_record(), credit_note)
-        self.assertEqual((credit_note.move_type, credit_note.state), ("out_refund", "posted"))
+        binding, credit_note = self.posted_credit_note(event, goodwill)
         self.assertEqual(credit_note.partner_id, sale.partner_invoice_id)
         self.assertEqual(credit_note.invoice_origin, sale.name)
         self.assertAlmostEqual(credit_note.amount_total, 10.0, places=2)
