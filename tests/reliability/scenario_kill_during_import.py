@@ -7,9 +7,9 @@ transaction dies with it, the prefork master starts another worker, and
 queue_job's runner puts the dead job back in the queue (``Re-queued dead
 job``) once 10 s have passed since it was enqueued, at its next pass. The
 dead job holds its slot of the channel until then, and the runner passes
-when a job changes, else once a minute: each kill is followed by the next
-burst, orders keep coming one a second until the dead job is requeued, and
-only then comes the next kill, so that a kill never stops both slots.
+when a job changes, else once a minute: after each kill, orders keep coming
+one a second until the dead job is requeued, then the next burst comes and
+the next kill among its jobs, so that a kill never stops both slots.
 
 Expected: every event done, none failed, none left queued or processing;
 each applied once: one ``shopify.order.binding`` and one sale order with
@@ -255,9 +255,11 @@ def run(stack):
     orders.send(BURST)
     for _kill in range(KILLS):
         job_uuid = _kill_one(stack, orders.webhook_ids, killed)
-        orders.send(BURST)
         if job_uuid:
             requeue_times.append(_requeued(stack, job_uuid, orders))
+        # A fresh burst: the previous one was imported while the dead job
+        # waited, and the next kill needs jobs still running to catch one.
+        orders.send(BURST)
     webhook_ids = orders.webhook_ids
     m = {"timed_out": _wait_settled(stack, webhook_ids), "requeue_times": requeue_times}
     elapsed = time.monotonic() - started
