@@ -148,6 +148,50 @@ def check_postgres():
         )
 
 
+# What Odoo's test runner looks for on Linux to run tours (odoo.tests.common).
+BROWSERS = ("google-chrome", "chromium", "chromium-browser", "google-chrome-stable")
+
+
+def browser():
+    """The headless browser Odoo's tours will use, or None."""
+    for name in BROWSERS:
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+def ensure_browser():
+    """Make sure the tours have a browser: install Debian's chromium when missing.
+
+    Without one, Odoo skips every tour: the UI paths would pass untested.
+    """
+    if found := browser():
+        return found
+    apt = shutil.which("apt-get")
+    if not apt or os.geteuid() != 0:
+        raise PrerequisiteError(
+            "No Chrome or Chromium found: the tours (UI tests in a headless browser) "
+            "need one. Install Debian's package as root:\n  apt-get install -y chromium"
+        )
+    say("== No Chrome or Chromium found: installing Debian's chromium for the tours")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+    def apt_get(*args):
+        return subprocess.run([apt, *args], stdout=subprocess.DEVNULL, env=env, check=False)
+
+    proc = apt_get("install", "-y", "-q", "chromium")
+    if proc.returncode:  # a machine whose package lists are stale or empty
+        apt_get("update", "-q")
+        proc = apt_get("install", "-y", "-q", "chromium")
+    if proc.returncode or not browser():
+        raise PrerequisiteError(
+            f"apt-get could not install chromium (exit {proc.returncode}); the tours "
+            "need it. Install it by hand: apt-get install -y chromium"
+        )
+    say(f"   installed {browser()}")
+    return browser()
+
+
 def install_requirements():
     say("== Installing requirements.txt")
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
@@ -169,10 +213,11 @@ def oca_addons_dir():
     return str(Path(spec.origin).resolve().parent.parent)
 
 
-def prerequisites(install=True, multi_worker=False):
+def prerequisites(install=True, multi_worker=False, tours=False):
     """Check everything, install the requirements, return the addons path list.
 
     ``multi_worker``: Odoo will run with ``--workers``, check its gevent worker too.
+    ``tours``: the tests will run tours, install a headless browser when missing.
     """
     try:
         odoo_addons = check_odoo()
@@ -182,6 +227,8 @@ def prerequisites(install=True, multi_worker=False):
             install_requirements()
         if multi_worker:
             check_gevent()
+        if tours:
+            ensure_browser()
         return [*odoo_addons, oca_addons_dir(), str(ADDONS_DIR)]
     except PrerequisiteError as exc:
         fail(str(exc))
