@@ -481,8 +481,12 @@ class ConnectorBackend(models.Model):
         return action
 
     def action_view_exceptions(self):
-        action = self.action_view_events()
-        action["domain"] = [("backend_id", "=", self.id), ("state", "in", ("failed", "waiting"))]
+        """The exceptions list, this backend chosen in its filter panel."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "connector_base.action_connector_exceptions"
+        )
+        action["context"] = {"searchpanel_default_backend_id": self.id}
         return action
 
     # --- remote calls ---------------------------------------------------------

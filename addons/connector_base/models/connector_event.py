@@ -22,6 +22,7 @@ EVENT_STATES = [
     ("done", "Done"),
     ("failed", "Failed"),
     ("ignored", "Ignored"),
+    ("stale", "Skipped (stale)"),
     ("duplicate", "Duplicate"),
 ]
 # States in which an event still has to be applied: later events of its
@@ -110,7 +111,10 @@ class ConnectorEvent(models.Model):
     )
     company_id = fields.Many2one(related="backend_id.company_id", store=True, index=True)
     backend_type = fields.Selection(related="backend_id.backend_type")
-    flow = fields.Char(readonly=True)
+    # A selection over the flows of the sync policies, so that the flow shows
+    # by its name and can be a category of the exceptions' filter panel; the
+    # column stays the flow's code, written by the intake's SQL.
+    flow = fields.Selection(selection="_selection_flow", readonly=True)
     topic = fields.Char(required=True, readonly=True)
     idempotency_key = fields.Char(required=True, readonly=True)
     sequence_key = fields.Char(readonly=True, help="The aggregate the message is about.")
@@ -157,9 +161,11 @@ class ConnectorEvent(models.Model):
         help="How many times the safety net found the waiting event still blocked.",
     )
     processed_at = fields.Datetime(readonly=True)
-    duration_ms = fields.Integer(string="Duration (ms)", readonly=True)
+    duration_ms = fields.Integer(string="Duration (ms)", readonly=True, aggregator="avg")
     lag_seconds = fields.Integer(
-        readonly=True, help="From the moment it occurred to the moment it was applied."
+        readonly=True,
+        aggregator="avg",
+        help="From the moment it occurred to the moment it was applied.",
     )
     res_model = fields.Char(string="Record model", readonly=True)
     res_id = fields.Many2oneReference(string="Record ID", model_field="res_model", readonly=True)
@@ -188,6 +194,18 @@ class ConnectorEvent(models.Model):
     _recheck_idx = models.Index("(next_retry_at, id) WHERE state = 'waiting'")
     # The metrics' period filter (an insert has no processed_at: it costs nothing there).
     _processed_idx = models.Index("(processed_at) WHERE processed_at IS NOT NULL")
+
+    @api.model
+    def _selection_flow(self):
+        """Every flow code of the sync policies, with its name (the first
+        policy's, when backends name one flow differently)."""
+        names = {}
+        policies = self.env["connector.sync.policy"].sudo().with_context(active_test=False)
+        for flow, name in policies.search_fetch([], ["flow", "name"]).mapped(
+            lambda p: (p.flow, p.name)
+        ):
+            names.setdefault(flow, name)
+        return sorted(names.items(), key=lambda item: item[1] or item[0])
 
     @api.depends("payload")
     def _compute_payload_text(self):

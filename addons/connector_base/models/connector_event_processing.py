@@ -152,9 +152,11 @@ class ConnectorEvent(models.Model):
             reason, kind, key = blocker
             return self._wait(reason, waiting_key=key, kind=kind)
         if declaration.skip_stale and self.sequence_key and self._newer_one_done():
+            # Its own state, not "ignored": support staff must tell what the
+            # framework skipped by design from what a person chose to skip.
             self.write(
                 {
-                    "state": "ignored",
+                    "state": "stale",
                     "processed_at": fields.Datetime.now(),
                     "error_kind": False,
                     "error_message": self.env._(
@@ -163,7 +165,9 @@ class ConnectorEvent(models.Model):
                     ),
                 }
             )
-            return "ignored: stale"
+            # Later events of its key that waited for it need not wait longer.
+            self._wake_waiting()
+            return "skipped: stale"
         return None
 
     def _newer_one_done(self):

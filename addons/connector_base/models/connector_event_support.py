@@ -27,8 +27,35 @@ class ConnectorEvent(models.Model):
         if not self.env.user.has_group("connector_base.group_connector_user"):
             raise AccessError(self.env._("Only connector users may act on connector events."))
 
+    def _notify_skipped(self, done, what):
+        """What a bulk action did, when it left some of the selected events
+        as they were: a notification, then the view reloaded."""
+        skipped = len(self) - len(done)
+        if not skipped:
+            return True
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "warning",
+                "message": self.env._(
+                    "%(done)d of the %(selected)d selected events %(what)s; the %(skipped)d "
+                    "other(s) were left as they were.",
+                    done=len(done),
+                    selected=len(self),
+                    what=what,
+                    skipped=skipped,
+                ),
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
+
     def action_requeue(self):
-        """Queue failed or waiting events again (one or many)."""
+        """Queue failed or waiting events again (one or many, from the list).
+
+        Events of the selection in another state are left as they are, and the
+        user is told how many were.
+        """
         self._check_user()
         events = self.filtered(lambda e: e.state in ("failed", "waiting", "received"))
         if not events:
@@ -45,21 +72,29 @@ class ConnectorEvent(models.Model):
             )
         events._audit("requeue")
         events._enqueue()
-        return True
+        return self._notify_skipped(events, self.env._("requeued"))
 
     def action_replay(self, note=None):
         """Apply events again, done ones included; handlers are idempotent, so
         a replayed event updates what it made instead of duplicating it."""
         self._check_user()
-        events = self.filtered(lambda e: e.state in ("done", "failed", "waiting", "ignored"))
+        states = ("done", "failed", "waiting", "ignored", "stale")
+        events = self.filtered(lambda e: e.state in states)
         events._audit("replay", note)
-        return events._enqueue(from_states=("done", "failed", "waiting", "ignored"))
+        return events._enqueue(from_states=states)
 
     def action_ignore(self, reason):
+        """A person decides that these events must not be applied, and says why
+        (kept in their audit trail). Only open events can be ignored: the
+        others of the selection are left as they are, and the user told."""
         self._check_user()
-        if not reason:
+        if not reason or not reason.strip():
             raise UserError(self.env._("Say why the event is ignored."))
         events = self.filtered(lambda e: e.state in ("failed", "waiting", "received", "queued"))
+        if not events:
+            raise UserError(
+                self.env._("Only failed, waiting, received or queued events can be ignored.")
+            )
         events._audit("ignore", reason)
         events.sudo().write(
             {
@@ -72,7 +107,7 @@ class ConnectorEvent(models.Model):
         )
         # What waited for them is the framework's to look at: with its rights.
         events.sudo()._wake_waiting()
-        return True
+        return self._notify_skipped(events, self.env._("ignored"))
 
     def action_edit_payload(self, payload, note=None):
         """Managers correct the payload of a failed event and queue it again."""

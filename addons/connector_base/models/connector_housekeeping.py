@@ -74,7 +74,7 @@ class ConnectorEvent(models.Model):
                 "connector.event",
                 [
                     ("backend_id", "=", backend.id),
-                    ("state", "in", ("done", "duplicate", "ignored")),
+                    ("state", "in", ("done", "duplicate", "ignored", "stale")),
                     ("received_at", "<", before),
                 ],
             )

@@ -41,7 +41,8 @@ class ConnectorBackend(models.Model):
           to the moment it was applied, for events applied in the period
           (None when none was);
         - ``error_rate``: events that failed over events processed (done,
-          failed or ignored) in the period (None when none was processed);
+          failed, ignored by a person or skipped as stale) in the period
+          (None when none was processed);
         - ``duplicates``: redeliveries received in the period.
 
         Two aggregations, one per table, filtered on indexed columns: the
@@ -91,7 +92,7 @@ class ConnectorBackend(models.Model):
                 SELECT backend_id, flow,
                        count(*) FILTER (WHERE %(done)s),
                        count(*) FILTER (WHERE state = 'failed' AND processed_at >= %(since)s),
-                       count(*) FILTER (WHERE state IN ('done', 'failed', 'ignored')
+                       count(*) FILTER (WHERE state IN ('done', 'failed', 'ignored', 'stale')
                                           AND processed_at >= %(since)s),
                        percentile_cont(0.5) WITHIN GROUP (ORDER BY lag_seconds)
                            FILTER (WHERE %(done)s),

@@ -13,5 +13,9 @@ class ConnectorEventIgnore(models.TransientModel):
     reason = fields.Text(required=True)
 
     def action_ignore(self):
-        self.event_ids.action_ignore(self.reason)
+        result = self.event_ids.action_ignore(self.reason)
+        if isinstance(result, dict):
+            # Told how many were left as they were, then the dialog closes.
+            result["params"]["next"] = {"type": "ir.actions.act_window_close"}
+            return result
         return {"type": "ir.actions.act_window_close"}

@@ -24,7 +24,7 @@ class ConnectorEventReplay(models.TransientModel):
 
     def _events(self):
         self.ensure_one()
-        states = ["failed", "waiting", "ignored"] + (["done"] if self.include_done else [])
+        states = ["failed", "waiting", "ignored", "stale"] + (["done"] if self.include_done else [])
         domain = Domain(
             [
                 ("backend_id", "=", self.backend_id.id),

@@ -1,4 +1,5 @@
-from odoo import fields, models
+from odoo import Command, fields, models
+from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.payload import payload_hash
 from odoo.addons.connector_base.components.topics import InboundTopic, OutboundTopic
@@ -8,6 +9,7 @@ PARTNER_SCHEMA = {
     "name": {"type": "string", "required": True, "empty": False},
     "email": {"type": "string", "nullable": True},
     "fetch_details": {"type": "boolean"},
+    "tag": {"type": "string", "nullable": True},
 }
 NOTE_SCHEMA = {
     "partner_id": {"type": "integer", "required": True},
@@ -92,6 +94,19 @@ class ConnectorBackend(models.Model):
         if binding and binding._is_unchanged(digest):
             return binding.odoo_id
         vals = {"name": payload["name"], "email": payload.get("email")}
+        if payload.get("tag"):
+            # Data the remote names and Odoo must already have: support staff
+            # create it, then requeue.
+            tag = self.env["res.partner.category"].search([("name", "=", payload["tag"])], limit=1)
+            if not tag:
+                raise UserError(
+                    self.env._(
+                        "The contact tag %(tag)s does not exist in Odoo: create it, then "
+                        "requeue this event.",
+                        tag=payload["tag"],
+                    )
+                )
+            vals["category_id"] = [Command.link(tag.id)]
         if payload.get("fetch_details"):
             details = self._test_client(event.correlation_id).get(f"/partners/{payload['id']}")
             vals["ref"] = details.json()["ref"]

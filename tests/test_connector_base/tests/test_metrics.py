@@ -75,10 +75,12 @@ class TestMetrics(ConnectorCase):
             self.event("done", minutes=n, lag=10 * n)
         self.event("done", hours=20, lag=1000)
         self.event("done", days=3, lag=5000)
-        # Failed: one this hour, one earlier today; one ignored this hour.
+        # Failed: one this hour, one earlier today; one ignored by a person and
+        # one skipped as stale this hour (processed, neither failed nor open).
         self.event("failed", minutes=5)
         self.event("failed", hours=5)
         self.event("ignored", minutes=7)
+        self.event("stale", minutes=8)
         # Open: received 2 h ago (the oldest pending), waiting 30 min.
         self.event("received", received=timedelta(hours=2))
         self.event("waiting", received=timedelta(minutes=30))
@@ -96,7 +98,7 @@ class TestMetrics(ConnectorCase):
         self.assertEqual(hour["lag_p50"], 55.0)  # lags 10..100: halfway between 50 and 60
         self.assertAlmostEqual(hour["lag_p95"], 95.5)
         self.assertAlmostEqual(
-            hour["error_rate"], 1 / 12, msg="1 failed of 10 done, 1 failed, 1 ignored"
+            hour["error_rate"], 1 / 13, msg="1 failed of 10 done, 1 failed, 1 ignored, 1 stale"
         )
         self.assertEqual(hour["duplicates"], 1)
         # The backlog is now's, whatever the period: 2 open + 2 failed.
@@ -105,7 +107,7 @@ class TestMetrics(ConnectorCase):
 
         day = self.metrics("day")[(self.backend.id, "partners_in")]
         self.assertAlmostEqual(day["applied_per_minute"], 11 / 1440)
-        self.assertAlmostEqual(day["error_rate"], 2 / 14)
+        self.assertAlmostEqual(day["error_rate"], 2 / 15)
         self.assertEqual(day["lag_p50"], 60.0)
         self.assertEqual(day["duplicates"], 1)
 
