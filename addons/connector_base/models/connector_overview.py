@@ -74,6 +74,16 @@ class ConnectorBackend(models.Model):
         compute="_compute_overview",
         help="A flow's oldest pending message or lag p95 over the last hour is past its SLA.",
     )
+    overview_lag_breached = fields.Boolean(
+        string="Lag past SLA",
+        compute="_compute_overview",
+        help="A flow's lag p95 over the last hour is past its SLA.",
+    )
+    overview_pending_breached = fields.Boolean(
+        string="Pending past SLA",
+        compute="_compute_overview",
+        help="A flow's oldest pending message has waited longer than its SLA.",
+    )
     overview_last_webhook_at = fields.Datetime(
         string="Last webhook received", compute="_compute_overview"
     )
@@ -115,7 +125,7 @@ class ConnectorBackend(models.Model):
                     values["overview_oldest_pending_age"], flow_values["oldest_pending_age"]
                 )
             values.update(backend._overview_lag(metrics))
-            values["overview_sla_breached"] = bool(backend._health_sla_breaches(metrics))
+            values.update(backend._overview_sla_breaches(metrics))
             age = values["overview_oldest_pending_age"]
             values["overview_oldest_pending"] = duration_label(age) if age else False
             failing = backend.health_state == "failing"
@@ -145,9 +155,30 @@ class ConnectorBackend(models.Model):
             "overview_lag_sla_minutes": 0,
             "overview_lag": False,
             "overview_sla_breached": False,
+            "overview_lag_breached": False,
+            "overview_pending_breached": False,
             "overview_last_webhook_at": False,
             "overview_last_sent_at": False,
             "overview_graph": json.dumps([]),
+        }
+
+    def _overview_sla_breaches(self, metrics):
+        """Whether a flow's lag p95, or its oldest pending message, is past
+        the flow's SLA: the rule of the health check (_health_sla_breaches),
+        told apart so that the tile reddens the figure that is late."""
+        self.ensure_one()
+        lag_breached = pending_breached = False
+        for policy in self.policy_ids.filtered("sla_lag_minutes"):
+            values = metrics.get((self.id, policy.flow))
+            if not values:
+                continue
+            limit = policy.sla_lag_minutes * 60
+            lag_breached |= (values["lag_p95"] or 0) > limit
+            pending_breached |= values["oldest_pending_age"] > limit
+        return {
+            "overview_lag_breached": lag_breached,
+            "overview_pending_breached": pending_breached,
+            "overview_sla_breached": lag_breached or pending_breached,
         }
 
     def _overview_lag(self, metrics):

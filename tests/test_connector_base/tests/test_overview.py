@@ -175,9 +175,17 @@ class TestOverview(ConnectorCase):
         self.event("received", ago=timedelta(minutes=20))
         tile = self.tile()
         self.assertTrue(self.backend.overview_sla_breached)
+        self.assertTrue(self.backend.overview_pending_breached)
+        self.assertFalse(self.backend.overview_lag_breached, "9 min of lag is within 15")
         self.assertEqual(tile["overview_state"], "degraded")
         self.assertEqual(tile["overview_oldest_pending"], "20 min")
         self.assertEqual(tile["overview_color"], 0)
+
+        # A tighter SLA: the lag is late too.
+        self.backend._policy("partners_in").sla_lag_minutes = 5
+        tile = self.tile()
+        self.assertTrue(self.backend.overview_lag_breached)
+        self.assertEqual(tile["overview_lag"], "9 min (SLA 5 min, Partners in)")
 
         # The health check found it failing: red, whatever the state.
         self.backend.write({"health_state": "failing", "health_message": "Partners in is behind"})
@@ -234,6 +242,13 @@ class TestOverview(ConnectorCase):
         many = queries(self.backend | self.other | more)
         self.assertEqual(len(many), len(one), "\n".join(many + ["---"] + one))
         self.assertLessEqual(len(one), 7)
+
+    def test_backend_form_actions(self):
+        action = self.backend.action_replay_window()
+        self.assertEqual(action["res_model"], "connector.event.replay")
+        self.assertEqual(action["context"], {"default_backend_id": self.backend.id})
+        # The test connector receives no webhooks: no address to show.
+        self.assertFalse(self.backend.webhook_address)
 
     def test_overview_is_the_apps_landing_page(self):
         root = self.env.ref("connector_base.menu_connector_root")
