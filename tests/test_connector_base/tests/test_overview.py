@@ -240,7 +240,7 @@ class TestOverview(ConnectorCase):
         queries(self.other)  # the user's time zone, read once per request
         one = queries(self.backend)
         many = queries(self.backend | self.other | more)
-        self.assertEqual(len(many), len(one), "\n".join(many + ["---"] + one))
+        self.assertEqual(len(many), len(one), "\n".join([*many, "---", *one]))
         self.assertLessEqual(len(one), 7)
 
     def test_backend_form_actions(self):
