@@ -194,9 +194,22 @@ class TestOverview(ConnectorCase):
         tile = self.tile()
         self.assertEqual((tile["overview_state"], tile["overview_color"]), ("paused", 1))
 
-    def test_circuit_open_tile(self):
-        self.backend.state = "circuit_open"
-        self.assertEqual(self.tile()["overview_state"], "circuit_open")
+    def test_circuit_open_tile_turns_red_with_the_health_check(self):
+        self.backend.write({"state": "circuit_open", "circuit_opened_at": NOW})
+        tile = self.tile()
+        self.assertEqual((tile["overview_state"], tile["overview_color"]), ("circuit_open", 0))
+        # The scheduled check finds it: the tile is red and says why.
+        with freeze_time(NOW):
+            self.env["connector.backend"]._connector_run_health_checks()
+        tile = self.tile()
+        self.assertEqual(tile["overview_color"], 1)
+        self.assertIn("The remote keeps failing", self.backend.health_message)
+        # Closed again: the next check clears it.
+        self.backend.action_close_circuit()
+        with freeze_time(NOW):
+            self.env["connector.backend"]._connector_run_health_checks()
+        tile = self.tile()
+        self.assertEqual((tile["overview_state"], tile["overview_color"]), ("running", 0))
 
     def test_links_open_the_filtered_lists(self):
         for method, search_filter in (
