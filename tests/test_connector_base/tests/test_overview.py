@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 
 from freezegun import freeze_time
 
-from odoo.tests import tagged
+from odoo.tests import new_test_user, tagged
 from odoo.tools import SQL
 
 from odoo.addons.connector_base.models.connector_overview import duration_label
@@ -158,6 +158,23 @@ class TestOverview(ConnectorCase):
             (1, 1),
         )
         self.assertFalse(other["overview_last_sent_at"])
+
+    def test_support_user_opens_the_overview(self):
+        self.fill()
+        support = new_test_user(
+            self.env, login="overview_support", groups="connector_base.group_connector_user"
+        )
+        view = self.env.ref("connector_base.connector_backend_view_kanban_overview")
+        Backend = self.env["connector.backend"].with_user(support)
+        arch = Backend.get_views([(view.id, "kanban")])["views"]["kanban"]["arch"]
+        self.assertIn("overview_graph", arch)
+        self.env.invalidate_all()
+        with freeze_time(NOW):
+            tiles = Backend.web_search_read(
+                [("id", "=", self.backend.id)], {name: {} for name in TILE}
+            )["records"]
+        self.assertEqual(tiles[0]["overview_failed_count"], 2)
+        self.assertEqual(tiles[0]["overview_backlog_count"], 3)
 
     def test_tile_of_a_backend_without_traffic(self):
         tile = self.tile(self.other)
