@@ -19,7 +19,13 @@
         "views/connector_backend_views.xml",
         "views/connector_event_views.xml",
         "views/connector_outbound_views.xml",
+        "views/connector_overview_views.xml",
         "views/connector_menus.xml",
     ],
+    "assets": {
+        "web.assets_backend": [
+            "connector_base/static/src/scss/connector_overview.scss",
+        ],
+    },
     "application": True,
 }

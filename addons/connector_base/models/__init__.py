@@ -9,6 +9,7 @@ from . import (
     connector_identity,
     connector_metrics,
     connector_outbound,
+    connector_overview,
     connector_sync_policy,
     connector_webhook_rejection,
 )

@@ -146,6 +146,11 @@ class ConnectorBackend(models.Model):
     webhook_rejected_at = fields.Datetime(
         string="Last rejected webhook", compute="_compute_webhook_rejected"
     )
+    webhook_address = fields.Char(
+        string="Webhooks sent to",
+        compute="_compute_webhook_address",
+        help="Where the remote sends this backend's webhooks: give it to the remote as is.",
+    )
     webhook_rejected_folded = fields.Integer(default=0, readonly=True, copy=False)
     webhook_rejected_folded_at = fields.Datetime(readonly=True, copy=False)
 
@@ -178,7 +183,13 @@ class ConnectorBackend(models.Model):
         counts = {
             (backend.id, state): count
             for backend, state, count in self.env["connector.event"]._read_group(
-                [("backend_id", "in", self.ids)], ["backend_id", "state"], ["__count"]
+                # Open states only: done and duplicate rows are most of the table.
+                [
+                    ("backend_id", "in", self.ids),
+                    ("state", "in", ("received", "queued", "processing", "waiting", "failed")),
+                ],
+                ["backend_id", "state"],
+                ["__count"],
             )
         }
         for backend in self:
@@ -261,6 +272,16 @@ class ConnectorBackend(models.Model):
     def _webhook_signature_ok(self, raw_body, headers):
         """Whether a webhook body is signed by the remote; each connector
         implements its rule with ``components.signature``. Refuses by default."""
+        return False
+
+    @api.depends("backend_type")
+    def _compute_webhook_address(self):
+        for backend in self:
+            backend.webhook_address = backend._webhook_address() or False
+
+    def _webhook_address(self):
+        """The public address the remote sends this backend's webhooks to;
+        each connector that receives webhooks implements it. None by default."""
         return False
 
     def _webhook_message(self, payload, headers):

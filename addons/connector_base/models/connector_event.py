@@ -194,6 +194,8 @@ class ConnectorEvent(models.Model):
     _recheck_idx = models.Index("(next_retry_at, id) WHERE state = 'waiting'")
     # The metrics' period filter (an insert has no processed_at: it costs nothing there).
     _processed_idx = models.Index("(processed_at) WHERE processed_at IS NOT NULL")
+    # The overview's last webhook received per backend: the end of this index.
+    _webhook_received_idx = models.Index("(backend_id, received_at) WHERE source = 'webhook'")
 
     @api.model
     def _selection_flow(self):

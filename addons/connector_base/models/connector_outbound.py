@@ -148,6 +148,8 @@ class ConnectorOutbound(models.Model):
     _claim_idx = models.Index("(backend_id, topic, id) WHERE state IN ('pending', 'sending')")
     # The metrics' period filter on what was sent.
     _sent_idx = models.Index("(sent_at) WHERE sent_at IS NOT NULL")
+    # The overview's last change sent per backend: the end of this index.
+    _backend_sent_idx = models.Index("(backend_id, sent_at) WHERE state = 'sent'")
 
     @api.depends("payload")
     def _compute_payload_text(self):

@@ -711,6 +711,15 @@ class ConnectorBackend(models.Model):
         base = self.env["ir.config_parameter"].sudo().get_param("web.base.url") or ""
         return base.rstrip("/") + WEBHOOK_ROUTE
 
+    @api.depends("backend_type", "shopify_webhook_url")
+    def _compute_webhook_address(self):
+        return super()._compute_webhook_address()
+
+    def _webhook_address(self):
+        if self.backend_type != "shopify":
+            return super()._webhook_address()
+        return self._shopify_webhook_address()
+
     def action_shopify_register_webhooks(self):
         """Subscribe the store to every topic the connector processes, at our address."""
         self.ensure_one()

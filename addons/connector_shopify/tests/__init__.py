@@ -11,6 +11,7 @@ from . import (
     test_payouts,
     test_refund,
     test_stock_out,
+    test_ui,
     test_webhook,
     test_webhook_registration,
 )

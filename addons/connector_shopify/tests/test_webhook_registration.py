@@ -87,6 +87,11 @@ class TestWebhookRegistration(TransactionCase):
             backend._shopify_webhook_address(),
             "https://shop-erp.example.com/connector/shopify/webhook",
         )
+        # The form shows the address registered, to copy it whole.
+        self.assertEqual(
+            backend.webhook_address, "https://shop-erp.example.com/connector/shopify/webhook"
+        )
+        self.assertEqual(self.backend.webhook_address, ADDRESS)
 
     def test_registered_store_delivers_its_webhooks_to_the_address(self):
         with WebhookReceiver() as receiver:

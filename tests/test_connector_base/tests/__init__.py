@@ -10,6 +10,7 @@ from . import (
     test_inbox,
     test_metrics,
     test_outbox,
+    test_overview,
     test_security,
     test_webhook,
     test_webhook_cost,
