@@ -9,6 +9,9 @@ from . import (
     connector_identity,
     connector_metrics,
     connector_outbound,
+    connector_reconciliation,
+    connector_reconciliation_mismatch,
+    connector_reconciliation_run,
     connector_sync_policy,
     connector_webhook_rejection,
 )

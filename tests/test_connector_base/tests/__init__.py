@@ -8,6 +8,7 @@ from . import (
     test_inbox,
     test_metrics,
     test_outbox,
+    test_reconciliation,
     test_security,
     test_webhook,
     test_webhook_cost,
