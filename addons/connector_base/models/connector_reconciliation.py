@@ -95,8 +95,20 @@ class ConnectorBackend(models.Model):
             ],
             limit=1,
         )
-        if run:
+        if run and run._job_alive():
             return run
+        if run:
+            # Its job died without a word (a worker killed, an unexpected
+            # error rolled the run back to queued): say so, and run anew.
+            run.write(
+                {
+                    "state": "failed",
+                    "error_message": self.env._(
+                        "The job of this run ended without recording it; see Connectors > "
+                        "Configuration > Jobs. A new run replaces it."
+                    ),
+                }
+            )
         run = Run.create(
             {
                 "backend_id": self.id,
@@ -109,7 +121,7 @@ class ConnectorBackend(models.Model):
         # As every framework job: as the backend's connector user (what the
         # fix later makes is the connector's), in superuser mode.
         run.with_user(self._connector_user()).sudo().with_delay(
-            identity_key=f"connector.reconcile-{run.id}",
+            identity_key=run._job_identity(),
             description=f"{self.name}: {declaration.label}",
         )._execute()
         return run

@@ -83,6 +83,24 @@ class ConnectorReconciliationRun(models.Model):
 
     # --- the job ----------------------------------------------------------------
 
+    def _job_identity(self):
+        return f"connector.reconcile-{self.id}"
+
+    def _job_alive(self):
+        """Whether the job of this queued or running run may still run it."""
+        self.ensure_one()
+        return bool(
+            self.env["queue.job"]
+            .sudo()
+            .search_count(
+                [
+                    ("identity_key", "=", self._job_identity()),
+                    ("state", "in", ("wait_dependencies", "pending", "enqueued", "started")),
+                ],
+                limit=1,
+            )
+        )
+
     def _execute(self):
         """Compare both sides and record what differs (the queue job).
 

@@ -204,3 +204,14 @@ class TestReconciliation(ConnectorCase):
         self.assertEqual(run.state, "done")
         kinds = dict(self.env["connector.reconciliation.wizard"]._kind_selection())
         self.assertEqual(kinds["scores"], "Partner scores")
+
+    def test_a_run_whose_job_died_is_replaced_not_waited_for(self):
+        with trap_jobs() as trap:
+            stale = self.backend._reconcile_later("scores")
+            trap.enqueued_jobs.clear()  # its job is gone: no queue.job will run it
+            run = self.backend._reconcile_later("scores")
+            self.run_jobs(trap)
+        self.assertNotEqual(run, stale)
+        self.assertEqual(stale.state, "failed")
+        self.assertIn("ended without recording it", stale.error_message)
+        self.assertEqual(run.state, "done")
