@@ -26,4 +26,9 @@
         "views/shopify_payout_views.xml",
         "views/shopify_menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "connector_shopify/static/tests/tours/*.js",
+        ],
+    },
 }

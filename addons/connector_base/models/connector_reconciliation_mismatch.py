@@ -152,7 +152,7 @@ class ConnectorReconciliationMismatch(models.Model):
                     reason=first_reason,
                 )
             )
-        return self.env["connector.backend"]._notify(
+        action = self.env["connector.backend"]._notify(
             self.env._("Mismatches fixed"),
             self.env._(
                 "%(fixed)s fixed, %(refused)s refused (see their messages).",
@@ -161,6 +161,9 @@ class ConnectorReconciliationMismatch(models.Model):
             ),
             kind="warning" if refused else "success",
         )
+        # Then show the mismatches as they are now.
+        action["params"]["next"] = {"type": "ir.actions.client", "tag": "soft_reload"}
+        return action
 
     def action_accept(self):
         """The difference is right (or will be fixed elsewhere): stop showing it."""
