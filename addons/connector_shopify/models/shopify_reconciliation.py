@@ -68,6 +68,10 @@ class ShopifyReconciliation(models.AbstractModel):
                     )
                 ) from exc
             remote.update({(item, location.external_id): qty for item, qty in levels.items()})
+        for location in locations:
+            # One computation per location for all products; _available then
+            # reads Odoo's quantities from the cache.
+            bindings.odoo_id.with_context(location=location.location_id.id).mapped("free_qty")
         expected = [
             {
                 "item": binding.inventory_item_id,
