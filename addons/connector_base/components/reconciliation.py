@@ -32,6 +32,8 @@ class Reconciliation:
     :param fix_label: the fix, as the button and the audit trail say it.
     :param period: ``None``: a snapshot of now (stock); ``"day"``: a run
         compares one day, the day before on schedule.
+    :param flow: code of the flow it checks (a sync policy line); while that
+        flow is turned off the schedule leaves it out (on demand it runs).
     """
 
     kind: str
@@ -40,6 +42,7 @@ class Reconciliation:
     fix: str | None = None
     fix_label: str = "Fix"
     period: str | None = None
+    flow: str | None = None
     description: str = ""
 
     def window(self, day):

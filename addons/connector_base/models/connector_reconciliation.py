@@ -129,9 +129,12 @@ class ConnectorBackend(models.Model):
     @api.model
     def _cron_reconcile(self):
         """Scheduled: every declared reconciliation of every running backend,
-        each its own queue job (the daily ones compare the day before)."""
+        each its own queue job (the daily ones compare the day before), but
+        those whose flow is turned off."""
         for backend in self.search([("state", "in", RECONCILED_STATES)]):
-            for kind in backend._connector_reconciliations():
+            for kind, declaration in backend._connector_reconciliations().items():
+                if declaration.flow and not backend._policy(declaration.flow).enabled:
+                    continue
                 backend._reconcile_later(kind)
 
     def action_reconcile(self):

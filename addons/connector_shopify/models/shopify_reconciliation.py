@@ -201,6 +201,7 @@ class ConnectorBackend(models.Model):
                 compare="_shopify_compare_stock",
                 fix="_shopify_push_stock_mismatches",
                 fix_label="Push Odoo's quantity",
+                flow="stock_out",
                 description="Shopify's available quantity of each item at each mapped location "
                 "against on hand - reserved - safety stock in Odoo.",
             ),
@@ -211,6 +212,7 @@ class ConnectorBackend(models.Model):
                 fix="_shopify_import_missing_orders",
                 fix_label="Import the order",
                 period="day",
+                flow="orders_in",
                 description="Shopify's orders created in a day (UTC) against the sale orders "
                 "imported from the store.",
             ),

@@ -35,7 +35,7 @@ class TestReconciliationTour(HttpCase):
         self.assertEqual(mismatch.business_key, f"{sku} @ {location.name}")
         with trap_jobs() as trap:
             self.start_tour(
-                "/odoo/action-connector_base.action_connector_reconciliation_mismatch",
+                "/odoo",
                 "connector_shopify_resolve_stock_mismatch",
                 login=self.manager.login,
             )

@@ -71,6 +71,7 @@ class ConnectorBackend(models.Model):
                 compare="_test_compare_scores",
                 fix="_test_push_scores",
                 fix_label="Push Odoo's score",
+                flow="scores_out",
             ),
             "notes": Reconciliation(
                 kind="notes",

@@ -215,3 +215,14 @@ class TestReconciliation(ConnectorCase):
         self.assertEqual(stale.state, "failed")
         self.assertIn("ended without recording it", stale.error_message)
         self.assertEqual(run.state, "done")
+
+    def test_the_schedule_leaves_out_a_reconciliation_whose_flow_is_off(self):
+        self.backend._policy("scores_out").enabled = False
+        with trap_jobs():
+            self.env["connector.backend"]._cron_reconcile()
+        runs = self.Run.search([("backend_id", "=", self.backend.id)])
+        self.assertEqual(runs.mapped("kind"), ["notes"])
+        self.assertEqual(self.reconcile().state, "done", "on demand it runs")
+        action = self.backend.action_reconcile()
+        self.assertEqual(action["res_model"], "connector.reconciliation.wizard")
+        self.assertEqual(action["context"], {"default_backend_id": self.backend.id})

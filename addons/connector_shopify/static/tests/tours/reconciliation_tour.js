@@ -1,9 +1,30 @@
 import { registry } from "@web/core/registry";
+import { stepUtils } from "@web_tour/tour_utils";
 
 // A connector manager opens the open stock mismatches of the Shopify store
 // and resolves one by pushing Odoo's quantity.
 registry.category("web_tour.tours").add("connector_shopify_resolve_stock_mismatch", {
+    url: "/odoo",
     steps: () => [
+        stepUtils.showAppsMenuItem(),
+        {
+            trigger: ".o_app[data-menu-xmlid='connector_base.menu_connector_root']",
+            content: "Open the Connectors app",
+            run: "click",
+        },
+        {
+            trigger: "button[data-menu-xmlid='connector_base.menu_connector_reconciliation']",
+            content: "Reconciliation",
+            run: "click",
+        },
+        {
+            trigger: "[data-menu-xmlid='connector_base.menu_connector_reconciliation_mismatch']",
+            content: "Mismatches: the open ones",
+            run: "click",
+        },
+        {
+            trigger: ".o_searchview_facet:contains('Open')",
+        },
         {
             trigger: ".o_control_panel_actions .o_searchview_dropdown_toggler",
             content: "Open the filters",
