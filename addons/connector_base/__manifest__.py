@@ -21,6 +21,7 @@
         "views/connector_outbound_views.xml",
         "views/connector_overview_views.xml",
         "views/connector_menus.xml",
+        "views/connector_reconciliation_views.xml",
     ],
     "assets": {
         "web.assets_backend": [

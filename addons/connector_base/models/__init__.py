@@ -10,6 +10,9 @@ from . import (
     connector_metrics,
     connector_outbound,
     connector_overview,
+    connector_reconciliation,
+    connector_reconciliation_mismatch,
+    connector_reconciliation_run,
     connector_sync_policy,
     connector_webhook_rejection,
 )

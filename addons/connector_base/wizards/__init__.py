@@ -1,1 +1,6 @@
-from . import connector_event_edit, connector_event_ignore, connector_event_replay
+from . import (
+    connector_event_edit,
+    connector_event_ignore,
+    connector_event_replay,
+    connector_reconciliation_wizard,
+)

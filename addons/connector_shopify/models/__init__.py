@@ -10,6 +10,7 @@ from . import (
     shopify_payment_method,
     shopify_payout,
     shopify_product_binding,
+    shopify_reconciliation,
     shopify_refund_binding,
     shopify_refund_import,
     shopify_stock,

@@ -492,17 +492,8 @@ class ConnectorBackend(models.Model):
             connection = data["orders"]
             for node in (edge["node"] for edge in connection["edges"]):
                 self._shopify_read_whole_order(client, node)
-        Event = self.env["connector.event"]
         for node in (edge["node"] for edge in connection["edges"]):
-            Event._receive(
-                self,
-                "orders/updated",
-                mapper_order.order_from_graphql(node),
-                f"poll:{node['id']}:{node['updatedAt']}",
-                occurred_at=_parse_time(node["updatedAt"]),
-                source="poll",
-            )
-            self._shopify_receive_missed_refunds(node.get("refunds") or [])
+            self._shopify_receive_polled_order(node)
         page = connection["pageInfo"]
         if page["hasNextPage"]:
             self.with_delay(
@@ -512,6 +503,20 @@ class ConnectorBackend(models.Model):
         elif connection["edges"]:
             self._policy("orders_in").watermark = connection["edges"][-1]["node"]["updatedAt"]
         return f"{len(connection['edges'])} orders read"
+
+    def _shopify_receive_polled_order(self, node):
+        """Receive an order read from the API (read whole) as an
+        ``orders/updated`` event keyed by its id and update time, and its
+        refunds Odoo does not have: read twice, it is a duplicate."""
+        self.env["connector.event"]._receive(
+            self,
+            "orders/updated",
+            mapper_order.order_from_graphql(node),
+            f"poll:{node['id']}:{node['updatedAt']}",
+            occurred_at=_parse_time(node["updatedAt"]),
+            source="poll",
+        )
+        self._shopify_receive_missed_refunds(node.get("refunds") or [])
 
     def _shopify_read_whole_order(self, client, node):
         """Complete an order read in a page of orders: its line items and

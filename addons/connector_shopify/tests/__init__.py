@@ -9,6 +9,8 @@ from . import (
     test_order_import,
     test_order_totals,
     test_payouts,
+    test_reconciliation,
+    test_reconciliation_tour,
     test_refund,
     test_stock_out,
     test_ui,

@@ -2,6 +2,11 @@ from odoo import Command, fields, models
 from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.payload import payload_hash
+from odoo.addons.connector_base.components.reconciliation import (
+    Comparison,
+    Difference,
+    Reconciliation,
+)
 from odoo.addons.connector_base.components.topics import InboundTopic, OutboundTopic
 
 PARTNER_SCHEMA = {
@@ -57,6 +62,69 @@ class ConnectorBackend(models.Model):
                 flow="scores_out", sender="_test_send_scores", batch_size=3, window_seconds=1
             ),
         }
+
+    def _connector_reconciliations(self):
+        if self.backend_type != "test":
+            return super()._connector_reconciliations()
+        return {
+            "scores": Reconciliation(
+                kind="scores",
+                label="Partner scores",
+                compare="_test_compare_scores",
+                fix="_test_push_scores",
+                fix_label="Push Odoo's score",
+                flow="scores_out",
+            ),
+            "notes": Reconciliation(
+                kind="notes",
+                label="Partner notes of a day",
+                compare="_test_compare_notes",
+                period="day",
+            ),
+        }
+
+    # --- reconciliation ---------------------------------------------------------
+
+    def _test_score_key(self, binding):
+        return f"partner-{binding.external_id}"
+
+    def _test_compare_scores(self, run):
+        """The remote's score of each bound partner against Odoo's (its color)."""
+        remote = self._test_client().get("/scores").json()
+        bindings = self.env["test.partner.binding"].search([("backend_id", "=", self.id)])
+        differences = []
+        for binding in bindings:
+            key = self._test_score_key(binding)
+            odoo, theirs = binding.odoo_id.color, remote.get(key)
+            if odoo != theirs:
+                differences.append(
+                    Difference(
+                        key=key,
+                        what="Score differs",
+                        odoo_value=str(odoo),
+                        remote_value="none" if theirs is None else str(theirs),
+                        fix_data={"binding_id": binding.id},
+                    )
+                )
+        return Comparison(compared=len(bindings), differences=differences)
+
+    def _test_push_scores(self, mismatches):
+        """Odoo's score wins: sent through the outbound queue."""
+        refused = {}
+        for mismatch in mismatches:
+            binding = self.env["test.partner.binding"].browse(mismatch.fix_data["binding_id"])
+            if not binding.exists():
+                refused[mismatch.id] = "The partner is no longer bound."
+                continue
+            self._send_later(
+                "partner.score", self._test_score_key(binding), {"score": binding.odoo_id.color}
+            )
+        return refused
+
+    def _test_compare_notes(self, run):
+        """Nothing to compare: the window of the run is what is tested."""
+        answer = self._test_client().get(f"/ping?since={run.window_start.isoformat()}").json()
+        return Comparison(compared=1 if answer else 0)
 
     # --- remote -------------------------------------------------------------
 

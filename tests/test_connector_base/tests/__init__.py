@@ -11,6 +11,7 @@ from . import (
     test_metrics,
     test_outbox,
     test_overview,
+    test_reconciliation,
     test_security,
     test_webhook,
     test_webhook_cost,

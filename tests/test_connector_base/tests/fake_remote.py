@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeRemote:
-    """The test connector's remote: GET /ping, GET /partners/<id>, POST /scores.
+    """The test connector's remote: GET /ping, GET /partners/<id>, GET and POST /scores.
 
     ``script(path, *answers)`` queues canned answers ``(status, headers, body)``
     for requests whose path starts with ``path``; ``down`` answers 503 to
@@ -82,7 +82,9 @@ class FakeRemote:
                 return answer if len(answer) == 3 else (*answer, None)
         if self.down:
             return 503, {}, {"error": "service unavailable"}
-        if path == "/ping":
+        if path == "/scores" and method == "GET":
+            return 200, {}, dict(self.scores)
+        if path.split("?")[0] == "/ping":
             return 200, {}, {"service": "test remote"}
         if match := re.fullmatch(r"/partners/(\d+)", path):
             return 200, {}, {"id": int(match[1]), "ref": f"REF-{match[1]}"}
