@@ -25,13 +25,18 @@ class ConnectorBackend(models.Model):
         # The system's rights for the look-ups, on indexed columns of this
         # store only: support staff may follow an order without sales rights.
         backend = self.sudo()
-        for binding in backend._shopify_orders_named(key):
+        external_ids, names = backend._shopify_order_ids(key)
+        # The messages of an order that never became a sale order (its first
+        # one failed) are found by its id alone.
+        scope.add(sequence_keys=[f"order:{external_id}" for external_id in external_ids])
+        for binding in backend._shopify_orders_named(key, external_ids, names):
             backend._shopify_correlate_order(binding, scope)
         for product in backend._shopify_products_named(key):
             backend._shopify_correlate_product(product, scope)
         return scope
 
-    def _shopify_orders_named(self, key):
+    def _shopify_order_ids(self, key):
+        """``(external ids, order names)`` that ``key`` may be."""
         external_ids, names = set(), {key}
         match = ORDER_KEY.match(key) or GID.match(key)
         if match and (match.re is ORDER_KEY or match.group(1) == "Order"):
@@ -39,13 +44,15 @@ class ConnectorBackend(models.Model):
         elif key.isdigit():
             external_ids.add(key)
             names.add(f"#{key}")
-        sale_orders = (
-            self.env["sale.order"].search(
+        return external_ids, names
+
+    def _shopify_orders_named(self, key, external_ids, names):
+        """The bound orders ``key`` names: by id, by number, by sale order."""
+        sale_orders = self.env["sale.order"]
+        if not (ORDER_KEY.match(key) or GID.match(key)):
+            sale_orders = sale_orders.search(
                 [("name", "=", key), ("company_id", "=", self.company_id.id)]
             )
-            if not match
-            else self.env["sale.order"]
-        )
         return self.env["shopify.order.binding"].search(
             [
                 ("backend_id", "=", self.id),

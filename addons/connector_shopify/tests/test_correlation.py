@@ -125,6 +125,27 @@ class TestCorrelation(TransactionCase):
         ):
             self.assertEqual(self.timeline(self.open(action)), self.timeline(correlation))
 
+    def test_order_that_never_became_a_sale_order_is_found_by_its_id(self):
+        # A variant the store sells and Odoo does not know: the import fails.
+        unknown = sorted({row["sku"] for row in self.shop.inventory()} - set(self.skus))[0]
+        payload = self.shop.create_order([(unknown, 1)])
+        event = self.env["connector.event"]._receive(
+            self.backend, "orders/create", payload, f"wh-{payload['id']}"
+        )
+        self.run_jobs()
+        self.assertEqual(event.state, "failed")
+
+        by_name = self.open(self.Correlation.action_follow(payload["name"]))
+        self.assertFalse(by_name.line_ids)
+        self.assertIn("found by its id", by_name.summary)
+
+        by_id = self.open(self.Correlation.action_follow(str(payload["id"])))
+        self.assertEqual(
+            [(line.kind, line.state, line.tone) for line in by_id.line_ids],
+            [("event", "Failed", "danger"), ("job", "Done", "success")],
+        )
+        self.assertIn(unknown, by_id.line_ids[0].detail)
+
     def test_row_opens_what_it_shows(self):
         payload, event = self.import_order([(self.skus[1], 1)])
         correlation = self.open(self.Correlation.action_follow(payload["name"]))
