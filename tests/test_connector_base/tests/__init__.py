@@ -2,6 +2,7 @@ from . import (
     test_access_actions,
     test_backend,
     test_connector_user,
+    test_correlation,
     test_health,
     test_housekeeping,
     test_http_client,
