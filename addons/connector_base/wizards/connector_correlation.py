@@ -30,6 +30,7 @@ class ConnectorCorrelation(models.TransientModel):
 
     _name = "connector.correlation"
     _description = "Follow a Business Key"
+    _rec_name = "key"
 
     key = fields.Char(
         string="Business key",
@@ -247,7 +248,6 @@ class ConnectorCorrelation(models.TransientModel):
                 done_at=job.date_done,
                 backend_id=backend_of.get(job.id, self.env["connector.backend"]).id,
                 name=job.name,
-                ref=job.uuid,
                 state=self._state_label(job),
                 tone=JOB_TONES.get(job.state, "info"),
                 detail=job.exc_message or job.result,

@@ -3,6 +3,7 @@ from . import (
     test_backend,
     test_connector_user,
     test_correlation,
+    test_correlation_tour,
     test_health,
     test_housekeeping,
     test_http_client,
