@@ -1,3 +1,5 @@
+from datetime import datetime
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Command, Domain
@@ -103,7 +105,9 @@ class ConnectorCorrelation(models.TransientModel):
             + self._record_rows(scopes, events, outbound)
             + self._outbound_rows(outbound)
         )
-        rows.sort(key=lambda row: (row["time"], KIND_RANK[row["kind"]], row["res_id"] or 0))
+        rows.sort(
+            key=lambda row: (row["time"] or datetime.min, KIND_RANK[row["kind"]], row["res_id"])
+        )
         for sequence, row in enumerate(rows):
             row["sequence"] = sequence
         meanings = [
@@ -192,15 +196,15 @@ class ConnectorCorrelation(models.TransientModel):
                 ref=event.sequence_key or event.idempotency_key,
                 state=self._state_label(event),
                 tone=EVENT_TONES.get(event.state, "info"),
-                # sudo: the record's name, whoever may read the record itself.
-                detail=event.error_message
-                or (
-                    event.sudo().record_name
-                    and self.env._("Made %(name)s", name=event.sudo().record_name)
-                ),
+                detail=event.error_message or self._made(event),
             )
             for event in events
         ]
+
+    def _made(self, event):
+        # sudo: the record's name, whoever may read the record itself.
+        name = event.sudo().record_name
+        return name and self.env._("Made %(name)s", name=name)
 
     def _job_rows(self, events, outbound):
         """The jobs that processed the events, sent the outbound changes, or
@@ -257,19 +261,23 @@ class ConnectorCorrelation(models.TransientModel):
         ]
 
     def _record_rows(self, scopes, events, outbound):
-        """The Odoo records the key became: those the connectors name and
-        those the events made. Named for everyone (they come from backends
-        the user can read); opened by those who may read them."""
+        """The Odoo records the key became: those the connectors name, those
+        the events made and those the outbound changes are about. Named for
+        everyone (they come from backends the user can read); opened by those
+        who may read them."""
         records = {}
         for backend, scope in scopes.items():
             for recordset in scope.records:
                 # With the user's rights: a connector may name them as the system.
                 for record in recordset.with_env(self.env):
                     records.setdefault((record._name, record.id), (record, backend))
-        for event in events.filtered("res_id"):
-            record = event._produced_record()
+        # What the messages made, and what the outbound changes are about.
+        for message in (*events.filtered("res_id"), *outbound.filtered("res_id")):
+            if message.res_model not in self.env:
+                continue
+            record = self.env[message.res_model].browse(message.res_id).exists()
             if record:
-                records.setdefault((record._name, record.id), (record, event.backend_id))
+                records.setdefault((record._name, record.id), (record, message.backend_id))
         rows = []
         for record, backend in records.values():
             system = record.sudo()
