@@ -20,6 +20,7 @@
         "views/connector_event_views.xml",
         "views/connector_outbound_views.xml",
         "views/connector_overview_views.xml",
+        "views/connector_correlation_views.xml",
         "views/connector_menus.xml",
         "views/connector_reconciliation_views.xml",
     ],

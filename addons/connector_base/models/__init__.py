@@ -1,6 +1,7 @@
 from . import (
     connector_backend,
     connector_binding_mixin,
+    connector_correlation,
     connector_event,
     connector_event_processing,
     connector_event_support,

@@ -133,6 +133,14 @@ class ConnectorEvent(models.Model):
             "view_mode": "form",
         }
 
+    def action_follow(self):
+        """Everything about what this event is about (its order, its SKU), in
+        time order: the correlation view."""
+        self.ensure_one()
+        return self.env["connector.correlation"].action_follow(
+            self.sequence_key or self.correlation_id, self.backend_id
+        )
+
     def action_view_jobs(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id("queue_job.action_queue_job")

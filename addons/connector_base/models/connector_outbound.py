@@ -121,8 +121,12 @@ class ConnectorOutbound(models.Model):
         "failures while the remote is known to be down (circuit open) do not count.",
     )
     claimed_at = fields.Datetime(string="Sending since", readonly=True)
+    # Kept once sent or refused: the correlation view shows the job that sent it.
     claim_job_uuid = fields.Char(
-        string="Sending job", readonly=True, copy=False, help="The queue job sending it."
+        string="Sending job",
+        readonly=True,
+        copy=False,
+        help="The queue job sending it, or that last sent it.",
     )
     error_kind = fields.Selection(
         [
@@ -182,6 +186,7 @@ class ConnectorOutbound(models.Model):
                 {
                     "state": "cancelled" if newer else "pending",
                     "retry_count": 0,
+                    "claim_job_uuid": False,
                     "error_message": False,
                     "error_kind": False,
                 }
@@ -591,7 +596,6 @@ class ConnectorBackend(models.Model):
                         "error_kind": "unexpected",
                         "error_message": str(exc) or exc.__class__.__name__,
                         "error_traceback": traceback.format_exc(),
-                        "claim_job_uuid": False,
                     }
                 )
                 return 0, len(batch_ids)
@@ -602,7 +606,6 @@ class ConnectorBackend(models.Model):
                     "sent_at": fields.Datetime.now(),
                     "error_message": False,
                     "error_kind": False,
-                    "claim_job_uuid": False,
                 }
             )
             for item in items - accepted:
@@ -611,7 +614,6 @@ class ConnectorBackend(models.Model):
                         "state": "failed",
                         "error_kind": "remote",
                         "error_message": refused[item.id],
-                        "claim_job_uuid": False,
                     }
                 )
             return len(accepted), len(items) - len(accepted)

@@ -1,4 +1,6 @@
 from . import (
+    connector_correlation,
+    connector_correlation_line,
     connector_event_edit,
     connector_event_ignore,
     connector_event_replay,

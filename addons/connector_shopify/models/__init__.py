@@ -1,7 +1,9 @@
 from . import (
+    product_product,
     sale_order,
     shopify_backend,
     shopify_catalog,
+    shopify_correlation,
     shopify_fulfillment,
     shopify_location,
     shopify_order_binding,

@@ -43,6 +43,15 @@ class SaleOrder(models.Model):
         ]
         return action
 
+    def action_follow_shopify_order(self):
+        """This order's story across Odoo and Shopify, in time order: its
+        messages, jobs, records and fulfillments (the correlation view)."""
+        self.ensure_one()
+        binding = self.shopify_binding_ids[:1]
+        return self.env["connector.correlation"].action_follow(
+            binding.shopify_name or self.name, binding.backend_id
+        )
+
 
 class SaleOrderLine(models.Model):
     _inherit = "sale.order.line"

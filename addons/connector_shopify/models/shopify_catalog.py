@@ -79,6 +79,12 @@ class ProductTemplate(models.Model):
         action["domain"] = [("odoo_id.product_tmpl_id", "=", self.id)]
         return action
 
+    def action_follow_sku(self):
+        """The story of this product's SKU: stock and catalog changes sent,
+        messages about it (the correlation view)."""
+        self.ensure_one()
+        return self.env["connector.correlation"].action_follow(self.default_code)
+
     @api.model_create_multi
     def create(self, vals_list):
         templates = super().create(vals_list)

@@ -10,7 +10,10 @@ class ShopifyOrderBinding(models.Model):
     _description = "Shopify Order Binding"
 
     odoo_id = fields.Many2one("sale.order", required=True, ondelete="cascade", index=True)
-    shopify_name = fields.Char(string="Shopify order", help="The order number shown in Shopify.")
+    # Indexed: support staff follow an order by the number Shopify shows.
+    shopify_name = fields.Char(
+        string="Shopify order", index=True, help="The order number shown in Shopify."
+    )
     financial_status = fields.Char(string="Payment status")
     shopify_total = fields.Float(string="Total in Shopify")
 

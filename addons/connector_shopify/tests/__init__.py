@@ -1,6 +1,7 @@
 from . import (
     test_backfill,
     test_catalog_out,
+    test_correlation,
     test_end_to_end,
     test_fulfillment,
     test_mapper_order,

@@ -2,6 +2,8 @@ from . import (
     test_access_actions,
     test_backend,
     test_connector_user,
+    test_correlation,
+    test_correlation_tour,
     test_exceptions,
     test_exceptions_tour,
     test_health,
