@@ -8,7 +8,7 @@
     "author": "Retail Sync",
     "website": "https://github.com/retail-sync/retail-sync",
     "license": "LGPL-3",
-    "depends": ["mail", "queue_job"],
+    "depends": ["mail", "queue_job", "spreadsheet_dashboard"],
     "external_dependencies": {"python": ["cerberus", "requests"]},
     "data": [
         "security/connector_base_security.xml",
@@ -20,6 +20,7 @@
         "views/connector_event_views.xml",
         "views/connector_outbound_views.xml",
         "views/connector_menus.xml",
+        "data/spreadsheet_dashboard_data.xml",
     ],
     "application": True,
 }

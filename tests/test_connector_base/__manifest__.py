@@ -13,4 +13,7 @@
         "security/ir.model.access.csv",
         "security/test_connector_security.xml",
     ],
+    "assets": {
+        "web.assets_tests": ["test_connector_base/static/tests/tours/*.js"],
+    },
 }

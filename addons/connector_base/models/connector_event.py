@@ -157,9 +157,13 @@ class ConnectorEvent(models.Model):
         help="How many times the safety net found the waiting event still blocked.",
     )
     processed_at = fields.Datetime(readonly=True)
-    duration_ms = fields.Integer(string="Duration (ms)", readonly=True)
+    # Averaged when grouped (lists, pivots, the dashboard's charts): a sum of
+    # durations or lags means nothing.
+    duration_ms = fields.Integer(string="Duration (ms)", readonly=True, aggregator="avg")
     lag_seconds = fields.Integer(
-        readonly=True, help="From the moment it occurred to the moment it was applied."
+        readonly=True,
+        aggregator="avg",
+        help="From the moment it occurred to the moment it was applied.",
     )
     res_model = fields.Char(string="Record model", readonly=True)
     res_id = fields.Many2oneReference(string="Record ID", model_field="res_model", readonly=True)

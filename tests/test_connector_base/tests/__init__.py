@@ -2,6 +2,7 @@ from . import (
     test_access_actions,
     test_backend,
     test_connector_user,
+    test_dashboard,
     test_health,
     test_housekeeping,
     test_http_client,
