@@ -19,6 +19,7 @@
         "views/connector_backend_views.xml",
         "views/connector_event_views.xml",
         "views/connector_outbound_views.xml",
+        "views/connector_task_views.xml",
         "views/connector_menus.xml",
         "data/spreadsheet_dashboard_data.xml",
     ],

@@ -10,5 +10,6 @@ from . import (
     connector_metrics,
     connector_outbound,
     connector_sync_policy,
+    connector_task,
     connector_webhook_rejection,
 )

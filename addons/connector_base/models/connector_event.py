@@ -180,6 +180,13 @@ class ConnectorEvent(models.Model):
         groups="queue_job.group_queue_job_manager",
     )
     audit_ids = fields.One2many("connector.event.audit", "event_id", readonly=True)
+    task_id = fields.Many2one(
+        "connector.task",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The long operation (backfill, replay window…) this event is part of.",
+    )
 
     # Duplicates keep the key of the event they repeat: unique among originals.
     _idempotency_uniq = models.UniqueIndex(

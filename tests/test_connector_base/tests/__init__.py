@@ -10,6 +10,7 @@ from . import (
     test_metrics,
     test_outbox,
     test_security,
+    test_task,
     test_webhook,
     test_webhook_cost,
 )
