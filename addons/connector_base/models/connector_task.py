@@ -247,6 +247,7 @@ class ConnectorTask(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id(xmlid)
         action.update(
             name=f"{self.name}: {title}",
+            display_name=f"{self.name}: {title}",
             domain=[("task_id", "=", self.id), ("state", "in", list(states))],
             context={"create": False},
         )

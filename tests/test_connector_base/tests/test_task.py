@@ -3,8 +3,11 @@ from datetime import timedelta
 from freezegun import freeze_time
 
 from odoo import fields
+from odoo.tests import HttpCase, tagged
 
-from .common import ConnectorCase, trap_jobs
+from odoo.addons.connector_base.tests.common import run_trapped_jobs
+
+from .common import ConnectorCase, start_remote_and_backend, trap_jobs
 
 
 class TestConnectorTask(ConnectorCase):
@@ -106,3 +109,33 @@ class TestConnectorTask(ConnectorCase):
         task._planned(skipped=3)
         task.invalidate_recordset()
         self.assertEqual((task.state, task.skipped_count, task.progress), ("done", 3, 100.0))
+
+
+@tagged("post_install", "-at_install")
+class TestConnectorTaskTour(HttpCase):
+    """The progress of a long operation, seen in a real browser."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.remote, cls.backend = start_remote_and_backend(cls)
+
+    def test_backend_shows_a_running_replay_and_its_events(self):
+        Event = self.env["connector.event"]
+        with trap_jobs() as trap:
+            Event._receive(self.backend, "partner.upsert", {"id": 1, "name": "Ann"}, "u-1")
+            Event._receive(self.backend, "partner.upsert", {"id": 2, "name": "Bob"}, "u-2")
+            run_trapped_jobs(self.env, trap)
+            self.env["connector.event.replay"].create(
+                {
+                    "backend_id": self.backend.id,
+                    "date_from": fields.Datetime.now() - timedelta(hours=1),
+                    "date_to": fields.Datetime.now() + timedelta(minutes=1),
+                    "note": "after a fix",
+                }
+            ).action_replay()
+        self.start_tour(
+            f"/odoo/action-connector_base.action_connector_backend/{self.backend.id}",
+            "connector_task_progress",
+            login="admin",
+        )
