@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from odoo import api, fields, models
+from odoo.exceptions import AccessError
 from odoo.fields import Domain
 
 TASK_KINDS = [
@@ -221,6 +222,10 @@ class ConnectorTask(models.Model):
 
     def action_stop_waiting(self):
         """The planner's job failed for good: the task ends with what it listed."""
+        if not self.env.user.has_group("connector_base.group_connector_manager"):
+            raise AccessError(
+                self.env._("Only connector managers may end a task that is still listing its work.")
+            )
         self.sudo().write({"planning": False})
         return True
 

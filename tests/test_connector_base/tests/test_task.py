@@ -3,7 +3,8 @@ from datetime import timedelta
 from freezegun import freeze_time
 
 from odoo import fields
-from odoo.tests import HttpCase, tagged
+from odoo.exceptions import AccessError
+from odoo.tests import HttpCase, new_test_user, tagged
 
 from odoo.addons.connector_base.tests.common import run_trapped_jobs
 
@@ -109,6 +110,18 @@ class TestConnectorTask(ConnectorCase):
         task._planned(skipped=3)
         task.invalidate_recordset()
         self.assertEqual((task.state, task.skipped_count, task.progress), ("done", 3, 100.0))
+
+    def test_only_a_manager_stops_waiting_for_a_planner(self):
+        task = self.env["connector.task"]._start(self.backend, "backfill", "Read", planning=True)
+        support = new_test_user(
+            self.env, login="rs_task_support", groups="connector_base.group_connector_user"
+        )
+        with self.assertRaisesRegex(AccessError, "Only connector managers"):
+            task.with_user(support).action_stop_waiting()
+        self.assertEqual(task.state, "running")
+        task.action_stop_waiting()  # as a connector manager
+        task.invalidate_recordset()
+        self.assertEqual((task.state, task.planning), ("done", False))
 
 
 @tagged("post_install", "-at_install")
