@@ -8,7 +8,7 @@
     "author": "Retail Sync",
     "website": "https://github.com/retail-sync/retail-sync",
     "license": "LGPL-3",
-    "depends": ["mail", "queue_job"],
+    "depends": ["mail", "queue_job", "spreadsheet_dashboard"],
     "external_dependencies": {"python": ["cerberus", "requests"]},
     "data": [
         "security/connector_base_security.xml",
@@ -21,8 +21,10 @@
         "views/connector_outbound_views.xml",
         "views/connector_overview_views.xml",
         "views/connector_correlation_views.xml",
+        "views/connector_task_views.xml",
         "views/connector_menus.xml",
         "views/connector_reconciliation_views.xml",
+        "data/spreadsheet_dashboard_data.xml",
     ],
     "assets": {
         "web.assets_backend": [

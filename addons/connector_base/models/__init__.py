@@ -15,5 +15,6 @@ from . import (
     connector_reconciliation_mismatch,
     connector_reconciliation_run,
     connector_sync_policy,
+    connector_task,
     connector_webhook_rejection,
 )

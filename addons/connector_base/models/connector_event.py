@@ -161,6 +161,8 @@ class ConnectorEvent(models.Model):
         help="How many times the safety net found the waiting event still blocked.",
     )
     processed_at = fields.Datetime(readonly=True)
+    # Averaged when grouped (lists, pivots, the dashboard's charts): a sum of
+    # durations or lags means nothing.
     duration_ms = fields.Integer(string="Duration (ms)", readonly=True, aggregator="avg")
     lag_seconds = fields.Integer(
         readonly=True,
@@ -182,6 +184,13 @@ class ConnectorEvent(models.Model):
         groups="queue_job.group_queue_job_manager",
     )
     audit_ids = fields.One2many("connector.event.audit", "event_id", readonly=True)
+    task_id = fields.Many2one(
+        "connector.task",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The long operation (backfill, replay window…) this event is part of.",
+    )
 
     # Duplicates keep the key of the event they repeat: unique among originals.
     _idempotency_uniq = models.UniqueIndex(

@@ -143,6 +143,13 @@ class ConnectorOutbound(models.Model):
     res_id = fields.Many2oneReference(string="Record ID", model_field="res_model", readonly=True)
     sent_at = fields.Datetime(readonly=True)
     remote_result = fields.Char(readonly=True, help="What the remote answered for this change.")
+    task_id = fields.Many2one(
+        "connector.task",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The long operation (full stock push, catalog export…) that queued this change.",
+    )
 
     # At most one pending change per key: the coalescing point.
     _pending_key_uniq = models.UniqueIndex(
@@ -410,7 +417,11 @@ class ConnectorBackend(models.Model):
         return len(changes)
 
     def _upsert_change(self, declaration, topic, key, payload, *, record=None, correlation_id=None):
-        """The pending change of ``key``, created or given this newer payload."""
+        """The pending change of ``key``, created or given this newer payload.
+
+        In the context ``connector_task_id``, the change becomes part of that
+        task (a full stock push, a catalog export), even if it was pending
+        already."""
         self.env["connector.outbound"].flush_model()
         # Two transactions queueing the same key at once conflict here; the
         # caller's transaction is retried (HTTP request, queue job), so the
@@ -420,14 +431,15 @@ class ConnectorBackend(models.Model):
             INSERT INTO connector_outbound (
                 backend_id, company_id, flow, topic, coalescing_key, payload, state,
                 change_count, attempt, retry_count, correlation_id, res_model, res_id,
-                create_uid, write_uid, create_date, write_date
+                task_id, create_uid, write_uid, create_date, write_date
             )
-            VALUES (%s, %s, %s, %s, %s, %s, 'pending', 1, 0, 0, %s, %s, %s, %s, %s,
+            VALUES (%s, %s, %s, %s, %s, %s, 'pending', 1, 0, 0, %s, %s, %s, %s, %s, %s,
                     now() at time zone 'UTC', now() at time zone 'UTC')
             ON CONFLICT (backend_id, topic, coalescing_key) WHERE state = 'pending'
             DO UPDATE SET payload = EXCLUDED.payload,
                           change_count = connector_outbound.change_count + 1,
                           res_model = EXCLUDED.res_model, res_id = EXCLUDED.res_id,
+                          task_id = COALESCE(EXCLUDED.task_id, connector_outbound.task_id),
                           write_uid = EXCLUDED.write_uid, write_date = EXCLUDED.write_date
             RETURNING id
             """,
@@ -441,6 +453,7 @@ class ConnectorBackend(models.Model):
                 correlation_id or uuid.uuid4().hex,
                 record._name if record else None,
                 record.id if record else None,
+                self.env.context.get("connector_task_id"),
                 self.env.uid,
                 self.env.uid,
             ),

@@ -50,9 +50,13 @@ class ConnectorEventReplay(models.TransientModel):
         events = self._events()
         if not events:
             raise UserError(self.env._("No event of this backend was received in this window."))
-        events.action_replay(self.note)
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "connector_base.action_connector_event"
+        # A task follows the replay while its jobs run: progress on the
+        # backend, then how many were applied, skipped or failed.
+        task = self.env["connector.task"]._start(
+            self.backend_id,
+            "replay",
+            self.env._("Replay of %(count)s events: %(note)s", count=len(events), note=self.note),
         )
-        action["domain"] = [("id", "in", events.ids)]
-        return action
+        task._attach_events(events)
+        events.action_replay(self.note)
+        return task._open_form()

@@ -439,9 +439,15 @@ class ConnectorBackend(models.Model):
         )
 
     def action_shopify_push_stock(self):
-        """Send the available quantity of every bound product now (reconciliation)."""
+        """Send the available quantity of every bound product now (reconciliation),
+        followed by a task: its progress, then what was sent or refused."""
         for backend in self:
-            self.env["shopify.stock.sync"]._snapshot(backend)
+            task = self.env["connector.task"]._start(
+                backend, "stock_push", self.env._("Push the stock of every product"), committed=True
+            )
+            self.env["shopify.stock.sync"]._snapshot(
+                backend.with_context(connector_task_id=task.id)
+            )
         return True
 
     @api.model
@@ -451,13 +457,29 @@ class ConnectorBackend(models.Model):
                 self.env["shopify.stock.sync"]._snapshot(backend)
 
     def action_shopify_import_orders(self):
-        """Read the orders changed since the last read (or the last 7 days) now."""
+        """Read the orders changed since the last read (or the last 7 days) now,
+        followed by a task: its progress, then what was applied, skipped or failed."""
         for backend in self:
-            backend.with_delay(
-                identity_key=f"shopify.backfill-{backend.id}-start",
-                description=f"{backend.name}: read orders",
-            )._shopify_backfill_orders(backend._shopify_backfill_since())
+            since = backend._shopify_backfill_since()
+            task = self.env["connector.task"]._start(
+                backend,
+                "backfill",
+                self.env._("Read the orders changed since %(since)s", since=since),
+                planning=True,
+            )
+            backend._shopify_start_backfill(since, task)
         return True
+
+    def _shopify_start_backfill(self, since, task=None):
+        """Queue the read of the first page of orders changed since ``since``."""
+        self.ensure_one()
+        # A person's read has its own job, not merged with the scheduled one
+        # waiting to run: its task must see its pages end.
+        start = f"start-task{task.id}" if task else "start"
+        self.with_delay(
+            identity_key=f"shopify.backfill-{self.id}-{start}",
+            description=f"{self.name}: read orders",
+        )._shopify_backfill_orders(since, task_id=task.id if task else None)
 
     @api.model
     def _cron_shopify_backfill_orders(self):
@@ -465,7 +487,7 @@ class ConnectorBackend(models.Model):
         again; what a webhook already brought is recognised and changes nothing."""
         for backend in self.search([("backend_type", "=", "shopify"), ("state", "=", "running")]):
             if backend._policy("orders_in").enabled:
-                backend.action_shopify_import_orders()
+                backend._shopify_start_backfill(backend._shopify_backfill_since())
 
     def _shopify_backfill_since(self):
         watermark = self._policy("orders_in").watermark
@@ -474,14 +496,15 @@ class ConnectorBackend(models.Model):
         start = fields.Datetime.now() - timedelta(days=7)
         return start.strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def _shopify_backfill_orders(self, since, after=None):
+    def _shopify_backfill_orders(self, since, after=None, task_id=None):
         """Read one page of orders updated since ``since`` (the queue job).
 
         Each order is received as an ``orders/updated`` event keyed by its id
         and update time, and each of its refunds as a ``refunds/create`` event
         keyed by the refund's id, so a page read twice (after a retry) stores
         duplicates, not second orders or credit notes. The next page is its own job, so a
-        throttled or failed page is retried alone.
+        throttled or failed page is retried alone. ``task_id``: the task that
+        follows the read, whose events these are; the last page ends its listing.
         """
         self.ensure_one()
         client = self._shopify_client()
@@ -492,23 +515,31 @@ class ConnectorBackend(models.Model):
             connection = data["orders"]
             for node in (edge["node"] for edge in connection["edges"]):
                 self._shopify_read_whole_order(client, node)
+        task = self.env["connector.task"].browse(task_id).exists()
+        events = self.env["connector.event"]
         for node in (edge["node"] for edge in connection["edges"]):
-            self._shopify_receive_polled_order(node)
+            events |= self._shopify_receive_polled_order(node)
+        if task:
+            task._attach_events(events)
         page = connection["pageInfo"]
         if page["hasNextPage"]:
             self.with_delay(
                 identity_key=f"shopify.backfill-{self.id}-{page['endCursor']}",
                 description=f"{self.name}: read orders (next page)",
-            )._shopify_backfill_orders(since, page["endCursor"])
-        elif connection["edges"]:
-            self._policy("orders_in").watermark = connection["edges"][-1]["node"]["updatedAt"]
+            )._shopify_backfill_orders(since, page["endCursor"], task_id=task_id)
+        else:
+            if connection["edges"]:
+                self._policy("orders_in").watermark = connection["edges"][-1]["node"]["updatedAt"]
+            if task:
+                task._planned()
         return f"{len(connection['edges'])} orders read"
 
     def _shopify_receive_polled_order(self, node):
         """Receive an order read from the API (read whole) as an
         ``orders/updated`` event keyed by its id and update time, and its
-        refunds Odoo does not have: read twice, it is a duplicate."""
-        self.env["connector.event"]._receive(
+        refunds Odoo does not have: read twice, it is a duplicate. Returns
+        the events received."""
+        event = self.env["connector.event"]._receive(
             self,
             "orders/updated",
             mapper_order.order_from_graphql(node),
@@ -516,7 +547,7 @@ class ConnectorBackend(models.Model):
             occurred_at=_parse_time(node["updatedAt"]),
             source="poll",
         )
-        self._shopify_receive_missed_refunds(node.get("refunds") or [])
+        return event | self._shopify_receive_missed_refunds(node.get("refunds") or [])
 
     def _shopify_read_whole_order(self, client, node):
         """Complete an order read in a page of orders: its line items and
@@ -555,9 +586,10 @@ class ConnectorBackend(models.Model):
     def _shopify_receive_missed_refunds(self, refunds):
         """Read and receive the refunds of an order that Odoo does not have: a
         refund whose webhook was missed comes in here, one already applied is
-        not read again."""
+        not read again. Returns the events received."""
         Binding = self.env["shopify.refund.binding"]
         Event = self.env["connector.event"]
+        events = Event
         for ref in refunds:
             if Binding._find(self, mapper_order.legacy_id(ref["id"])):
                 continue
@@ -573,7 +605,7 @@ class ConnectorBackend(models.Model):
                             ["refund", field],
                             f"{field} on refund {ref['id']}",
                         )
-            Event._receive(
+            events |= Event._receive(
                 self,
                 "refunds/create",
                 mapper_refund.refund_from_graphql(node),
@@ -581,6 +613,7 @@ class ConnectorBackend(models.Model):
                 occurred_at=_parse_time(node["createdAt"]),
                 source="poll",
             )
+        return events
 
     def action_shopify_import_payouts(self):
         """Read the Shopify Payments payouts issued or changed lately, now."""
@@ -677,22 +710,31 @@ class ConnectorBackend(models.Model):
         return f"{len(connection['edges'])} transactions read"
 
     def action_shopify_export_catalog(self):
-        """Send every product the store sells whose data changed, now."""
+        """Send every product the store sells whose data changed, now, followed
+        by a task: its progress, then what was sent, unchanged or refused."""
         for backend in self:
+            task = self.env["connector.task"]._start(
+                backend, "catalog_export", self.env._("Export the catalog"), planning=True
+            )
+            # Its own job, not merged with a scheduled one waiting: its task
+            # must see the listing end.
             backend.with_delay(
                 channel=backend._policy("catalog_out").channel,
-                identity_key=f"shopify.catalog-{backend.id}",
+                identity_key=f"shopify.catalog-{backend.id}-task{task.id}",
                 description=f"{backend.name}: export catalog",
-            )._shopify_export_catalog()
+            )._shopify_export_catalog(task_id=task.id)
         return self._notify(
             self.env._("Catalog export started"),
-            self.env._("Changed products are sent in the background; see the outbound queue."),
+            self.env._(
+                "Changed products are sent in the background; the backend shows the progress."
+            ),
         )
 
-    def _shopify_export_catalog(self):
+    def _shopify_export_catalog(self, task_id=None):
         """Queue the products whose Shopify data changed, then send them (the job)."""
         self.ensure_one()
-        return self.env["shopify.catalog.sync"]._export_catalog(self)
+        task = self.env["connector.task"].browse(task_id).exists()
+        return self.env["shopify.catalog.sync"]._export_catalog(self, task=task)
 
     @api.model
     def _cron_shopify_export_catalog(self):

@@ -190,12 +190,16 @@ class ShopifyCatalogSync(models.AbstractModel):
         return (Template.search(domain) | bound.odoo_id.product_tmpl_id).filtered("active")
 
     @api.model
-    def _export_catalog(self, backend):
+    def _export_catalog(self, backend, task=None):
         """Queue every template whose Shopify data is out of date, then send.
 
         The scheduled run of the flow: unchanged templates are counted, not
         queued, so a daily run over a large catalog sends only what changed.
+        ``task``: the task that follows the export; what is queued is part of
+        it, and unchanged templates count as skipped.
         """
+        if task:
+            backend = backend.with_context(connector_task_id=task.id)
         queued = unchanged = 0
         for template in self._export_templates(backend):
             if self._is_unchanged(backend, template):
@@ -213,6 +217,8 @@ class ShopifyCatalogSync(models.AbstractModel):
         if pending:
             # Also what a price change queued since the last run, in scheduled mode.
             backend._enqueue_outbound_flush(CATALOG_TOPIC)
+        if task:
+            task._planned(skipped=unchanged)
         return f"{queued} products to send, {unchanged} unchanged"
 
     @api.model

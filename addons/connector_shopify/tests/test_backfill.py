@@ -94,3 +94,34 @@ class TestLongOrderBackfill(TransactionCase):
         )
         calls = [e for e in self.shop.requests.entries() if "graphql:order" in e["names"]]
         self.assertTrue(calls, "the lines beyond the first page were read with their order's id")
+
+    def test_a_read_started_from_the_backend_shows_its_task(self):
+        self.shop.create_order([(self.skus[0], 1)])
+        self.shop.create_order([(self.skus[1], 2)])
+        Task = self.env["connector.task"]
+        with trap_jobs() as trap:
+            self.backend.action_shopify_import_orders()
+            task = Task.search([("backend_id", "=", self.backend.id)], limit=1)
+            self.assertEqual(task.kind, "backfill")
+            self.assertTrue(task.planning, "its pages are still to read")
+            self.assertEqual((task.state, task.estimate), ("running", "Estimating…"))
+            self.assertIn(task, self.backend.running_task_ids)
+            run_jobs(self, trap)
+        task.invalidate_recordset()
+        orders = len(self.shop.orders())
+        self.assertFalse(task.planning)
+        self.assertEqual((task.state, task.done_count, task.total_count), ("done", orders, orders))
+        applied = self.env["connector.event"].search(task.action_view_done()["domain"])
+        self.assertEqual(set(applied.mapped("topic")), {"orders/updated"})
+        self.assertEqual(len(applied), orders)
+        # The next read meets orders already in: skipped as duplicates.
+        with trap_jobs() as trap:
+            self.backend.action_shopify_import_orders()
+            run_jobs(self, trap)
+        again = Task.search([("backend_id", "=", self.backend.id)], limit=1)
+        self.assertNotEqual(again, task)
+        self.assertEqual((again.state, again.done_count, again.failed_count), ("done", 0, 0))
+        self.assertTrue(again.skipped_count)
+        self.assertEqual(again.skipped_count, again.total_count)
+        skipped = self.env["connector.event"].search(again.action_view_skipped()["domain"])
+        self.assertEqual(set(skipped.mapped("state")), {"duplicate"})

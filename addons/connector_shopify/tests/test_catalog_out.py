@@ -181,6 +181,20 @@ class TestCatalogOut(TransactionCase):
         self.assertEqual(self.catalog_calls(since), [])
         self.assertEqual(self.outbound(shirt)[0].remote_result, "3 variants unchanged")
 
+    def test_export_task_counts_sent_and_unchanged_products(self):
+        shirt = self.make_shirt(name="Wool Scarf", code="WSC")
+        Task = self.env["connector.task"]
+        self.export()
+        first = Task.search([("backend_id", "=", self.backend.id)], limit=1)
+        self.assertEqual((first.kind, first.state), ("catalog_export", "done"))
+        self.assertEqual((first.done_count, first.total_count), (1, 1))
+        self.assertEqual(first.outbound_ids, self.outbound(shirt)[0])
+        self.export()
+        second = Task.search([("backend_id", "=", self.backend.id)], limit=1)
+        self.assertNotEqual(second, first)
+        self.assertEqual((second.state, second.done_count), ("done", 0))
+        self.assertEqual((second.skipped_count, second.total_count), (1, 1), "unchanged")
+
     def test_price_change_sends_one_variant_update_at_once_in_realtime(self):
         shirt = self.make_shirt(name="Oxford Shirt", code="OXF")
         self.export()

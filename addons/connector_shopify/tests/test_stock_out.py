@@ -157,6 +157,29 @@ class TestStockOut(TransactionCase):
         self.assertTrue(failed.error_message)
         self.assertEqual(len(items.filtered(lambda i: i.state == "sent")), SKU_COUNT - 1)
 
+    def test_full_push_shows_its_progress_then_what_was_refused(self):
+        binding = self.env["shopify.product.binding"].search(
+            [("backend_id", "=", self.backend.id), ("odoo_id", "=", self.products[3].id)]
+        )
+        binding.inventory_item_id = "gid://shopify/InventoryItem/888888888"
+        with trap_jobs() as trap:
+            self.backend.action_shopify_push_stock()
+            task = self.env["connector.task"].search([("backend_id", "=", self.backend.id)])
+            self.assertEqual(task.kind, "stock_push")
+            self.assertEqual((task.state, task.total_count), ("running", SKU_COUNT))
+            self.assertEqual((task.pending_count, task.progress), (SKU_COUNT, 0.0))
+            self.assertEqual(self.backend.running_task_ids, task)
+            self.run_jobs(trap)
+        task.invalidate_recordset()
+        self.assertEqual(task.state, "failed")
+        self.assertEqual((task.done_count, task.failed_count), (SKU_COUNT - 1, 1))
+        self.assertEqual(task.progress, 100.0)
+        Outbound = self.env["connector.outbound"]
+        refused = Outbound.search(task.action_view_failed()["domain"])
+        self.assertIn("888888888", refused.coalescing_key)
+        self.assertEqual(len(Outbound.search(task.action_view_done()["domain"])), SKU_COUNT - 1)
+        self.assertFalse(self.backend.running_task_ids)
+
     def test_throttled_call_is_retried_with_the_delay_and_nothing_lost(self):
         self.shop.faults.add(
             "throttle", retry_after=3, endpoint="graphql:inventorySetQuantities", limit=1

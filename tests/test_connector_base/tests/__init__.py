@@ -4,6 +4,7 @@ from . import (
     test_connector_user,
     test_correlation,
     test_correlation_tour,
+    test_dashboard,
     test_exceptions,
     test_exceptions_tour,
     test_health,
@@ -15,6 +16,7 @@ from . import (
     test_overview,
     test_reconciliation,
     test_security,
+    test_task,
     test_webhook,
     test_webhook_cost,
 )
