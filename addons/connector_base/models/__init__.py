@@ -11,4 +11,5 @@ from . import (
     connector_outbound,
     connector_sync_policy,
     connector_webhook_rejection,
+    ir_config_parameter,
 )

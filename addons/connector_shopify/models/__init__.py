@@ -3,6 +3,7 @@ from . import (
     shopify_backend,
     shopify_catalog,
     shopify_fulfillment,
+    shopify_health,
     shopify_location,
     shopify_order_binding,
     shopify_order_import,
