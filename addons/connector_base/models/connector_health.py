@@ -15,6 +15,11 @@ JOB_ENQUEUED_STUCK_MINUTES = 10
 # Connector jobs take seconds (a page, a batch): one started this long holds
 # its channel's capacity, and the jobs behind it wait.
 JOB_STARTED_STUCK_MINUTES = 60
+# Webhooks refused for their signature within the last hour, none accepted
+# since the first of them: the remote signs with another secret, and what it
+# sends is lost. A remote retries a refused delivery, so a real one refused
+# counts several times; a stray bad request does not reach this.
+WEBHOOK_REFUSED_ALERT = 3
 # System parameters that override the thresholds above (minutes, decimals
 # allowed): an administrator tunes them, the reliability suite shortens them.
 THRESHOLD_PARAMETERS = {
@@ -90,7 +95,9 @@ class ConnectorBackend(models.Model):
         for a healthy backend). Codes: ``runner`` (queue_job's runner seems
         stopped), ``channel`` (a job of the backend enqueued or started far
         too long), ``circuit`` (circuit open), ``sla`` (a flow past its SLA),
-        ``credentials`` (the remote refused the credentials).
+        ``credentials`` (the remote refused the credentials),
+        ``webhook_signature`` (webhooks refused for their signature, none
+        accepted).
 
         Connectors extend it for their type: call ``super()``, then append
         their own ``(code, message)`` to the lists of their backends (and give
@@ -103,6 +110,7 @@ class ConnectorBackend(models.Model):
             return checks
         runner = self._health_runner_stalled()
         stuck = self._health_stuck_jobs()
+        refused = self._health_webhooks_refused()
         metrics = self._connector_metrics("hour")
         for backend in self:
             failing = checks[backend.id]
@@ -110,6 +118,8 @@ class ConnectorBackend(models.Model):
                 failing.append(("runner", runner))
             if backend.id in stuck:
                 failing.append(("channel", stuck[backend.id]))
+            if backend.id in refused:
+                failing.append(("webhook_signature", refused[backend.id]))
             if backend.auth_rejected_at:
                 failing.append(("credentials", backend._health_credentials_message()))
             if backend.state == "circuit_open":
@@ -234,6 +244,43 @@ class ConnectorBackend(models.Model):
             messages[backend_id] = "\n".join(filter(None, (messages.get(backend_id), line)))
         return messages
 
+    def _health_webhooks_refused(self):
+        """``{backend id: message}`` for the backends that refused at least
+        ``WEBHOOK_REFUSED_ALERT`` webhooks for their signature in the last
+        hour and accepted none since the first of them."""
+        self.env["connector.webhook.rejection"].flush_model()
+        self.env["connector.event"].flush_model(["backend_id", "received_at", "source"])
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT r.backend_id, count(*), min(r.rejected_at)
+                  FROM connector_webhook_rejection r
+                 WHERE r.backend_id IN %(ids)s AND r.rejected_at >= %(since)s
+                 GROUP BY r.backend_id
+                HAVING count(*) >= %(alert)s
+                   AND NOT EXISTS (
+                       SELECT 1 FROM connector_event e
+                        WHERE e.backend_id = r.backend_id AND e.source = 'webhook'
+                          AND e.received_at >= min(r.rejected_at))
+                """,
+                ids=tuple(self.ids),
+                since=fields.Datetime.now() - timedelta(hours=1),
+                alert=WEBHOOK_REFUSED_ALERT,
+            )
+        )
+        return {
+            backend_id: self.env._(
+                "%(count)s webhooks were refused for their signature since %(first)s UTC and "
+                "none was accepted: the remote signs them with another secret, and what it "
+                "sends does not reach Odoo. Copy the remote's webhook signing secret into the "
+                "Webhook secret of the Connection tab (the remote sends again what was "
+                "refused for a while).",
+                count=count,
+                first=fields.Datetime.to_string(first),
+            )
+            for backend_id, count, first in self.env.cr.fetchall()
+        }
+
     def _health_credentials_message(self):
         """What to fix when the remote refused this backend's credentials."""
         self.ensure_one()
@@ -301,6 +348,7 @@ class ConnectorBackend(models.Model):
             "circuit": self.env._("Circuit open: the remote keeps failing"),
             "sla": self.env._("A flow is behind its SLA"),
             "credentials": self.env._("The remote rejected the credentials"),
+            "webhook_signature": self.env._("Webhooks are refused for their signature"),
         }
 
     def _health_check_summary(self, code):

@@ -274,3 +274,37 @@ class TestHealth(ConnectorCase):
     def test_transient_fault_is_not_a_rejection_of_the_credentials(self):
         self.open_circuit(count=1)
         self.assertFalse(self.backend.auth_rejected_at)
+
+    def refuse_webhooks(self, count):
+        """``count`` webhooks refused for their signature, as the intake counts them."""
+        for _n in range(count):
+            self.backend._record_rejected_webhook()
+
+    def test_webhooks_refused_for_their_signature_raise_an_activity(self):
+        self.refuse_webhooks(3)
+        self.run_checks()
+        self.run_checks(minutes=5)
+        activity = self.activities()
+        self.assertEqual(activity.connector_health_check, "webhook_signature")
+        self.assertEqual(
+            activity.summary, "Connector health: Webhooks are refused for their signature"
+        )
+        note = str(activity.note)
+        self.assertIn("3 webhooks were refused for their signature", note)
+        self.assertIn("Webhook secret of the Connection tab", note)
+        # The secret fixed, the remote's next webhook is accepted.
+        self.receive("partner.upsert", {"id": 2, "name": "Signed"}, "sig-1")
+        self.run_checks(minutes=6)
+        self.assertFalse(self.activities())
+
+    def test_a_few_refused_webhooks_among_accepted_ones_are_fine(self):
+        self.refuse_webhooks(2)
+        self.assertEqual(self.run_checks()[self.backend.id], [])
+        self.receive("partner.upsert", {"id": 3, "name": "Signed"}, "sig-2")
+        self.refuse_webhooks(5)
+        self.receive("partner.upsert", {"id": 4, "name": "Signed"}, "sig-3")
+        self.assertEqual(self.run_checks()[self.backend.id], [])
+
+    def test_webhooks_refused_more_than_an_hour_ago_are_forgotten(self):
+        self.refuse_webhooks(4)
+        self.assertEqual(self.run_checks(minutes=61)[self.backend.id], [])
