@@ -1,8 +1,10 @@
 """queue_job's job runner stopped while webhooks arrive: the health check
 turns the backend red and raises one activity, then closes it.
 
-The store's webhooks are registered (Register webhooks, through RPC), so the
-backend starts healthy; admin is its responsible. The runner's stall
+The store's webhooks are registered (Register webhooks, through RPC) and the
+flows' SLA set aside (the wiring's backfill read the store's history, whose
+lag breaches it for an hour), so the backend starts healthy; admin is its
+responsible. The runner's stall
 threshold is shortened to STALL_SECONDS (system parameter
 ``connector_base.health_runner_stall_minutes``; 10 minutes by default) and
 the health check is run every CHECK_EVERY seconds (the scheduled action's
@@ -23,6 +25,7 @@ orders are imported, no job is left to run, the next check finds the
 backend *OK* and marks the activity done ("Resolved" in the chatter).
 """
 
+import collections
 import time
 
 from .harness import ScenarioFailed, wait_idle, wait_until
@@ -122,12 +125,23 @@ def _place_orders(stack, checks, skus):
     raise ScenarioFailed(f"the backend did not stay failing: {checks.figures()}")
 
 
-def _set_up(stack, checks):
+def _set_up(stack, checks, saved):
     """As an administrator would: admin responsible, the store's webhooks
     registered (it then sends to its subscriptions only), the stall
-    threshold shortened; the backend must then be healthy."""
+    threshold shortened; the flows' SLA off (``saved`` keeps them): the
+    wiring's backfill read the store's history, hours old, whose lag breaches
+    them for an hour. The backend must then be healthy."""
     with stack.shop.lock:
         stack.shop.webhook_url = None
+    saved["sla"] = stack.rpc(
+        "connector.sync.policy",
+        "search_read",
+        [("backend_id", "=", stack.backend_id), ("sla_lag_minutes", ">", 0)],
+        ["sla_lag_minutes"],
+    )
+    stack.rpc(
+        "connector.sync.policy", "write", [p["id"] for p in saved["sla"]], {"sla_lag_minutes": 0}
+    )
     stack.rpc("connector.backend", "write", [stack.backend_id], {"responsible_id": stack.rpc.uid})
     stack.rpc("connector.backend", "action_shopify_register_webhooks", [stack.backend_id])
     stack.rpc("ir.config_parameter", "set_param", STALL_PARAMETER, str(STALL_SECONDS / 60))
@@ -214,12 +228,19 @@ def _assert_recovered(stack, checks, order_ids, activity_id, figures):
 def run(stack):
     wait_idle(stack)
     checks = Checks(stack)
-    saved_url = stack.shop.webhook_url
+    saved = {"url": stack.shop.webhook_url, "sla": []}
     try:
-        _set_up(stack, checks)
+        _set_up(stack, checks, saved)
         pids = stack.server.freeze_job_runner()
-        frozen_at = stack.sql.value("SELECT now() AT TIME ZONE 'utc'")
+        # To the second, as Odoo stores the times compared with it.
+        frozen_at = stack.sql.value("SELECT date_trunc('second', now() AT TIME ZONE 'utc')")
+        delivered_before = len(stack.shop.webhooks.log())
         order_ids = _place_orders(stack, checks, stack.bound_skus())
+        stack.shop.wait_webhooks(timeout=30)
+        deliveries = collections.Counter(
+            (entry["topic"], entry.get("status") or entry.get("error"))
+            for entry in stack.shop.webhooks.log()[delivered_before:]
+        )
         received = dict(
             stack.sql(
                 "SELECT state, count(*) FROM connector_event WHERE backend_id = %s "
@@ -227,11 +248,15 @@ def run(stack):
                 (stack.backend_id, frozen_at),
             )
         )
+        # Of the jobs the webhooks queued (one started just before the stop,
+        # in the same second, is not the runner's doing while stopped).
         started = stack.sql.value(
-            "SELECT count(*) FROM queue_job WHERE date_started >= %s", (frozen_at,)
+            "SELECT count(*) FROM queue_job WHERE date_created >= %s AND date_started IS NOT NULL",
+            (frozen_at,),
         )
         figures = (
-            f"runner {pids} stopped; events meanwhile {received}; jobs started {started}; "
+            f"runner {pids} stopped; webhooks {dict(deliveries)}; "
+            f"events meanwhile {received}; jobs started {started}; "
             f"checks (s after the first webhook: state/activities) {checks.figures()}"
         )
         if received != {"received": ORDERS}:
@@ -245,5 +270,12 @@ def run(stack):
         stack.server.thaw_job_runner()
         with stack.shop.lock:
             stack.shop.store.webhook_subscriptions.clear()
-            stack.shop.webhook_url = saved_url
+            stack.shop.webhook_url = saved["url"]
         stack.rpc("ir.config_parameter", "set_param", STALL_PARAMETER, False)
+        for policy in saved["sla"]:
+            stack.rpc(
+                "connector.sync.policy",
+                "write",
+                [policy["id"]],
+                {"sla_lag_minutes": policy["sla_lag_minutes"]},
+            )
