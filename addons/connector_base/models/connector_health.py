@@ -261,7 +261,8 @@ class ConnectorBackend(models.Model):
                    AND NOT EXISTS (
                        SELECT 1 FROM connector_event e
                         WHERE e.backend_id = r.backend_id AND e.source = 'webhook'
-                          AND e.received_at >= min(r.rejected_at))
+                          -- stored to the second, unlike the rejections
+                          AND e.received_at >= date_trunc('second', min(r.rejected_at)))
                 """,
                 ids=tuple(self.ids),
                 since=fields.Datetime.now() - timedelta(hours=1),
