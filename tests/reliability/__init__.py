@@ -13,6 +13,7 @@ SCENARIOS = (
     "kill_during_import",
     "kill_during_flush",
     "shopify_outage",
+    "runner_stopped",
     "mapper_fuzz",
     "webhook_fuzz",
 )

@@ -276,6 +276,7 @@ class OdooServer:
         self.log_path = workdir / "odoo.log"
         self.log = LogWatch(self.log_path, verbose)
         self.proc = None
+        self.frozen = set()  # pids stopped by freeze_job_runner
 
     @property
     def url(self):
@@ -374,6 +375,7 @@ class OdooServer:
 
     def stop(self, timeout=30):
         """Stop the server: SIGINT (graceful), then SIGKILL to its process group."""
+        self.thaw_job_runner()  # a stopped process would not stop
         proc, self.proc = self.proc, None
         if proc is None:
             return None
@@ -414,6 +416,33 @@ class OdooServer:
                 if kind:
                     kinds[kind].append(child.pid)
         return {kind: sorted(pids) for kind, pids in kinds.items()}
+
+    def freeze_job_runner(self):
+        """Stop queue_job's job runner without stopping the server: SIGSTOP
+        to its process. Returns its pids.
+
+        In a multi-worker server the runner is a worker process of its own
+        (``WorkerJobRunner``) that the prefork master does not watch (no
+        watchdog timeout): frozen, it is neither killed nor replaced, and it
+        hands no job to the HTTP workers, which keep taking webhooks. It is
+        what a hung runner looks like to the database: jobs queued, none
+        started. :meth:`thaw_job_runner` lets it go on where it stopped.
+        """
+        pids = self.workers()["jobrunner"]
+        if not pids:
+            raise RuntimeError("the server has no job runner process to stop")
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+            self.frozen.add(pid)
+        return pids
+
+    def thaw_job_runner(self):
+        """SIGCONT to the runner processes :meth:`freeze_job_runner` stopped."""
+        frozen, self.frozen = self.frozen, set()
+        for pid in frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        return sorted(frozen)
 
     def kill_worker(self, pid):
         """SIGKILL one worker of this server (the prefork master spawns another)."""

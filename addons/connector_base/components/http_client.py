@@ -4,8 +4,8 @@ What every connector needs from a remote API conversation, in one place:
 a reused session per thread, timeouts, a correlation-id header, a per-backend
 rate limit, the classification of failures (429, 5xx, timeouts and dropped
 connections are transient and carry the remote's Retry-After; other 4xx are
-not), hooks for the backend's circuit breaker, and secrets redacted from every
-log line.
+not; 401 and 403 say the credentials were rejected), hooks for the backend's
+circuit breaker, and secrets redacted from every log line.
 """
 
 import email.utils
@@ -21,6 +21,8 @@ _logger = logging.getLogger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-Id"
 REDACTED = "***"
+# The remote refused the credentials (unknown or revoked token, missing scope).
+AUTH_REJECTED_STATUSES = (401, 403)
 
 
 class RemoteError(Exception):
@@ -151,8 +153,10 @@ class HttpClient:
     :param secrets: strings never to appear in a log line.
     :param rate_limiter: a :class:`RateLimiter`, or None for no limit.
     :param breaker: object with ``before_request()`` (raises
-        :class:`CircuitOpenError` while open), ``record_success()`` and
-        ``record_failure(message)``; None for no circuit breaker.
+        :class:`CircuitOpenError` while open), ``record_success(authorized)``
+        (the remote answered; ``authorized``: it accepted the credentials),
+        ``record_failure(message)`` and ``record_auth_rejected(message)`` (it
+        answered 401 or 403); None for no circuit breaker.
     :param correlation_id: sent as ``X-Correlation-Id``.
     """
 
@@ -245,9 +249,12 @@ class HttpClient:
             )
         if self.breaker:
             # A refusal proves the remote is up: it does not count for the breaker.
-            self.breaker.record_success()
+            self.breaker.record_success(authorized=status < 400)
         if status >= 400:
-            raise RemoteError(f"{method} {url}: HTTP {status}: {body[:500]}", status, body)
+            message = f"{method} {url}: HTTP {status}: {body[:500]}"
+            if status in AUTH_REJECTED_STATUSES and self.breaker:
+                self.breaker.record_auth_rejected(message)
+            raise RemoteError(message, status, body)
         return response
 
     def get(self, path, **kwargs):

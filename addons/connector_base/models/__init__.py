@@ -17,4 +17,5 @@ from . import (
     connector_sync_policy,
     connector_task,
     connector_webhook_rejection,
+    ir_config_parameter,
 )

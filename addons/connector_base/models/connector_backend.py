@@ -718,15 +718,22 @@ class CircuitBreaker:
                 (fields.Datetime.now(), backend.id),
             )
 
-    def record_success(self):
+    def record_success(self, authorized=False):
         backend = self.backend
         backend.env.cr.execute(
-            "SELECT consecutive_failures, state FROM connector_backend WHERE id = %s", (backend.id,)
+            "SELECT consecutive_failures, state, auth_rejected_at FROM connector_backend "
+            "WHERE id = %s",
+            (backend.id,),
         )
-        failures, state = backend.env.cr.fetchone()
+        failures, state, auth_rejected_at = backend.env.cr.fetchone()
         if failures or state == "circuit_open":
             backend._set_circuit_closed()
             _logger.info("backend %s: remote answered again, circuit closed", backend.id)
+        if authorized and auth_rejected_at:
+            backend._record_auth_accepted()
+
+    def record_auth_rejected(self, message):
+        self.backend._record_auth_rejected(message)
 
     def record_failure(self, message):
         backend = self.backend

@@ -9,6 +9,43 @@ _logger = logging.getLogger(__name__)
 # A job waiting this long while none started means queue_job's runner is
 # not running (or not reaching this database).
 RUNNER_STALL_MINUTES = 10
+# queue_job's runner puts back an enqueued job that no worker started within
+# seconds: one enqueued this long means the runner is frozen with it.
+JOB_ENQUEUED_STUCK_MINUTES = 10
+# Connector jobs take seconds (a page, a batch): one started this long holds
+# its channel's capacity, and the jobs behind it wait.
+JOB_STARTED_STUCK_MINUTES = 60
+# Webhooks refused for their signature within the last hour, none accepted
+# since the first of them: the remote signs with another secret, and what it
+# sends is lost. A remote retries a refused delivery, so a real one refused
+# counts several times; a stray bad request does not reach this.
+WEBHOOK_REFUSED_ALERT = 3
+# System parameters that override the thresholds above (minutes, decimals
+# allowed): an administrator tunes them, the reliability suite shortens them.
+THRESHOLD_PARAMETERS = {
+    "connector_base.health_runner_stall_minutes": RUNNER_STALL_MINUTES,
+    "connector_base.health_job_enqueued_minutes": JOB_ENQUEUED_STUCK_MINUTES,
+    "connector_base.health_job_started_minutes": JOB_STARTED_STUCK_MINUTES,
+}
+# Jobs of a backend, whichever way they were queued: on one of its flows'
+# channels (root.connector.backend_<id>.<flow>), on the backend record itself,
+# on one of its events, or its dispatcher (identity key connector.dispatch-<id>).
+# queue_job keeps the records as a JSON document inside a JSON string: #>> '{}'
+# unwraps it.
+JOB_BACKEND_SQL = SQL(
+    """
+    COALESCE(
+        substring(j.channel FROM '^root\\.connector\\.backend_(\\d+)(?:\\.|$)')::integer,
+        CASE WHEN j.model_name = 'connector.backend'
+             AND jsonb_array_length((j.records #>> '{}')::jsonb -> 'ids') = 1
+             THEN ((j.records #>> '{}')::jsonb -> 'ids' ->> 0)::integer END,
+        (SELECT e.backend_id FROM connector_event_queue_job_rel r
+           JOIN connector_event e ON e.id = r.connector_event_id
+          WHERE r.queue_job_id = j.id LIMIT 1),
+        substring(j.identity_key FROM '^connector\\.dispatch-(\\d+)$')::integer
+    )
+    """
+)
 # Backends whose jobs are expected to run: a draft or paused backend keeps
 # its messages on purpose.
 CHECKED_STATES = ("running", "circuit_open")
@@ -42,25 +79,49 @@ class ConnectorBackend(models.Model):
         help="Result of the last scheduled health check.",
     )
     health_message = fields.Text(readonly=True, copy=False)
+    auth_rejected_at = fields.Datetime(
+        string="Credentials rejected at",
+        readonly=True,
+        copy=False,
+        help="When the remote last refused the credentials (HTTP 401 or 403); cleared by "
+        "the next call it accepts.",
+    )
+    auth_rejected_message = fields.Text(string="Credentials rejected", readonly=True, copy=False)
 
     def _connector_health_checks(self):
         """The failing health checks of each backend.
 
         Returns a dict ``{backend_id: [(code, message), ...]}`` (an empty list
         for a healthy backend). Codes: ``runner`` (queue_job's runner seems
-        stopped), ``circuit`` (circuit open), ``sla`` (a flow past its SLA).
-        Rejected credentials are not checked: the backend records the last
-        remote failure, not whether the remote refused the credentials.
+        stopped), ``channel`` (a job of the backend enqueued or started far
+        too long), ``circuit`` (circuit open), ``sla`` (a flow past its SLA),
+        ``credentials`` (the remote refused the credentials),
+        ``webhook_signature`` (webhooks refused for their signature, none
+        accepted).
+
+        Connectors extend it for their type: call ``super()``, then append
+        their own ``(code, message)`` to the lists of their backends (and give
+        the code a label in :meth:`_health_check_labels`). A check that calls
+        the remote should not do so on every run (the cron runs every 5
+        minutes): reuse a recent result.
         """
         checks = {backend.id: [] for backend in self}
         if not self:
             return checks
         runner = self._health_runner_stalled()
+        stuck = self._health_stuck_jobs()
+        refused = self._health_webhooks_refused()
         metrics = self._connector_metrics("hour")
         for backend in self:
             failing = checks[backend.id]
             if runner and backend.state in CHECKED_STATES:
                 failing.append(("runner", runner))
+            if backend.id in stuck:
+                failing.append(("channel", stuck[backend.id]))
+            if backend.id in refused:
+                failing.append(("webhook_signature", refused[backend.id]))
+            if backend.auth_rejected_at:
+                failing.append(("credentials", backend._health_credentials_message()))
             if backend.state == "circuit_open":
                 failing.append(
                     (
@@ -79,10 +140,26 @@ class ConnectorBackend(models.Model):
                 failing.append(("sla", "\n".join(breaches)))
         return checks
 
+    @api.model
+    def _health_minutes(self, parameter):
+        """The threshold of ``parameter`` (a key of ``THRESHOLD_PARAMETERS``):
+        the system parameter when set, else the default."""
+        value = self.env["ir.config_parameter"].sudo().get_param(parameter)
+        try:
+            minutes = float(value) if value else 0.0
+        except ValueError:
+            minutes = 0.0  # refused when written: see ir.config.parameter
+        return minutes if 0 < minutes <= 60 * 24 * 365 else THRESHOLD_PARAMETERS[parameter]
+
+    @staticmethod
+    def _health_minutes_text(minutes):
+        return f"{minutes:g}"
+
     def _health_runner_stalled(self):
         """A plain-words message when jobs wait for more than
         ``RUNNER_STALL_MINUTES`` while none started in that time, else ''."""
-        since = fields.Datetime.now() - timedelta(minutes=RUNNER_STALL_MINUTES)
+        minutes = self._health_minutes("connector_base.health_runner_stall_minutes")
+        since = fields.Datetime.now() - timedelta(minutes=minutes)
         self.env["queue.job"].flush_model()
         self.env.cr.execute(
             SQL(
@@ -105,8 +182,138 @@ class ConnectorBackend(models.Model):
             "is running for this database.",
             count=waiting,
             oldest=fields.Datetime.to_string(oldest),
-            minutes=RUNNER_STALL_MINUTES,
+            minutes=self._health_minutes_text(minutes),
         )
+
+    def _health_stuck_jobs(self):
+        """``{backend id: message}`` for the backends with a job enqueued for
+        more than ``JOB_ENQUEUED_STUCK_MINUTES`` or started for more than
+        ``JOB_STARTED_STUCK_MINUTES``: its channel is stuck behind it."""
+        now = fields.Datetime.now()
+        enqueued = self._health_minutes("connector_base.health_job_enqueued_minutes")
+        started = self._health_minutes("connector_base.health_job_started_minutes")
+        self.env["queue.job"].flush_model()
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT backend_id, state, count(*), min(since),
+                       (array_agg(name ORDER BY since))[1],
+                       (array_agg(channel ORDER BY since))[1]
+                  FROM (SELECT %(backend)s AS backend_id, j.state, j.name, j.channel,
+                               CASE WHEN j.state = 'started' THEN j.date_started
+                                    ELSE j.date_enqueued END AS since
+                          FROM queue_job j
+                         WHERE (j.state = 'enqueued' AND j.date_enqueued <= %(enqueued)s)
+                            OR (j.state = 'started' AND j.date_started <= %(started)s)) jobs
+                 WHERE backend_id IN %(ids)s
+                 GROUP BY backend_id, state
+                 ORDER BY backend_id, state DESC
+                """,
+                backend=JOB_BACKEND_SQL,
+                enqueued=now - timedelta(minutes=enqueued),
+                started=now - timedelta(minutes=started),
+                ids=tuple(self.ids),
+            )
+        )
+        messages = {}
+        for backend_id, state, count, since, name, channel in self.env.cr.fetchall():
+            if state == "started":
+                line = self.env._(
+                    "%(count)s job(s) started more than %(minutes)s minutes ago and still "
+                    "running, the oldest %(name)r since %(since)s UTC on channel %(channel)s: "
+                    "the jobs behind it in that channel wait. Open it in Queue Jobs; if it "
+                    "hangs, restart the Odoo worker running it (the job is then requeued).",
+                    count=count,
+                    minutes=self._health_minutes_text(started),
+                    name=name,
+                    since=fields.Datetime.to_string(since),
+                    channel=channel,
+                )
+            else:
+                line = self.env._(
+                    "%(count)s job(s) handed to a worker more than %(minutes)s minutes ago and "
+                    "never started, the oldest %(name)r since %(since)s UTC on channel "
+                    "%(channel)s. Check that the Odoo workers and queue_job's runner are "
+                    "running and reach each other (the runner's host and port).",
+                    count=count,
+                    minutes=self._health_minutes_text(enqueued),
+                    name=name,
+                    since=fields.Datetime.to_string(since),
+                    channel=channel,
+                )
+            messages[backend_id] = "\n".join(filter(None, (messages.get(backend_id), line)))
+        return messages
+
+    def _health_webhooks_refused(self):
+        """``{backend id: message}`` for the backends that refused at least
+        ``WEBHOOK_REFUSED_ALERT`` webhooks for their signature in the last
+        hour and accepted none since the first of them."""
+        self.env["connector.webhook.rejection"].flush_model()
+        self.env["connector.event"].flush_model(["backend_id", "received_at", "source"])
+        self.env.cr.execute(
+            SQL(
+                """
+                SELECT r.backend_id, count(*), min(r.rejected_at)
+                  FROM connector_webhook_rejection r
+                 WHERE r.backend_id IN %(ids)s AND r.rejected_at >= %(since)s
+                 GROUP BY r.backend_id
+                HAVING count(*) >= %(alert)s
+                   AND NOT EXISTS (
+                       SELECT 1 FROM connector_event e
+                        WHERE e.backend_id = r.backend_id AND e.source = 'webhook'
+                          -- stored to the second, unlike the rejections
+                          AND e.received_at >= date_trunc('second', min(r.rejected_at)))
+                """,
+                ids=tuple(self.ids),
+                since=fields.Datetime.now() - timedelta(hours=1),
+                alert=WEBHOOK_REFUSED_ALERT,
+            )
+        )
+        return {
+            backend_id: self.env._(
+                "%(count)s webhooks were refused for their signature since %(first)s UTC and "
+                "none was accepted: the remote signs them with another secret, and what it "
+                "sends does not reach Odoo. Copy the remote's webhook signing secret into the "
+                "Webhook secret of the Connection tab (the remote sends again what was "
+                "refused for a while).",
+                count=count,
+                first=fields.Datetime.to_string(first),
+            )
+            for backend_id, count, first in self.env.cr.fetchall()
+        }
+
+    def _health_credentials_message(self):
+        """What to fix when the remote refused this backend's credentials."""
+        self.ensure_one()
+        return self.env._(
+            "%(backend)s refused the credentials at %(at)s UTC (%(answer)s). Enter a valid "
+            "API token (not revoked, with the access the connector needs) in the Connection "
+            "tab and press Test connection: the check passes with the first accepted call.",
+            backend=self.display_name,
+            at=fields.Datetime.to_string(self.auth_rejected_at),
+            answer=(self.auth_rejected_message or "-").splitlines()[0][:300],
+        )
+
+    def _record_auth_rejected(self, message):
+        """The remote answered 401 or 403: kept on the backend's own cursor,
+        as the job that met it may roll back."""
+        self.ensure_one()
+        self._update_health(
+            "UPDATE connector_backend SET auth_rejected_at = %s, auth_rejected_message = %s "
+            "WHERE id = %s",
+            (fields.Datetime.now(), message[:2000], self.id),
+        )
+        self.invalidate_recordset(["auth_rejected_at", "auth_rejected_message"])
+
+    def _record_auth_accepted(self):
+        """The remote accepted the credentials again: the rejection is over."""
+        self.ensure_one()
+        self._update_health(
+            "UPDATE connector_backend SET auth_rejected_at = NULL, auth_rejected_message = NULL "
+            "WHERE id = %s AND auth_rejected_at IS NOT NULL",
+            (self.id,),
+        )
+        self.invalidate_recordset(["auth_rejected_at", "auth_rejected_message"])
 
     def _health_sla_breaches(self, metrics):
         """One line per flow of this backend whose lag p95 over the last hour
@@ -134,14 +341,21 @@ class ConnectorBackend(models.Model):
                 )
         return breaches
 
-    def _health_check_summary(self, code):
-        """The activity summary of a failing check, in plain words."""
-        labels = {
+    def _health_check_labels(self):
+        """``{code: label}`` of the health checks; connectors add theirs."""
+        return {
             "runner": self.env._("Queue jobs are not running"),
+            "channel": self.env._("A job channel is stuck"),
             "circuit": self.env._("Circuit open: the remote keeps failing"),
             "sla": self.env._("A flow is behind its SLA"),
+            "credentials": self.env._("The remote rejected the credentials"),
+            "webhook_signature": self.env._("Webhooks are refused for their signature"),
         }
-        return self.env._("Connector health: %(check)s", check=labels.get(code, code))
+
+    def _health_check_summary(self, code):
+        """The activity summary of a failing check, in plain words."""
+        label = self._health_check_labels().get(code, code)
+        return self.env._("Connector health: %(check)s", check=label)
 
     @api.model
     def _connector_run_health_checks(self):

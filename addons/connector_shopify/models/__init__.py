@@ -5,6 +5,7 @@ from . import (
     shopify_catalog,
     shopify_correlation,
     shopify_fulfillment,
+    shopify_health,
     shopify_location,
     shopify_order_binding,
     shopify_order_import,

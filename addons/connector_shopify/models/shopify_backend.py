@@ -112,7 +112,12 @@ class ConnectorBackend(models.Model):
         "web.base.url.",
     )
     shopify_webhook_state = fields.Selection(
-        [("unknown", "Not checked"), ("ok", "Registered"), ("mismatch", "Incomplete")],
+        [
+            ("unknown", "Not checked"),
+            ("ok", "Registered"),
+            ("mismatch", "Incomplete"),
+            ("error", "Check failed"),
+        ],
         string="Webhooks",
         default="unknown",
         readonly=True,

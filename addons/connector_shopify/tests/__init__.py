@@ -4,6 +4,7 @@ from . import (
     test_correlation,
     test_end_to_end,
     test_fulfillment,
+    test_health,
     test_mapper_order,
     test_mapper_refund,
     test_order_identity,
