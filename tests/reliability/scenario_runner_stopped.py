@@ -1,10 +1,8 @@
 """queue_job's job runner stopped while webhooks arrive: the health check
 turns the backend red and raises one activity, then closes it.
 
-The store's webhooks are registered (Register webhooks, through RPC) and the
-flows' SLA set aside (the wiring's backfill read the store's history, whose
-lag breaches it for an hour), so the backend starts healthy; admin is its
-responsible. The runner's stall
+The store's webhooks are registered (Register webhooks, through RPC), so
+the backend starts healthy; admin is its responsible. The runner's stall
 threshold is shortened to STALL_SECONDS (system parameter
 ``connector_base.health_runner_stall_minutes``; 10 minutes by default) and
 the health check is run every CHECK_EVERY seconds (the scheduled action's
@@ -128,20 +126,10 @@ def _place_orders(stack, checks, skus):
 def _set_up(stack, checks, saved):
     """As an administrator would: admin responsible, the store's webhooks
     registered (it then sends to its subscriptions only), the stall
-    threshold shortened; the flows' SLA off (``saved`` keeps them): the
-    wiring's backfill read the store's history, hours old, whose lag breaches
-    them for an hour. The backend must then be healthy."""
+    threshold shortened. The backend must then be healthy: the history the
+    wiring's backfill read, hours old, is not lag."""
     with stack.shop.lock:
         stack.shop.webhook_url = None
-    saved["sla"] = stack.rpc(
-        "connector.sync.policy",
-        "search_read",
-        [("backend_id", "=", stack.backend_id), ("sla_lag_minutes", ">", 0)],
-        ["sla_lag_minutes"],
-    )
-    stack.rpc(
-        "connector.sync.policy", "write", [p["id"] for p in saved["sla"]], {"sla_lag_minutes": 0}
-    )
     stack.rpc("connector.backend", "write", [stack.backend_id], {"responsible_id": stack.rpc.uid})
     stack.rpc("connector.backend", "action_shopify_register_webhooks", [stack.backend_id])
     stack.rpc("ir.config_parameter", "set_param", STALL_PARAMETER, str(STALL_SECONDS / 60))
@@ -228,7 +216,7 @@ def _assert_recovered(stack, checks, order_ids, activity_id, figures):
 def run(stack):
     wait_idle(stack)
     checks = Checks(stack)
-    saved = {"url": stack.shop.webhook_url, "sla": []}
+    saved = {"url": stack.shop.webhook_url}
     try:
         _set_up(stack, checks, saved)
         pids = stack.server.freeze_job_runner()
@@ -272,10 +260,3 @@ def run(stack):
             stack.shop.store.webhook_subscriptions.clear()
             stack.shop.webhook_url = saved["url"]
         stack.rpc("ir.config_parameter", "set_param", STALL_PARAMETER, False)
-        for policy in saved["sla"]:
-            stack.rpc(
-                "connector.sync.policy",
-                "write",
-                [policy["id"]],
-                {"sla_lag_minutes": policy["sla_lag_minutes"]},
-            )

@@ -14,6 +14,9 @@ PERIODS = {
 # Open events that still move on their own: a failed event waits for a
 # person, so it counts in the backlog but not in the oldest pending age.
 PENDING_STATES = ("received", "queued", "processing", "waiting")
+# Events the remote pushed to us (webhooks, uploaded batches): the lag
+# percentiles are theirs.
+PUSHED_SOURCES = ("webhook", "upload")
 # Outbound changes still to send.
 OUTBOUND_PENDING_STATES = ("pending", "sending")
 
@@ -38,8 +41,9 @@ class ConnectorBackend(models.Model):
           applied (not failed) was received, or the oldest change still to
           send was queued, whichever is older (0 when none);
         - ``lag_p50`` / ``lag_p95``: seconds from the moment an event occurred
-          to the moment it was applied, for events applied in the period
-          (None when none was);
+          to the moment it was applied, for events the remote pushed
+          (webhooks, uploads) applied in the period (None when none was):
+          what a backfill reads is as old as the remote's data, not late;
         - ``error_rate``: events that failed over events processed (done,
           failed, ignored by a person or skipped as stale) in the period
           (None when none was processed);
@@ -86,6 +90,11 @@ class ConnectorBackend(models.Model):
             return max(0, int((now - oldest).total_seconds())) if oldest else 0
 
         done = SQL("state = 'done' AND processed_at >= %s", since)
+        # Lag is how late the remote's pushes are applied. A read of the
+        # remote (a backfill, a manual import) brings what changed hours or
+        # days ago on purpose: its age is not a delay of the sync, and a new
+        # backend's first backfill would breach every SLA for an hour.
+        pushed = SQL("%s AND source IN %s", done, PUSHED_SOURCES)
         self.env.cr.execute(
             SQL(
                 """
@@ -95,9 +104,9 @@ class ConnectorBackend(models.Model):
                        count(*) FILTER (WHERE state IN ('done', 'failed', 'ignored', 'stale')
                                           AND processed_at >= %(since)s),
                        percentile_cont(0.5) WITHIN GROUP (ORDER BY lag_seconds)
-                           FILTER (WHERE %(done)s),
+                           FILTER (WHERE %(pushed)s),
                        percentile_cont(0.95) WITHIN GROUP (ORDER BY lag_seconds)
-                           FILTER (WHERE %(done)s),
+                           FILTER (WHERE %(pushed)s),
                        count(*) FILTER (WHERE state = 'duplicate' AND received_at >= %(since)s),
                        count(*) FILTER (WHERE state IN %(open)s),
                        count(*) FILTER (WHERE state = 'failed'),
@@ -111,6 +120,7 @@ class ConnectorBackend(models.Model):
                  GROUP BY backend_id, flow
                 """,
                 done=done,
+                pushed=pushed,
                 since=since,
                 open=OPEN_STATES,
                 pending=PENDING_STATES,

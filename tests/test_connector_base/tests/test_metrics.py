@@ -19,7 +19,17 @@ class TestMetrics(ConnectorCase):
         cls.other_remote, cls.other = start_remote_and_backend(cls, name="Other remote")
         cls.count = 0
 
-    def event(self, state, *, flow="partners_in", received=None, lag=None, backend=None, **ago):
+    def event(
+        self,
+        state,
+        *,
+        flow="partners_in",
+        received=None,
+        lag=None,
+        backend=None,
+        source="webhook",
+        **ago,
+    ):
         """An event row in ``state``, processed ``ago`` before NOW (when given),
         received ``received`` before NOW (default: when it was processed)."""
         type(self).count += 1
@@ -32,7 +42,7 @@ class TestMetrics(ConnectorCase):
                 INSERT INTO connector_event (backend_id, flow, topic, idempotency_key,
                     occurred_at, received_at, processed_at, lag_seconds, source, state,
                     duplicate_of_id)
-                VALUES (%s, %s, 'partner.upsert', %s, %s, %s, %s, %s, 'webhook', %s, %s)
+                VALUES (%s, %s, 'partner.upsert', %s, %s, %s, %s, %s, %s, %s, %s)
                 """,
                 (backend or self.backend).id,
                 flow,
@@ -41,6 +51,7 @@ class TestMetrics(ConnectorCase):
                 received_at,
                 processed_at,
                 lag,
+                source,
                 state,
                 None,
             )
@@ -125,6 +136,18 @@ class TestMetrics(ConnectorCase):
         self.assertAlmostEqual(other["applied_per_minute"], 1 / 60)
         self.assertEqual((other["lag_p50"], other["error_rate"]), (99999, 0.5))
         self.assertEqual((other["backlog"], other["oldest_pending_age"]), (2, 6 * 86400))
+
+    def test_what_a_backfill_reads_is_applied_not_late(self):
+        # Pushed by the remote: lags 10 and 20 s. Read by a backfill and by
+        # a manual import: changes a day old, applied now.
+        self.event("done", minutes=2, lag=10)
+        self.event("done", minutes=3, lag=20, source="upload")
+        self.event("done", minutes=1, lag=86400, source="poll")
+        self.event("done", minutes=1, lag=86400, source="manual")
+
+        hour = self.metrics("hour")[(self.backend.id, "partners_in")]
+        self.assertAlmostEqual(hour["applied_per_minute"], 4 / 60)
+        self.assertEqual((hour["lag_p50"], hour["lag_p95"]), (15.0, 19.5))
 
     def test_outbound_sent_pending_and_oldest_age(self):
         self.outbound("sent", sent=timedelta(minutes=10))
