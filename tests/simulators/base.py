@@ -702,8 +702,21 @@ class Simulator:
         if fault is None or fault.kind == "malformed" or fault.apply:
             response = handler(request, **args)
             processed = True
+        if fault is not None and fault.kind == "drop":
+            # Logged before the connection is cut: the client may send its
+            # next request the moment it sees the cut, and the log keeps
+            # the order of arrival.
+            self._log_request(entry, None, processed, started, request)
         if fault is not None:
             response = self._faulty_response(fault, response, environ)
+        if fault is None or fault.kind != "drop":
+            self._log_request(entry, response, processed, started, request)
+        if response is None:
+            # Dropped: writing to the closed socket fails and werkzeug lets it go.
+            response = Response(b"")
+        return response(environ, start_response)
+
+    def _log_request(self, entry, response, processed, started, request):
         entry.update(
             status=response.status_code if response is not None else None,
             processed=processed,
@@ -711,10 +724,6 @@ class Simulator:
             **getattr(request, "sim_note", {}),
         )
         self.requests.add(**entry)
-        if response is None:
-            # Dropped: writing to the closed socket fails and werkzeug lets it go.
-            response = Response(b"")
-        return response(environ, start_response)
 
     def _faulty_response(self, fault, response, environ):
         if fault.kind == "throttle":
