@@ -166,7 +166,9 @@ class TestAccessThroughActions(ConnectorCase):
         with self.assertRaisesRegex(UserError, "Only pending or failed changes can be cancelled"):
             self.change.with_user(self.support).action_cancel()
         self.assertEqual(self.change.state, "sent")
-        self.assertEqual(self.change.audit_ids, self.outbound_audit, "no line for what was not done")
+        self.assertEqual(
+            self.change.audit_ids, self.outbound_audit, "no line for what was not done"
+        )
 
     def test_manager_edits_a_payload_and_sends_pending_changes_through_the_actions(self):
         with trap_jobs():

@@ -286,8 +286,10 @@ class TestOverview(ConnectorCase):
         action = backend.action_view_mismatches()
         self.assertEqual(action["res_model"], "connector.reconciliation.mismatch")
         self.assertEqual(action["context"], {"search_default_open": 1})
-        listed = self.env["connector.reconciliation.mismatch"].with_user(support).search(
-            [*action["domain"], ("state", "=", "open")]
+        listed = (
+            self.env["connector.reconciliation.mismatch"]
+            .with_user(support)
+            .search([*action["domain"], ("state", "=", "open")])
         )
         self.assertEqual(listed.backend_id, self.backend)
         self.assertEqual(len(listed), 2)
