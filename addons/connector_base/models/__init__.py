@@ -1,4 +1,5 @@
 from . import (
+    connector_audit_mixin,
     connector_backend,
     connector_binding_mixin,
     connector_correlation,
@@ -10,6 +11,7 @@ from . import (
     connector_identity,
     connector_metrics,
     connector_outbound,
+    connector_outbound_audit,
     connector_overview,
     connector_reconciliation,
     connector_reconciliation_mismatch,

@@ -19,9 +19,7 @@ class ConnectorEvent(models.Model):
 
     def _audit(self, action, note=None):
         """One audit line per event; ``user_id`` is the acting user (sudo keeps it)."""
-        self.env["connector.event.audit"].sudo().create(
-            [{"event_id": event.id, "action": action, "note": note} for event in self]
-        )
+        self.env["connector.event.audit"]._log(self, action, note)
 
     def _check_user(self):
         if not self.env.user.has_group("connector_base.group_connector_user"):
@@ -153,8 +151,10 @@ class ConnectorEventAudit(models.Model):
     """Who did what to an event, and when: requeue, ignore, edit, replay."""
 
     _name = "connector.event.audit"
+    _inherit = ["connector.audit.mixin"]
     _description = "Connector Event Audit"
     _order = "id desc"
+    _audited_field = "event_id"
 
     event_id = fields.Many2one("connector.event", required=True, ondelete="cascade", index=True)
     company_id = fields.Many2one(related="event_id.company_id", store=True)
@@ -167,6 +167,3 @@ class ConnectorEventAudit(models.Model):
         ],
         required=True,
     )
-    note = fields.Text()
-    user_id = fields.Many2one("res.users", default=lambda self: self.env.user, required=True)
-    date = fields.Datetime(default=fields.Datetime.now, required=True)

@@ -150,6 +150,7 @@ class ConnectorOutbound(models.Model):
         ondelete="set null",
         help="The long operation (full stock push, catalog export…) that queued this change.",
     )
+    audit_ids = fields.One2many("connector.outbound.audit", "outbound_id", readonly=True)
 
     # At most one pending change per key: the coalescing point.
     _pending_key_uniq = models.UniqueIndex(
@@ -176,10 +177,17 @@ class ConnectorOutbound(models.Model):
         if not self.env.user.has_group("connector_base.group_connector_user"):
             raise AccessError(self.env._("Only connector users may act on outbound changes."))
 
+    def _audit(self, action, note=None):
+        """One audit line per change, in the acting user's name."""
+        self.env["connector.outbound.audit"]._log(self, action, note)
+
     def action_requeue(self):
         """Send failed changes again (unless a newer change of the key is pending)."""
         self._check_user()
-        failed = self.filtered(lambda i: i.state == "failed").sudo()
+        failed = self.filtered(lambda i: i.state == "failed")
+        if not failed:
+            raise UserError(self.env._("Only failed changes can be sent again."))
+        failed = failed.sudo()
         for item in failed:
             newer = self.search_count(
                 [
@@ -188,6 +196,12 @@ class ConnectorOutbound(models.Model):
                     ("coalescing_key", "=", item.coalescing_key),
                     ("state", "=", "pending"),
                 ]
+            )
+            item._audit(
+                "requeue",
+                self.env._("A newer change of this key is pending: it is sent instead of this one.")
+                if newer
+                else None,
             )
             item.write(
                 {
@@ -205,9 +219,11 @@ class ConnectorOutbound(models.Model):
     def action_cancel(self):
         """Drop pending or failed changes: they will not be sent."""
         self._check_user()
-        self.filtered(lambda i: i.state in ("pending", "failed")).sudo().write(
-            {"state": "cancelled"}
-        )
+        items = self.filtered(lambda i: i.state in ("pending", "failed"))
+        if not items:
+            raise UserError(self.env._("Only pending or failed changes can be cancelled."))
+        items._audit("cancel")
+        items.sudo().write({"state": "cancelled"})
         return True
 
     # --- the steps of a send, each in its own transaction --------------------

@@ -55,6 +55,11 @@ class ConnectorBackend(models.Model):
         help="Events received and not processed yet (received, queued, processing).",
     )
     overview_outbound_pending_count = fields.Integer(string="To send", compute="_compute_overview")
+    overview_mismatch_count = fields.Integer(
+        string="Mismatches",
+        compute="_compute_overview",
+        help="Open mismatches found by the reconciliations, neither fixed nor accepted.",
+    )
     overview_oldest_pending_age = fields.Integer(
         string="Oldest pending (s)",
         compute="_compute_overview",
@@ -93,10 +98,11 @@ class ConnectorBackend(models.Model):
     overview_graph = fields.Text(compute="_compute_overview")
 
     def _compute_overview(self):
-        """Every figure of the tiles of these backends in five statements,
+        """Every figure of the tiles of these backends in six statements,
         whatever their number: the metrics of the last hour (two
         aggregations), the last webhook and last send (one), the events
-        applied per hour over a day (one), the policies (one)."""
+        applied per hour over a day (one), the open mismatches (one), the
+        policies (one)."""
         backends = self.filtered("id")
         (self - backends).update(self._overview_empty_values())
         if not backends:
@@ -107,6 +113,7 @@ class ConnectorBackend(models.Model):
         metrics = backends._connector_metrics(OVERVIEW_PERIOD)
         lasts = backends._overview_last_exchanges()
         graphs = backends._overview_graphs()
+        mismatches = backends._reconciliation_open_counts()
         for backend in backends:
             flows = {
                 flow: values
@@ -138,6 +145,7 @@ class ConnectorBackend(models.Model):
             values["overview_last_webhook_at"] = last_webhook
             values["overview_last_sent_at"] = last_sent
             values["overview_graph"] = graphs[backend.id]
+            values["overview_mismatch_count"] = mismatches[backend.id]
             backend.update(values)
 
     def _overview_empty_values(self):
@@ -148,6 +156,7 @@ class ConnectorBackend(models.Model):
             "overview_waiting_count": 0,
             "overview_backlog_count": 0,
             "overview_outbound_pending_count": 0,
+            "overview_mismatch_count": 0,
             "overview_oldest_pending_age": 0,
             "overview_oldest_pending": False,
             "overview_lag_p95": 0,

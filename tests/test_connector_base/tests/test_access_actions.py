@@ -1,4 +1,4 @@
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import new_test_user
 
 from .common import ConnectorCase, trap_jobs
@@ -35,6 +35,9 @@ class TestAccessThroughActions(ConnectorCase):
         self.audit = self.env["connector.event.audit"].create(
             {"event_id": self.event.id, "action": "requeue"}
         )
+        self.outbound_audit = self.env["connector.outbound.audit"].create(
+            {"outbound_id": self.change.id, "action": "requeue"}
+        )
 
     def assert_refused(self, user, what, call):
         with self.subTest(user=user.login, what=what), self.assertRaises(AccessError):
@@ -42,7 +45,9 @@ class TestAccessThroughActions(ConnectorCase):
 
     def forged_writes(self, user):
         """What a user could try over RPC: ``{what: call}``, each as ``user``."""
-        event, change, audit = (r.with_user(user) for r in (self.event, self.change, self.audit))
+        event, change, audit, outbound_audit = (
+            r.with_user(user) for r in (self.event, self.change, self.audit, self.outbound_audit)
+        )
         env = self.env(user=user)
         return {
             "event state": lambda: event.write({"state": "done"}),
@@ -73,6 +78,11 @@ class TestAccessThroughActions(ConnectorCase):
                 }
             ),
             "outbound unlink": change.unlink,
+            "outbound audit create": lambda: env["connector.outbound.audit"].create(
+                {"outbound_id": self.change.id, "action": "cancel", "note": "forged"}
+            ),
+            "outbound audit write": lambda: outbound_audit.write({"note": "rewritten"}),
+            "outbound audit unlink": outbound_audit.unlink,
         }
 
     def test_no_group_writes_states_payloads_audit_or_outbox_over_rpc(self):
@@ -83,6 +93,7 @@ class TestAccessThroughActions(ConnectorCase):
         self.assertEqual(self.event.payload, {"id": 41, "name": "Ada"})
         self.assertEqual((self.change.state, self.change.payload), ("failed", {"score": 7}))
         self.assertEqual(self.audit.note, False)
+        self.assertEqual(self.outbound_audit.note, False)
 
     def test_support_and_manager_read_what_they_act_on(self):
         for user in (self.support, self.manager):
@@ -119,6 +130,45 @@ class TestAccessThroughActions(ConnectorCase):
         self.assertTrue(flush.recordset.env.su, "the flush writes the outbox as the system")
         self.change.with_user(self.support).action_cancel()
         self.assertEqual(self.change.state, "cancelled")
+
+    def test_outbound_actions_are_audited_on_the_change_form(self):
+        self.outbound_audit.unlink()
+        with trap_jobs():
+            self.change.with_user(self.support).action_requeue()
+        self.change.with_user(self.manager).action_cancel()
+        # What the support user sees on the change's form: who did what, when.
+        change = self.change.with_user(self.support)
+        arch = change.get_views([(False, "form")])["views"]["form"]["arch"]
+        self.assertIn('name="audit_ids"', arch)
+        spec = {"date": {}, "user_id": {"fields": {"display_name": {}}}, "action": {}}
+        lines = change.web_read({"audit_ids": {"fields": spec}})[0]["audit_ids"]
+        self.assertEqual(
+            [(line["action"], line["user_id"]["display_name"]) for line in lines],
+            [("cancel", self.manager.name), ("requeue", self.support.name)],
+            "newest first",
+        )
+        self.assertTrue(all(line["date"] for line in lines))
+
+    def test_sending_again_a_change_superseded_by_a_newer_one_says_so(self):
+        self.outbound_audit.unlink()
+        with trap_jobs():
+            newer = self.backend._send_later("partner.score", "k-41", {"score": 8})
+            self.change.with_user(self.support).action_requeue()
+        self.assertEqual((self.change.state, newer.state), ("cancelled", "pending"))
+        self.assertEqual(self.change.audit_ids.user_id, self.support)
+        self.assertIn("A newer change of this key is pending", self.change.audit_ids.note)
+        self.assertFalse(newer.audit_ids, "nobody acted on the newer change")
+
+    def test_outbound_actions_on_changes_in_another_state_say_what_is_possible(self):
+        self.change.write({"state": "sent", "error_kind": False, "error_message": False})
+        with self.assertRaisesRegex(UserError, "Only failed changes can be sent again"):
+            self.change.with_user(self.support).action_requeue()
+        with self.assertRaisesRegex(UserError, "Only pending or failed changes can be cancelled"):
+            self.change.with_user(self.support).action_cancel()
+        self.assertEqual(self.change.state, "sent")
+        self.assertEqual(
+            self.change.audit_ids, self.outbound_audit, "no line for what was not done"
+        )
 
     def test_manager_edits_a_payload_and_sends_pending_changes_through_the_actions(self):
         with trap_jobs():

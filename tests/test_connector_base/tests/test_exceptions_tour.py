@@ -7,8 +7,8 @@ from .common import start_remote_and_backend, trap_jobs
 
 @tagged("post_install", "-at_install")
 class TestExceptionsTour(HttpCase):
-    """In a real browser: a support user works an exception from the list to
-    the event applied."""
+    """In a real browser: a support user works an exception from the
+    Connectors overview to the event applied."""
 
     @classmethod
     def setUpClass(cls):

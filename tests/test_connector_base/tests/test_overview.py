@@ -18,6 +18,7 @@ TILE = [
     "overview_waiting_count",
     "overview_backlog_count",
     "overview_outbound_pending_count",
+    "overview_mismatch_count",
     "overview_oldest_pending",
     "overview_lag",
     "overview_last_webhook_at",
@@ -81,6 +82,24 @@ class TestOverview(ConnectorCase):
             )
         )
 
+    def mismatches(self, backend, states):
+        """What a reconciliation run on ``backend`` found: a mismatch in each of ``states``."""
+        run = self.env["connector.reconciliation.run"].create(
+            {"backend_id": backend.id, "kind": "scores", "kind_label": "Partner scores"}
+        )
+        return self.env["connector.reconciliation.mismatch"].create(
+            [
+                {
+                    "run_id": run.id,
+                    "backend_id": backend.id,
+                    "kind": "scores",
+                    "business_key": f"partner-{n}",
+                    "state": state,
+                }
+                for n, state in enumerate(states)
+            ]
+        )
+
     def tile(self, backend=None):
         backend = backend or self.backend
         self.env.invalidate_all()
@@ -118,6 +137,10 @@ class TestOverview(ConnectorCase):
         self.outbound("sent", ago=timedelta(minutes=21), sent=timedelta(minutes=20))
         self.outbound("sent", ago=timedelta(days=2), sent=timedelta(days=2))
         self.outbound("failed", ago=timedelta(hours=1))
+        # Reconciliations: two mismatches still open, one accepted, one fixed;
+        # the other backend has one open.
+        self.mismatches(self.backend, ["open", "open", "accepted", "resolved"])
+        self.mismatches(self.other, ["open"])
 
     def test_tile_counts_ages_lag_and_last_exchanges(self):
         self.fill()
@@ -143,6 +166,7 @@ class TestOverview(ConnectorCase):
         self.assertFalse(self.backend.overview_sla_breached)
         self.assertEqual(tile["overview_last_webhook_at"], NOW - timedelta(minutes=3))
         self.assertEqual(tile["overview_last_sent_at"], NOW - timedelta(minutes=20))
+        self.assertEqual(tile["overview_mismatch_count"], 2, "accepted and fixed ones are closed")
 
         graph = json.loads(tile["overview_graph"])[0]
         counts = [point["value"] for point in graph["values"]]
@@ -154,8 +178,12 @@ class TestOverview(ConnectorCase):
 
         other = self.tile(self.other)
         self.assertEqual(
-            (other["overview_failed_count"], other["overview_backlog_count"]),
-            (1, 1),
+            (
+                other["overview_failed_count"],
+                other["overview_backlog_count"],
+                other["overview_mismatch_count"],
+            ),
+            (1, 1, 1),
         )
         self.assertFalse(other["overview_last_sent_at"])
 
@@ -175,6 +203,7 @@ class TestOverview(ConnectorCase):
             )["records"]
         self.assertEqual(tiles[0]["overview_failed_count"], 2)
         self.assertEqual(tiles[0]["overview_backlog_count"], 3)
+        self.assertEqual(tiles[0]["overview_mismatch_count"], 2)
 
     def test_tile_of_a_backend_without_traffic(self):
         tile = self.tile(self.other)
@@ -183,6 +212,7 @@ class TestOverview(ConnectorCase):
         self.assertFalse(tile["overview_oldest_pending"])
         self.assertFalse(tile["overview_lag"])
         self.assertFalse(tile["overview_last_webhook_at"])
+        self.assertEqual(tile["overview_mismatch_count"], 0)
         graph = json.loads(tile["overview_graph"])[0]
         self.assertEqual([point["value"] for point in graph["values"]], [0] * 24)
 
@@ -244,6 +274,29 @@ class TestOverview(ConnectorCase):
         action = self.backend.action_view_outbound_failed()
         self.assertEqual(action["context"]["search_default_failed"], 1)
 
+    def test_mismatch_count_opens_the_backends_open_mismatches(self):
+        self.fill()
+        support = new_test_user(
+            self.env, login="overview_mismatches", groups="connector_base.group_connector_user"
+        )
+        backend = self.backend.with_user(support)
+        self.assertEqual(self.tile(backend)["overview_mismatch_count"], 2)
+        # What the tile's link opens, as the web client would: the action's
+        # domain and default filter applied.
+        action = backend.action_view_mismatches()
+        self.assertEqual(action["res_model"], "connector.reconciliation.mismatch")
+        self.assertEqual(action["context"], {"search_default_open": 1})
+        listed = (
+            self.env["connector.reconciliation.mismatch"]
+            .with_user(support)
+            .search([*action["domain"], ("state", "=", "open")])
+        )
+        self.assertEqual(listed.backend_id, self.backend)
+        self.assertEqual(len(listed), 2)
+        # An accepted mismatch leaves the tile.
+        listed[0].action_accept()
+        self.assertEqual(self.tile(backend)["overview_mismatch_count"], 1)
+
     def test_as_many_queries_for_many_backends_as_for_one(self):
         self.fill()
         more = self.env["connector.backend"].create(
@@ -271,7 +324,7 @@ class TestOverview(ConnectorCase):
         one = queries(self.backend)
         many = queries(self.backend | self.other | more)
         self.assertEqual(len(many), len(one), "\n".join([*many, "---", *one]))
-        self.assertLessEqual(len(one), 7)
+        self.assertLessEqual(len(one), 8)
 
     def test_backend_form_actions(self):
         action = self.backend.action_replay_window()

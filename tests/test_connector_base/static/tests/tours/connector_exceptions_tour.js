@@ -1,13 +1,17 @@
 /**
- * A support user works an exception: Connectors > Exceptions, the failed
- * event of partner 77, its reason (a contact tag Odoo does not have), the
- * fix (the tag created), the requeue. The test then runs the queued job as
- * the job runner would, and the second tour sees the event done.
+ * A support user works an exception: Connectors opens on the overview, the
+ * Failed count of the backend's tile lists its failed events, the one of
+ * partner 77 gives its reason (a contact tag Odoo does not have), the fix
+ * (the tag created), the requeue. The test then runs the queued job as the
+ * job runner would, and the second tour sees the tile clear and the event
+ * done.
  */
 import { registry } from "@web/core/registry";
 import { stepUtils } from "@web_tour/tour_utils";
 
-function openExceptions() {
+const TILE = ".o_kanban_record:contains('Test remote')";
+
+function openOverview() {
     return [
         stepUtils.showAppsMenuItem(),
         {
@@ -16,13 +20,23 @@ function openExceptions() {
             run: "click",
         },
         {
-            content: "Open Connectors > Exceptions",
-            trigger: ".o_main_navbar [data-menu-xmlid='connector_base.menu_connector_exceptions']",
+            content: "It opens on the overview, a tile per backend",
+            trigger: `.o_kanban_view.o_connector_overview ${TILE}`,
+        },
+    ];
+}
+
+function openFailedFromOverview() {
+    return [
+        ...openOverview(),
+        {
+            content: "The backend's tile counts one failed event: open them",
+            trigger: `${TILE} button.o_connector_failed.btn-danger:contains('1')`,
             run: "click",
         },
         {
-            content: "The exceptions are rows, with the filter panel beside them",
-            trigger: ".o_list_view .o_search_panel .o_search_panel_section",
+            content: "The events of the backend are listed, filtered on Failed",
+            trigger: ".o_list_view .o_searchview .o_facet_value:contains('Failed')",
         },
     ];
 }
@@ -30,7 +44,7 @@ function openExceptions() {
 registry.category("web_tour.tours").add("connector_exceptions_fix_and_requeue", {
     url: "/odoo",
     steps: () => [
-        ...openExceptions(),
+        ...openFailedFromOverview(),
         {
             content: "The reason shows in the row",
             trigger:
@@ -38,7 +52,7 @@ registry.category("web_tour.tours").add("connector_exceptions_fix_and_requeue", 
         },
         {
             content: "Open the failed event",
-            trigger: ".o_data_row:contains('partner:77') td[name=display_name]",
+            trigger: ".o_data_row:contains('partner:77') td[name=topic]",
             run: "click",
         },
         {
@@ -71,10 +85,10 @@ registry.category("web_tour.tours").add("connector_exceptions_fix_and_requeue", 
             content: "The tag is saved",
             trigger: ".o_data_row:not(.o_selected_row) td[name=name]:contains('Gold')",
         },
-        ...openExceptions(),
+        ...openFailedFromOverview(),
         {
             content: "Open the failed event again",
-            trigger: ".o_data_row:contains('partner:77') td[name=display_name]",
+            trigger: ".o_data_row:contains('partner:77') td[name=topic]",
             run: "click",
         },
         {
@@ -93,7 +107,16 @@ registry.category("web_tour.tours").add("connector_exceptions_fix_and_requeue", 
 registry.category("web_tour.tours").add("connector_exceptions_done", {
     url: "/odoo",
     steps: () => [
-        ...openExceptions().slice(0, 3),
+        ...openOverview(),
+        {
+            content: "The backend's tile counts no failed event any more",
+            trigger: `${TILE} button.o_connector_failed.btn-secondary:contains('0')`,
+        },
+        {
+            content: "Open Connectors > Exceptions",
+            trigger: ".o_main_navbar [data-menu-xmlid='connector_base.menu_connector_exceptions']",
+            run: "click",
+        },
         {
             content: "Nothing left to fix",
             trigger: ".o_view_nocontent:contains('Nothing to fix')",
