@@ -290,6 +290,43 @@ class ConnectorBackend(models.Model):
             backend.running_task_ids = running.filtered(lambda t, b=backend: t.backend_id == b)
             backend.task_count = counts.get(backend, 0)
 
+    # The overview tile: the long work running on the backend, at a glance.
+    overview_task_progress = fields.Float(
+        string="Running work (%)", compute="_compute_overview_tasks"
+    )
+    overview_task_label = fields.Char(string="Running work", compute="_compute_overview_tasks")
+
+    def _compute_overview_tasks(self):
+        """The tasks running on each backend, together: their progress, and a
+        line saying the oldest one, how far it is and the time it has left.
+        One search of the running tasks for every tile; their counts are one
+        aggregation per table (connector.task._compute_counts)."""
+        running = self.env["connector.task"].search(
+            [("backend_id", "in", self.ids), ("state", "in", ["running"])], order="started_at, id"
+        )
+        for backend in self:
+            tasks = running.filtered(lambda t, b=backend: t.backend_id == b)
+            total = sum(tasks.mapped("total_count"))
+            finished = total - sum(tasks.mapped("pending_count"))
+            backend.overview_task_progress = 100.0 * finished / total if total else 0.0
+            if not tasks:
+                backend.overview_task_label = False
+                continue
+            oldest = tasks[0]
+            label = self.env._(
+                "%(task)s: %(finished)s of %(total)s",
+                task=oldest.name,
+                finished=oldest.total_count - oldest.pending_count,
+                total=oldest.total_count,
+            )
+            if oldest.estimate:
+                label = f"{label} · {oldest.estimate}"
+            if len(tasks) > 1:
+                label = self.env._(
+                    "%(label)s (and %(count)s more)", label=label, count=len(tasks) - 1
+                )
+            backend.overview_task_label = label
+
     def action_view_tasks(self):
         self.ensure_one()
         action = self.env["ir.actions.act_window"]._for_xml_id(

@@ -47,6 +47,16 @@ class TestConnectorTask(ConnectorCase):
                 self.env["connector.task"].search([("state", "in", ["running"])]), task
             )
             trap.assert_jobs_count(3)
+            # The backend's tile on the overview says it too.
+            support = new_test_user(
+                self.env, login="rs_tile_support", groups="connector_base.group_connector_user"
+            )
+            tile = self.backend.with_user(support)
+            self.assertEqual(tile.overview_task_progress, 0.0)
+            self.assertEqual(
+                tile.overview_task_label,
+                "Replay of 3 events: after fixing the partner mapping: 0 of 3 · Estimating…",
+            )
             # One event done a minute after the start: two left at that pace.
             first = next(job for job in trap.enqueued_jobs if job.recordset == good[0])
             trap.enqueued_jobs[:] = [job for job in trap.enqueued_jobs if job is not first]
@@ -57,6 +67,11 @@ class TestConnectorTask(ConnectorCase):
                 self.assertAlmostEqual(task.progress, 100 / 3)
                 self.assertEqual(task.estimate, "About 2 minutes left")
                 self.assertEqual(task.estimated_end, start + timedelta(minutes=3))
+                self.backend.invalidate_recordset()
+                self.assertAlmostEqual(self.backend.overview_task_progress, 100 / 3)
+                self.assertTrue(
+                    self.backend.overview_task_label.endswith("1 of 3 · About 2 minutes left")
+                )
             self.run_jobs(trap)
         task.invalidate_recordset()
         self.assertEqual(task.state, "failed")
@@ -68,6 +83,8 @@ class TestConnectorTask(ConnectorCase):
         self.assertFalse(task.estimate)
         self.assertTrue(task.finished_at)
         self.assertNotIn(task, self.backend.running_task_ids)
+        self.backend.invalidate_recordset()
+        self.assertFalse(self.backend.overview_task_label)
         # Each count opens the events behind it.
         Event = self.env["connector.event"]
         self.assertEqual(Event.search(task.action_view_done()["domain"]), good)
