@@ -26,7 +26,7 @@ backend *OK* and marks the activity done ("Resolved" in the chatter).
 import collections
 import time
 
-from .harness import ScenarioFailed, wait_idle, wait_until
+from .harness import RpcError, ScenarioFailed, wait_idle, wait_until
 
 ORDERS = 8
 ORDER_EVERY = 3.0
@@ -59,12 +59,17 @@ class Checks:
         def ran():
             try:
                 return stack.rpc("ir.cron", "method_direct_trigger", [self.cron_id]) or True
-            except Exception as exc:  # the scheduler itself is running it: again
+            except RpcError as exc:
+                # The cron worker is running it at this moment: asked again
+                # a second later, for a minute at most. Any other refusal
+                # fails the scenario with Odoo's message.
                 if "already executing" in str(exc):
                     return False
                 raise
 
-        result = wait_until(ran, 60, interval=1, what="the health check ran")
+        result = wait_until(
+            ran, 60, interval=1, what="the health check ran (the cron worker held it)"
+        )
         if isinstance(result, dict) and result.get("type") == "ir.actions.client":
             raise ScenarioFailed(f"the health check failed: {result}")
         state = stack.sql.value(
