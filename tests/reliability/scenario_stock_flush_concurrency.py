@@ -10,11 +10,12 @@ being sent, receipts of the new products are validated through RPC, one
 every PACE seconds, as users click *Validate*, each on a product whose
 change is being sent at that moment when there is one.
 
-Expected: every validation answers within 1 s, as the user sees it (a
-claim is short and a send holds no lock a stock move waits for, so no
-serialization failure loops; nor may the sends hold every worker: the time
-a Validate spent in Odoo, from the server's request log, is printed beside
-it);
+Expected: every validation answers within 1 s, as the user sees it, and
+none is done again after a serialization failure (a claim is short, a send
+holds no lock a stock move waits for, and a change whose key is claimed
+under a validation's feet is queued beside it, unmerged; nor may the sends
+hold every worker: the time a Validate spent in Odoo, from the server's
+request log, is printed beside it);
 afterwards every change, and those the receipts made, sent (none left
 pending, sending or failed); Shopify's available quantity of every bound SKU
 at every mapped location equal to Odoo's.
@@ -372,6 +373,11 @@ def run(stack):
                 "WHERE backend_id = %s AND topic = %s AND id > %s",
                 (stack.backend_id, TOPIC, measured["since_id"]),
             )
+            unmerged = stack.sql.value(
+                "SELECT count(*) FROM connector_outbound "
+                "WHERE backend_id = %s AND topic = %s AND id > %s AND unmerged",
+                (stack.backend_id, TOPIC, measured["since_id"]),
+            )
             compared, mismatches = shopify_stock_mismatches(stack)
         finally:
             shop.faults.clear()
@@ -391,6 +397,7 @@ def run(stack):
         f"{len(seconds)} receipts validated meanwhile ({overlaps['sending']} on a change "
         f"being sent, {overlaps['pending']} on one pending): max {max(seconds, default=0):.2f} s, "
         f"p95 {_percentile(seconds, 0.95):.2f} s (in Odoo: max {max(in_odoo, default=0):.2f} s); "
+        f"{unmerged} queued unmerged beside a change being claimed; "
         f"{retries} serialization retries; drained in {measured['drained_in']:.1f} s; "
         f"{compared - len(mismatches)}/{compared} SKU x location equal in Shopify"
     )
@@ -399,6 +406,8 @@ def run(stack):
         why.append(f"only {keys} distinct changes queued")
     if measured["timed_out"]:
         why.append(measured["timed_out"])
+    if retries:
+        why.append(f"{retries} validations clashed with a send and were done again")
     if slow:
         why.append(f"{len(slow)} validations took {MAX_VALIDATION_SECONDS:g} s or more")
     if not overlaps["sending"]:

@@ -33,29 +33,64 @@ OUTBOUND_STATES = [
 UNOWNED_SENDING_MINUTES = 30
 
 # The claim: the oldest pending changes of a topic, skipping rows another
-# transaction holds and keys that already have a send in flight, so that the
+# transaction holds, keys that already have a send in flight and all but the
+# oldest pending change of a key (one queued unmerged beside it), so that the
 # changes of one key reach the remote one at a time, in order.
 CLAIM_SQL = """
+SELECT pending.id, pending.coalescing_key, pending.write_date, pending.change_count
+  FROM connector_outbound pending
+ WHERE pending.backend_id = %(backend)s
+   AND pending.topic = %(topic)s
+   AND pending.state = 'pending'
+   AND NOT EXISTS (
+         SELECT 1 FROM connector_outbound other
+          WHERE other.backend_id = pending.backend_id
+            AND other.topic = pending.topic
+            AND other.coalescing_key = pending.coalescing_key
+            AND (other.state = 'sending'
+                 OR (other.state = 'pending' AND other.id < pending.id)))
+ ORDER BY pending.id
+ LIMIT %(limit)s
+   FOR UPDATE SKIP LOCKED
+"""
+# The other pending changes of the claimed keys (queued unmerged): merged at the claim.
+CLAIM_SIBLINGS_SQL = """
+SELECT id, coalescing_key, write_date, change_count
+  FROM connector_outbound
+ WHERE backend_id = %(backend)s AND topic = %(topic)s AND state = 'pending'
+   AND coalescing_key IN %(keys)s AND id NOT IN %(claimed)s
+   FOR UPDATE SKIP LOCKED
+"""
+CLAIMED_SQL = """
 UPDATE connector_outbound
    SET state = 'sending', attempt = attempt + 1, claimed_at = %(now)s,
        claim_job_uuid = %(job)s, write_date = %(now)s
- WHERE id IN (
-       SELECT pending.id
-         FROM connector_outbound pending
-        WHERE pending.backend_id = %(backend)s
-          AND pending.topic = %(topic)s
-          AND pending.state = 'pending'
-          AND NOT EXISTS (
-                SELECT 1 FROM connector_outbound flying
-                 WHERE flying.backend_id = pending.backend_id
-                   AND flying.topic = pending.topic
-                   AND flying.coalescing_key = pending.coalescing_key
-                   AND flying.state = 'sending')
-        ORDER BY pending.id
-        LIMIT %(limit)s
-          FOR UPDATE SKIP LOCKED)
+ WHERE id IN %(ids)s
+"""
+# Queue a change, merged into the pending change of its key if there is one.
+_INSERT = """
+INSERT INTO connector_outbound (
+    backend_id, company_id, flow, topic, coalescing_key, payload, state,
+    change_count, attempt, retry_count, correlation_id, res_model, res_id,
+    task_id, create_uid, write_uid, create_date, write_date, unmerged
+)
+VALUES (%s, %s, %s, %s, %s, %s, 'pending', 1, 0, 0, %s, %s, %s, %s, %s, %s,
+        now() at time zone 'UTC', now() at time zone 'UTC', {unmerged})
+"""
+UPSERT_SQL = (
+    _INSERT.format(unmerged="false")
+    + """
+ON CONFLICT (backend_id, topic, coalescing_key) WHERE state = 'pending' AND unmerged IS NOT TRUE
+DO UPDATE SET payload = EXCLUDED.payload,
+              change_count = connector_outbound.change_count + 1,
+              res_model = EXCLUDED.res_model, res_id = EXCLUDED.res_id,
+              task_id = COALESCE(EXCLUDED.task_id, connector_outbound.task_id),
+              write_uid = EXCLUDED.write_uid, write_date = EXCLUDED.write_date
 RETURNING id
 """
+)
+# The same change on its own, when merging it clashed with another transaction.
+UNMERGED_INSERT_SQL = _INSERT.format(unmerged="true") + "RETURNING id"
 # A change that was being sent, back in the queue (or out of it).
 BACK_SQL = (
     "UPDATE connector_outbound SET state = %(state)s, error_kind = %(error_kind)s, "
@@ -152,9 +187,16 @@ class ConnectorOutbound(models.Model):
     )
     audit_ids = fields.One2many("connector.outbound.audit", "outbound_id", readonly=True)
 
-    # At most one pending change per key: the coalescing point.
+    unmerged = fields.Boolean(
+        readonly=True,
+        help="Queued as a change of its own: when it was queued, the pending change "
+        "of its key was being claimed for a send or changed by another transaction. "
+        "It is sent after the changes of its key queued before it.",
+    )
+
+    # At most one pending change per key to merge into: the coalescing point.
     _pending_key_uniq = models.UniqueIndex(
-        "(backend_id, topic, coalescing_key) WHERE state = 'pending'",
+        "(backend_id, topic, coalescing_key) WHERE state = 'pending' AND unmerged IS NOT TRUE",
         "A pending change with this key already exists; it should have been updated.",
     )
     _claim_idx = models.Index("(backend_id, topic, id) WHERE state IN ('pending', 'sending')")
@@ -232,19 +274,54 @@ class ConnectorOutbound(models.Model):
     def _claim(self, backend, topic, declaration):
         """Claim up to a batch of pending changes of ``topic`` for this job, and
         commit at once: nothing stays locked while the remote is called.
-        Returns their ids, oldest first."""
+        Returns their ids, oldest first.
+
+        A key with several pending changes (one was queued unmerged) is sent
+        once: the change queued from the newest snapshot (latest write) is
+        claimed, the others are merged into it, superseded."""
+        params = {
+            "now": fields.Datetime.now(),
+            "job": self.env.context.get("job_uuid"),
+            "backend": backend.id,
+            "topic": topic,
+            "limit": declaration.batch_size,
+        }
         with backend._new_transaction(read_committed=True) as env:
-            env.cr.execute(
-                CLAIM_SQL,
-                {
-                    "now": fields.Datetime.now(),
-                    "job": self.env.context.get("job_uuid"),
-                    "backend": backend.id,
-                    "topic": topic,
-                    "limit": declaration.batch_size,
-                },
+            cr = env.cr
+            cr.execute(CLAIM_SQL, params)
+            firsts = cr.fetchall()
+            if not firsts:
+                return []
+            groups = {key: [(date, item_id, count)] for item_id, key, date, count in firsts}
+            cr.execute(
+                CLAIM_SIBLINGS_SQL,
+                {**params, "keys": tuple(groups), "claimed": tuple(row[0] for row in firsts)},
             )
-            return sorted(row[0] for row in env.cr.fetchall())
+            for item_id, key, date, count in cr.fetchall():
+                groups[key].append((date, item_id, count))
+            claimed = []
+            for rows in groups.values():
+                newest = max(rows)
+                claimed.append(newest[1])
+                merged = [row for row in rows if row is not newest]
+                if not merged:
+                    continue
+                cr.execute(
+                    "UPDATE connector_outbound SET state = 'cancelled', "
+                    "error_kind = 'superseded', error_message = %s, write_date = %s "
+                    "WHERE id IN %s",
+                    (
+                        env._("Merged into the newer change %(id)s of the same key.", id=newest[1]),
+                        params["now"],
+                        tuple(row[1] for row in merged),
+                    ),
+                )
+                cr.execute(
+                    "UPDATE connector_outbound SET change_count = change_count + %s WHERE id = %s",
+                    (sum(row[2] for row in merged), newest[1]),
+                )
+            cr.execute(CLAIMED_SQL, {**params, "ids": tuple(claimed)})
+            return sorted(claimed)
 
     @api.model
     def _take_back_abandoned(self, backend_ids=None, topic=None):
@@ -307,10 +384,12 @@ class ConnectorOutbound(models.Model):
         previous = given_up = 0
         with backend._new_transaction(read_committed=True) as env:
             env.cr.execute(
-                "SELECT item.id, item.retry_count, newer.id "
-                "FROM connector_outbound item LEFT JOIN connector_outbound newer "
-                "  ON newer.backend_id = item.backend_id AND newer.topic = item.topic "
-                " AND newer.coalescing_key = item.coalescing_key AND newer.state = 'pending' "
+                "SELECT item.id, item.retry_count, "
+                "       (SELECT min(newer.id) FROM connector_outbound newer "
+                "         WHERE newer.backend_id = item.backend_id AND newer.topic = item.topic "
+                "           AND newer.coalescing_key = item.coalescing_key "
+                "           AND newer.state = 'pending') "
+                "FROM connector_outbound item "
                 "WHERE item.id IN %s AND item.state = 'sending' FOR UPDATE OF item",
                 (tuple(self.ids),),
             )
@@ -435,47 +514,39 @@ class ConnectorBackend(models.Model):
     def _upsert_change(self, declaration, topic, key, payload, *, record=None, correlation_id=None):
         """The pending change of ``key``, created or given this newer payload.
 
+        Never a conflict for the caller: a stock move validated while a send
+        claims the pending change of its key (or while another transaction
+        changes it) runs on a snapshot older than that change, and merging
+        into it would fail the whole validation with a serialization error,
+        retried seconds later. Its change is then queued unmerged, on its
+        own: the claim sends it after the key's older changes.
+
         In the context ``connector_task_id``, the change becomes part of that
         task (a full stock push, a catalog export), even if it was pending
         already."""
         self.env["connector.outbound"].flush_model()
-        # Two transactions queueing the same key at once conflict here; the
-        # caller's transaction is retried (HTTP request, queue job), so the
-        # failed statement is not an error worth logging.
-        self.env.cr.execute(
-            """
-            INSERT INTO connector_outbound (
-                backend_id, company_id, flow, topic, coalescing_key, payload, state,
-                change_count, attempt, retry_count, correlation_id, res_model, res_id,
-                task_id, create_uid, write_uid, create_date, write_date
-            )
-            VALUES (%s, %s, %s, %s, %s, %s, 'pending', 1, 0, 0, %s, %s, %s, %s, %s, %s,
-                    now() at time zone 'UTC', now() at time zone 'UTC')
-            ON CONFLICT (backend_id, topic, coalescing_key) WHERE state = 'pending'
-            DO UPDATE SET payload = EXCLUDED.payload,
-                          change_count = connector_outbound.change_count + 1,
-                          res_model = EXCLUDED.res_model, res_id = EXCLUDED.res_id,
-                          task_id = COALESCE(EXCLUDED.task_id, connector_outbound.task_id),
-                          write_uid = EXCLUDED.write_uid, write_date = EXCLUDED.write_date
-            RETURNING id
-            """,
-            (
-                self.id,
-                self.company_id.id,
-                declaration.flow,
-                topic,
-                str(key),
-                json.dumps(payload),
-                correlation_id or uuid.uuid4().hex,
-                record._name if record else None,
-                record.id if record else None,
-                self.env.context.get("connector_task_id"),
-                self.env.uid,
-                self.env.uid,
-            ),
-            log_exceptions=False,
+        values = (
+            self.id,
+            self.company_id.id,
+            declaration.flow,
+            topic,
+            str(key),
+            json.dumps(payload),
+            correlation_id or uuid.uuid4().hex,
+            record._name if record else None,
+            record.id if record else None,
+            self.env.context.get("connector_task_id"),
+            self.env.uid,
+            self.env.uid,
         )
-        item = self.env["connector.outbound"].browse(self.env.cr.fetchone()[0])
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(UPSERT_SQL, values, log_exceptions=False)
+                item_id = self.env.cr.fetchone()[0]
+        except PG_RETRYABLE_ERRORS:
+            self.env.cr.execute(UNMERGED_INSERT_SQL, values)
+            item_id = self.env.cr.fetchone()[0]
+        item = self.env["connector.outbound"].browse(item_id)
         item.invalidate_recordset()
         return item
 

@@ -127,6 +127,43 @@ class TestOutbox(ConnectorCase):
         self.assertEqual(second.state, "sent")
         self.assertEqual(self.remote.scores, {"k": 2})
 
+    def test_a_change_queued_unmerged_is_merged_at_the_claim_and_the_newest_sent(self):
+        # A stock move whose merge clashed with a send claiming its key (it
+        # ran on an older snapshot) queued its change on its own, beside the
+        # pending one; a later change merged into the pending one.
+        with trap_jobs():
+            older = self.send("k", 1)
+            self.send("m", 7)
+        unmerged = (
+            self.env["connector.outbound"]
+            .sudo()
+            .create(
+                {
+                    "backend_id": self.backend.id,
+                    "topic": "partner.score",
+                    "coalescing_key": "k",
+                    "payload": {"score": 2},
+                    "unmerged": True,
+                }
+            )
+        )
+        unmerged.flush_recordset()
+        self.env.cr.execute(
+            "UPDATE connector_outbound SET write_date = write_date - interval '1 second' "
+            "WHERE id = %s",
+            (unmerged.id,),
+        )
+        with trap_jobs():
+            later = self.send("k", 3)
+        self.assertEqual(later, older, "later changes still merge into the pending one")
+        self.env.invalidate_all()
+        self.assertEqual(self.flush(), "partner.score: 2 sent, 0 failed")
+        calls = self.remote.calls("/scores")
+        self.assertEqual(len(calls), 1, "one send per key: the key is sent once")
+        self.assertEqual(self.remote.scores, {"k": 3, "m": 7}, "the newest change wins")
+        self.assertEqual((older.state, older.change_count), ("sent", 3))
+        self.assertEqual((unmerged.state, unmerged.error_kind), ("cancelled", "superseded"))
+
     def test_an_outage_postpones_sends_without_spending_attempts_and_drains_in_order(self):
         with trap_jobs():
             items = [self.send(key, n) for n, key in enumerate("abcde")]
