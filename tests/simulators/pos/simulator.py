@@ -12,11 +12,20 @@ CONTRACT.md``); the simulator is then a client of Odoo. See
 ``tests/simulators/README.md`` for the whole API.
 """
 
+import json
+import urllib.parse
+from datetime import datetime
+
 from werkzeug.routing import Rule
 
 from ..base import Simulator, iso, json_response, utcnow
+from .fleet import TENDERS as PAYMENT_TENDERS
 from .fleet import Fleet
+from .legacy import COLLECTIONS, LegacyBackOffice, RateLimiter
 from .push import PushClient, PushFaults
+
+LEGACY_PREFIX = "/api/2.0"
+MAX_PAGE_SIZE = 10000
 
 
 class PosSimulator(Simulator):
@@ -39,6 +48,10 @@ class PosSimulator(Simulator):
         bulk_batch_size=500,
         products=24,
         business_day=None,
+        access_token="lsxs_pt_simulator_token",
+        rate_limit=None,
+        rate_window=300.0,
+        parked_share=0.03,
         epoch=None,
         **options,
     ):
@@ -54,8 +67,13 @@ class PosSimulator(Simulator):
         self.batch_sizes = (batch_size, bulk_batch_size)
         self.keys = dict(keys or {})
         self._push_url = push_url
+        self.access_token = access_token
+        self.parked_share = parked_share
+        # Lightspeed's limit: 300 requests per register, plus 50, per 5 minutes.
+        self.limiter = RateLimiter(rate_limit or 300 * stores * registers + 50, rate_window)
         self.fleet = None
         self.pusher = None
+        self.legacy = None
         super().__init__(seed=seed, **options)
 
     # --- state -----------------------------------------------------------------------
@@ -70,6 +88,9 @@ class PosSimulator(Simulator):
         # Keys come from Odoo (an admin types them into the POS): they outlive a reset.
         for store, key in self.keys.items():
             self.fleet.store(store).key = key
+        self.legacy = LegacyBackOffice(self.fleet, self.parked_share)
+        self.fleet.listeners.append(self._emit_sale_webhook)
+        self.limiter.reset()
 
     @property
     def rounding(self):
@@ -100,11 +121,156 @@ class PosSimulator(Simulator):
             self.fleet.store(store).key = key
             self.keys[store] = key
 
+    @property
+    def headers(self):
+        """Headers an authenticated client of the legacy API sends."""
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+    @property
+    def legacy_url(self):
+        """Base URL of the legacy API: ``<url>/api/2.0``."""
+        return f"{self.url}{LEGACY_PREFIX}"
+
     def api_rules(self):
-        return [Rule("/api/health", endpoint="health", methods=["GET"])]
+        return [
+            Rule("/api/health", endpoint="health", methods=["GET"]),
+            Rule(f"{LEGACY_PREFIX}/sales/<sale_id>", endpoint="legacy_sale", methods=["GET"]),
+            Rule(
+                f"{LEGACY_PREFIX}/registers/<register_id>/payments_summary",
+                endpoint="legacy_payments_summary",
+                methods=["GET"],
+            ),
+            Rule(f"{LEGACY_PREFIX}/<collection>", endpoint="legacy_collection", methods=["GET"]),
+        ]
 
     def health(self, request):
         return json_response({"status": "ok", "system": self.name, "time": iso(utcnow())})
+
+    # --- legacy API (pull) -------------------------------------------------------------
+    def _refusal(self, request):
+        """401 without the token, 429 past the rate limit; None when the request may go on."""
+        if request.headers.get("Authorization") != f"Bearer {self.access_token}":
+            request.sim_note = {"error": "unauthorized"}
+            return json_response(
+                {
+                    "error": "Unauthorized",
+                    "error_description": "The access token is missing, invalid or expired.",
+                },
+                status=401,
+            )
+        wait = self.limiter.take()
+        if wait is not None:
+            request.sim_note = {"rate_limited": True}
+            return json_response(
+                {"error": "Too Many Requests", "error_description": "Rate limit exceeded."},
+                status=429,
+                headers={"Retry-After": str(wait)},
+            )
+        return None
+
+    def legacy_collection(self, request, collection):
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        if collection not in COLLECTIONS:
+            return json_response({"error": "Not Found", "error_description": collection}, 404)
+        try:
+            after = int(request.args.get("after", 0))
+            before = request.args.get("before")
+            before = int(before) if before is not None else None
+            page_size = int(request.args.get("page_size", 1000))
+        except ValueError:
+            return json_response(
+                {
+                    "error": "Bad Request",
+                    "error_description": "after, before and page_size are integers",
+                },
+                400,
+            )
+        if not 1 <= page_size <= MAX_PAGE_SIZE or after < 0:
+            return json_response(
+                {
+                    "error": "Bad Request",
+                    "error_description": f"page_size is 1 to {MAX_PAGE_SIZE}, after 0 or more",
+                },
+                400,
+            )
+        with self.lock:
+            records = self.legacy.page(collection, after, before, page_size)
+        request.sim_note = {"collection": collection, "after": after, "records": len(records)}
+        answer = {"data": records}
+        if records:
+            answer["version"] = {"min": records[0]["version"], "max": records[-1]["version"]}
+        return json_response(answer)
+
+    def legacy_sale(self, request, sale_id):
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        with self.lock:
+            sale = self.legacy.records["sales"].get(sale_id)
+            sale = dict(sale) if sale else None
+        if sale is None:
+            return json_response({"error": "Not Found", "error_description": sale_id}, 404)
+        return json_response({"data": sale})
+
+    def legacy_payments_summary(self, request, register_id):
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        with self.lock:
+            register = self._register_by_id(register_id)
+            summary = self.legacy.payments_summary(register) if register else None
+        if summary is None:
+            return json_response({"error": "Not Found", "error_description": register_id}, 404)
+        return json_response({"data": summary})
+
+    def _register_by_id(self, register_id):
+        for register in self.fleet.registers():
+            if self.legacy.id_of("register", register.key) == register_id:
+                return register
+        return None
+
+    def legacy_ids(self):
+        """The legacy API's ids of the fleet: ``{"outlets": {store: id}, "registers":
+        {"S01/R1": id}, "products": {sku: id}, "taxes": {code: id}, "payment_types":
+        {tender: id}}``."""
+        with self.lock:
+            ids = self.legacy.id_of
+            return {
+                "outlets": {code: ids("outlet", code) for code in self.fleet.stores},
+                "registers": {
+                    f"{r.store.code}/{r.code}": ids("register", r.key)
+                    for r in self.fleet.registers()
+                },
+                "products": {sku: ids("product", sku) for sku in self.fleet.catalogue},
+                "taxes": {code: ids("tax", code) for code in self.fleet.tax_rates},
+                "payment_types": {t: ids("tender", t) for t in PAYMENT_TENDERS},
+            }
+
+    def sale_record(self, uuid):
+        """The legacy API's record of a ticket (a copy), or None (no-sale, void)."""
+        with self.lock:
+            record = self.legacy.records["sales"].get(uuid)
+            return dict(record) if record else None
+
+    def _emit_sale_webhook(self, register, ticket):
+        """Lightspeed's ``sale.update`` webhook: a form with the sale as JSON in ``payload``."""
+        if not self.webhook_url:
+            return
+        sale_id = ticket.get("original_uuid") if ticket["type"] == "void" else ticket["uuid"]
+        sale = self.legacy.records["sales"].get(sale_id)
+        if sale is None:
+            return
+        body = urllib.parse.urlencode(
+            {"type": "sale.update", "payload": json.dumps(sale, default=str)}
+        ).encode()
+        self.emit_webhook(
+            "sale.update",
+            body,
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            f"{sale_id}:{sale['version']}",
+        )
 
     # --- ringing up --------------------------------------------------------------------
     def sale(self, store, register, lines=None, *, tenders=None, customer=None, at=None):
@@ -190,6 +356,8 @@ class PosSimulator(Simulator):
                 closing = self.fleet.closing(r.store.code, r.code, business_day)
                 r.closings.append(closing)
                 closings.append(closing)
+                if business_day in (None, self.business_day):
+                    self.legacy.close_register(r, datetime.fromisoformat(closing["closed_at"]))
             return closings
 
     def trade_day(self, store=None, tickets=40, push_every=5, close=True):
@@ -320,6 +488,12 @@ class PosSimulator(Simulator):
             "tickets": list(fleet.tickets.values()),
             "uploads": self.pusher.uploads,
             "push_faults": self.pusher.snapshot()["faults"],
+            "legacy": {
+                "version": self.legacy.version,
+                "records": {name: len(records) for name, records in self.legacy.records.items()},
+                "rate_limit": self.limiter.status(),
+            },
+            "legacy_sales": self.legacy.page("sales", page_size=10**9),
         }
         return {k: v for k, v in state.items() if parts is None or k in parts}
 
