@@ -215,6 +215,12 @@ class TestTickets(unittest.TestCase):
             self.pos.void("S01", "R1", sale)
         with self.assertRaisesRegex(ValueError, "was voided: nothing to return"):
             self.pos.return_of("S01", "R1", sale)
+        yesterday = self.pos.sale("S01", "R2")
+        self.pos.next_day()
+        with self.assertRaisesRegex(
+            ValueError, "is of 2026-11-30: a void cancels a sale of the day"
+        ):
+            self.pos.void("S01", "R2", yesterday)
 
     def test_closing_is_computed_from_the_registers_tickets(self):
         self.pos.ring("S01", "R1", count=20)

@@ -497,6 +497,11 @@ class Fleet:
             raise ValueError(f"sale {original['uuid']} is voided already")
         if any(self.returned[line["line_uuid"]] for line in original["lines"]):
             raise ValueError(f"sale {original['uuid']} has returns: it cannot be voided")
+        if original["business_day"] != self.business_day.isoformat():
+            raise ValueError(
+                f"sale {original['uuid']} is of {original['business_day']}: a void cancels a "
+                "sale of the day, an earlier one is returned"
+            )
         ticket = self._ticket(
             register, "void", at, original_uuid=original["uuid"], total="0.00", total_tax="0.00"
         )
