@@ -59,6 +59,7 @@ class TestTickets(unittest.TestCase):
     """The tickets a fleet rings up: shapes, numbering, totals, returns, voids, Z reports."""
 
     def setUp(self):
+        super().setUp()
         self.pos = PosSimulator(seed=42, business_day=DAY)
 
     def test_default_fleet_is_three_stores_of_two_registers(self):
@@ -253,6 +254,7 @@ class PushCase(unittest.TestCase):
     receiver_statuses = ()
 
     def setUp(self):
+        super().setUp()
         self.receiver = WebhookReceiver(statuses=list(self.receiver_statuses)).__enter__()
         self.addCleanup(self.receiver.__exit__, None, None, None)
         self.pos = PosSimulator(seed=42, keys=KEYS, batch_size=10, business_day=DAY)
@@ -466,6 +468,7 @@ class LegacyCase(unittest.TestCase):
     options = {}
 
     def setUp(self):
+        super().setUp()
         self.pos = PosSimulator(seed=42, business_day=DAY, **self.options).start()
         self.addCleanup(self.pos.stop)
 

@@ -15,7 +15,7 @@ the whole ticket (``rounding="ticket"``, Odoo's "round globally").
 """
 
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -177,6 +177,7 @@ class Fleet:
         self.rng = seeded_random(seed, "pos", "tickets")
         self.business_day = business_day or datetime.now(self.tz).date()
         self.catalogue = self._catalogue(products)
+        self.skus = sorted(self.catalogue)
         self.customers = self._customers(customers)
         self.stores = {}
         numbering = seeded_random(seed, "pos", "numbering")
@@ -193,6 +194,7 @@ class Fleet:
         self.tickets = {}  # uuid -> ticket, in the order rung up: the ground truth
         self.meta = {}  # uuid -> store, register, and what the uploads did to it
         self.voided = set()  # uuids of tickets a void cancelled
+        self.recent_sales = deque(maxlen=200)  # what random returns and voids pick from
         self.returned = defaultdict(Decimal)  # line uuid -> quantity returned so far
         self.listeners = []  # called with each new ticket (the legacy API records it)
         self.start_day(self.business_day)
@@ -392,7 +394,7 @@ class Fleet:
         register = self.register(store, register)
         if lines is None:
             count = self.rng.choices([1, 2, 3, 4], weights=[45, 30, 17, 8])[0]
-            skus = self.rng.sample(sorted(self.catalogue), k=count)
+            skus = self.rng.sample(self.skus, k=count)
             lines = [(sku, self.rng.choices([1, 2, 3], weights=[80, 16, 4])[0]) for sku in skus]
         contract_lines = [
             self._line(spec[0], spec[1], Decimal(spec[2]) if len(spec) > 2 else None)
@@ -413,6 +415,7 @@ class Fleet:
         # Keys in the contract's order: totals last.
         ticket["total"] = ticket.pop("total")
         ticket["total_tax"] = ticket.pop("total_tax")
+        self.recent_sales.append(ticket["uuid"])
         return self._record(register, ticket)
 
     def returnable(self, original):
@@ -517,25 +520,31 @@ class Fleet:
     def random_ticket(self, store, register, at=None):
         """A ticket of a realistic mix: mostly sales, some returns, voids and no-sales."""
         roll = self.rng.random()
-        sales = [
-            t
-            for t in self.tickets.values()
-            if t["type"] == "sale" and t["uuid"] not in self.voided and self.returnable(t)
-        ]
-        if roll < 0.06 and sales:
-            return self.return_of(store, register, self.rng.choice(sales[-200:]), at=at)
-        if roll < 0.09:
+        if roll < 0.06:
+            # A customer brings back something bought lately, anywhere in the fleet.
+            for _attempt in range(5 if self.recent_sales else 0):
+                uuid = self.rng.choice(self.recent_sales)
+                if uuid not in self.voided and self.returnable(uuid):
+                    return self.return_of(store, register, uuid, at=at)
+        elif roll < 0.09:
+            # The cashier voids the register's last sale, if nothing of it was returned.
             own = self.register(store, register)
-            today = [
-                t
-                for t in sales
-                if t["business_day"] == self.business_day.isoformat()
-                and self.meta[t["uuid"]]["register"] == own.code
-                and self.meta[t["uuid"]]["store"] == own.store.code
-                and not any(self.returned[line["line_uuid"]] for line in t["lines"])
-            ]
-            if today:
-                return self.void(store, register, today[-1], at=at)
+            last = next(
+                (
+                    self.tickets[uuid]
+                    for uuid in reversed(self.recent_sales)
+                    if self.meta[uuid]["store"] == own.store.code
+                    and self.meta[uuid]["register"] == own.code
+                ),
+                None,
+            )
+            if (
+                last is not None
+                and last["business_day"] == self.business_day.isoformat()
+                and last["uuid"] not in self.voided
+                and not any(self.returned[line["line_uuid"]] for line in last["lines"])
+            ):
+                return self.void(store, register, last, at=at)
         if roll < 0.11:
             return self.no_sale(store, register, at=at)
         return self.sale(store, register, at=at)

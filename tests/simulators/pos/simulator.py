@@ -208,8 +208,7 @@ class PosSimulator(Simulator):
         if refusal is not None:
             return refusal
         with self.lock:
-            sale = self.legacy.records["sales"].get(sale_id)
-            sale = dict(sale) if sale else None
+            sale = self.legacy.sale_by_id(sale_id)
         if sale is None:
             return json_response({"error": "Not Found", "error_description": sale_id}, 404)
         return json_response({"data": sale})
@@ -251,15 +250,14 @@ class PosSimulator(Simulator):
     def sale_record(self, uuid):
         """The legacy API's record of a ticket (a copy), or None (no-sale, void)."""
         with self.lock:
-            record = self.legacy.records["sales"].get(uuid)
-            return dict(record) if record else None
+            return self.legacy.sale_by_id(uuid)
 
     def _emit_sale_webhook(self, register, ticket):
         """Lightspeed's ``sale.update`` webhook: a form with the sale as JSON in ``payload``."""
         if not self.webhook_url:
             return
         sale_id = ticket.get("original_uuid") if ticket["type"] == "void" else ticket["uuid"]
-        sale = self.legacy.records["sales"].get(sale_id)
+        sale = self.legacy.sale_by_id(sale_id)
         if sale is None:
             return
         body = urllib.parse.urlencode(
