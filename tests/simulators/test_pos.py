@@ -104,8 +104,7 @@ class TestTickets(unittest.TestCase):
             if ticket["type"] in ("sale", "return"):
                 self.assertEqual(paid, Decimal(ticket["total"]), "tenders pay the total")
             else:
-                self.assertNotIn("lines", ticket)
-                self.assertNotIn("tenders", ticket)
+                self.assertEqual((ticket["lines"], ticket["tenders"]), ([], []))
         with_customer = [t for t in tickets if t.get("customer")]
         self.assertTrue(with_customer, "some sales name a customer")
         self.assertTrue(any(len(t.get("tenders", [])) > 1 for t in tickets), "split tenders")
@@ -168,6 +167,9 @@ class TestTickets(unittest.TestCase):
         self.assertEqual(ticket["total"], f"{2 * price - 5:.2f}")
         self.assertEqual([t["type"] for t in ticket["tenders"]], ["gift_card", "card"])
         self.assertEqual(ticket["customer"], {"loyalty_id": "L-00001"})
+        plain = self.pos.sale("S02", "R2", [(sku, 1)], customer=False)
+        self.assertEqual(plain["lines"][0]["discount"], "0.00", "given lines: no discount drawn")
+        self.assertNotIn("customer", plain)
         with self.assertRaisesRegex(ValueError, "tenders add up to"):
             self.pos.sale("S02", "R2", [(sku, 1, "0")], tenders=[("cash", "1.00")])
         with self.assertRaisesRegex(ValueError, "no SKU 'NOPE'"):
@@ -286,6 +288,19 @@ class TestPush(PushCase):
             )
             self.assertEqual(body["store"], "S01")
             self.assertEqual((body["contract"], body["prices_include_tax"]), (1, True))
+
+    def test_raw_uploads_for_envelopes_the_client_would_never_send(self):
+        answer = self.pos.post_raw("batches", "S99", {"batch_id": "x"})
+        self.assertEqual(answer["status"], 200)
+        request = self.receiver.received[0]
+        self.assertEqual(request["headers"]["X-Pos-Store"], "S99")
+        self.assertNotIn("X-Pos-Signature", request["headers"], "no key, no signature")
+        self.pos.post_raw("closings", "S01", b"not json")
+        request = self.receiver.received[1]
+        self.assertEqual(request["body"], b"not json")
+        self.assertEqual(
+            request["headers"]["X-Pos-Signature"], signature("key-of-s01", b"not json")
+        )
 
     def test_a_key_set_from_outside_signs_the_next_batches(self):
         self.pos.set_key("S02", "generated-by-odoo")

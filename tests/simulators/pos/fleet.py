@@ -298,9 +298,10 @@ class Fleet:
             listener(register, ticket)
         return ticket
 
-    def _line(self, sku, quantity, discount=None):
+    def _line(self, sku, quantity, discount):
         product = self.product(sku)
         quantity = Decimal(quantity)
+        discount = None if discount is None else Decimal(discount)
         if discount is None:
             discount = ZERO
             if self.rng.random() < 0.2:
@@ -384,8 +385,8 @@ class Fleet:
     def sale(self, store, register, lines=None, *, tenders=None, customer=None, at=None):
         """Ring up a sale and return the ticket.
 
-        ``lines``: ``[(sku, quantity)]`` or ``[(sku, quantity, discount)]``
-        (discount: the amount off the line); None draws a basket of 1 to 4
+        ``lines``: ``[(sku, quantity)]`` (no discount) or ``[(sku, quantity,
+        discount)]`` (the amount off the line); None draws a basket of 1 to 4
         lines, some discounted. ``tenders``: tender types (the total split
         over them, the last one paying the rest) or ``[(type, amount)]``;
         None draws them. ``customer``: a dict of ``loyalty_id`` / ``email`` /
@@ -395,10 +396,12 @@ class Fleet:
         if lines is None:
             count = self.rng.choices([1, 2, 3, 4], weights=[45, 30, 17, 8])[0]
             skus = self.rng.sample(self.skus, k=count)
-            lines = [(sku, self.rng.choices([1, 2, 3], weights=[80, 16, 4])[0]) for sku in skus]
+            # A drawn basket has some discounts (None: drawn); given lines have theirs or none.
+            lines = [
+                (sku, self.rng.choices([1, 2, 3], weights=[80, 16, 4])[0], None) for sku in skus
+            ]
         contract_lines = [
-            self._line(spec[0], spec[1], Decimal(spec[2]) if len(spec) > 2 else None)
-            for spec in lines
+            self._line(spec[0], spec[1], spec[2] if len(spec) > 2 else ZERO) for spec in lines
         ]
         totals = self._totals(contract_lines)
         ticket = self._ticket(
@@ -506,7 +509,14 @@ class Fleet:
                 "sale of the day, an earlier one is returned"
             )
         ticket = self._ticket(
-            register, "void", at, original_uuid=original["uuid"], total="0.00", total_tax="0.00"
+            register,
+            "void",
+            at,
+            original_uuid=original["uuid"],
+            lines=[],
+            tenders=[],
+            total="0.00",
+            total_tax="0.00",
         )
         self.voided.add(original["uuid"])
         return self._record(register, ticket)
@@ -514,7 +524,9 @@ class Fleet:
     def no_sale(self, store, register, at=None):
         """Open the drawer without a sale: a ticket with no lines and no tenders."""
         register = self.register(store, register)
-        ticket = self._ticket(register, "no_sale", at, total="0.00", total_tax="0.00")
+        ticket = self._ticket(
+            register, "no_sale", at, lines=[], tenders=[], total="0.00", total_tax="0.00"
+        )
         return self._record(register, ticket)
 
     def random_ticket(self, store, register, at=None):

@@ -420,9 +420,18 @@ class PosSimulator(Simulator):
             )
 
     def post_raw(self, kind, store, body, key=None):
-        """POST raw bytes to ``batches`` or ``closings`` (malformed envelopes): the answer."""
-        record = self.fleet.store(store)
-        return self.pusher.post(kind, store, body, record.key if key is None else key)
+        """POST ``body`` (bytes, or data sent as JSON) to ``batches`` or ``closings`` as given.
+
+        ``store`` is the ``X-Pos-Store`` header, a fleet's store or not;
+        ``key`` signs (default: the store's key; no signature without one).
+        For envelopes the client would never send. Returns the answer
+        ``{"status", "body", "headers"}``.
+        """
+        if not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+        if key is None and store in self.fleet.stores:
+            key = self.fleet.stores[store].key
+        return self.pusher.post(kind, store, body, key)
 
     # --- ground truth -----------------------------------------------------------------
     def tickets(self, store=None, register=None, business_day=None, kind=None):
