@@ -346,6 +346,22 @@ class TestPush(PushCase):
         self.pos.ring("S03", "R1")
         self.assertEqual(len(self.pos.push("S03")[0]["tickets"]), 1, "micro-batches again")
 
+    def test_a_held_ticket_leaves_a_gap_until_released(self):
+        sale = self.pos.sale("S01", "R1")
+        self.pos.ring("S01", "R1", count=3)
+        self.pos.hold(sale)
+        self.pos.close("S01", "R1")
+        self.pos.push("S01", "R1")
+        kinds = [kind for kind, _body, _r in self.received()]
+        self.assertEqual(kinds, ["batches", "closings"], "the Z report goes with a gap")
+        self.assertNotIn(sale["uuid"], [t["uuid"] for t in self.pos.delivered()])
+        self.assertEqual(self.pos.push("S01", "R1"), [], "held until released")
+        self.pos.release(sale)
+        self.assertEqual(self.pos.push("S01", "R1")[0]["tickets"], [sale["uuid"]])
+        self.assertEqual(len(self.pos.delivered("S01", "R1")), 4)
+        with self.assertRaisesRegex(ValueError, "not waiting for upload any more"):
+            self.pos.hold(sale)
+
     def test_closings_wait_behind_the_tickets(self):
         self.pos.set_offline("S02")
         self.pos.trade_day("S02", tickets=5)

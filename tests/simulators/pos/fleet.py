@@ -117,6 +117,8 @@ class Register:
     pending: list = field(default_factory=list)
     # Tickets a ``gap`` fault held back, sent with the next push.
     held: list = field(default_factory=list)
+    # Tickets a test holds back (``PosSimulator.hold``) until it releases them.
+    kept: list = field(default_factory=list)
     # Batches Odoo refused as a whole (400, 413): no retry can fix them.
     rejected: list = field(default_factory=list)
     # Z reports waiting for the register's tickets to be uploaded first.

@@ -327,6 +327,37 @@ class PosSimulator(Simulator):
                 )
             return results
 
+    def hold(self, ticket):
+        """Keep a ticket back from the uploads until :meth:`release` (a gap, a late original)."""
+        with self.lock:
+            ticket = self.fleet.ticket(ticket)
+            meta = self.fleet.meta[ticket["uuid"]]
+            register = self.fleet.register(meta["store"], meta["register"])
+            if ticket not in register.outbox:
+                raise ValueError(f"ticket {ticket['uuid']} is not waiting for upload any more")
+            register.outbox.remove(ticket)
+            register.kept.append(ticket)
+            meta["kept"] = True
+
+    def release(self, ticket=None):
+        """Let held tickets (one, or all) go with the next push."""
+        with self.lock:
+            uuid = self.fleet.ticket(ticket)["uuid"] if ticket is not None else None
+            for register in self.fleet.registers():
+                for kept in list(register.kept):
+                    if uuid in (None, kept["uuid"]):
+                        register.kept.remove(kept)
+                        register.outbox.append(kept)
+
+    def delivered(self, store=None, register=None):
+        """Tickets in a batch Odoo answered 200, as rung up (see :meth:`ticket_meta`)."""
+        with self.lock:
+            return [
+                ticket
+                for ticket in self.fleet.select(store, register)
+                if self.fleet.meta[ticket["uuid"]].get("batches")
+            ]
+
     def set_offline(self, store):
         """The store loses its connection: tickets pile up until :meth:`set_online`."""
         with self.lock:
@@ -482,7 +513,7 @@ class PosSimulator(Simulator):
                                 "next_sequence": r.next_sequence,
                                 "outbox": len(r.outbox),
                                 "pending_batches": len(r.pending),
-                                "held": len(r.held),
+                                "held": len(r.held) + len(r.kept),
                                 "closings": len(r.closings),
                             }
                             for r in s.registers.values()
