@@ -386,6 +386,8 @@ class TestPushRetries(PushCase):
         self.assertEqual([u["status"] for u in second], [200, 200])
         ids = [body["batch_id"] for body in self.batches()]
         self.assertEqual(ids[:3], [first[0]["id"]] * 3, "same batch, same id")
+        bodies = {request["body"] for request in self.receiver.received[:3]}
+        self.assertEqual(len(bodies), 1, "the very same body")
         self.assertEqual([len(b["tickets"]) for b in self.batches()], [3, 3, 3, 2])
 
     def test_no_odoo_listening_is_a_failed_upload_kept_for_later(self):
