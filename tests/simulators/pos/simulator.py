@@ -15,6 +15,7 @@ CONTRACT.md``); the simulator is then a client of Odoo. See
 import json
 import urllib.parse
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from werkzeug.routing import Rule
 
@@ -62,7 +63,9 @@ class PosSimulator(Simulator):
             "registers": registers,
             "rounding": rounding,
             "products": products,
-            "business_day": business_day,
+            # The stores' trading day: the epoch's date in the fleet's time zone
+            # unless given, so that a pinned epoch replays to the byte.
+            "business_day": business_day or self.epoch.astimezone(ZoneInfo("Europe/Paris")).date(),
         }
         self.batch_sizes = (batch_size, bulk_batch_size)
         self.keys = dict(keys or {})
