@@ -85,7 +85,7 @@ class ConnectorBackend(models.Model):
             new = dict((values() if callable(values) else values) or {})
             new.update({field: value for field, value in contact.items() if value})
             new["name"] = (
-                (name or "").strip()
+                (name.strip() if isinstance(name, str) else "")
                 or new.get("name")
                 or contact["email"]
                 or contact["phone"]
@@ -100,7 +100,9 @@ class ConnectorBackend(models.Model):
             self, [key for key in keys if key], "res.partner", find_or_make
         )
         if partner and not made:
-            blanks = {field: value for field, value in contact.items() if value and not partner[field]}
+            blanks = {
+                field: value for field, value in contact.items() if value and not partner[field]
+            }
             if blanks:
                 partner.write(blanks)
         return partner

@@ -31,7 +31,9 @@ class ResPartner(models.Model):
         for partner in self:
             # A national number is dialled from the contact's country, else its
             # company's, else the company the contact was saved in.
-            country = partner.country_id or partner.company_id.country_id or self.env.company.country_id
+            country = (
+                partner.country_id or partner.company_id.country_id or self.env.company.country_id
+            )
             partner.connector_phone_normalized = normalize_phone(
                 partner.phone, country.phone_code, country.code
             )

@@ -50,9 +50,7 @@ class TestPartnerMatch(TransactionCase):
         self.assertEqual(len(self.people(email_normalized="ada@example.com")), 1)
 
     def test_contact_made_by_hand_is_reused_and_only_its_blanks_filled(self):
-        known = self.Partner.create(
-            {"name": "Ada L.", "email": "ADA@example.com", "ref": "VIP-7"}
-        )
+        known = self.Partner.create({"name": "Ada L.", "email": "ADA@example.com", "ref": "VIP-7"})
         values = {"name": "Ada from the till", "ref": False, "lang": "fr_FR"}
         found = self.tills._match_partner(
             email="ada@example.com", phone="07700 900123", name="A. Lovelace", values=values
