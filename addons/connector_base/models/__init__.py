@@ -1,6 +1,7 @@
 from . import (
     connector_audit_mixin,
     connector_backend,
+    connector_backend_partner,
     connector_binding_mixin,
     connector_correlation,
     connector_event,
@@ -20,4 +21,5 @@ from . import (
     connector_task,
     connector_webhook_rejection,
     ir_config_parameter,
+    res_partner,
 )

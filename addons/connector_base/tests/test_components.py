@@ -6,6 +6,7 @@ import hmac
 
 from odoo.tests import BaseCase
 
+from odoo.addons.connector_base.components.contact import normalize_email, normalize_phone
 from odoo.addons.connector_base.components.http_client import Redactor, parse_retry_after
 from odoo.addons.connector_base.components.payload import payload_hash
 from odoo.addons.connector_base.components.signature import (
@@ -74,3 +75,71 @@ class TestComponents(BaseCase):
         self.assertEqual(parse_retry_after("30"), 30)
         self.assertIsNone(parse_retry_after(None))
         self.assertIsNone(parse_retry_after("later"))
+
+
+class TestContactNormalization(BaseCase):
+    """One person's email and phone, however typed, compare equal; what is
+    not an email or a phone is None, so that it matches nobody."""
+
+    def test_email_is_stripped_and_lower_cased(self):
+        for typed in (" Ada@Example.COM ", "ada@example.com", "Ada Lovelace <ADA@example.com>"):
+            self.assertEqual(normalize_email(typed), "ada@example.com", typed)
+
+    def test_what_is_not_one_email_address_is_none(self):
+        for typed in (
+            None,
+            42,
+            "",
+            "   ",
+            "n/a",
+            "ada@",
+            "@example.com",
+            "ada@gmail",
+            "ada@example..com",
+            "ada@example.com, bob@example.com",
+        ):
+            self.assertIsNone(normalize_email(typed), repr(typed))
+
+    def test_international_numbers_however_written(self):
+        for typed in (
+            "+44 20 7946 0958",
+            "+44 (0)20 7946 0958",
+            "0044 20-7946-0958",
+            "+44.20.7946.0958",
+            "+44 20 7946 0958 ext. 12",
+        ):
+            self.assertEqual(normalize_phone(typed), "+442079460958", typed)
+            self.assertEqual(normalize_phone(typed, 33, "FR"), "+442079460958", "the + wins")
+
+    def test_national_numbers_are_dialled_from_the_country_given(self):
+        cases = [
+            ("020 7946 0958", 44, "GB", "+442079460958"),
+            ("06 12 34 56 78", 33, "FR", "+33612345678"),
+            # Italy keeps its leading 0 after the country code.
+            ("06 1234 5678", 39, "IT", "+390612345678"),
+            ("(613) 555-0111", 1, "US", "+16135550111"),
+            ("1-613-555-0111", 1, "CA", "+16135550111"),
+            ("613 555 0111 x204", 1, "US", "+16135550111"),
+        ]
+        for typed, calling_code, country_code, expected in cases:
+            self.assertEqual(normalize_phone(typed, calling_code, country_code), expected, typed)
+
+    def test_national_number_without_a_country_is_its_digits(self):
+        self.assertEqual(normalize_phone("020 7946 0958"), "02079460958")
+        self.assertNotEqual(normalize_phone("020 7946 0958"), normalize_phone("+44 20 7946 0958"))
+
+    def test_what_is_not_a_phone_number_is_none(self):
+        for typed in (
+            None,
+            447700900123,
+            "",
+            "   ",
+            "-",
+            "+",
+            "call me",
+            "0800-FLOWERS",
+            "12345",
+            "+0 20 7946 0958",
+            "+1234 5678 9012 3456",
+        ):
+            self.assertIsNone(normalize_phone(typed, 44, "GB"), repr(typed))

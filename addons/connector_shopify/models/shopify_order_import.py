@@ -1,7 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Command
-from odoo.tools import email_normalize
 
 from odoo.addons.connector_base.components.payload import payload_hash
 
@@ -265,51 +264,28 @@ class ShopifyOrderImporter(models.AbstractModel):
     # --- customer -------------------------------------------------------------
 
     def _customer(self, backend, customer):
-        """One partner per person: by binding, then by email, then by phone;
-        else created.
+        """One partner per person: by the customer's binding, else as
+        ``connector_base`` matches every connector's customers (identities,
+        then contacts Odoo has by email, then by phone; else made, with the
+        customer's default address).
 
-        Email and phone go through the backend's identity registry, so that
-        two orders of one new person (a guest, or a customer with two
-        accounts) imported at the same moment by two jobs give one partner:
-        the second job clashes on the identity's unique key and, retried,
-        finds the first one's partner.
+        The match is shared with the other connectors, so a customer of the
+        store who also buys at a till is one partner, and two orders of one
+        new person imported at the same moment by two jobs give one.
         """
         Binding = self.env["shopify.partner.binding"]
         binding = customer["external_id"] and Binding._find(backend, customer["external_id"])
-        partner = binding.odoo_id if binding else self.env["res.partner"]
-        created = False
-        if not partner:
-            email = customer["email"] and email_normalize(customer["email"])
-            keys = [f"email:{email}"] if email else []
-            if not keys and customer["phone"]:
-                keys = [f"phone:{customer['phone']}"]
-            made = []
-
-            def find_or_create():
-                found = self._existing_partner(email, customer["phone"])
-                if not found:
-                    found = self.env["res.partner"].create(
-                        {
-                            "name": customer["name"],
-                            "email": customer["email"],
-                            "phone": customer["phone"],
-                            **self._address_values(customer["address"] or {}),
-                        }
-                    )
-                    made.append(found)
-                return found
-
-            partner = self.env["connector.identity"]._record_for(
-                backend, keys, "res.partner", find_or_create
-            )
-            created = bool(made)
+        if binding:
+            return binding.odoo_id
+        partner = backend._match_partner(
+            email=customer["email"],
+            phone=customer["phone"],
+            name=customer["name"],
+            values=lambda: self._address_values(customer["address"] or {}),
+        )
         # A contact found by email or phone may already be bound to another
         # Shopify customer of this store (one person, two accounts): keep that.
-        if (
-            customer["external_id"]
-            and not binding
-            and (created or not Binding._find_by_record(backend, partner))
-        ):
+        if customer["external_id"] and not Binding._find_by_record(backend, partner):
             Binding.create(
                 {
                     "backend_id": backend.id,
@@ -318,20 +294,6 @@ class ShopifyOrderImporter(models.AbstractModel):
                     "accepts_marketing": customer["accepts_marketing"],
                 }
             )
-        return partner
-
-    def _existing_partner(self, email, phone):
-        """A contact Odoo already has for this person (made before the store was
-        connected, or by hand): by normalized email, then by phone."""
-        Partner = self.env["res.partner"]
-        partner = Partner.browse()
-        if email:
-            # email_normalized is indexed: no scan of every contact per order.
-            partner = Partner.search(
-                [("email_normalized", "=", email), ("parent_id", "=", False)], limit=1
-            )
-        if not partner and phone:
-            partner = Partner.search([("phone", "=", phone), ("parent_id", "=", False)], limit=1)
         return partner
 
     def _address(self, partner, address, kind):

@@ -82,6 +82,20 @@ class TestOrderImport(TransactionCase):
             self.run_jobs(trap)
         self.assertEqual(self.binding(order_payload()).odoo_id.partner_id, known)
 
+    def test_customer_without_email_is_matched_by_phone_however_written(self):
+        known = self.env["res.partner"].create(
+            {"name": "Ada L.", "phone": "020 7946 0000", "country_id": self.env.ref("base.uk").id}
+        )
+        customer = {"id": 4711, "first_name": "Ada", "phone": "+44 20 7946 0000"}
+        payload = order_payload(id=871, name="#1871", email=None, customer=customer)
+        with trap_jobs() as trap:
+            self.deliver("orders/create", payload, "wh-phone")
+            self.run_jobs(trap)
+        self.assertEqual(self.binding(payload).odoo_id.partner_id, known)
+        customers = self.env["shopify.partner.binding"].search([("external_id", "=", "4711")])
+        self.assertEqual(customers.odoo_id, known)
+        self.assertEqual((known.name, known.phone), ("Ada L.", "020 7946 0000"), "kept")
+
     def test_pricelist_is_the_backends_in_its_currency_else_one_of_the_order_currency(self):
         eur = self.env.ref("base.EUR")
         usd = self.env.ref("base.USD")

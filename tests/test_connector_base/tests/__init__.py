@@ -14,6 +14,7 @@ from . import (
     test_metrics,
     test_outbox,
     test_overview,
+    test_partner_match,
     test_reconciliation,
     test_security,
     test_task,
