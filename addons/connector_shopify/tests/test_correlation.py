@@ -149,9 +149,17 @@ class TestCorrelation(TransactionCase):
     def test_row_opens_what_it_shows(self):
         payload, event = self.import_order([(self.skus[1], 1)])
         correlation = self.open(self.Correlation.action_follow(payload["name"]))
-        row = correlation.line_ids.filtered(lambda line: line.kind == "record")[:1]
-        action = row.action_open()
-        self.assertEqual((action["res_model"], action["res_id"]), ("sale.order", event.res_id))
+        # Rows made in one transaction share their time: each row is checked
+        # by what it shows, whatever their order.
+        records = correlation.line_ids.filtered(lambda line: line.kind == "record")
+        self.assertEqual(sorted(records.mapped("res_model")), ["sale.order", "stock.picking"])
+        for row in records:
+            action = row.action_open()
+            self.assertEqual((action["res_model"], action["res_id"]), (row.res_model, row.res_id))
+        order_row = records.filtered(lambda line: line.res_model == "sale.order")
+        self.assertEqual(order_row.res_id, event.res_id)
+        picking_row = records - order_row
+        self.assertIn(picking_row.res_id, self.env["sale.order"].browse(event.res_id).picking_ids.ids)
 
     def test_support_user_sees_every_state_and_opens_what_they_may_read(self):
         payload, event = self.import_order([(self.skus[1], 1)])
