@@ -258,6 +258,18 @@ class TestBatchedInbox(ConnectorCase):
         self.assertEqual(waiting.state, "done", waiting.error_message)
         self.assertEqual(self.partners(602).test_store_total, 10.0)
 
+    def test_a_waiting_ticket_is_rechecked_by_the_cron_when_its_check_is_due(self):
+        with trap_jobs() as trap:
+            waiting = self.ticket(1, customer_id=603)
+            self.assertEqual(waiting.state, "waiting")
+            # The customer is bound by hand: no event wakes the ticket.
+            self.bind_customer(603)
+            with freeze_time(fields.Datetime.now() + timedelta(minutes=11)):
+                self.assertEqual(self.Event._cron_recheck_waiting(), "1 released, 0 still waiting")
+            results = self.drain(trap)
+        self.assertEqual(results["S1/1"], ["1 applied, 0 failed, 0 waiting"])
+        self.assertEqual(waiting.state, "done")
+
     # --- support staff ------------------------------------------------------------------
 
     def test_requeue_of_a_failed_ticket_after_the_cause_is_fixed(self):
@@ -311,6 +323,25 @@ class TestBatchedInbox(ConnectorCase):
         self.assertEqual(set(events.mapped("state")), {"done"})
         self.assertEqual(events.job_ids, job)
 
+    def test_a_job_found_waiting_that_started_before_the_commit_is_followed_by_another(self):
+        first = self.ticket(1)
+        self.dispatch()
+        job = first.job_ids
+        second = self.ticket(2)
+        second._enqueue(from_states=("received",))
+        self.assertEqual(second.job_ids, job, "found waiting: the same job")
+        # That job started before this transaction was committed, on a
+        # snapshot without the second ticket, and ended.
+        job.state = "done"
+        self.env.flush_all()
+        self.env.cr.postcommit.run()  # once committed
+        later = self.env["queue.job"].search(
+            [("identity_key", "=", self.batch_key_job()), ("state", "=", "pending")]
+        )
+        self.assertEqual(len(later), 1, "another job applies the ticket")
+        self.assertEqual(Job.load(self.env, later.uuid).perform(), "2 applied, 0 failed, 0 waiting")
+        self.assertEqual((first | second).mapped("state"), ["done", "done"])
+
     def test_a_queued_ticket_waiting_for_a_later_job_of_its_register_is_not_stuck(self):
         events = self.ticket(1) | self.ticket(2)
         self.dispatch()
@@ -343,3 +374,18 @@ class TestBatchedInbox(ConnectorCase):
         )
         self.assertTrue(topic.batched)
         self.assertEqual(topic.batch_key({"store": "12", "register": 1}), "12/1")
+
+    def test_a_batch_costs_a_few_queries_per_ticket(self):
+        with trap_jobs() as trap:
+            for seq in range(1, 101):
+                self.ticket(seq)
+            self.queue(trap)
+            self.env.flush_all()
+            before = self.env.cr.sql_log_count
+            results = self.drain(trap)
+            queries = self.env.cr.sql_log_count - before
+        self.assertEqual(results["S1/1"], ["100 applied, 0 failed, 0 waiting"])
+        # About 7 a ticket (take it, read it, look it up, create it, record the
+        # outcome, savepoints), none that grows with the size of the batch; a
+        # job per ticket would add queue_job's own and a commit.
+        self.assertLess(queries, 100 * 10)
