@@ -34,10 +34,11 @@ class ConnectorEvent(models.Model):
     # --- queueing ---------------------------------------------------------------
 
     @api.model
-    def _batch_identity_key(self, backend_id, topic, batch_key):
-        """The identity key of the job of a key space; also the name of the
-        lock that lets one job of it apply events at a time."""
-        key = f"connector.event.batch-{backend_id}-{topic}"
+    def _batch_identity_key(self, backend_id, topic, batch_key, retry=False):
+        """The identity key of the job of a key space (``retry``: of the one
+        retrying its transient faults); the former also names the lock that
+        lets one job of it apply events at a time."""
+        key = f"connector.event.batch{'-retry' if retry else ''}-{backend_id}-{topic}"
         return f"{key}:{batch_key}" if batch_key else key
 
     def _enqueue_batch_job(self, backend, topic, batch_key, *, eta=None, retry=False, recheck=True):
@@ -59,9 +60,7 @@ class ConnectorEvent(models.Model):
         channel, delay = self.env["connector.sync.policy"]._job_settings(
             backend.id, declaration.flow
         )
-        identity_key = self._batch_identity_key(backend.id, topic, batch_key)
-        if retry:
-            identity_key += ":retry"
+        identity_key = self._batch_identity_key(backend.id, topic, batch_key, retry=retry)
         self.env.cr.execute(
             "SELECT eta FROM queue_job WHERE identity_key = %s AND state IN %s LIMIT 1",
             (identity_key, WAITING_JOB_STATES),
@@ -150,10 +149,14 @@ class ConnectorEvent(models.Model):
         The events that waited for the applied ones are queued at the end, and
         the next job queued when events of the key space are left.
         """
-        # The first statement: two jobs of one key space (one queued while
-        # the other ran) never apply events side by side. The lock lives as
-        # long as this transaction; a job that finds it taken waits its turn
-        # without holding a worker.
+        # Two jobs of one key space (one queued while the other ran) never
+        # apply events side by side. The lock lives as long as this
+        # transaction; a job that finds it taken waits its turn without
+        # holding a worker. Taken first, so that this job's snapshot is the
+        # one of the moment the previous job committed, all but in the few
+        # statements queue_job runs before; an event that previous job
+        # applied meanwhile clashes on its conditional UPDATE and is left
+        # alone, never applied twice.
         self.env.cr.execute(
             "SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0))",
             (self._batch_identity_key(backend_id, topic, batch_key),),
@@ -241,8 +244,8 @@ class ConnectorEvent(models.Model):
     # --- the job of a key space, for housekeeping and the correlation view ---------------
 
     def _batch_job_keys(self):
-        """``{event: identity key of its key space's job}`` for the events of
-        batched topics."""
+        """``{event: identity keys of its key space's jobs}`` (the job, the
+        retry) for the events of batched topics."""
         keys, topics = {}, {}
         for event in self:
             backend = event.backend_id
@@ -250,8 +253,11 @@ class ConnectorEvent(models.Model):
                 topics[backend] = backend._connector_topics()
             declaration = topics[backend].get(event.topic)
             if isinstance(declaration, InboundTopic) and declaration.batched:
-                keys[event] = self._batch_identity_key(
-                    backend.id, event.topic, event.batch_key or None
+                keys[event] = tuple(
+                    self._batch_identity_key(
+                        backend.id, event.topic, event.batch_key or None, retry=retry
+                    )
+                    for retry in (False, True)
                 )
         return keys
 
@@ -262,11 +268,9 @@ class ConnectorEvent(models.Model):
         keys = self._batch_job_keys()
         if not keys:
             return self.browse()
-        names = set(keys.values())
-        names |= {f"{name}:retry" for name in names}
         self.env.cr.execute(
             "SELECT identity_key FROM queue_job WHERE identity_key IN %s AND state IN %s",
-            (tuple(names), ALIVE_JOB_STATES),
+            (tuple({name for names in keys.values() for name in names}), ALIVE_JOB_STATES),
         )
-        alive = {row[0].removesuffix(":retry") for row in self.env.cr.fetchall()}
-        return self.filtered(lambda e: keys.get(e) in alive)
+        alive = {row[0] for row in self.env.cr.fetchall()}
+        return self.filtered(lambda e: alive.intersection(keys.get(e, ())))

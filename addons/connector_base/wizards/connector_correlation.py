@@ -232,8 +232,9 @@ class ConnectorCorrelation(models.TransientModel):
         # A queued event of a batched topic may wait for a later job of its
         # key space than the one it was queued with.
         batch_keys = events.filtered(lambda e: e.state == "queued").sudo()._batch_job_keys()
-        by_identity.update((key, event.backend_id) for event, key in batch_keys.items())
-        by_identity.update((f"{key}:retry", event.backend_id) for event, key in batch_keys.items())
+        by_identity.update(
+            (key, event.backend_id) for event, keys in batch_keys.items() for key in keys
+        )
         jobs = Job.browse(job_ids)
         if by_uuid:
             found = Job.search([("uuid", "in", list(by_uuid))])

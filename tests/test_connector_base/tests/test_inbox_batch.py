@@ -40,8 +40,10 @@ class TestBatchedInbox(ConnectorCase):
             TOPIC, payload, key or payload["uuid"], occurred_at=T0 + timedelta(seconds=seq)
         )
 
-    def batch_key_job(self, register=1, store="S1"):
-        return f"connector.event.batch-{self.backend.id}-{TOPIC}:{store}/{register}"
+    def batch_key_job(self, register=1, store="S1", retry=False):
+        """The identity key of the job of a register."""
+        kind = "batch-retry" if retry else "batch"
+        return f"connector.event.{kind}-{self.backend.id}-{TOPIC}:{store}/{register}"
 
     def drain(self, trap, rounds=20):
         """Perform the trapped jobs round after round; the results of the batch
@@ -164,7 +166,7 @@ class TestBatchedInbox(ConnectorCase):
             self.assertEqual((later.state, later.error_kind), ("waiting", "sequence"))
             self.assertEqual(customer.test_store_total, total, "nothing half-applied")
             [retry] = trap.enqueued_jobs
-            self.assertEqual(retry.identity_key, self.batch_key_job() + ":retry")
+            self.assertEqual(retry.identity_key, self.batch_key_job(retry=True))
             other.rollback()  # the person's save is done
             with freeze_time(start + timedelta(seconds=61)):
                 results = self.drain(trap)
@@ -194,7 +196,7 @@ class TestBatchedInbox(ConnectorCase):
             self.assertEqual((throttled.state, throttled.retry_count), ("queued", 1))
             self.assertIn("HTTP 429", throttled.error_message)
             [retry] = trap.enqueued_jobs
-            self.assertEqual(retry.identity_key, self.batch_key_job() + ":retry")
+            self.assertEqual(retry.identity_key, self.batch_key_job(retry=True))
             with freeze_time(start + timedelta(seconds=30)):
                 results = self.drain(trap)
         self.assertEqual(results["S1/1"], ["1 applied, 0 failed, 0 waiting"])
@@ -322,6 +324,29 @@ class TestBatchedInbox(ConnectorCase):
         self.assertEqual(result, "3 applied, 0 failed, 0 waiting")
         self.assertEqual(set(events.mapped("state")), {"done"})
         self.assertEqual(events.job_ids, job)
+
+    def test_the_timeline_of_a_customer_shows_the_jobs_of_the_register(self):
+        self.bind_customer(701)
+        first = self.ticket(1, customer_id=701)
+        self.dispatch()
+        Job.load(self.env, first.job_ids.uuid).perform()
+        first.job_ids.state = "done"  # as queue_job records it
+        second = self.ticket(2, customer_id=701)
+        self.dispatch()
+        # Its job applied other tickets of the register, and queued the next.
+        second.job_ids.state = "done"
+        self.Event._enqueue_batch_job(self.backend, TOPIC, "S1/1", eta=0)
+        timeline = self.env["connector.correlation"].browse(second.action_follow()["res_id"])
+        jobs = timeline.line_ids.filtered(lambda line: line.kind == "job")
+        self.assertEqual(
+            sorted((line.name, line.state) for line in jobs),
+            [
+                (f"{self.backend.name}: {TOPIC} S1/1", "Done"),
+                (f"{self.backend.name}: {TOPIC} S1/1", "Done"),
+                (f"{self.backend.name}: {TOPIC} S1/1", "Pending"),
+            ],
+        )
+        self.assertEqual((first.state, second.state), ("done", "queued"))
 
     def test_a_job_found_waiting_that_started_before_the_commit_is_followed_by_another(self):
         first = self.ticket(1)
