@@ -383,6 +383,14 @@ class TestBatchedInbox(ConnectorCase):
             self.assertEqual(self.Event._cron_reset_stuck(), "2 stuck events requeued")
         self.assertEqual(set(events.mapped("state")), {"queued"})
 
+    def test_without_a_job_runner_a_ticket_is_applied_at_once(self):
+        payload = {"uuid": "S1-1-1", "store": "S1", "register": 1, "seq": 1, "amount": 4.0}
+        event = self.Event.with_context(queue_job__no_delay=True)._receive(
+            self.backend, TOPIC, payload, "S1-1-1"
+        )
+        self.assertEqual(event.state, "done", event.error_message)
+        self.assertEqual(event._produced_record().amount, 4.0)
+
     def test_a_topic_declares_a_sensible_batch(self):
         with self.assertRaisesRegex(ValueError, "batch_size must be a whole number of at least 1"):
             InboundTopic(flow="f", schema={}, handler="h", batch_size=0)
