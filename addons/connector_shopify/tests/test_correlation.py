@@ -159,7 +159,9 @@ class TestCorrelation(TransactionCase):
         order_row = records.filtered(lambda line: line.res_model == "sale.order")
         self.assertEqual(order_row.res_id, event.res_id)
         picking_row = records - order_row
-        self.assertIn(picking_row.res_id, self.env["sale.order"].browse(event.res_id).picking_ids.ids)
+        self.assertIn(
+            picking_row.res_id, self.env["sale.order"].browse(event.res_id).picking_ids.ids
+        )
 
     def test_support_user_sees_every_state_and_opens_what_they_may_read(self):
         payload, event = self.import_order([(self.skus[1], 1)])
