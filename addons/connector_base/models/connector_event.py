@@ -365,6 +365,33 @@ class ConnectorEvent(models.Model):
             event._recheck_waiting_after_commit({(backend.id, vals["waiting_key"])})
         return event
 
+    @api.model
+    def _receive_many(self, backend, messages, *, source="upload"):
+        """Store many messages received from ``backend`` at once (an uploaded
+        batch, a polled page), as :meth:`_receive` stores one.
+
+        ``messages``: dicts with ``topic``, ``payload``, ``idempotency_key``
+        and optionally ``occurred_at``, ``sequence_key``, ``correlation_id``,
+        ``raw``. Returns the stored events in the order of ``messages``; a
+        message repeating an earlier one (of this call or before) is stored as
+        its duplicate.
+        """
+        ids = []
+        for message in messages:
+            event = self._receive(
+                backend,
+                message["topic"],
+                message["payload"],
+                message["idempotency_key"],
+                occurred_at=message.get("occurred_at"),
+                source=source,
+                correlation_id=message.get("correlation_id"),
+                sequence_key=message.get("sequence_key"),
+                raw=message.get("raw"),
+            )
+            ids.append(event.id)
+        return self.browse(ids)
+
     def _intake_state(self, backend, declaration, payload, now):
         """Received (its job comes from the dispatcher), or waiting without a
         job when its prerequisite is missing."""
