@@ -434,8 +434,9 @@ class WebhookSender:
         if "bad_signature" in delivery.faults:
             secret = f"{secret}-not-the-secret"
         headers = {
-            **delivery.headers,
+            # JSON unless the simulator says otherwise (Lightspeed posts forms).
             "Content-Type": "application/json",
+            **delivery.headers,
             self.signature_header: self.sign(secret, delivery.body),
         }
         entry = {
