@@ -133,6 +133,11 @@ class ConnectorPosTicketImporter(models.AbstractModel):
         )
         # The fleet's stock policy, as Point of Sale's own option of the session.
         session.update_stock_at_closing = backend.pos_stock_policy == "closing"
+        # Opened as a cashier opens it, the drawer holding what the last day left.
+        session.set_opening_control(
+            session.cash_register_balance_start,
+            self.env._("Opened by the connector for the business day %s.", day),
+        )
         return session
 
     # --- a sale or a return ------------------------------------------------------------

@@ -1,6 +1,7 @@
 import json
 import uuid
-from decimal import Decimal
+
+from simulators import PosSimulator
 
 from odoo.tests import HttpCase
 
@@ -10,7 +11,6 @@ from odoo.addons.queue_job.job import Job as QueueJob
 
 FLEET = "test-fleet"
 STORE = "S01"
-BUSINESS_DAY = "2026-11-30"
 
 
 def ensure_chart_of_accounts(env):
@@ -60,6 +60,9 @@ def make_fleet(env, rounding="round_per_line", stores=(STORE,)):
     card = env["pos.payment.method"].create(
         {"name": "POS card", "journal_id": bank_journal.id, "company_id": company.id}
     )
+    other = env["pos.payment.method"].create(
+        {"name": "POS gift cards and vouchers", "journal_id": bank_journal.id, "company_id": company.id}
+    )
     backend = env["connector.backend"].create(
         {
             "name": "Test POS fleet",
@@ -71,10 +74,14 @@ def make_fleet(env, rounding="round_per_line", stores=(STORE,)):
             "pos_tender_ids": [
                 (0, 0, {"tender_type": "cash", "payment_method_id": cash.id}),
                 (0, 0, {"tender_type": "card", "payment_method_id": card.id}),
+                *[
+                    (0, 0, {"tender_type": kind, "payment_method_id": other.id})
+                    for kind in ("gift_card", "voucher", "store_credit")
+                ],
             ],
             "pos_tax_ids": [
                 (0, 0, {"code": "VAT20", "tax_id": make_tax(env, 20.0, "VAT20").id}),
-                (0, 0, {"code": "VAT55", "tax_id": make_tax(env, 5.5, "VAT55").id}),
+                (0, 0, {"code": "VAT5_5", "tax_id": make_tax(env, 5.5, "VAT5_5").id}),
             ],
         }
     )
@@ -83,7 +90,7 @@ def make_fleet(env, rounding="round_per_line", stores=(STORE,)):
         config = env["pos.config"].create(
             {
                 "name": f"Store {code}",
-                "payment_method_ids": [(6, 0, (cash | card).ids)],
+                "payment_method_ids": [(6, 0, (cash | card | other).ids)],
             }
         )
         store = env["connector.pos.store"].create(
@@ -94,114 +101,23 @@ def make_fleet(env, rounding="round_per_line", stores=(STORE,)):
     return backend, backend.pos_store_ids, keys
 
 
-def make_products(env, skus):
-    """Storable products with these SKUs (internal references) and a barcode each."""
+def make_products(env, catalog):
+    """The POS catalogue's products in Odoo: storable, by SKU (internal
+    reference) and barcode."""
     return env["product.product"].create(
         [
             {
-                "name": f"Product {sku}",
-                "default_code": sku,
-                "barcode": f"376000000{index:04d}",
+                "name": product["name"],
+                "default_code": product["sku"],
+                "barcode": product["barcode"],
                 "is_storable": True,
                 "available_in_pos": True,
-                "list_price": 10.0,
+                "list_price": float(product["price"]),
                 "taxes_id": [(5, 0, 0)],
             }
-            for index, sku in enumerate(skus)
+            for product in catalog
         ]
     )
-
-
-def money(value):
-    return f"{Decimal(value).quantize(Decimal('0.01'))}"
-
-
-def sale(sequence, lines, *, tenders=None, day=BUSINESS_DAY, rates=None, **changes):
-    """A sale ticket of the contract: ``lines`` are (sku, quantity, unit price
-    incl. tax, discount amount, tax code); totals as the POS prints them,
-    rounding tax per line; paid in cash unless ``tenders`` says otherwise."""
-    rates = rates or {"VAT20": Decimal("20"), "VAT55": Decimal("5.5")}
-    ticket_lines, total, total_tax = [], Decimal(0), Decimal(0)
-    for sku, quantity, price, discount, tax_code in lines:
-        net = Decimal(quantity) * Decimal(price) - Decimal(discount)
-        rate = rates[tax_code]
-        tax = (net - net / (1 + rate / 100)).quantize(Decimal("0.01"))
-        total += net
-        total_tax += tax
-        ticket_lines.append(
-            {
-                "line_uuid": str(uuid.uuid4()),
-                "sku": sku,
-                "quantity": str(quantity),
-                "unit_price": str(price),
-                "discount": str(discount),
-                "tax_code": tax_code,
-            }
-        )
-    ticket = {
-        "uuid": str(uuid.uuid4()),
-        "sequence": sequence,
-        "type": "sale",
-        "business_day": day,
-        "opened_at": f"{day}T10:{sequence % 60:02d}:00+01:00",
-        "closed_at": f"{day}T10:{sequence % 60:02d}:30+01:00",
-        "cashier": "C07",
-        "lines": ticket_lines,
-        "tenders": tenders or [{"type": "cash", "amount": money(total)}],
-        "total": money(total),
-        "total_tax": money(total_tax),
-    }
-    ticket.update(changes)
-    return ticket
-
-
-def return_of(original, sequence, lines=None, **changes):
-    """A return of ``original``'s lines (all of them unless ``lines`` gives
-    ``{line_uuid: quantity}``), paid back in cash."""
-    chosen = lines or {line["line_uuid"]: line["quantity"] for line in original["lines"]}
-    ticket_lines, total = [], Decimal(0)
-    for line in original["lines"]:
-        if line["line_uuid"] not in chosen:
-            continue
-        quantity = Decimal(chosen[line["line_uuid"]])
-        share = quantity / Decimal(line["quantity"])
-        net = quantity * Decimal(line["unit_price"]) - Decimal(line["discount"]) * share
-        total += net
-        ticket_lines.append(
-            {
-                **line,
-                "line_uuid": str(uuid.uuid4()),
-                "quantity": str(-quantity),
-                "discount": str(-Decimal(line["discount"]) * share),
-                "return_of_line": line["line_uuid"],
-            }
-        )
-    ticket = {
-        "uuid": str(uuid.uuid4()),
-        "sequence": sequence,
-        "type": "return",
-        "original_uuid": original["uuid"],
-        "business_day": original["business_day"],
-        "closed_at": original["closed_at"].replace("T10:", "T11:"),
-        "lines": ticket_lines,
-        "tenders": [{"type": "cash", "amount": money(-total)}],
-        "total": money(-total),
-    }
-    ticket.update(changes)
-    return ticket
-
-
-def void_of(original, sequence):
-    return {
-        "uuid": str(uuid.uuid4()),
-        "sequence": sequence,
-        "type": "void",
-        "original_uuid": original["uuid"],
-        "business_day": original["business_day"],
-        "closed_at": original["closed_at"].replace("T10:", "T12:"),
-        "lines": [],
-        "tenders": [],
-    }
 
 
 def batch(tickets, *, store=STORE, register="R1", batch_id=None):
@@ -217,15 +133,58 @@ def batch(tickets, *, store=STORE, register="R1", batch_id=None):
 
 
 class PosCase(HttpCase):
-    """A fleet with one store, products by SKU, and how its POS uploads."""
+    """A fleet with one store of two registers played by the POS simulator,
+    the catalogue's products in Odoo, the store's key typed into its POS."""
+
+    rounding = "round_per_line"
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.backend, cls.store, cls.keys = make_fleet(cls.env)
-        cls.products = make_products(cls.env, ["TSH-BLK-M", "MUG-WHT", "CAP-RED"])
+        cls.pos = PosSimulator(
+            seed=7,
+            fleet_code=FLEET,
+            stores=1,
+            registers=2,
+            rounding="line" if cls.rounding == "round_per_line" else "ticket",
+        )
+        cls.pos.start()
+        cls.addClassCleanup(cls.pos.stop)
+        cls.backend, cls.store, cls.keys = make_fleet(cls.env, rounding=cls.rounding)
+        cls.products = make_products(cls.env, cls.pos.catalog())
+
+    def setUp(self):
+        super().setUp()
+        self.pos.reset(7)  # each test rings up its own tickets
+        self.pos.push_url = self.base_url()
+        for code, key in self.keys.items():
+            self.pos.set_key(code, key)
+
+    def push(self, **kwargs):
+        """The simulated registers upload what they rang up, to Odoo's HTTP
+        server; then the jobs it queued run. Returns the uploads."""
+        # The POS is another program: let its requests in without the
+        # session cookie Odoo's test server otherwise demands. It reads what
+        # this test wrote: flushed first, as a commit would.
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            uploads = self.pos.push(**kwargs)
+        self.run_jobs()
+        return uploads
+
+    def post_batch(self, register, tickets, **kwargs):
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            upload = self.pos.post_batch(STORE, register, tickets, **kwargs)
+        self.run_jobs()
+        return upload
+
+    def event(self, ticket):
+        return self.events().filtered(lambda e: e.idempotency_key == ticket["uuid"])
 
     def upload(self, body, *, store=STORE, key=None, raw=None, fleet=FLEET):
+        """POST a batch as given, signed with the store's key (or ``key``)."""
+        self.env.flush_all()
         raw = raw if raw is not None else json.dumps(body).encode()
         headers = {
             "Content-Type": "application/json",
@@ -251,10 +210,14 @@ class PosCase(HttpCase):
         self.run_jobs()
         return response.json()
 
-    def run_jobs(self, rounds=20):
+    def run_jobs(self, rounds=500):
         """Run the pending jobs of the connector (the dispatcher's, the events'),
-        and those they queue in turn; a job asking for a retry runs again."""
+        and those they queue in turn; a job asking for a retry runs again.
+
+        Rounds, as a runner's passes: a ticket that waited for an earlier one
+        of its register gets a new job when that one is applied."""
         Job = self.env["queue.job"]
+        retried = {}
         for _ in range(rounds):
             jobs = Job.search(
                 [
@@ -269,8 +232,9 @@ class PosCase(HttpCase):
                 job = QueueJob.load(self.env, record.uuid)
                 try:
                     job.perform()
-                except RetryableJobError:
+                except RetryableJobError as exc:
+                    retried[record.uuid] = str(exc)
                     continue
                 job.set_done()
                 job.store()
-        self.fail("jobs still pending after the last round")
+        self.fail(f"jobs still pending after the last round: {retried}")
