@@ -400,7 +400,10 @@ class ConnectorEvent(models.Model):
         if self.env.context.get("queue_job__no_delay"):
             # Processed here and now, each in turn: the single path does it.
             return self.browse(
-                [self._receive(backend, source=source, **self._message_args(m)).id for m in messages]
+                [
+                    self._receive(backend, source=source, **self._message_args(m)).id
+                    for m in messages
+                ]
             )
         topics = backend._connector_topics()
         now = fields.Datetime.now()

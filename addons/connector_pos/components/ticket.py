@@ -178,6 +178,23 @@ def discount_percent(line):
     return float(off / gross * 100)
 
 
+def _line_problems(kind, lines):
+    """What is wrong with the lines of a sale or a return."""
+    problems = []
+    for index, line in enumerate(lines):
+        if not (line.get("sku") or line.get("barcode")):
+            problems.append(f"lines.{index}: names no product (sku or barcode)")
+        quantity = amount(line["quantity"])
+        if kind == "sale" and quantity <= 0:
+            problems.append(f"lines.{index}.quantity: must be positive in a sale")
+        if kind == "return":
+            if quantity >= 0:
+                problems.append(f"lines.{index}.quantity: must be negative in a return")
+            if not line.get("return_of_line"):
+                problems.append(f"lines.{index}.return_of_line: required in a return")
+    return problems
+
+
 def check_ticket(ticket):
     """The validated ticket, or PayloadError naming each problem: its shape
     (the schema) and the rules of its type."""
@@ -194,17 +211,7 @@ def check_ticket(ticket):
             problems.append(f"lines: a {kind} has at least one line")
         if ticket.get("total") is None:
             problems.append(f"total: required for a {kind}")
-        for index, line in enumerate(lines):
-            if not (line.get("sku") or line.get("barcode")):
-                problems.append(f"lines.{index}: names no product (sku or barcode)")
-            quantity = amount(line["quantity"])
-            if kind == "sale" and quantity <= 0:
-                problems.append(f"lines.{index}.quantity: must be positive in a sale")
-            if kind == "return":
-                if quantity >= 0:
-                    problems.append(f"lines.{index}.quantity: must be negative in a return")
-                if not line.get("return_of_line"):
-                    problems.append(f"lines.{index}.return_of_line: required in a return")
+        problems.extend(_line_problems(kind, lines))
         if ticket.get("total") is not None and tenders:
             paid = sum(amount(tender["amount"]) for tender in tenders)
             if paid != amount(ticket["total"]):
@@ -214,4 +221,3 @@ def check_ticket(ticket):
     if problems:
         raise PayloadError(problems)
     return ticket
-

@@ -26,7 +26,9 @@ class PosUpload(WebhookIntake, http.Controller):
 
     def _error(self, status, code, message, details=None, headers=None):
         if status != 400:
-            _logger.info("POS upload %s refused with %s: %s", request.httprequest.path, status, message)
+            _logger.info(
+                "POS upload %s refused with %s: %s", request.httprequest.path, status, message
+            )
         error = {"code": code, "message": message}
         if details:
             error["details"] = details
@@ -53,18 +55,17 @@ class PosUpload(WebhookIntake, http.Controller):
         except OSError as exc:  # a malformed chunked body, or the sender gone
             return self._error(400, "invalid_batch", f"body not readable: {exc}")
         if raw is None:
-            return self._error(
-                413, "batch_too_large", f"a batch is at most {MAX_BODY_BYTES} bytes"
-            )
+            return self._error(413, "batch_too_large", f"a batch is at most {MAX_BODY_BYTES} bytes")
         store_code = httprequest.headers.get("X-Pos-Store") or ""
         store = backend._pos_store(store_code) if backend and store_code else None
         if not store or not store._signature_ok(raw, httprequest.headers.get("X-Pos-Signature")):
             if backend:
                 backend._record_rejected_webhook()
             return self._error(401, "unauthorized", "unknown store or wrong signature")
-        if backend.state not in ("running", "circuit_open") or not backend._policy(
-            "tickets_in"
-        ).enabled:
+        if (
+            backend.state not in ("running", "circuit_open")
+            or not backend._policy("tickets_in").enabled
+        ):
             return self._error(
                 503,
                 "unavailable",

@@ -103,7 +103,5 @@ class ConnectorPosBatch(models.Model):
             )
         events = self.env["connector.event"]._receive_many(backend, messages, source="upload")
         duplicates = sum(1 for event in events if event.state == "duplicate")
-        batch.write(
-            {"accepted_count": len(events) - duplicates, "duplicate_count": duplicates}
-        )
+        batch.write({"accepted_count": len(events) - duplicates, "duplicate_count": duplicates})
         return batch._answer("stored")

@@ -46,8 +46,7 @@ class ConnectorPosTender(models.Model):
             if (tender.tender_type == "cash") != tender.payment_method_id.is_cash_count:
                 raise ValidationError(
                     self.env._(
-                        "Map the %(tender)s tender to a payment method %(what)s, not "
-                        "%(method)s.",
+                        "Map the %(tender)s tender to a payment method %(what)s, not %(method)s.",
                         tender=TENDER_LABELS[tender.tender_type],
                         what=self.env._("of type Cash")
                         if tender.tender_type == "cash"

@@ -141,9 +141,7 @@ class ConnectorBackend(models.Model):
 
     def action_pos_view_orders(self):
         self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id(
-            "point_of_sale.action_pos_pos_form"
-        )
+        action = self.env["ir.actions.act_window"]._for_xml_id("point_of_sale.action_pos_pos_form")
         action["domain"] = [("connector_pos_store_id.backend_id", "=", self.id)]
         action["context"] = {}
         return action
@@ -196,18 +194,21 @@ class ConnectorBackend(models.Model):
         which answers the store in milliseconds.
         """
         original = payload.get("original_uuid")
-        if payload.get("type") in ("return", "void") and original:
-            if not self.env["pos.order"].search_count([("uuid", "=", original)], limit=1):
-                return (
-                    self.env._(
-                        "Waiting for the ticket %(uuid)s it %(verb)s, not received yet.",
-                        uuid=original,
-                        verb=self.env._("returns")
-                        if payload["type"] == "return"
-                        else self.env._("voids"),
-                    ),
-                    ticket_key(original),
-                )
+        if (
+            payload.get("type") in ("return", "void")
+            and original
+            and not self.env["pos.order"].search_count([("uuid", "=", original)], limit=1)
+        ):
+            return (
+                self.env._(
+                    "Waiting for the ticket %(uuid)s it %(verb)s, not received yet.",
+                    uuid=original,
+                    verb=self.env._("returns")
+                    if payload["type"] == "return"
+                    else self.env._("voids"),
+                ),
+                ticket_key(original),
+            )
         if not event or payload.get("type") == "no_sale":
             return None
         store = self._pos_store(payload.get("store"))

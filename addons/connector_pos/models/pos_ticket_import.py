@@ -156,9 +156,9 @@ class ConnectorPosTicketImporter(models.AbstractModel):
                 product,
                 float(amount(line["quantity"])),
                 float(amount(line["unit_price"])),
-                discount_percent(line),
-                taxes.get(line.get("tax_code")) or self.env["account.tax"],
-                currency,
+                discount=discount_percent(line),
+                taxes=taxes.get(line.get("tax_code")) or self.env["account.tax"],
+                currency=currency,
             )
             values["uuid"] = line["line_uuid"]
             if line.get("return_of_line"):
@@ -176,7 +176,7 @@ class ConnectorPosTicketImporter(models.AbstractModel):
         }
 
     @api.model
-    def _line_values(self, product, qty, price_unit, discount, taxes, currency):
+    def _line_values(self, product, qty, price_unit, *, discount, taxes, currency):
         """A line as Odoo's POS makes it: amounts by Odoo's tax engine, the
         way ``pos.order.line._compute_amount_line_all`` does."""
         computed = taxes.compute_all(
@@ -383,16 +383,18 @@ class ConnectorPosTicketImporter(models.AbstractModel):
                 line.product_id,
                 -(line.qty - line.refunded_qty),
                 line.price_unit,
-                line.discount,
-                line.tax_ids,
-                currency,
+                discount=line.discount,
+                taxes=line.tax_ids,
+                currency=currency,
             )
             values.update(uuid=f"{ticket['uuid']}:{line.uuid}", refunded_orderline_id=line.id)
             lines.append(Command.create(values))
         if left == original.lines.filtered(lambda line: not line.refunded_qty):
             # Nothing returned before: the exact reverse of the ticket.
             total, tax = -original.amount_total, -original.amount_tax
-            paid = [(payment.payment_method_id, -payment.amount) for payment in original.payment_ids]
+            paid = [
+                (payment.payment_method_id, -payment.amount) for payment in original.payment_ids
+            ]
         else:
             total = currency.round(sum(line[2]["price_subtotal_incl"] for line in lines))
             tax = currency.round(total - sum(line[2]["price_subtotal"] for line in lines))

@@ -61,7 +61,11 @@ def make_fleet(env, rounding="round_per_line", stores=(STORE,)):
         {"name": "POS card", "journal_id": bank_journal.id, "company_id": company.id}
     )
     other = env["pos.payment.method"].create(
-        {"name": "POS gift cards and vouchers", "journal_id": bank_journal.id, "company_id": company.id}
+        {
+            "name": "POS gift cards and vouchers",
+            "journal_id": bank_journal.id,
+            "company_id": company.id,
+        }
     )
     backend = env["connector.backend"].create(
         {
@@ -94,7 +98,12 @@ def make_fleet(env, rounding="round_per_line", stores=(STORE,)):
             }
         )
         store = env["connector.pos.store"].create(
-            {"backend_id": backend.id, "code": code, "name": f"Store {code}", "config_id": config.id}
+            {
+                "backend_id": backend.id,
+                "code": code,
+                "name": f"Store {code}",
+                "config_id": config.id,
+            }
         )
         store.action_generate_upload_key()
         keys[code] = store.sudo().upload_key

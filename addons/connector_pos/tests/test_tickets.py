@@ -20,7 +20,10 @@ class TestPosTickets(PosCase):
 
     def test_sale_becomes_a_paid_order_in_the_store_day(self):
         ticket = self.pos.sale(
-            STORE, "R1", [("TSH-001-S-BLK", 2, "2.00"), ("SOC-006-36-40", 3)], tenders=["card", "cash"]
+            STORE,
+            "R1",
+            [("TSH-001-S-BLK", 2, "2.00"), ("SOC-006-36-40", 3)],
+            tenders=["card", "cash"],
         )
         self.push()
         order = self.order(ticket)

@@ -402,9 +402,21 @@ class TestInboxMany(ConnectorCase):
 
     def test_batch_stores_originals_once_and_repeats_as_duplicates(self):
         messages = [
-            {"topic": "partner.upsert", "payload": {"id": 31, "name": "Ada"}, "idempotency_key": "m-1"},
-            {"topic": "partner.upsert", "payload": {"id": 31, "name": "Ada"}, "idempotency_key": "m-1"},
-            {"topic": "partner.upsert", "payload": {"id": 30, "name": "Again"}, "idempotency_key": "m-0"},
+            {
+                "topic": "partner.upsert",
+                "payload": {"id": 31, "name": "Ada"},
+                "idempotency_key": "m-1",
+            },
+            {
+                "topic": "partner.upsert",
+                "payload": {"id": 31, "name": "Ada"},
+                "idempotency_key": "m-1",
+            },
+            {
+                "topic": "partner.upsert",
+                "payload": {"id": 30, "name": "Again"},
+                "idempotency_key": "m-0",
+            },
             {
                 "topic": "partner.note",
                 "payload": {"partner_id": 99, "note": "waits"},
