@@ -3,7 +3,7 @@
 {
     "name": "Connector Base",
     "summary": "Governed sync framework for external systems on queue_job",
-    "version": "19.0.1.4.0",
+    "version": "19.0.1.5.0",
     "category": "Connector",
     "author": "Retail Sync",
     "website": "https://github.com/retail-sync/retail-sync",

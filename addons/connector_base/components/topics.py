@@ -36,6 +36,18 @@ class InboundTopic:
         later messages about an aggregate build on the earlier ones). False
         for events of one key that are ordered but independent, like the
         tickets of one register: one wrong ticket fails alone.
+    :param batch_size: 1: each event has a queue job of its own. More: one job
+        applies up to this many queued events of one key space, oldest first,
+        each in a savepoint of its own with the same outcomes as alone (a bad
+        event fails alone, with its reason; the others are applied; one that
+        meets a transient fault is retried later on its own). For high-volume
+        topics (POS tickets), where a job per event would cost more than the
+        event's own work.
+    :param batch_key: callable ``payload -> str | None`` naming the key space
+        whose events one job applies together (a POS store and register); the
+        key spaces of a topic are applied side by side, each by one job at a
+        time. None (or a payload it cannot read): one key space per backend
+        and topic. Only with ``batch_size`` > 1.
     """
 
     flow: str
@@ -47,6 +59,30 @@ class InboundTopic:
     max_attempts: int = 8
     failed_holds_key: bool = True
     description: str = ""
+    batch_size: int = 1
+    batch_key: object = None
+
+    def __post_init__(self):
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(
+                f"Topic of flow {self.flow!r}: batch_size must be a whole number of at "
+                f"least 1, not {self.batch_size!r}."
+            )
+        if self.batch_key is not None and not callable(self.batch_key):
+            raise ValueError(
+                f"Topic of flow {self.flow!r}: batch_key must be a function of the "
+                f"payload, not {self.batch_key!r}."
+            )
+        if self.batch_key is not None and self.batch_size == 1:
+            raise ValueError(
+                f"Topic of flow {self.flow!r}: a batch_key needs a batch_size above 1 "
+                "(with 1, each event has a job of its own)."
+            )
+
+    @property
+    def batched(self):
+        """Whether one job applies several events of this topic."""
+        return self.batch_size > 1
 
 
 @dataclass(frozen=True)

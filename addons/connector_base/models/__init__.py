@@ -4,6 +4,7 @@ from . import (
     connector_binding_mixin,
     connector_correlation,
     connector_event,
+    connector_event_batch,
     connector_event_processing,
     connector_event_support,
     connector_health,

@@ -3,6 +3,7 @@ import json
 import logging
 import time
 import uuid
+from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
 from odoo import api, fields, models
@@ -72,15 +73,15 @@ SOURCES = [
 # deliveries of one message racing, in the database (see _receive).
 INSERT_EVENT_SQL = """
 INSERT INTO connector_event (
-    backend_id, company_id, flow, topic, idempotency_key, sequence_key, waiting_key,
+    backend_id, company_id, flow, topic, idempotency_key, sequence_key, batch_key, waiting_key,
     occurred_at, received_at, source, payload, correlation_id, state, attempts,
     retry_count, recheck_count, error_kind, error_message, next_retry_at,
     duplicate_of_id, create_uid, write_uid, create_date, write_date
 )
 SELECT
     %(backend_id)s, %(company_id)s, %(flow)s, %(topic)s, %(idempotency_key)s,
-    %(sequence_key)s, %(waiting_key)s, %(occurred_at)s, %(now)s, %(source)s, %(payload)s,
-    %(correlation_id)s, %(state)s, 0, 0, 0, %(error_kind)s, %(error_message)s,
+    %(sequence_key)s, %(batch_key)s, %(waiting_key)s, %(occurred_at)s, %(now)s, %(source)s,
+    %(payload)s, %(correlation_id)s, %(state)s, 0, 0, 0, %(error_kind)s, %(error_message)s,
     %(next_retry_at)s, %(duplicate_of_id)s, %(uid)s, %(uid)s, %(now)s, %(now)s
 -- The dispatcher's lock, shared, in the same round trip (see _wake_dispatcher).
 FROM (SELECT pg_advisory_xact_lock_shared(hashtextextended(%(dispatch_key)s, 0))) AS dispatch
@@ -92,24 +93,25 @@ RETURNING id
 # comes as arrays (cheap to pass, one round trip), the rest once.
 INSERT_MANY_SQL = """
 INSERT INTO connector_event (
-    backend_id, company_id, flow, topic, idempotency_key, sequence_key, waiting_key,
-    occurred_at, received_at, source, payload, correlation_id, state, attempts,
+    backend_id, company_id, flow, topic, idempotency_key, sequence_key, batch_key,
+    waiting_key, occurred_at, received_at, source, payload, correlation_id, state, attempts,
     retry_count, recheck_count, error_kind, error_message, next_retry_at,
     create_uid, write_uid, create_date, write_date
 )
 SELECT
     %(backend_id)s, %(company_id)s, m.flow, m.topic, m.idempotency_key, m.sequence_key,
-    m.waiting_key, m.occurred_at, %(now)s, %(source)s, m.payload::jsonb, m.correlation_id,
-    m.state, 0, 0, 0, m.error_kind, m.error_message, m.next_retry_at,
+    m.batch_key, m.waiting_key, m.occurred_at, %(now)s, %(source)s, m.payload::jsonb,
+    m.correlation_id, m.state, 0, 0, 0, m.error_kind, m.error_message, m.next_retry_at,
     %(uid)s, %(uid)s, %(now)s, %(now)s
 FROM unnest(
     %(flow)s::varchar[], %(topic)s::varchar[], %(idempotency_key)s::varchar[],
-    %(sequence_key)s::varchar[], %(waiting_key)s::varchar[], %(occurred_at)s::timestamp[],
-    %(payload)s::text[], %(correlation_id)s::varchar[], %(state)s::varchar[],
-    %(error_kind)s::varchar[], %(error_message)s::text[], %(next_retry_at)s::timestamp[]
+    %(sequence_key)s::varchar[], %(batch_key)s::varchar[], %(waiting_key)s::varchar[],
+    %(occurred_at)s::timestamp[], %(payload)s::text[], %(correlation_id)s::varchar[],
+    %(state)s::varchar[], %(error_kind)s::varchar[], %(error_message)s::text[],
+    %(next_retry_at)s::timestamp[]
 ) AS m(
-    flow, topic, idempotency_key, sequence_key, waiting_key, occurred_at, payload,
-    correlation_id, state, error_kind, error_message, next_retry_at
+    flow, topic, idempotency_key, sequence_key, batch_key, waiting_key, occurred_at,
+    payload, correlation_id, state, error_kind, error_message, next_retry_at
 )
 ON CONFLICT (backend_id, idempotency_key) WHERE duplicate_of_id IS NULL DO NOTHING
 RETURNING idempotency_key, id
@@ -119,6 +121,7 @@ INSERT_MANY_COLUMNS = (
     "topic",
     "idempotency_key",
     "sequence_key",
+    "batch_key",
     "waiting_key",
     "occurred_at",
     "payload",
@@ -163,6 +166,11 @@ class ConnectorEvent(models.Model):
     sequence_key = fields.Char(readonly=True, help="The aggregate the message is about.")
     waiting_key = fields.Char(
         readonly=True, help="The aggregate whose arrival this waiting event needs."
+    )
+    batch_key = fields.Char(
+        readonly=True,
+        help="Batched topics: the key space (a POS store and register) whose events one "
+        "job applies together; empty: one per backend and topic.",
     )
     occurred_at = fields.Datetime(required=True, readonly=True)
     received_at = fields.Datetime(
@@ -243,6 +251,10 @@ class ConnectorEvent(models.Model):
     _sequence_idx = models.Index("(backend_id, sequence_key, occurred_at)")
     _waiting_idx = models.Index("(backend_id, waiting_key) WHERE state = 'waiting'")
     _received_idx = models.Index("(backend_id, occurred_at, id) WHERE state = 'received'")
+    # What a batch job takes: the queued events of its key space, oldest first.
+    _queued_batch_idx = models.Index(
+        "(backend_id, topic, batch_key, occurred_at, id) WHERE state = 'queued'"
+    )
     _recheck_idx = models.Index("(next_retry_at, id) WHERE state = 'waiting'")
     # The metrics' period filter (an insert has no processed_at: it costs nothing there).
     _processed_idx = models.Index("(processed_at) WHERE processed_at IS NOT NULL")
@@ -359,6 +371,7 @@ class ConnectorEvent(models.Model):
                 state="duplicate",
                 payload=None,
                 duplicate_of_id=original.id,
+                batch_key=None,
                 error_kind=None,
                 error_message=None,
                 waiting_key=None,
@@ -457,6 +470,7 @@ class ConnectorEvent(models.Model):
                 state="duplicate",
                 payload=None,
                 duplicate_of_id=stored.get(key) or before[key],
+                batch_key=None,
                 error_kind=None,
                 error_message=None,
                 waiting_key=None,
@@ -515,6 +529,7 @@ class ConnectorEvent(models.Model):
             "topic": topic,
             "idempotency_key": str(idempotency_key),
             "sequence_key": sequence_key,
+            "batch_key": None,
             "waiting_key": None,
             "occurred_at": occurred_at or now,
             "now": now,
@@ -535,6 +550,12 @@ class ConnectorEvent(models.Model):
                 # A malformed payload has no key: validation will name what is wrong.
                 with contextlib.suppress(KeyError, TypeError, ValueError):
                     vals["sequence_key"] = declaration.sequence_key(payload)
+            if declaration.batch_key and isinstance(payload, dict):
+                # Unreadable: the default key space, where its validation fails alone.
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    vals["batch_key"] = declaration.batch_key(payload) or None
+                if vals["batch_key"] is not None:
+                    vals["batch_key"] = str(vals["batch_key"])
             if backend.state in ("running", "circuit_open"):
                 vals.update(self._intake_state(backend, declaration, payload, now))
         else:
@@ -582,7 +603,9 @@ class ConnectorEvent(models.Model):
     # --- queueing -----------------------------------------------------------
 
     def _enqueue(self, from_states=("received", "failed", "waiting"), identity=True):
-        """Queue one processing job per event of a running backend.
+        """Queue the events of a running backend for processing: one job per
+        event, or, for a batched topic, the job of its key space (see
+        ``_enqueue_batch_job``), whatever ``identity`` says.
 
         The state change is a conditional UPDATE, so that two requeues racing
         never enqueue two jobs for one event; the job's identity key guards
@@ -599,8 +622,19 @@ class ConnectorEvent(models.Model):
         )
         queued = events.browse([row[0] for row in self.env.cr.fetchall()])
         queued.invalidate_recordset(["state", "next_retry_at", "retry_count", "recheck_count"])
+        batches = defaultdict(list)
+        topics = {}
         for event in queued.sorted(lambda e: (e.occurred_at, e.id)):
-            event._enqueue_job(identity_key=f"connector.event-{event.id}" if identity else None)
+            backend = event.backend_id
+            if backend not in topics:
+                topics[backend] = backend._connector_topics()
+            declaration = topics[backend].get(event.topic)
+            if isinstance(declaration, InboundTopic) and declaration.batched:
+                batches[backend, event.topic, event.batch_key or None].append(event.id)
+            else:
+                event._enqueue_job(identity_key=f"connector.event-{event.id}" if identity else None)
+        for (backend, topic, batch_key), ids in batches.items():
+            queued.browse(ids)._enqueue_batch_job(backend, topic, batch_key)
         return queued
 
     def _enqueue_job(self, identity_key=None):
@@ -622,15 +656,21 @@ class ConnectorEvent(models.Model):
             identity_key=identity_key,
             description=event._job_description(),
         )._process()
-        # Nothing to link when the job ran inline (queue_job__no_delay) or is trapped.
-        if job is not None and getattr(job, "uuid", None):
-            self.env.cr.execute(
-                "INSERT INTO connector_event_queue_job_rel (connector_event_id, queue_job_id) "
-                "SELECT %s, id FROM queue_job WHERE uuid = %s ON CONFLICT DO NOTHING",
-                (event.id, job.uuid),
-            )
-            event.invalidate_recordset(["job_ids"])
+        event._link_job(getattr(job, "uuid", None))
         return job
+
+    def _link_job(self, job_uuid):
+        """Show the job ``job_uuid`` among the jobs of these events (nothing to
+        link when the job ran inline, queue_job__no_delay, or is trapped)."""
+        if not (self and job_uuid):
+            return
+        self.env.cr.execute(
+            "INSERT INTO connector_event_queue_job_rel (connector_event_id, queue_job_id) "
+            "SELECT event_id, job.id FROM queue_job job, unnest(%s::int[]) AS event_id "
+            "WHERE job.uuid = %s ON CONFLICT DO NOTHING",
+            (self.ids, job_uuid),
+        )
+        self.invalidate_recordset(["job_ids"])
 
     def _job_description(self):
         self.ensure_one()

@@ -1,6 +1,7 @@
 import logging
 import time
 import traceback
+from collections import defaultdict
 from datetime import timedelta
 
 from odoo import api, fields, models
@@ -31,7 +32,8 @@ class ConnectorEvent(models.Model):
     # --- the job --------------------------------------------------------------
 
     def _process(self):
-        """Apply one event; the queue job of every event.
+        """Apply one event; the queue job of every event of an unbatched topic
+        (a batched topic's job applies several, see ``_process_batch``).
 
         Failures that a person must look at are recorded on the event and the
         job ends normally; transient remote failures and clashes with
@@ -45,16 +47,28 @@ class ConnectorEvent(models.Model):
             declaration = backend._get_topic(self.topic, InboundTopic)
         except UserError as exc:
             return self._fail("configuration", exc)
+        return self._apply(backend, declaration)
+
+    def _apply(self, backend, declaration, wake=True):
+        """Apply this event as its topic's ``declaration`` says, and record the
+        outcome on it: the step of a job of one event and, for each of its
+        events, of a batch job. Returns what happened; a transient fault is
+        recorded for a retry and raised as RetryableJobError.
+
+        ``wake``: queue at once the events that waited for this one; a batch
+        job wakes those of all its events at its end instead, in one go.
+        """
         started = time.monotonic()
         try:
             # Everything that touches the event or applies it happens in this
             # savepoint: on a transient failure it is rolled back, which also
-            # releases the event's row lock for the retry bookkeeping.
-            with self.env.cr.savepoint(), expected_conflicts():
+            # releases the event's row lock for the retry bookkeeping. The
+            # conflicts it expects include those of the flush when it ends.
+            with expected_conflicts(), self.env.cr.savepoint():
                 if not self._start_processing():
                     return f"nothing to do: event is {self.state}"
                 self._lock_sequence()
-                blocker = self._blocking_reason(declaration)
+                blocker = self._blocking_reason(declaration, wake=wake)
                 if blocker:
                     return blocker
                 payload = validate_payload(declaration.schema, self.payload)
@@ -73,7 +87,7 @@ class ConnectorEvent(models.Model):
             # Recorded on the event with its traceback, for support staff; the
             # job ends, so the same error is never looped on.
             return self._fail("unexpected", exc, traceback.format_exc())
-        return self._succeed(record, started)
+        return self._succeed(record, started, wake=wake)
 
     def _start_processing(self):
         """Take the event: a conditional UPDATE that also locks its row, so
@@ -147,7 +161,7 @@ class ConnectorEvent(models.Model):
                 return reason, "prerequisite", key
         return None
 
-    def _blocking_reason(self, declaration):
+    def _blocking_reason(self, declaration, wake=True):
         """Put the event aside when it may not be applied yet; return why."""
         blocker = self._blocker(declaration)
         if blocker:
@@ -168,7 +182,8 @@ class ConnectorEvent(models.Model):
                 }
             )
             # Later events of its key that waited for it need not wait longer.
-            self._wake_waiting()
+            if wake:
+                self._wake_waiting()
             return "skipped: stale"
         return None
 
@@ -214,7 +229,7 @@ class ConnectorEvent(models.Model):
 
     # --- outcomes ---------------------------------------------------------------
 
-    def _succeed(self, record, started):
+    def _succeed(self, record, started, wake=True):
         now = fields.Datetime.now()
         vals = {
             "state": "done",
@@ -230,7 +245,8 @@ class ConnectorEvent(models.Model):
         if record:
             vals.update(res_model=record._name, res_id=record[:1].id)
         self.write(vals)
-        self._wake_waiting()
+        if wake:
+            self._wake_waiting()
         return f"done: {record[:1].display_name}" if record else "done"
 
     def _fail(self, kind, exc, trace=None):
@@ -302,12 +318,15 @@ class ConnectorEvent(models.Model):
 
     def _record_retry(self, message, seconds, spent, error_kind):
         """The retry's bookkeeping, on its own cursor: this job's transaction
-        is rolled back when queue_job postpones it."""
+        is rolled back when queue_job postpones it. Only while the event is
+        still to be applied: a clash with another job that applied it
+        meanwhile must not queue it again."""
         self.flush_model()
         with self.env.registry.cursor() as cr:
             cr.execute(
                 "UPDATE connector_event SET state = 'queued', retry_count = retry_count + %s, "
-                "error_kind = %s, error_message = %s, next_retry_at = %s WHERE id = %s",
+                "error_kind = %s, error_message = %s, next_retry_at = %s "
+                "WHERE id = %s AND state IN ('queued', 'processing')",
                 (
                     1 if spent else 0,
                     error_kind or None,
@@ -325,8 +344,10 @@ class ConnectorEvent(models.Model):
         now and once committed (a waiter this transaction cannot see yet)."""
         keys = {(event.backend_id.id, event.sequence_key) for event in self if event.sequence_key}
         if keys:
-            self._release_waiters(keys)
+            # The check after commit first: it also covers a release below
+            # that clashes with a concurrent change of a waiter.
             self._recheck_waiting_after_commit(keys)
+            self._release_waiters(keys)
 
     def _recheck_waiting_after_commit(self, keys):
         """Once this transaction is committed, queue the events waiting on
@@ -354,15 +375,20 @@ class ConnectorEvent(models.Model):
     @api.model
     def _release_waiters(self, keys):
         """Queue each event waiting on one of ``keys`` (``(backend id, key)``)
-        that may now be applied; the others keep waiting, with no job."""
+        that may now be applied; the others keep waiting, with no job. One
+        search per backend: a batch job releases the waiters of all its
+        events at once."""
+        by_backend = defaultdict(set)
         for backend_id, key in keys:
+            by_backend[backend_id].add(key)
+        for backend_id, backend_keys in by_backend.items():
             waiting = self.search(
                 [
                     ("backend_id", "=", backend_id),
                     ("state", "=", "waiting"),
                     "|",
-                    ("waiting_key", "=", key),
-                    ("sequence_key", "=", key),
+                    ("waiting_key", "in", list(backend_keys)),
+                    ("sequence_key", "in", list(backend_keys)),
                 ],
                 order="occurred_at, id",
             )

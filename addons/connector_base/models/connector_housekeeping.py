@@ -43,6 +43,10 @@ class ConnectorEvent(models.Model):
                 stuck = candidates.filtered(
                     lambda e: not e.sudo().job_ids.filtered(lambda j: j.state in ALIVE_JOB_STATES)
                 )
+                # A batched upload drains job after job: its later events wait
+                # for a later job of their key space than the one they were
+                # queued with.
+                stuck -= stuck._with_live_batch_job()
                 if stuck:
                     stuck._audit("requeue", env._("Requeued automatically: its job was gone."))
                     requeued += len(stuck._enqueue(from_states=("queued", "processing")))

@@ -224,24 +224,30 @@ class ConnectorCorrelation(models.TransientModel):
                 backend_of[job_id] = events.browse(event_id).backend_id
         Job = self.env["queue.job"].sudo()
         by_uuid = {item.claim_job_uuid: item.backend_id for item in outbound if item.claim_job_uuid}
-        flushes = {
+        by_identity = {
             f"connector.outbound-{item.backend_id.id}-{item.topic}": item.backend_id
             for item in outbound
             if item.state == "pending"
         }
+        # A queued event of a batched topic may wait for a later job of its
+        # key space than the one it was queued with.
+        batch_keys = events.filtered(lambda e: e.state == "queued").sudo()._batch_job_keys()
+        by_identity.update(
+            (key, event.backend_id) for event, keys in batch_keys.items() for key in keys
+        )
         jobs = Job.browse(job_ids)
         if by_uuid:
             found = Job.search([("uuid", "in", list(by_uuid))])
             backend_of.update({job.id: by_uuid[job.uuid] for job in found})
             jobs |= found
-        if flushes:
+        if by_identity:
             found = Job.search(
                 [
-                    ("identity_key", "in", list(flushes)),
+                    ("identity_key", "in", list(by_identity)),
                     ("state", "in", ("pending", "enqueued", "wait_dependencies")),
                 ]
             )
-            backend_of.update({job.id: flushes[job.identity_key] for job in found})
+            backend_of.update({job.id: by_identity[job.identity_key] for job in found})
             jobs |= found
         can_open = self.env["queue.job"].has_access("read")
         return [

@@ -7,6 +7,8 @@ from ..components.ticket import TICKET_SCHEMA, register_key
 
 UPLOAD_ROUTE = "/connector/pos/v1/fleets/<string:fleet>/batches"
 TICKET_TOPIC = "ticket"
+# Tickets one job applies, each in its own savepoint (connector_base's batches).
+TICKETS_PER_JOB = 100
 TAX_ROUNDING = [
     ("round_per_line", "Per line"),
     ("round_globally", "Per ticket"),
@@ -170,6 +172,10 @@ class ConnectorBackend(models.Model):
                 # One wrong ticket (an unknown SKU) fails alone: the
                 # register's other sales do not depend on it.
                 failed_holds_key=False,
+                # An offline store uploads a day at once: one job applies a
+                # register's tickets by the hundred, registers side by side.
+                batch_size=TICKETS_PER_JOB,
+                batch_key=register_key,
                 description="A store's ticket: sale, return, void or no-sale.",
             ),
         }

@@ -231,7 +231,7 @@ class PosCase(HttpCase):
             jobs = Job.search(
                 [
                     ("state", "=", "pending"),
-                    ("method_name", "in", ("_dispatch_received", "_process")),
+                    ("method_name", "in", ("_dispatch_received", "_process", "_process_batch")),
                 ],
                 order="id",
             )
@@ -239,10 +239,16 @@ class PosCase(HttpCase):
                 return
             for record in jobs:
                 job = QueueJob.load(self.env, record.uuid)
+                # Started while it runs, as the runner marks it: what it
+                # queues meanwhile gets a job of its own.
+                job.set_started()
+                job.store()
                 try:
                     job.perform()
                 except RetryableJobError as exc:
                     retried[record.uuid] = str(exc)
+                    job.set_pending(reset_retry=False)
+                    job.store()
                     continue
                 job.set_done()
                 job.store()

@@ -130,6 +130,8 @@ class TestPosTickets(PosCase):
         self.push()
         order = self.order(original)
         refund = self.order(void)
+        self.assertEqual(self.event(void).state, "done")
+        self.assertTrue(refund.is_refund)
         self.assertEqual(refund, order.lines.refund_orderline_ids.order_id)
         self.assertEqual(refund.amount_total, -order.amount_total)
         self.assertEqual(order.lines.mapped("refunded_qty"), order.lines.mapped("qty"))

@@ -1,1 +1,1 @@
-from . import test_backend, test_partner_binding
+from . import test_backend, test_partner_binding, test_ticket

@@ -16,6 +16,16 @@ PARTNER_SCHEMA = {
     "fetch_details": {"type": "boolean"},
     "tag": {"type": "string", "nullable": True},
 }
+TICKET_SCHEMA = {
+    "uuid": {"type": "string", "required": True, "empty": False},
+    "store": {"type": "string", "required": True, "empty": False},
+    "register": {"type": "integer", "required": True},
+    "seq": {"type": "integer", "required": True},
+    "amount": {"type": "number", "required": True},
+    "customer_id": {"type": "integer", "nullable": True},
+    "voucher": {"type": "string", "nullable": True},
+}
+TICKET_BATCH_SIZE = 100
 NOTE_SCHEMA = {
     "partner_id": {"type": "integer", "required": True},
     "note": {"type": "string", "required": True},
@@ -57,6 +67,18 @@ class ConnectorBackend(models.Model):
                 handler="_test_set_note",
                 sequence_key=lambda payload: f"note:{payload['partner_id']}",
                 prerequisite="_test_partner_missing",
+            ),
+            # Store sales, uploaded by the thousand: applied in batches per register.
+            "ticket.sale": InboundTopic(
+                flow="partners_in",
+                schema=TICKET_SCHEMA,
+                handler="_test_apply_ticket",
+                sequence_key=lambda payload: (
+                    f"customer:{payload['customer_id']}" if payload.get("customer_id") else None
+                ),
+                prerequisite="_test_ticket_customer_missing",
+                batch_size=TICKET_BATCH_SIZE,
+                batch_key=lambda payload: f"{payload['store']}/{payload['register']}",
             ),
             "partner.score": OutboundTopic(
                 flow="scores_out", sender="_test_send_scores", batch_size=3, window_seconds=1
@@ -195,6 +217,36 @@ class ConnectorBackend(models.Model):
         partner = self.env["test.partner.binding"]._find(self, payload["partner_id"]).odoo_id
         partner.comment = payload["note"]
         return partner
+
+    def _test_ticket_customer_missing(self, event, payload):
+        customer = payload.get("customer_id")
+        if not customer or self.env["test.partner.binding"]._find(self, customer):
+            return None
+        return f"Customer {customer} is not imported yet.", f"partner:{customer}"
+
+    def _test_apply_ticket(self, event, payload):
+        """Record a store sale once (a replay finds it), check its voucher with
+        the remote and add it to its customer's total."""
+        Ticket = self.env["test.ticket"]
+        ticket = Ticket.search([("backend_id", "=", self.id), ("uuid", "=", payload["uuid"])])
+        if ticket:
+            return ticket
+        vals = {
+            "backend_id": self.id,
+            "uuid": payload["uuid"],
+            "store": payload["store"],
+            "register": payload["register"],
+            "seq": payload["seq"],
+            "amount": payload["amount"],
+        }
+        if payload.get("voucher"):
+            voucher = self._test_client(event.correlation_id).get(f"/vouchers/{payload['voucher']}")
+            vals["voucher_value"] = voucher.json()["value"]
+        if payload.get("customer_id"):
+            partner = self.env["test.partner.binding"]._find(self, payload["customer_id"]).odoo_id
+            vals["partner_id"] = partner.id
+            partner.test_store_total += payload["amount"]
+        return Ticket.create(vals)
 
     def _test_send_scores(self, items):
         response = self._test_client().post(

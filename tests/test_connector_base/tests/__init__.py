@@ -11,6 +11,7 @@ from . import (
     test_housekeeping,
     test_http_client,
     test_inbox,
+    test_inbox_batch,
     test_metrics,
     test_outbox,
     test_overview,

@@ -9,7 +9,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeRemote:
-    """The test connector's remote: GET /ping, GET /partners/<id>, GET and POST /scores.
+    """The test connector's remote: GET /ping, GET /partners/<id>, GET
+    /vouchers/<code>, GET and POST /scores.
 
     ``script(path, *answers)`` queues canned answers ``(status, headers, body)``
     for requests whose path starts with ``path``; ``down`` answers 503 to
@@ -88,6 +89,8 @@ class FakeRemote:
             return 200, {}, {"service": "test remote"}
         if match := re.fullmatch(r"/partners/(\d+)", path):
             return 200, {}, {"id": int(match[1]), "ref": f"REF-{match[1]}"}
+        if match := re.fullmatch(r"/vouchers/([\w-]+)", path):
+            return 200, {}, {"code": match[1], "value": 5.0}
         if path == "/scores" and method == "POST":
             results = []
             for score in body["scores"]:
