@@ -172,3 +172,28 @@ class TestPosTicketsRoundedPerTicket(PosCase):
                 order = self.order(ticket)
                 self.assertEqual(cents(order.amount_total), Decimal(ticket["total"]))
                 self.assertEqual(cents(order.amount_tax), Decimal(ticket["total_tax"]))
+
+
+@tagged("post_install", "-at_install")
+class TestPosStoreDays(PosCase):
+    """Store days as Point of Sale sessions: stock policy and late tickets."""
+
+    def test_stock_leaves_at_closing_when_the_fleet_says_so(self):
+        self.backend.pos_stock_policy = "closing"
+        ticket = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
+        self.push()
+        order = self.order(ticket)
+        self.assertTrue(order.session_id.update_stock_at_closing)
+        self.assertFalse(order.picking_ids, "no delivery per ticket")
+
+    def test_late_ticket_of_a_closed_day_goes_to_a_recovery_session_of_its_day(self):
+        early = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
+        late = self.pos.sale(STORE, "R2", [("SOC-006-36-40", 1)])
+        self.push(store=STORE, register="R1")
+        day = self.order(early).session_id
+        day.action_pos_session_closing_control()
+        self.push(store=STORE, register="R2")
+        recovery = self.order(late).session_id
+        self.assertNotEqual(recovery, day)
+        self.assertTrue(recovery.rescue)
+        self.assertEqual(recovery.connector_pos_business_day, day.connector_pos_business_day)
