@@ -34,6 +34,7 @@ def parse_args(argv=None):
     parser.add_argument("--access-token", help="Shopify: the token clients must send")
     parser.add_argument("--orders", type=int, help="Shopify: orders to seed")
     parser.add_argument("--products", type=int, help="Shopify: products to seed")
+    parser.add_argument("--push-url", help="POS: Odoo's base URL the stores push their tickets to")
     return parser.parse_args(argv)
 
 
@@ -47,6 +48,8 @@ def build(name, args, port):
         for key in ("access_token", "orders", "products"):
             if getattr(args, key) is not None:
                 options[key] = getattr(args, key)
+    if name == "pos" and args.push_url:
+        options["push_url"] = args.push_url
     return SIMULATORS[name](**options)
 
 
@@ -58,6 +61,13 @@ def describe(simulator):
             f"{'':8} access token {simulator.access_token}   webhook secret "
             f"{simulator.webhooks.secret}"
         )
+    if simulator.name == "pos":
+        stores = ", ".join(simulator.fleet.stores)
+        lines.append(
+            f"{'':8} fleet {simulator.fleet.code} ({stores}), pushes to "
+            f"{simulator.push_url or '(no push URL: set it with the push.url event)'}"
+        )
+        lines.append(f"{'':8} legacy API {simulator.legacy_url}   token {simulator.access_token}")
     return "\n".join(lines)
 
 

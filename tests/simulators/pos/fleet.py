@@ -15,7 +15,7 @@ the whole ticket (``rounding="ticket"``, Odoo's "round globally").
 """
 
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -117,6 +117,8 @@ class Register:
     pending: list = field(default_factory=list)
     # Tickets a ``gap`` fault held back, sent with the next push.
     held: list = field(default_factory=list)
+    # Tickets a test holds back (``PosSimulator.hold``) until it releases them.
+    kept: list = field(default_factory=list)
     # Batches Odoo refused as a whole (400, 413): no retry can fix them.
     rejected: list = field(default_factory=list)
     # Z reports waiting for the register's tickets to be uploaded first.
@@ -177,6 +179,7 @@ class Fleet:
         self.rng = seeded_random(seed, "pos", "tickets")
         self.business_day = business_day or datetime.now(self.tz).date()
         self.catalogue = self._catalogue(products)
+        self.skus = sorted(self.catalogue)
         self.customers = self._customers(customers)
         self.stores = {}
         numbering = seeded_random(seed, "pos", "numbering")
@@ -193,6 +196,7 @@ class Fleet:
         self.tickets = {}  # uuid -> ticket, in the order rung up: the ground truth
         self.meta = {}  # uuid -> store, register, and what the uploads did to it
         self.voided = set()  # uuids of tickets a void cancelled
+        self.recent_sales = deque(maxlen=200)  # what random returns and voids pick from
         self.returned = defaultdict(Decimal)  # line uuid -> quantity returned so far
         self.listeners = []  # called with each new ticket (the legacy API records it)
         self.start_day(self.business_day)
@@ -296,9 +300,10 @@ class Fleet:
             listener(register, ticket)
         return ticket
 
-    def _line(self, sku, quantity, discount=None):
+    def _line(self, sku, quantity, discount):
         product = self.product(sku)
         quantity = Decimal(quantity)
+        discount = None if discount is None else Decimal(discount)
         if discount is None:
             discount = ZERO
             if self.rng.random() < 0.2:
@@ -382,8 +387,8 @@ class Fleet:
     def sale(self, store, register, lines=None, *, tenders=None, customer=None, at=None):
         """Ring up a sale and return the ticket.
 
-        ``lines``: ``[(sku, quantity)]`` or ``[(sku, quantity, discount)]``
-        (discount: the amount off the line); None draws a basket of 1 to 4
+        ``lines``: ``[(sku, quantity)]`` (no discount) or ``[(sku, quantity,
+        discount)]`` (the amount off the line); None draws a basket of 1 to 4
         lines, some discounted. ``tenders``: tender types (the total split
         over them, the last one paying the rest) or ``[(type, amount)]``;
         None draws them. ``customer``: a dict of ``loyalty_id`` / ``email`` /
@@ -392,11 +397,13 @@ class Fleet:
         register = self.register(store, register)
         if lines is None:
             count = self.rng.choices([1, 2, 3, 4], weights=[45, 30, 17, 8])[0]
-            skus = self.rng.sample(sorted(self.catalogue), k=count)
-            lines = [(sku, self.rng.choices([1, 2, 3], weights=[80, 16, 4])[0]) for sku in skus]
+            skus = self.rng.sample(self.skus, k=count)
+            # A drawn basket has some discounts (None: drawn); given lines have theirs or none.
+            lines = [
+                (sku, self.rng.choices([1, 2, 3], weights=[80, 16, 4])[0], None) for sku in skus
+            ]
         contract_lines = [
-            self._line(spec[0], spec[1], Decimal(spec[2]) if len(spec) > 2 else None)
-            for spec in lines
+            self._line(spec[0], spec[1], spec[2] if len(spec) > 2 else ZERO) for spec in lines
         ]
         totals = self._totals(contract_lines)
         ticket = self._ticket(
@@ -413,6 +420,7 @@ class Fleet:
         # Keys in the contract's order: totals last.
         ticket["total"] = ticket.pop("total")
         ticket["total_tax"] = ticket.pop("total_tax")
+        self.recent_sales.append(ticket["uuid"])
         return self._record(register, ticket)
 
     def returnable(self, original):
@@ -503,7 +511,14 @@ class Fleet:
                 "sale of the day, an earlier one is returned"
             )
         ticket = self._ticket(
-            register, "void", at, original_uuid=original["uuid"], total="0.00", total_tax="0.00"
+            register,
+            "void",
+            at,
+            original_uuid=original["uuid"],
+            lines=[],
+            tenders=[],
+            total="0.00",
+            total_tax="0.00",
         )
         self.voided.add(original["uuid"])
         return self._record(register, ticket)
@@ -511,31 +526,39 @@ class Fleet:
     def no_sale(self, store, register, at=None):
         """Open the drawer without a sale: a ticket with no lines and no tenders."""
         register = self.register(store, register)
-        ticket = self._ticket(register, "no_sale", at, total="0.00", total_tax="0.00")
+        ticket = self._ticket(
+            register, "no_sale", at, lines=[], tenders=[], total="0.00", total_tax="0.00"
+        )
         return self._record(register, ticket)
 
     def random_ticket(self, store, register, at=None):
         """A ticket of a realistic mix: mostly sales, some returns, voids and no-sales."""
         roll = self.rng.random()
-        sales = [
-            t
-            for t in self.tickets.values()
-            if t["type"] == "sale" and t["uuid"] not in self.voided and self.returnable(t)
-        ]
-        if roll < 0.06 and sales:
-            return self.return_of(store, register, self.rng.choice(sales[-200:]), at=at)
-        if roll < 0.09:
+        if roll < 0.06:
+            # A customer brings back something bought lately, anywhere in the fleet.
+            for _attempt in range(5 if self.recent_sales else 0):
+                uuid = self.rng.choice(self.recent_sales)
+                if uuid not in self.voided and self.returnable(uuid):
+                    return self.return_of(store, register, uuid, at=at)
+        elif roll < 0.09:
+            # The cashier voids the register's last sale, if nothing of it was returned.
             own = self.register(store, register)
-            today = [
-                t
-                for t in sales
-                if t["business_day"] == self.business_day.isoformat()
-                and self.meta[t["uuid"]]["register"] == own.code
-                and self.meta[t["uuid"]]["store"] == own.store.code
-                and not any(self.returned[line["line_uuid"]] for line in t["lines"])
-            ]
-            if today:
-                return self.void(store, register, today[-1], at=at)
+            last = next(
+                (
+                    self.tickets[uuid]
+                    for uuid in reversed(self.recent_sales)
+                    if self.meta[uuid]["store"] == own.store.code
+                    and self.meta[uuid]["register"] == own.code
+                ),
+                None,
+            )
+            if (
+                last is not None
+                and last["business_day"] == self.business_day.isoformat()
+                and last["uuid"] not in self.voided
+                and not any(self.returned[line["line_uuid"]] for line in last["lines"])
+            ):
+                return self.void(store, register, last, at=at)
         if roll < 0.11:
             return self.no_sale(store, register, at=at)
         return self.sale(store, register, at=at)

@@ -106,7 +106,10 @@ class LegacyBackOffice:
         self.rng = seeded_random(fleet.seed, "pos", "legacy")
         self.version = self.rng.randint(10**6, 9 * 10**6)
         self.records = {name: {} for name in COLLECTIONS}
-        self.ids = {}  # (kind, key) -> id: stores, registers, products, taxes, tenders
+        # Sales are kept as stubs (id, status, version); the Lightspeed body is
+        # built when read, so a pushing fleet does not pay for it.
+        self._built = {}  # (sale id, version) -> body
+        self._namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"pos-simulator/{fleet.seed}")
         self.parked = {}  # register key -> sale id parked, closed at the register's next ticket
         self.closure_numbers = defaultdict(int)
         self.open_since = {}
@@ -115,9 +118,8 @@ class LegacyBackOffice:
 
     # --- ids and versions -----------------------------------------------------------
     def id_of(self, kind, key):
-        if (kind, key) not in self.ids:
-            self.ids[kind, key] = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-        return self.ids[kind, key]
+        """The API's id of a store, register, product: stable for the seed, whatever the order."""
+        return str(uuid.uuid5(self._namespace, f"{kind}|{key}"))
 
     def bump(self):
         # Global and increasing, never by a known step: other records change meanwhile.
@@ -209,35 +211,61 @@ class LegacyBackOffice:
     # --- sales ----------------------------------------------------------------------------
     def on_ticket(self, register, ticket):
         """The fleet rang up ``ticket``: record what the legacy back office would."""
+        sales = self.records["sales"]
         parked = self.parked.pop(register.key, None)
-        if parked and self.records["sales"][parked]["status"] == "SAVED":
-            self._close_parked(parked)
+        if parked and sales[parked]["status"] == "SAVED":
+            self._set_status(parked, "CLOSED", ticket["opened_at"])
         if ticket["type"] == "void":
-            if self.records["sales"].get(ticket["original_uuid"], {}).get("status") == "SAVED":
+            original = ticket["original_uuid"]
+            if sales.get(original, {}).get("status") == "SAVED":
                 # Lightspeed voids closed sales only: the parked one is closed first.
-                self.parked = {k: v for k, v in self.parked.items() if v != ticket["original_uuid"]}
-                self._close_parked(ticket["original_uuid"])
-            sale = self.records["sales"].get(ticket["original_uuid"])
-            if sale is not None:
-                sale.update(status="VOIDED", state="voided", updated_at=utc(ticket["closed_at"]))
-                self.put("sales", sale)
+                self.parked = {k: v for k, v in self.parked.items() if v != original}
+                self._set_status(original, "CLOSED", ticket["opened_at"])
+            if original in sales:
+                self._set_status(original, "VOIDED", ticket["closed_at"])
             return
         if ticket["type"] not in ("sale", "return"):
             return  # a drawer opened is no sale on Lightspeed
-        sale = self.sale(register, ticket)
+        status = "CLOSED"
         if ticket["type"] == "sale" and self.rng.random() < self.parked_share:
-            sale.update(status="SAVED", state="parked", payments=[])
-            self.parked[register.key] = sale["id"]
-        self.put("sales", sale)
-
-    def _close_parked(self, sale_id):
-        ticket = self.fleet.tickets[sale_id]
-        register = self.fleet.register(
-            self.fleet.meta[sale_id]["store"], self.fleet.meta[sale_id]["register"]
+            status = "SAVED"
+            self.parked[register.key] = ticket["uuid"]
+        self.put(
+            "sales",
+            {
+                "id": ticket["uuid"],
+                "register": register.key,
+                "sale_date": utc(ticket["opened_at"]),
+                "status": status,
+                "updated_at": utc(ticket["closed_at"]),
+            },
         )
-        closed = self.sale(register, ticket)
-        closed["created_at"] = self.records["sales"][sale_id]["created_at"]
-        self.put("sales", closed)
+
+    def _set_status(self, sale_id, status, at):
+        stub = self.records["sales"][sale_id]
+        stub.update(status=status, updated_at=utc(at))
+        self.put("sales", stub)
+
+    def sale_view(self, stub):
+        """The Lightspeed body of a sale stub at its current version."""
+        key = (stub["id"], stub["version"])
+        if key not in self._built:
+            ticket = self.fleet.tickets[stub["id"]]
+            body = self.sale(self.fleet.register(*stub["register"]), ticket)
+            body.update(
+                status=stub["status"],
+                state={"SAVED": "parked", "CLOSED": "closed", "VOIDED": "voided"}[stub["status"]],
+                updated_at=stub["updated_at"],
+                version=stub["version"],
+            )
+            if stub["status"] == "SAVED":
+                body["payments"] = []
+            self._built[key] = body
+        return dict(self._built[key])
+
+    def sale_by_id(self, sale_id):
+        stub = self.records["sales"].get(sale_id)
+        return self.sale_view(stub) if stub else None
 
     def sale(self, register, ticket):
         """A ticket as a Lightspeed 2.0 sale (CLOSED)."""
@@ -289,7 +317,11 @@ class LegacyBackOffice:
             "status": "CLOSED",
             "state": "closed",
             "note": "",
-            "short_code": "".join(self.rng.choice("abcdefghjkmnpqrstuvwxyz") for _ in range(6)),
+            "short_code": "".join(
+                seeded_random(fleet.seed, "short-code", ticket["uuid"]).choices(
+                    "abcdefghjkmnpqrstuvwxyz", k=6
+                )
+            ),
             "return_for": ticket.get("original_uuid"),
             "sale_date": utc(ticket["opened_at"]),
             "created_at": utc(ticket["opened_at"]),
@@ -332,15 +364,15 @@ class LegacyBackOffice:
         """The open period's totals per payment type (every type, zeros included)."""
         totals = defaultdict(Decimal)
         since = self.open_since[register.key]
-        for sale in self.records["sales"].values():
+        for stub in self.records["sales"].values():
             if (
-                sale["register_id"] != self.id_of("register", register.key)
-                or sale["status"] != "CLOSED"
-                or sale["sale_date"] < utc(since)
+                stub["register"] != register.key
+                or stub["status"] != "CLOSED"
+                or stub["sale_date"] < utc(since)
             ):
                 continue
-            for payment in sale["payments"]:
-                totals[payment["retailer_payment_type_id"]] += Decimal(str(payment["amount"]))
+            for tender in self.fleet.tickets[stub["id"]]["tenders"]:
+                totals[tender["type"]] += Decimal(tender["amount"])
         return {
             "register_open_time": utc(since),
             "register_closure_sequence_number": self.closure_numbers[register.key],
@@ -348,7 +380,7 @@ class LegacyBackOffice:
                 {
                     "payment_type_id": self.id_of("tender", tender),
                     "payment_type_name": PAYMENT_TYPES[tender][0],
-                    "total": f"{money(totals[self.id_of('tender', tender)]):.2f}",
+                    "total": f"{money(totals[tender]):.2f}",
                 }
                 for tender in TENDERS
             ],
@@ -383,4 +415,6 @@ class LegacyBackOffice:
             ),
             key=lambda r: r["version"],
         )[:page_size]
+        if collection == "sales":
+            return [self.sale_view(r) for r in records]
         return [dict(r) for r in records]

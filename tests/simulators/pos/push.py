@@ -185,7 +185,15 @@ class PushClient:
                     meta["duplicated"] = True
                     echoes.append(sent)
             if tickets:
-                register.pending.append({"batch_id": self.new_batch_id(), "tickets": tickets})
+                # The envelope is fixed once cut: a retry sends the very same body.
+                batch_id = self.new_batch_id()
+                register.pending.append(
+                    {
+                        "batch_id": batch_id,
+                        "tickets": tickets,
+                        "payload": self.envelope(register, tickets, batch_id),
+                    }
+                )
 
     def _maybe_malformed(self, ticket):
         if ticket["type"] not in ("sale", "return") or not self._draw(
@@ -217,11 +225,10 @@ class PushClient:
                 order[index], order[index + 1] = order[index + 1], order[index]
         batches = [register.pending[i] for i in order]
         for batch in batches:
-            payload = self.envelope(register, batch["tickets"], batch["batch_id"])
             upload = self.send(
                 "batches",
                 store,
-                payload,
+                batch["payload"],
                 register=register.code,
                 lost=self._draw("lost_answer", self.faults.lost_answer),
             )

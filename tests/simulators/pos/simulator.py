@@ -15,6 +15,7 @@ CONTRACT.md``); the simulator is then a client of Odoo. See
 import json
 import urllib.parse
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from werkzeug.routing import Rule
 
@@ -62,7 +63,9 @@ class PosSimulator(Simulator):
             "registers": registers,
             "rounding": rounding,
             "products": products,
-            "business_day": business_day,
+            # The stores' trading day: the epoch's date in the fleet's time zone
+            # unless given, so that a pinned epoch replays to the byte.
+            "business_day": business_day or self.epoch.astimezone(ZoneInfo("Europe/Paris")).date(),
         }
         self.batch_sizes = (batch_size, bulk_batch_size)
         self.keys = dict(keys or {})
@@ -208,8 +211,7 @@ class PosSimulator(Simulator):
         if refusal is not None:
             return refusal
         with self.lock:
-            sale = self.legacy.records["sales"].get(sale_id)
-            sale = dict(sale) if sale else None
+            sale = self.legacy.sale_by_id(sale_id)
         if sale is None:
             return json_response({"error": "Not Found", "error_description": sale_id}, 404)
         return json_response({"data": sale})
@@ -251,15 +253,14 @@ class PosSimulator(Simulator):
     def sale_record(self, uuid):
         """The legacy API's record of a ticket (a copy), or None (no-sale, void)."""
         with self.lock:
-            record = self.legacy.records["sales"].get(uuid)
-            return dict(record) if record else None
+            return self.legacy.sale_by_id(uuid)
 
     def _emit_sale_webhook(self, register, ticket):
         """Lightspeed's ``sale.update`` webhook: a form with the sale as JSON in ``payload``."""
         if not self.webhook_url:
             return
         sale_id = ticket.get("original_uuid") if ticket["type"] == "void" else ticket["uuid"]
-        sale = self.legacy.records["sales"].get(sale_id)
+        sale = self.legacy.sale_by_id(sale_id)
         if sale is None:
             return
         body = urllib.parse.urlencode(
@@ -328,6 +329,37 @@ class PosSimulator(Simulator):
                     r.outbox or r.pending for r in self.fleet.store(code).registers.values()
                 )
             return results
+
+    def hold(self, ticket):
+        """Keep a ticket back from the uploads until :meth:`release` (a gap, a late original)."""
+        with self.lock:
+            ticket = self.fleet.ticket(ticket)
+            meta = self.fleet.meta[ticket["uuid"]]
+            register = self.fleet.register(meta["store"], meta["register"])
+            if ticket not in register.outbox:
+                raise ValueError(f"ticket {ticket['uuid']} is not waiting for upload any more")
+            register.outbox.remove(ticket)
+            register.kept.append(ticket)
+            meta["kept"] = True
+
+    def release(self, ticket=None):
+        """Let held tickets (one, or all) go with the next push."""
+        with self.lock:
+            uuid = self.fleet.ticket(ticket)["uuid"] if ticket is not None else None
+            for register in self.fleet.registers():
+                for kept in list(register.kept):
+                    if uuid in (None, kept["uuid"]):
+                        register.kept.remove(kept)
+                        register.outbox.append(kept)
+
+    def delivered(self, store=None, register=None):
+        """Tickets in a batch Odoo answered 200, as rung up (see :meth:`ticket_meta`)."""
+        with self.lock:
+            return [
+                ticket
+                for ticket in self.fleet.select(store, register)
+                if self.fleet.meta[ticket["uuid"]].get("batches")
+            ]
 
     def set_offline(self, store):
         """The store loses its connection: tickets pile up until :meth:`set_online`."""
@@ -422,9 +454,18 @@ class PosSimulator(Simulator):
             )
 
     def post_raw(self, kind, store, body, key=None):
-        """POST raw bytes to ``batches`` or ``closings`` (malformed envelopes): the answer."""
-        record = self.fleet.store(store)
-        return self.pusher.post(kind, store, body, record.key if key is None else key)
+        """POST ``body`` (bytes, or data sent as JSON) to ``batches`` or ``closings`` as given.
+
+        ``store`` is the ``X-Pos-Store`` header, a fleet's store or not;
+        ``key`` signs (default: the store's key; no signature without one).
+        For envelopes the client would never send. Returns the answer
+        ``{"status", "body", "headers"}``.
+        """
+        if not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+        if key is None and store in self.fleet.stores:
+            key = self.fleet.stores[store].key
+        return self.pusher.post(kind, store, body, key)
 
     # --- ground truth -----------------------------------------------------------------
     def tickets(self, store=None, register=None, business_day=None, kind=None):
@@ -475,7 +516,7 @@ class PosSimulator(Simulator):
                                 "next_sequence": r.next_sequence,
                                 "outbox": len(r.outbox),
                                 "pending_batches": len(r.pending),
-                                "held": len(r.held),
+                                "held": len(r.held) + len(r.kept),
                                 "closings": len(r.closings),
                             }
                             for r in s.registers.values()
