@@ -51,6 +51,9 @@ class TestPosTickets(PosCase):
             ),
         )
         self.assertEqual(order.picking_ids.state, "done", "stock leaves the store per ticket")
+        self.assertEqual(self.backend.pos_order_count, 1)
+        action = self.backend.action_pos_view_orders()
+        self.assertEqual(self.env["pos.order"].search(action["domain"]), order)
 
     def test_registers_share_the_store_day(self):
         first = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
