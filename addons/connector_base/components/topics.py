@@ -31,6 +31,11 @@ class InboundTopic:
         ignored instead of overwriting newer data.
     :param max_attempts: how many transient remote failures are retried before
         the event is marked failed for support staff.
+    :param failed_holds_key: whether a failed event holds back the later
+        events of its sequence key until support handles it (the default:
+        later messages about an aggregate build on the earlier ones). False
+        for events of one key that are ordered but independent, like the
+        tickets of one register: one wrong ticket fails alone.
     :param batch_size: 1: each event has a queue job of its own. More: one job
         applies up to this many queued events of one key space, oldest first,
         each in a savepoint of its own with the same outcomes as alone (a bad
@@ -52,6 +57,7 @@ class InboundTopic:
     prerequisite: str | None = None
     skip_stale: bool = False
     max_attempts: int = 8
+    failed_holds_key: bool = True
     description: str = ""
     batch_size: int = 1
     batch_key: object = None

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
-from odoo.tools import config
+from odoo.tools import config, split_every
 
 from ..components.topics import InboundTopic
 from .connector_backend import JOB_MAX_RETRIES
@@ -88,6 +88,51 @@ FROM (SELECT pg_advisory_xact_lock_shared(hashtextextended(%(dispatch_key)s, 0))
 ON CONFLICT (backend_id, idempotency_key) WHERE duplicate_of_id IS NULL DO NOTHING
 RETURNING id
 """
+
+# The intake of many messages in one statement: what differs from row to row
+# comes as arrays (cheap to pass, one round trip), the rest once.
+INSERT_MANY_SQL = """
+INSERT INTO connector_event (
+    backend_id, company_id, flow, topic, idempotency_key, sequence_key, batch_key,
+    waiting_key, occurred_at, received_at, source, payload, correlation_id, state, attempts,
+    retry_count, recheck_count, error_kind, error_message, next_retry_at,
+    create_uid, write_uid, create_date, write_date
+)
+SELECT
+    %(backend_id)s, %(company_id)s, m.flow, m.topic, m.idempotency_key, m.sequence_key,
+    m.batch_key, m.waiting_key, m.occurred_at, %(now)s, %(source)s, m.payload::jsonb,
+    m.correlation_id, m.state, 0, 0, 0, m.error_kind, m.error_message, m.next_retry_at,
+    %(uid)s, %(uid)s, %(now)s, %(now)s
+FROM unnest(
+    %(flow)s::varchar[], %(topic)s::varchar[], %(idempotency_key)s::varchar[],
+    %(sequence_key)s::varchar[], %(batch_key)s::varchar[], %(waiting_key)s::varchar[],
+    %(occurred_at)s::timestamp[], %(payload)s::text[], %(correlation_id)s::varchar[],
+    %(state)s::varchar[], %(error_kind)s::varchar[], %(error_message)s::text[],
+    %(next_retry_at)s::timestamp[]
+) AS m(
+    flow, topic, idempotency_key, sequence_key, batch_key, waiting_key, occurred_at,
+    payload, correlation_id, state, error_kind, error_message, next_retry_at
+)
+ON CONFLICT (backend_id, idempotency_key) WHERE duplicate_of_id IS NULL DO NOTHING
+RETURNING idempotency_key, id
+"""
+INSERT_MANY_COLUMNS = (
+    "flow",
+    "topic",
+    "idempotency_key",
+    "sequence_key",
+    "batch_key",
+    "waiting_key",
+    "occurred_at",
+    "payload",
+    "correlation_id",
+    "state",
+    "error_kind",
+    "error_message",
+    "next_retry_at",
+)
+# Rows of one statement of _receive_many: a thousand tickets, a page of orders.
+INSERT_MANY_CHUNK = 1000
 
 
 class ConnectorEvent(models.Model):
@@ -304,8 +349,179 @@ class ConnectorEvent(models.Model):
         would otherwise cost.
         """
         backend.ensure_one()
-        declaration = backend._connector_topics().get(topic)
+        vals = self._intake_values(
+            backend,
+            backend._connector_topics(),
+            topic,
+            payload,
+            idempotency_key,
+            occurred_at=occurred_at,
+            source=source,
+            correlation_id=correlation_id,
+            sequence_key=sequence_key,
+            raw=raw,
+        )
+        self.env.cr.execute(INSERT_EVENT_SQL, vals, log_exceptions=False)
+        row = self.env.cr.fetchone()
+        if not row:
+            original = self._find_original(backend, idempotency_key)
+            # A redelivery, or a captured webhook replayed: the original holds
+            # the payload, a replay must not make the database grow by it.
+            vals.update(
+                state="duplicate",
+                payload=None,
+                duplicate_of_id=original.id,
+                batch_key=None,
+                error_kind=None,
+                error_message=None,
+                waiting_key=None,
+                next_retry_at=None,
+            )
+            self.env.cr.execute(INSERT_EVENT_SQL, vals)
+            row = self.env.cr.fetchone()
+        event = self.browse(row[0])
+        # What the webhook's answer says, known here: not read back.
+        self._fields["state"]._update_cache(event, vals["state"])
+        if vals["state"] == "received" and backend.state in ("running", "circuit_open"):
+            if self.env.context.get("queue_job__no_delay"):
+                event._enqueue(from_states=("received",))  # processed here and now
+            else:
+                self._wake_dispatcher(backend)
+        elif vals["state"] == "waiting":
+            event._recheck_waiting_after_commit({(backend.id, vals["waiting_key"])})
+        return event
+
+    @api.model
+    def _receive_many(self, backend, messages, *, source="upload"):
+        """Store many messages received from ``backend`` at once (an uploaded
+        batch, a polled page), each as :meth:`_receive` stores one.
+
+        ``messages``: dicts with ``topic``, ``payload``, ``idempotency_key``
+        and optionally ``occurred_at``, ``sequence_key``, ``correlation_id``,
+        ``raw``. Returns the stored events in the order of ``messages``; a
+        message repeating an earlier one (of this call or before) is stored as
+        its duplicate.
+
+        One INSERT stores the originals (a thousand messages cost what a few
+        webhooks do), with the same guarantees: the unique index of originals
+        settles duplicates and races in the database, and the dispatcher is
+        woken once for all.
+        """
+        backend.ensure_one()
+        if not messages:
+            return self.browse()
+        if self.env.context.get("queue_job__no_delay"):
+            # Processed here and now, each in turn: the single path does it.
+            return self.browse(
+                [
+                    self._receive(backend, source=source, **self._message_args(m)).id
+                    for m in messages
+                ]
+            )
+        topics = backend._connector_topics()
         now = fields.Datetime.now()
+        rows = [
+            self._intake_values(
+                backend, topics, source=source, now=now, **self._message_args(message)
+            )
+            for message in messages
+        ]
+        first = {}  # idempotency key -> its first row of this call
+        for index, vals in enumerate(rows):
+            first.setdefault(vals["idempotency_key"], index)
+        # The dispatcher's lock, shared, as each single intake takes it.
+        self.env.cr.execute(
+            "SELECT pg_advisory_xact_lock_shared(hashtextextended(%s, 0))",
+            (self._dispatcher_key(backend),),
+        )
+        stored = {}  # idempotency key -> id of the original this call stored
+        for chunk in split_every(INSERT_MANY_CHUNK, [rows[i] for i in first.values()]):
+            self.env.cr.execute(
+                INSERT_MANY_SQL,
+                {
+                    "backend_id": backend.id,
+                    "company_id": backend.company_id.id,
+                    "now": now,
+                    "source": source,
+                    "uid": self.env.uid,
+                    **{column: [vals[column] for vals in chunk] for column in INSERT_MANY_COLUMNS},
+                },
+                log_exceptions=False,
+            )
+            stored.update(self.env.cr.fetchall())
+        before = {}  # idempotency key -> id of the original an earlier intake stored
+        if set(first) - set(stored):
+            originals = self.search(
+                [
+                    ("backend_id", "=", backend.id),
+                    ("idempotency_key", "in", list(set(first) - set(stored))),
+                    ("duplicate_of_id", "=", False),
+                ]
+            )
+            before = {event.idempotency_key: event.id for event in originals}
+        ids = []
+        for index, vals in enumerate(rows):
+            key = vals["idempotency_key"]
+            if first[key] == index and key in stored:
+                ids.append(stored[key])
+                continue
+            # A redelivery: stored without its payload, as a duplicate.
+            vals.update(
+                state="duplicate",
+                payload=None,
+                duplicate_of_id=stored.get(key) or before[key],
+                batch_key=None,
+                error_kind=None,
+                error_message=None,
+                waiting_key=None,
+                next_retry_at=None,
+            )
+            self.env.cr.execute(INSERT_EVENT_SQL, vals)
+            ids.append(self.env.cr.fetchone()[0])
+        events = self.browse(ids)
+        for event, vals in zip(events, rows, strict=True):
+            self._fields["state"]._update_cache(event, vals["state"])
+        running = backend.state in ("running", "circuit_open")
+        if running and any(vals["state"] == "received" for vals in rows):
+            self._wake_dispatcher(backend)
+        waiting = {(backend.id, v["waiting_key"]) for v in rows if v["state"] == "waiting"}
+        if waiting:
+            events[:1]._recheck_waiting_after_commit(waiting)
+        return events
+
+    @api.model
+    def _message_args(self, message):
+        """The arguments of :meth:`_receive` one message of ``_receive_many`` gives."""
+        return {
+            "topic": message["topic"],
+            "payload": message["payload"],
+            "idempotency_key": message["idempotency_key"],
+            "occurred_at": message.get("occurred_at"),
+            "correlation_id": message.get("correlation_id"),
+            "sequence_key": message.get("sequence_key"),
+            "raw": message.get("raw"),
+        }
+
+    def _intake_values(
+        self,
+        backend,
+        topics,
+        topic,
+        payload,
+        idempotency_key,
+        *,
+        occurred_at=None,
+        source="webhook",
+        correlation_id=None,
+        sequence_key=None,
+        raw=None,
+        now=None,
+    ):
+        """The row the intake stores for one message (see :meth:`_receive`):
+        its flow, sequence key and state as the topic declares; ``topics``,
+        the backend's declarations, read once per intake."""
+        declaration = topics.get(topic)
+        now = now or fields.Datetime.now()
         vals = {
             "backend_id": backend.id,
             "company_id": backend.company_id.id,
@@ -353,35 +569,7 @@ class ConnectorEvent(models.Model):
                     topic=topic,
                 ),
             )
-        self.env.cr.execute(INSERT_EVENT_SQL, vals, log_exceptions=False)
-        row = self.env.cr.fetchone()
-        if not row:
-            original = self._find_original(backend, idempotency_key)
-            # A redelivery, or a captured webhook replayed: the original holds
-            # the payload, a replay must not make the database grow by it.
-            vals.update(
-                state="duplicate",
-                payload=None,
-                duplicate_of_id=original.id,
-                batch_key=None,
-                error_kind=None,
-                error_message=None,
-                waiting_key=None,
-                next_retry_at=None,
-            )
-            self.env.cr.execute(INSERT_EVENT_SQL, vals)
-            row = self.env.cr.fetchone()
-        event = self.browse(row[0])
-        # What the webhook's answer says, known here: not read back.
-        self._fields["state"]._update_cache(event, vals["state"])
-        if vals["state"] == "received" and backend.state in ("running", "circuit_open"):
-            if self.env.context.get("queue_job__no_delay"):
-                event._enqueue(from_states=("received",))  # processed here and now
-            else:
-                self._wake_dispatcher(backend)
-        elif vals["state"] == "waiting":
-            event._recheck_waiting_after_commit({(backend.id, vals["waiting_key"])})
-        return event
+        return vals
 
     def _intake_state(self, backend, declaration, payload, now):
         """Received (its job comes from the dispatcher), or waiting without a

@@ -121,7 +121,8 @@ class ConnectorEvent(models.Model):
 
         Sequence: an earlier event of its sequence key is still open (an
         earlier event that itself waits for a prerequisite does not hold later
-        ones back: one of them may be the very record it waits for).
+        ones back: one of them may be the very record it waits for; nor does
+        a failed one when the topic says its events are independent).
         Prerequisite: the record it needs is missing.
         """
         if self.sequence_key:
@@ -139,6 +140,7 @@ class ConnectorEvent(models.Model):
                 lambda e: (
                     (e.occurred_at, e.id) < (self.occurred_at, self.id)
                     and not (e.state == "waiting" and e.error_kind == "prerequisite")
+                    and not (e.state == "failed" and not declaration.failed_holds_key)
                 )
             )[:1]
             if first:

@@ -395,3 +395,57 @@ class TestInbox(ConnectorCase):
             self.run_jobs(trap)
         self.assertEqual(event._process(), "nothing to do: event is done")
         self.assertEqual(event.attempts, 1)
+
+
+class TestInboxMany(ConnectorCase):
+    """Many messages stored in one intake (an uploaded batch) as each alone would be."""
+
+    def test_batch_stores_originals_once_and_repeats_as_duplicates(self):
+        messages = [
+            {
+                "topic": "partner.upsert",
+                "payload": {"id": 31, "name": "Ada"},
+                "idempotency_key": "m-1",
+            },
+            {
+                "topic": "partner.upsert",
+                "payload": {"id": 31, "name": "Ada"},
+                "idempotency_key": "m-1",
+            },
+            {
+                "topic": "partner.upsert",
+                "payload": {"id": 30, "name": "Again"},
+                "idempotency_key": "m-0",
+            },
+            {
+                "topic": "partner.note",
+                "payload": {"partner_id": 99, "note": "waits"},
+                "idempotency_key": "m-2",
+                "occurred_at": T0,
+            },
+            {"topic": "no.such.topic", "payload": {}, "idempotency_key": "m-3"},
+        ]
+        with trap_jobs() as trap:
+            earlier = self.receive("partner.upsert", {"id": 30, "name": "Before"}, "m-0")
+            trap.enqueued_jobs.clear()
+            events = self.Event._receive_many(self.backend, messages, source="upload")
+            self.assertEqual(
+                [job.method_name for job in trap.enqueued_jobs],
+                ["_dispatch_received"],
+                "one dispatcher for the whole batch",
+            )
+        self.assertEqual(
+            events.mapped("state"), ["received", "duplicate", "duplicate", "waiting", "failed"]
+        )
+        self.assertEqual(events[1].duplicate_of_id, events[0])
+        self.assertEqual(events[2].duplicate_of_id, earlier)
+        self.assertFalse(events[2].payload, "a duplicate keeps no payload")
+        self.assertEqual(events[0].payload, {"id": 31, "name": "Ada"})
+        self.assertEqual(events[0].sequence_key, "partner:31")
+        self.assertEqual(events[3].occurred_at, T0)
+        self.assertEqual(events[4].error_kind, "configuration")
+        self.assertEqual(set(events.mapped("source")), {"upload"})
+        events.invalidate_recordset()
+        self.assertEqual(
+            events.mapped("state"), ["received", "duplicate", "duplicate", "waiting", "failed"]
+        )

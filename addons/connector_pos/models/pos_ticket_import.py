@@ -1,0 +1,442 @@
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.fields import Command
+
+from ..components.ticket import amount, check_ticket, discount_percent, pos_time
+from .pos_backend import ticket_key
+
+
+class ConnectorPosTicketImporter(models.AbstractModel):
+    """Turns one store ticket into one Point of Sale order, Odoo's way.
+
+    The order is made by ``pos.order._process_order``, the path Odoo's own
+    POS syncs its orders through: payments, the paid state, the delivery
+    (real-time stock) and the accounting at the session's close are Point of
+    Sale's. The ticket's UUID is the order's, so Odoo's unique UUID holds
+    too: a ticket applied twice is found, never made twice.
+    """
+
+    _name = "connector.pos.ticket.importer"
+    _description = "POS Ticket Import"
+
+    @api.model
+    def _apply(self, backend, event, payload):
+        ticket = check_ticket(payload)
+        store = backend._pos_store(ticket["store"])
+        if not store:
+            raise UserError(
+                self.env._(
+                    "Fleet %(backend)s has no active store %(store)s: add it (Stores tab), "
+                    "then requeue this event.",
+                    backend=backend.name,
+                    store=ticket["store"],
+                )
+            )
+        Order = self.env["pos.order"]
+        applied = Order.search([("uuid", "=", ticket["uuid"])], limit=1)
+        if applied:
+            return applied  # a replay, or a ticket sent under two batch ids
+        if ticket["type"] == "no_sale":
+            return None  # a drawer opened: kept as the event, for the store's close
+        if backend.company_id.tax_calculation_rounding_method != backend.pos_tax_rounding:
+            raise UserError(backend._pos_rounding_problem())
+        session = self._session(backend, store, ticket)
+        if ticket["type"] == "void":
+            values = self._void_values(store, ticket)
+        else:
+            values = self._order_values(backend, store, ticket)
+        values.update(
+            uuid=ticket["uuid"],
+            session_id=session.id,
+            date_order=fields.Datetime.to_string(pos_time(ticket["closed_at"])),
+            pricelist_id=(store.pricelist_id or store.config_id.pricelist_id).id,
+            # The mapped taxes are the POS's: no fiscal position maps them again.
+            fiscal_position_id=False,
+            partner_id=backend._pos_customer(ticket.get("customer")).id,
+            amount_return=0,
+            to_invoice=False,
+            connector_pos_store_id=store.id,
+            connector_pos_register=ticket["register"],
+            connector_pos_sequence=ticket["sequence"],
+        )
+        if store.team_id and "crm_team_id" in Order._fields:
+            values["crm_team_id"] = store.team_id.id
+        order = Order.browse(Order._process_order(values, False))
+        self._check_totals(order, ticket, values)
+        # Returns and voids of this ticket may have arrived first.
+        backend._pos_wake([ticket_key(ticket["uuid"])])
+        return order
+
+    # --- the store's day -------------------------------------------------------------
+
+    def _session(self, backend, store, ticket):
+        """The session of the ticket's business day, opened when it is the first.
+
+        A ticket of the open day goes in its session. A ticket of a day
+        already closed (a late upload) goes in a recovery session of its day,
+        as Point of Sale keeps orders of a closed session, so the open day
+        and its close are not disturbed. A ticket of a later day never gets
+        here while a day is open: it waits (``_pos_ticket_blocked``).
+        """
+        day = fields.Date.to_date(ticket["business_day"])
+        session = store._open_session()
+        if session and not session.connector_pos_business_day:
+            # Opened by hand in Point of Sale: the store's day from now on.
+            session.write({"connector_pos_store_id": store.id, "connector_pos_business_day": day})
+        if session and session.connector_pos_business_day == day:
+            return session
+        if session and session.connector_pos_business_day < day:
+            raise UserError(
+                self.env._(
+                    "Store %(store)s still has its day %(open)s open; close it to apply "
+                    "the tickets of %(day)s.",
+                    store=store.display_name,
+                    open=session.connector_pos_business_day,
+                    day=day,
+                )
+            )
+        Session = self.env["pos.session"]
+        closed = Session.search_count(
+            [
+                ("config_id", "=", store.config_id.id),
+                ("state", "=", "closed"),
+                ("connector_pos_business_day", ">=", day),
+            ],
+            limit=1,
+        )
+        rescue = bool(session or closed)
+        if rescue:
+            found = Session.search(
+                [
+                    ("config_id", "=", store.config_id.id),
+                    ("state", "!=", "closed"),
+                    ("rescue", "=", True),
+                    ("connector_pos_business_day", "=", day),
+                ],
+                limit=1,
+            )
+            if found:
+                return found
+        # Two registers' first tickets of the day, in two jobs: the second
+        # one's update of the Point of Sale waits for the first and, seeing
+        # it changed, is retried on a snapshot where the session exists.
+        self.env.cr.execute(
+            "UPDATE pos_config SET write_date = write_date WHERE id = %s", (store.config_id.id,)
+        )
+        session = Session.create(
+            {
+                "config_id": store.config_id.id,
+                "rescue": rescue,
+                "connector_pos_store_id": store.id,
+                "connector_pos_business_day": day,
+            }
+        )
+        # The fleet's stock policy, as Point of Sale's own option of the session.
+        session.update_stock_at_closing = backend.pos_stock_policy == "closing"
+        # Opened as a cashier opens it, the drawer holding what the last day left.
+        session.set_opening_control(
+            session.cash_register_balance_start,
+            self.env._("Opened by the connector for the business day %s.", day),
+        )
+        return session
+
+    # --- a sale or a return ------------------------------------------------------------
+
+    def _order_values(self, backend, store, ticket):
+        """``_process_order``'s values of a sale or a return."""
+        lines = ticket.get("lines") or []
+        products = self._products(ticket, lines)
+        taxes = self._taxes(backend, ticket, lines)
+        originals = self._returned_lines(ticket, lines) if ticket["type"] == "return" else {}
+        currency = store.config_id.currency_id
+        line_values = []
+        for line in lines:
+            product = products[line["line_uuid"]]
+            values = self._line_values(
+                product,
+                float(amount(line["quantity"])),
+                float(amount(line["unit_price"])),
+                discount=discount_percent(line),
+                taxes=taxes.get(line.get("tax_code")) or self.env["account.tax"],
+                currency=currency,
+            )
+            values["uuid"] = line["line_uuid"]
+            if line.get("return_of_line"):
+                values["refunded_orderline_id"] = originals[line["return_of_line"]].id
+            line_values.append(Command.create(values))
+        payments = self._payments(backend, store, ticket)
+        total = float(amount(ticket["total"]))
+        return {
+            "lines": line_values,
+            "payment_ids": payments,
+            "amount_total": total,
+            "amount_tax": float(amount(ticket.get("total_tax"))),
+            "amount_paid": total,
+            "is_refund": ticket["type"] == "return",
+        }
+
+    @api.model
+    def _line_values(self, product, qty, price_unit, *, discount, taxes, currency):
+        """A line as Odoo's POS makes it: amounts by Odoo's tax engine, the
+        way ``pos.order.line._compute_amount_line_all`` does."""
+        computed = taxes.compute_all(
+            price_unit * (1 - discount / 100.0), currency, qty, product=product
+        )
+        return {
+            "product_id": product.id,
+            "full_product_name": product.display_name,
+            "qty": qty,
+            "price_unit": price_unit,
+            "discount": discount,
+            "tax_ids": [Command.set(taxes.ids)],
+            "price_subtotal": computed["total_excluded"],
+            "price_subtotal_incl": computed["total_included"],
+        }
+
+    def _label(self, ticket):
+        return f"{ticket['store']}/{ticket['register']} #{ticket['sequence']}"
+
+    def _products(self, ticket, lines):
+        """The product of each line (by line UUID): by SKU (the product's
+        internal reference), else by barcode. Every unknown one is named in
+        one error, and nothing is created."""
+        skus = {line["sku"] for line in lines if line.get("sku")}
+        barcodes = {line["barcode"] for line in lines if line.get("barcode")}
+        found = self.env["product.product"].search(
+            ["|", ("default_code", "in", list(skus)), ("barcode", "in", list(barcodes))],
+            order="id",
+        )
+        by_sku, by_barcode = {}, {}
+        for product in found:
+            by_sku.setdefault(product.default_code, product)
+            by_barcode.setdefault(product.barcode, product)
+        products, unknown = {}, []
+        for line in lines:
+            product = by_sku.get(line.get("sku")) or by_barcode.get(line.get("barcode"))
+            if product:
+                products[line["line_uuid"]] = product
+            else:
+                names = [f"SKU {line['sku']!r}" if line.get("sku") else None]
+                names.append(f"barcode {line['barcode']!r}" if line.get("barcode") else None)
+                unknown.append(" / ".join(name for name in names if name))
+        if unknown:
+            raise UserError(
+                self.env._(
+                    "Ticket %(ticket)s: no product has %(unknown)s. Give the product that "
+                    "internal reference or barcode, then requeue this event.",
+                    ticket=self._label(ticket),
+                    unknown=", ".join(dict.fromkeys(unknown)),
+                )
+            )
+        return products
+
+    def _taxes(self, backend, ticket, lines):
+        """The Odoo tax of each POS tax code of the lines; every unmapped or
+        mismatched code is named in one error."""
+        codes = {line["tax_code"] for line in lines if line.get("tax_code")}
+        mapped = {
+            row.code: row.tax_id
+            for row in self.env["connector.pos.tax"].search(
+                [("backend_id", "=", backend.id), ("code", "in", list(codes))]
+            )
+        }
+        included = ticket["prices_include_tax"]
+        unmapped = sorted(codes - set(mapped))
+        mismatched = sorted(code for code, tax in mapped.items() if tax.price_include != included)
+        if unmapped or mismatched:
+            problems = []
+            if unmapped:
+                problems.append(
+                    self.env._("map the tax codes %s (Tax codes tab)", ", ".join(unmapped))
+                )
+            if mismatched:
+                problems.append(
+                    self.env._(
+                        "map %(codes)s to %(kind)s taxes, as the store's prices %(say)s",
+                        codes=", ".join(mismatched),
+                        kind=self.env._("price-included")
+                        if included
+                        else self.env._("not price-included"),
+                        say=self.env._("include taxes")
+                        if included
+                        else self.env._("do not include taxes"),
+                    )
+                )
+            raise UserError(
+                self.env._(
+                    "Ticket %(ticket)s: %(problems)s on fleet %(backend)s, then requeue "
+                    "this event.",
+                    ticket=self._label(ticket),
+                    problems="; ".join(problems),
+                    backend=backend.name,
+                )
+            )
+        return mapped
+
+    def _returned_lines(self, ticket, lines):
+        """The original lines a return names (by their UUID), each of the
+        original ticket and not returned beyond what was sold."""
+        wanted = {line["return_of_line"] for line in lines}
+        originals = {
+            line.uuid: line
+            for line in self.env["pos.order.line"].search(
+                [("uuid", "in", list(wanted)), ("order_id.uuid", "=", ticket["original_uuid"])]
+            )
+        }
+        missing = sorted(wanted - set(originals))
+        if missing:
+            raise UserError(
+                self.env._(
+                    "Return %(ticket)s names lines %(lines)s that the ticket %(original)s "
+                    "does not have.",
+                    ticket=self._label(ticket),
+                    lines=", ".join(missing),
+                    original=ticket["original_uuid"],
+                )
+            )
+        for line in lines:
+            original = originals[line["return_of_line"]]
+            left = original.qty - original.refunded_qty
+            if -float(amount(line["quantity"])) > left + 1e-9:
+                raise UserError(
+                    self.env._(
+                        "Return %(ticket)s takes back %(qty)s of %(product)s, only %(left)s "
+                        "of the ticket %(original)s are left to return.",
+                        ticket=self._label(ticket),
+                        qty=-float(amount(line["quantity"])),
+                        product=original.full_product_name,
+                        left=left,
+                        original=ticket["original_uuid"],
+                    )
+                )
+        return originals
+
+    def _payments(self, backend, store, ticket):
+        """One payment per tender, with the tender's mapped payment method,
+        which must be one of the store's Point of Sale."""
+        tenders = ticket.get("tenders") or []
+        methods = {
+            row.tender_type: row.payment_method_id
+            for row in self.env["connector.pos.tender"].search([("backend_id", "=", backend.id)])
+        }
+        unmapped = sorted({t["type"] for t in tenders} - set(methods))
+        if unmapped:
+            raise UserError(
+                self.env._(
+                    "Ticket %(ticket)s: map the tenders %(tenders)s to payment methods on "
+                    "fleet %(backend)s (Tenders tab), then requeue this event.",
+                    ticket=self._label(ticket),
+                    tenders=", ".join(unmapped),
+                    backend=backend.name,
+                )
+            )
+        foreign = sorted(
+            {
+                methods[t["type"]].display_name
+                for t in tenders
+                if methods[t["type"]] not in store.config_id.payment_method_ids
+            }
+        )
+        if foreign:
+            raise UserError(
+                self.env._(
+                    "Ticket %(ticket)s: add the payment methods %(methods)s to the Point of "
+                    "Sale %(config)s, then requeue this event.",
+                    ticket=self._label(ticket),
+                    methods=", ".join(foreign),
+                    config=store.config_id.display_name,
+                )
+            )
+        when = fields.Datetime.to_string(pos_time(ticket["closed_at"]))
+        return [
+            Command.create(
+                {
+                    "amount": float(amount(tender["amount"])),
+                    "payment_method_id": methods[tender["type"]].id,
+                    "payment_date": when,
+                    "transaction_id": tender.get("reference") or False,
+                }
+            )
+            for tender in tenders
+        ]
+
+    # --- a void ------------------------------------------------------------------
+
+    def _void_values(self, store, ticket):
+        """A void cancels the whole ticket, Odoo's way: a refund of what is
+        left of each of its lines, paid back as it was paid."""
+        original = self.env["pos.order"].search([("uuid", "=", ticket["original_uuid"])], limit=1)
+        left = original.lines.filtered(lambda line: line.qty - line.refunded_qty > 0)
+        if not left:
+            raise UserError(
+                self.env._(
+                    "Void %(ticket)s: the ticket %(original)s has nothing left to cancel "
+                    "(returned or voided already).",
+                    ticket=self._label(ticket),
+                    original=original.pos_reference or ticket["original_uuid"],
+                )
+            )
+        currency = store.config_id.currency_id
+        lines = []
+        for line in left:
+            values = self._line_values(
+                line.product_id,
+                -(line.qty - line.refunded_qty),
+                line.price_unit,
+                discount=line.discount,
+                taxes=line.tax_ids,
+                currency=currency,
+            )
+            values.update(uuid=f"{ticket['uuid']}:{line.uuid}", refunded_orderline_id=line.id)
+            lines.append(Command.create(values))
+        if left == original.lines.filtered(lambda line: not line.refunded_qty):
+            # Nothing returned before: the exact reverse of the ticket.
+            total, tax = -original.amount_total, -original.amount_tax
+            paid = [
+                (payment.payment_method_id, -payment.amount) for payment in original.payment_ids
+            ]
+        else:
+            total = currency.round(sum(line[2]["price_subtotal_incl"] for line in lines))
+            tax = currency.round(total - sum(line[2]["price_subtotal"] for line in lines))
+            paid = [(original.payment_ids[:1].payment_method_id, total)]
+        when = fields.Datetime.to_string(pos_time(ticket["closed_at"]))
+        return {
+            "lines": lines,
+            "payment_ids": [
+                Command.create(
+                    {"amount": value, "payment_method_id": method.id, "payment_date": when}
+                )
+                for method, value in paid
+            ],
+            "amount_total": total,
+            "amount_tax": tax,
+            "amount_paid": total,
+            "is_refund": True,
+        }
+
+    # --- totals ---------------------------------------------------------------------
+
+    def _check_totals(self, order, ticket, values):
+        """Odoo's totals of the order, computed by Point of Sale from its lines,
+        must be the POS's to the cent; otherwise the ticket is not applied."""
+        order._compute_prices()
+        currency = order.currency_id
+        expected_total = values["amount_total"]
+        expected_tax = values["amount_tax"]
+        if ticket.get("total_tax") is None and ticket["type"] != "void":
+            expected_tax = order.amount_tax  # the POS printed no tax total to compare with
+        if currency.compare_amounts(order.amount_total, expected_total) or currency.compare_amounts(
+            order.amount_tax, expected_tax
+        ):
+            raise UserError(
+                self.env._(
+                    "Ticket %(ticket)s: Odoo computes a total of %(total)s with %(tax)s of tax, "
+                    "the POS printed %(pos_total)s with %(pos_tax)s. Check the tax mapping of "
+                    "its tax codes and that the company rounds taxes as the POS does.",
+                    ticket=self._label(ticket),
+                    total=f"{order.amount_total:.2f}",
+                    tax=f"{order.amount_tax:.2f}",
+                    pos_total=f"{expected_total:.2f}",
+                    pos_tax=f"{expected_tax:.2f}",
+                )
+            )

@@ -1,0 +1,1 @@
+from . import test_intake, test_security, test_tickets

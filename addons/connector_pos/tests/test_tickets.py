@@ -1,0 +1,240 @@
+import logging
+import time
+from decimal import Decimal
+
+from odoo.tests import tagged
+
+from .common import STORE, PosCase
+
+_logger = logging.getLogger(__name__)
+
+
+def cents(value):
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+@tagged("post_install", "-at_install")
+class TestPosTickets(PosCase):
+    """The simulated store's tickets become Point of Sale orders in its day, Odoo's way."""
+
+    def assertTotalsEqual(self, order, ticket):
+        """Odoo's totals are the POS's, to the cent."""
+        self.assertEqual(cents(order.amount_total), Decimal(ticket["total"]), ticket["uuid"])
+        self.assertEqual(cents(order.amount_tax), Decimal(ticket["total_tax"]), ticket["uuid"])
+
+    def test_sale_becomes_a_paid_order_in_the_store_day(self):
+        ticket = self.pos.sale(
+            STORE,
+            "R1",
+            [("TSH-001-S-BLK", 2, "2.00"), ("SOC-006-36-40", 3)],
+            tenders=["card", "cash"],
+        )
+        self.push()
+        order = self.order(ticket)
+        self.assertEqual(order.state, "paid")
+        self.assertTotalsEqual(order, ticket)
+        self.assertEqual(order.config_id, self.store.config_id)
+        self.assertEqual(
+            order.session_id.connector_pos_business_day.isoformat(), ticket["business_day"]
+        )
+        self.assertEqual(
+            (order.connector_pos_register, order.connector_pos_sequence),
+            ("R1", ticket["sequence"]),
+        )
+        tee = order.lines.filtered(lambda line: line.product_id.default_code == "TSH-001-S-BLK")
+        self.assertEqual((tee.qty, tee.uuid), (2, ticket["lines"][0]["line_uuid"]))
+        self.assertEqual(tee.tax_ids.name, "POS VAT20")
+        self.assertEqual(
+            sorted(order.payment_ids.mapped(lambda p: (p.payment_method_id.name, cents(p.amount)))),
+            sorted(
+                (
+                    {"card": "POS card", "cash": "POS cash"}[tender["type"]],
+                    Decimal(tender["amount"]),
+                )
+                for tender in ticket["tenders"]
+            ),
+        )
+        self.assertEqual(order.picking_ids.state, "done", "stock leaves the store per ticket")
+        self.assertEqual(self.backend.pos_order_count, 1)
+        action = self.backend.action_pos_view_orders()
+        self.assertEqual(self.env["pos.order"].search(action["domain"]), order)
+
+    def test_registers_share_the_store_day(self):
+        first = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
+        second = self.pos.sale(STORE, "R2", [("SOC-006-36-40", 1)])
+        self.push()
+        self.assertEqual(self.order(first).session_id, self.order(second).session_id)
+        self.assertEqual(self.order(first).session_id.state, "opened")
+
+    def test_next_day_waits_for_the_close_of_the_open_day(self):
+        today = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
+        self.pos.next_day()
+        tomorrow = self.pos.sale(STORE, "R1", [("SOC-006-36-40", 1)])
+        self.push()
+        event = self.event(tomorrow)
+        self.assertEqual(event.state, "waiting")
+        self.assertIn("Waiting for the close of", event.error_message)
+        session = self.order(today).session_id
+        session.action_pos_session_closing_control()
+        self.assertEqual(session.state, "closed")
+        self.run_jobs()
+        self.assertEqual(event.state, "done")
+        self.assertEqual(
+            self.order(tomorrow).session_id.connector_pos_business_day.isoformat(),
+            tomorrow["business_day"],
+        )
+
+    def test_malformed_ticket_fails_alone_with_its_reason(self):
+        good = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
+        bad = self.pos.sale(STORE, "R1", [("SOC-006-36-40", 1)])
+        later = self.pos.sale(STORE, "R1", [("CAP-004-OLV", 1)])
+        broken = {**bad, "lines": [{**bad["lines"][0], "quantity": "abc"}]}
+        self.post_batch("R1", [good, broken, later])
+        event = self.event(bad)
+        self.assertEqual((event.state, event.error_kind), ("failed", "validation"))
+        self.assertIn("lines.0.quantity: value does not match regex", event.error_message)
+        self.assertTrue(self.order(good))
+        self.assertTrue(self.order(later), "the register's next ticket is not held back")
+
+    def test_unknown_sku_fails_naming_it_then_applies_after_requeue(self):
+        product = self.products.filtered(lambda p: p.default_code == "CAP-004-OLV")
+        product.write({"default_code": "CAP-004-OLV-OLD", "barcode": False})
+        ticket = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1), ("CAP-004-OLV", 1)])
+        self.push()
+        event = self.event(ticket)
+        self.assertEqual((event.state, event.error_kind), ("failed", "business"))
+        self.assertIn("no product has SKU 'CAP-004-OLV'", event.error_message)
+        self.assertFalse(self.order(ticket))
+        product.default_code = "CAP-004-OLV"
+        event.action_requeue()
+        self.run_jobs()
+        self.assertEqual(event.state, "done")
+        self.assertTotalsEqual(self.order(ticket), ticket)
+
+    def test_return_before_its_sale_waits_then_applies(self):
+        original = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 2, "3.00"), ("SOC-006-36-40", 1)])
+        returned = self.pos.return_of(
+            STORE, "R2", original, [(original["lines"][0]["line_uuid"], 1)]
+        )
+        self.push(store=STORE, register="R2")
+        event = self.event(returned)
+        self.assertEqual(event.state, "waiting")
+        self.assertIn(original["uuid"], event.error_message)
+        self.push(store=STORE, register="R1")
+        self.assertEqual(event.state, "done")
+        refund = self.order(returned)
+        self.assertTrue(refund.is_refund)
+        self.assertTotalsEqual(refund, returned)
+        sold = self.order(original).lines.filtered(
+            lambda line: line.product_id.default_code == "TSH-001-S-BLK"
+        )
+        self.assertEqual(refund.lines.refunded_orderline_id, sold)
+        self.assertEqual(sold.refunded_qty, 1)
+
+    def test_void_reverses_the_ticket(self):
+        original = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1), ("CAP-004-OLV", 2, "1.00")])
+        void = self.pos.void(STORE, "R1", original)
+        self.push()
+        order = self.order(original)
+        refund = self.order(void)
+        self.assertEqual(self.event(void).state, "done")
+        self.assertTrue(refund.is_refund)
+        self.assertEqual(refund, order.lines.refund_orderline_ids.order_id)
+        self.assertEqual(refund.amount_total, -order.amount_total)
+        self.assertEqual(order.lines.mapped("refunded_qty"), order.lines.mapped("qty"))
+        self.assertEqual(
+            sorted(refund.payment_ids.mapped("amount")),
+            sorted(-amount for amount in order.payment_ids.mapped("amount")),
+        )
+
+    def test_no_sale_is_kept_and_applied_as_nothing(self):
+        ticket = self.pos.no_sale(STORE, "R1")
+        self.push()
+        self.assertEqual(self.event(ticket).state, "done")
+        self.assertFalse(self.order(ticket))
+
+    def test_a_trading_day_is_applied_to_the_cent(self):
+        """The realistic mix: sales with several tenders and discounts,
+        returns, voids, no-sales, across both registers."""
+        tickets = self.pos.ring(STORE, count=40)
+        self.push()
+        self.assertEqual(set(self.events().mapped("state")), {"done"})
+        for ticket in tickets:
+            if ticket["type"] in ("sale", "return"):
+                self.assertTotalsEqual(self.order(ticket), ticket)
+
+
+@tagged("post_install", "-at_install")
+class TestPosTicketsRoundedPerTicket(PosCase):
+    """A fleet whose POS rounds tax once per ticket and tax code."""
+
+    rounding = "round_globally"
+
+    def test_a_trading_day_is_applied_to_the_cent(self):
+        tickets = self.pos.ring(STORE, count=40)
+        self.push()
+        self.assertEqual(set(self.events().mapped("state")), {"done"})
+        for ticket in tickets:
+            if ticket["type"] in ("sale", "return"):
+                order = self.order(ticket)
+                self.assertEqual(cents(order.amount_total), Decimal(ticket["total"]))
+                self.assertEqual(cents(order.amount_tax), Decimal(ticket["total_tax"]))
+
+
+@tagged("post_install", "-at_install")
+class TestPosStoreDays(PosCase):
+    """Store days as Point of Sale sessions: stock policy and late tickets."""
+
+    def test_stock_leaves_at_closing_when_the_fleet_says_so(self):
+        self.backend.pos_stock_policy = "closing"
+        ticket = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
+        self.push()
+        order = self.order(ticket)
+        self.assertTrue(order.session_id.update_stock_at_closing)
+        self.assertFalse(order.picking_ids, "no delivery per ticket")
+
+    def test_late_ticket_of_a_closed_day_goes_to_a_recovery_session_of_its_day(self):
+        early = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
+        late = self.pos.sale(STORE, "R2", [("SOC-006-36-40", 1)])
+        self.push(store=STORE, register="R1")
+        day = self.order(early).session_id
+        day.action_pos_session_closing_control()
+        self.push(store=STORE, register="R2")
+        recovery = self.order(late).session_id
+        self.assertNotEqual(recovery, day)
+        self.assertTrue(recovery.rescue)
+        self.assertEqual(recovery.connector_pos_business_day, day.connector_pos_business_day)
+
+
+@tagged("post_install", "-at_install")
+class TestPosCatchUp(PosCase):
+    """A store offline for hours uploads what it kept in bulk batches."""
+
+    def test_offline_store_catches_up_in_order_per_register(self):
+        self.pos.set_offline(STORE)
+        tickets = self.pos.ring(STORE, count=30)
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            uploads = self.pos.set_online(STORE)
+        self.assertEqual({upload["status"] for upload in uploads}, {200})
+        started = time.perf_counter()
+        self.run_jobs()
+        elapsed = time.perf_counter() - started
+        _logger.info(
+            "POS catch-up: %s tickets in %s uploads applied in %.1f s (%.0f tickets/s)",
+            len(tickets),
+            len(uploads),
+            elapsed,
+            len(tickets) / elapsed,
+        )
+        self.assertEqual(set(self.events().mapped("state")), {"done"})
+        for register in ("R1", "R2"):
+            sales = self.env["pos.order"].search(
+                [("connector_pos_register", "=", register), ("is_refund", "=", False)],
+                order="id",
+            )
+            self.assertEqual(
+                sales.mapped("connector_pos_sequence"),
+                sorted(sales.mapped("connector_pos_sequence")),
+                f"{register}'s sales are applied in the register's order",
+            )

@@ -1,0 +1,1 @@
+from . import connector_pos_upload_key
