@@ -251,10 +251,19 @@ class ConnectorBackend(models.Model):
         Event._recheck_waiting_after_commit(pairs)
 
     def _pos_customer(self, customer):
-        """The partner of a ticket's customer (loyalty id, email, phone).
+        """The partner of a ticket's customer, one partner per person across
+        the connectors (connector_base's match by loyalty id, email, phone).
 
-        None yet: customers are matched across connectors by connector_base,
-        which this hook will call; until then a ticket is sold to no one, as a
-        POS sells to a walk-in customer.
-        """
-        return self.env["res.partner"]
+        A ticket naming nobody (a walk-in customer, or a name alone, which
+        tells two people apart from nothing) is sold to no partner, as a POS
+        sells."""
+        customer = customer or {}
+        loyalty, email, phone = (customer.get(k) for k in ("loyalty_id", "email", "phone"))
+        if not (loyalty or email or phone):
+            return self.env["res.partner"]
+        return self._match_partner(
+            external_id=("pos_loyalty", loyalty) if loyalty else None,
+            email=email,
+            phone=phone,
+            name=customer.get("name"),
+        )

@@ -66,6 +66,26 @@ class TestPosTickets(PosCase):
         self.assertEqual(self.order(first).session_id, self.order(second).session_id)
         self.assertEqual(self.order(first).session_id.state, "opened")
 
+    def test_customers_are_one_partner_per_person_across_connectors(self):
+        # Known already: a customer of the web shop, made by another connector.
+        ada = self.env["res.partner"].create({"name": "Ada Lovelace", "email": "ada@example.com"})
+        walk_in = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)], customer=False)
+        by_email = self.pos.sale(
+            STORE, "R1", [("TSH-001-S-BLK", 1)], customer={"email": " ADA@example.com"}
+        )
+        card = {"loyalty_id": "L-00912", "phone": "+33 6 12 34 56 78"}
+        first = self.pos.sale(STORE, "R2", [("SOC-006-36-40", 1)], customer=card)
+        again = self.pos.sale(
+            STORE, "R2", [("SOC-006-36-40", 1)], customer={"loyalty_id": "L-00912"}
+        )
+        self.push()
+        self.assertFalse(self.order(walk_in).partner_id, "a walk-in customer is no one")
+        self.assertEqual(self.order(by_email).partner_id, ada)
+        member = self.order(first).partner_id
+        self.assertTrue(member)
+        self.assertNotEqual(member, ada)
+        self.assertEqual(self.order(again).partner_id, member, "one loyalty card, one partner")
+
     def test_next_day_waits_for_the_close_of_the_open_day(self):
         today = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
         self.pos.next_day()
