@@ -101,6 +101,14 @@ def register_key(payload):
     return f"{payload['store']}/{payload['register']}"
 
 
+def store_key(payload):
+    """The key space of a ticket's batch jobs: its store. Orders of one
+    Point of Sale take its order sequence and its session row until their
+    transaction ends, so two jobs of one store's registers side by side
+    would refuse each other; stores run side by side."""
+    return str(payload["store"])
+
+
 def ticket_time(ticket):
     """When the ticket happened (its ``closed_at``), or None when unreadable."""
     try:

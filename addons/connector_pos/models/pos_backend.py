@@ -3,7 +3,7 @@ from odoo.exceptions import ValidationError
 
 from odoo.addons.connector_base.components.topics import InboundTopic
 
-from ..components.ticket import TICKET_SCHEMA, register_key
+from ..components.ticket import TICKET_SCHEMA, register_key, store_key
 
 UPLOAD_ROUTE = "/connector/pos/v1/fleets/<string:fleet>/batches"
 TICKET_TOPIC = "ticket"
@@ -173,9 +173,9 @@ class ConnectorBackend(models.Model):
                 # register's other sales do not depend on it.
                 failed_holds_key=False,
                 # An offline store uploads a day at once: one job applies a
-                # register's tickets by the hundred, registers side by side.
+                # store's tickets by the hundred, stores side by side.
                 batch_size=TICKETS_PER_JOB,
-                batch_key=register_key,
+                batch_key=store_key,
                 description="A store's ticket: sale, return, void or no-sale.",
             ),
         }
