@@ -23,7 +23,8 @@ It prints both rates and their ratio (P4 target: 0.85), the intake time per
 batch, the peak RSS growth of the HTTP workers (which answer uploads and run
 jobs) per phase, and the upload-to-applied latency of a sale of store S02
 uploaded while S01 drains, against the flow's SLA. Environment:
-``BENCH_TICKETS`` (10000), ``BENCH_RAW_TICKETS`` (2000),
+``BENCH_TICKETS`` (10000), ``BENCH_RAW_TICKETS`` (2000), ``BENCH_REGISTERS``
+(2), ``BENCH_STOCK_POLICY`` (``closing``; or ``real_time``),
 ``BENCH_DB_PREFIX`` (the database's name, see setup/bench).
 """
 
@@ -52,11 +53,12 @@ STOCK_POLICY = os.environ.get("BENCH_STOCK_POLICY", "closing")
 BULK_BATCH = 500  # what an offline store uploads per batch when back online
 RAW_CHUNK = 100  # orders per sync_from_ui call: as many as a connector job applies
 OFFLINE, LIVE, REFERENCE = "S01", "S02", "S03"
-REGISTERS = ("R1", "R2")
+# Registers of the offline store, and tills of the reference (one client each).
+REGISTERS = tuple(f"R{n}" for n in range(1, int(os.environ.get("BENCH_REGISTERS", "2")) + 1))
 FLOW = "tickets_in"
 MIN_RATIO = 0.85  # QUALITY P4
 SAMPLE_SECONDS = 0.5
-TIMEOUT = 900
+TIMEOUT = 3600
 
 
 def wire(stack):
@@ -208,7 +210,7 @@ def sync_from_ui(stack, orders_by_register):
         try:
             for start in range(0, len(orders), RAW_CHUNK):
                 rpc("pos.order", "sync_from_ui", orders[start : start + RAW_CHUNK])
-        except Exception as exc:  # noqa: BLE001 - reported by the main thread
+        except Exception as exc:
             errors.append(exc)
 
     threads = [
@@ -260,26 +262,15 @@ def count_clashes(stack):
         return sum("clashed with a concurrent transaction" in line for line in log)
 
 
-def main(stack):
-    pos, wiring = stack.pos, stack.pos_wiring
-    backend_id = wiring["backend_id"]
-    sla_minutes = (
-        stack.sql.value(
-            "SELECT sla_lag_minutes FROM connector_sync_policy WHERE backend_id = %s "
-            "AND flow = %s",
-            (backend_id, FLOW),
-        )
-        or 15
-    )
-    wait_idle(stack, timeout=180)
-
-    # The tickets: S01's day kept offline, S03's (the reference) never uploaded.
+def ring_up(pos, wiring):
+    """S01's day kept offline; S03's sales (never uploaded) as Odoo's POS
+    frontend sends them, per till, cut in halves (before, after)."""
     pos.set_offline(OFFLINE)
     pos.set_offline(REFERENCE)
     for index in range(TICKETS):
-        pos.sale(OFFLINE, REGISTERS[index % 2])
+        pos.sale(OFFLINE, REGISTERS[index % len(REGISTERS)])
     for index in range(RAW_TICKETS):
-        pos.sale(REFERENCE, REGISTERS[index % 2])
+        pos.sale(REFERENCE, REGISTERS[index % len(REGISTERS)])
     rates = pos.fleet.tax_rates
     # A register of the reference store is a till of Odoo's POS, its own
     # Point of Sale (as Odoo advises: one per device).
@@ -290,72 +281,70 @@ def main(stack):
         ]
         for register, till in zip(REGISTERS, wiring["raw"], strict=True)
     ]
-    halves = [
+    return (
         [orders[: len(orders) // 2] for orders in reference],
         [orders[len(orders) // 2 :] for orders in reference],
-    ]
-    cores = os.cpu_count()
-    load = os.getloadavg()[0]
-    print(
-        f"== P4 POS catch-up: {TICKETS} sales of store {OFFLINE} (offline, {len(REGISTERS)} "
-        f"registers) in batches of {BULK_BATCH}, beside {RAW_TICKETS} of Odoo's POS "
-        f"(sync_from_ui over JSON-RPC, chunks of {RAW_CHUNK}, {len(REGISTERS)} tills); stock "
-        f"{STOCK_POLICY}; "
-        f"{stack.server.workers_count} workers, job channel {stack.server.channels}, "
-        f"{cores} cores, load {load:.1f}",
-        flush=True,
-    )
-    sampler = MemorySampler(stack.server.workers()["http"])
-    sampler.start()
-
-    # Raw, first half.
-    sampler.start_phase("raw")
-    raw_seconds = sync_from_ui(stack, halves[0])
-    print(
-        f"   raw (1st half): {sum(map(len, halves[0]))} orders in {raw_seconds:.1f} s",
-        flush=True,
     )
 
-    # The connector: back online, the 20 batches, the drain.
-    sampler.start_phase("connector")
-    durations = timed_posts(pos.pusher)
+
+def raw_half(stack, sampler, phase, orders):
+    sampler.start_phase(phase)
+    seconds = sync_from_ui(stack, orders)
+    print(f"   raw ({phase}): {sum(map(len, orders))} orders in {seconds:.1f} s", flush=True)
+    return seconds
+
+
+def upload(stack):
+    """S01 back online: its batches uploaded; (first upload's time, uploads, POST times)."""
+    durations = timed_posts(stack.pos.pusher)
     first_upload = datetime.now(timezone.utc).replace(tzinfo=None)
     started = time.monotonic()
-    uploads = pos.set_online(OFFLINE)
+    uploads = stack.pos.set_online(OFFLINE)
     upload_seconds = time.monotonic() - started
     refused = [u for u in uploads if u["status"] != 200]
     if refused:
         raise ScenarioFailed(f"{len(refused)} uploads refused: {refused[0]['answer']}")
-    batch_times = list(durations)
-    uploaded_bytes = sum(u["bytes"] for u in uploads)
+    size = sum(u["bytes"] for u in uploads)
     print(
-        f"   uploaded {len(uploads)} batches ({uploaded_bytes / 2**20:.1f} MB) in "
-        f"{upload_seconds:.1f} s",
+        f"   uploaded {len(uploads)} batches ({size / 2**20:.1f} MB) in {upload_seconds:.1f} s",
         flush=True,
     )
+    return first_upload, uploads, list(durations)
 
-    # Mid-drain: a sale at store S02, its latency from upload to applied.
+
+def live_sale(stack):
+    """Mid-drain: a sale at store S02; its latency from upload to applied."""
+    backend_id = stack.pos_wiring["backend_id"]
+
     def drained_share():
         return event_states(stack, OFFLINE).get("done", 0) / TICKETS
 
     wait_until(lambda: drained_share() >= 0.3, TIMEOUT, what="30% of S01's tickets applied")
-    live = pos.sale(LIVE, "R1", tenders=["card"])  # S02 takes no cash (see pos_stack)
+    live = stack.pos.sale(LIVE, "R1", tenders=["card"])  # S02 takes no cash (see pos_stack)
     share_at_upload = drained_share()
-    live_uploaded = datetime.now(timezone.utc).replace(tzinfo=None)
-    live_started = time.monotonic()
-    pos.push(LIVE)
+    uploaded = datetime.now(timezone.utc).replace(tzinfo=None)
+    started = time.monotonic()
+    stack.pos.push(LIVE)
 
-    def live_applied():
+    def applied():
         return stack.sql.value(
             "SELECT processed_at FROM connector_event WHERE backend_id = %s AND "
             "idempotency_key = %s AND state = 'done'",
             (backend_id, live["uuid"]),
         )
 
-    live_done = wait_until(live_applied, TIMEOUT, interval=0.2, what="S02's sale applied")
-    live_seen = time.monotonic() - live_started
-    live_latency = (live_done - live_uploaded).total_seconds()
-    live_share_done = drained_share()
+    done = wait_until(applied, TIMEOUT, interval=0.2, what="S02's sale applied")
+    return {
+        "latency": (done - uploaded).total_seconds(),
+        "seen": time.monotonic() - started,
+        "share_at_upload": share_at_upload,
+        "share_when_done": drained_share(),
+    }
+
+
+def drain(stack, first_upload):
+    """Wait until every S01 ticket is applied or failed; (states, seconds from
+    the first upload to the last applied)."""
 
     def drained():
         states = event_states(stack, OFFLINE)
@@ -366,23 +355,13 @@ def main(stack):
     last_applied = stack.sql.value(
         "SELECT max(processed_at) FROM connector_event WHERE backend_id = %s "
         "AND payload->>'store' = %s",
-        (backend_id, OFFLINE),
+        (stack.pos_wiring["backend_id"], OFFLINE),
     )
-    connector_seconds = (last_applied - first_upload).total_seconds()
-    connector_phase = "connector"
-    clashes = count_clashes(stack)
+    return states, (last_applied - first_upload).total_seconds()
 
-    # Raw, second half.
-    sampler.start_phase("raw2")
-    raw_seconds_2 = sync_from_ui(stack, halves[1])
-    print(
-        f"   raw (2nd half): {sum(map(len, halves[1]))} orders in {raw_seconds_2:.1f} s",
-        flush=True,
-    )
-    sampler.stopped.set()
-    sampler.join()
 
-    # What was made.
+def made(stack, first_upload):
+    """(S01's orders paid, reference orders paid, batch jobs run)."""
     applied = stack.sql.value(
         "SELECT count(*) FROM pos_order o JOIN connector_pos_store s "
         "ON s.id = o.connector_pos_store_id WHERE s.code = %s AND o.state IN ('paid', 'done')",
@@ -390,20 +369,58 @@ def main(stack):
     )
     raw_made = stack.sql.value(
         "SELECT count(*) FROM pos_order WHERE session_id IN %s AND state IN ('paid', 'done')",
-        (tuple(till["session_id"] for till in wiring["raw"]),),
+        (tuple(till["session_id"] for till in stack.pos_wiring["raw"]),),
     )
     jobs = stack.sql.value(
         "SELECT count(*) FROM queue_job WHERE method_name = '_process_batch' "
         "AND date_created >= %s",
         (first_upload,),
     )
+    return applied, raw_made, jobs
+
+
+def main(stack):
+    """Run both sides and the live sale; print the figures; 0 when every ticket was applied."""
+    pos, wiring = stack.pos, stack.pos_wiring
+    backend_id = wiring["backend_id"]
+    sla_minutes = (
+        stack.sql.value(
+            "SELECT sla_lag_minutes FROM connector_sync_policy WHERE backend_id = %s AND flow = %s",
+            (backend_id, FLOW),
+        )
+        or 15
+    )
+    wait_idle(stack, timeout=180)
+    before, after = ring_up(pos, wiring)
+    print(
+        f"== P4 POS catch-up: {TICKETS} sales of store {OFFLINE} (offline, {len(REGISTERS)} "
+        f"registers) in batches of {BULK_BATCH}, beside {RAW_TICKETS} of Odoo's POS "
+        f"(sync_from_ui over JSON-RPC, chunks of {RAW_CHUNK}, {len(REGISTERS)} tills); stock "
+        f"{STOCK_POLICY}; {stack.server.workers_count} workers, job channel "
+        f"{stack.server.channels}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    sampler = MemorySampler(stack.server.workers()["http"])
+    sampler.start()
+    raw_seconds = raw_half(stack, sampler, "raw, 1st half", before)
+    sampler.start_phase("connector")
+    first_upload, uploads, batch_times = upload(stack)
+    live = live_sale(stack)
+    states, connector_seconds = drain(stack, first_upload)
+    clashes = count_clashes(stack)
+    raw_seconds += raw_half(stack, sampler, "raw, 2nd half", after)
+    sampler.stopped.set()
+    sampler.join()
+    applied, raw_made, jobs = made(stack, first_upload)
     failed = states.get("failed", 0)
 
-    raw_rate = RAW_TICKETS / (raw_seconds + raw_seconds_2)
+    raw_rate = RAW_TICKETS / raw_seconds
     connector_rate = TICKETS / connector_seconds
     ratio = connector_rate / raw_rate
-    one, total = sampler.growth(connector_phase)
-    raw_one = max(sampler.growth("raw")[0], sampler.growth("raw2")[0])
+    one, total = sampler.growth("connector")
+    raw_one = max(sampler.growth("raw, 1st half")[0], sampler.growth("raw, 2nd half")[0])
+    size = sum(u["bytes"] for u in uploads)
+    median_ms = statistics.median(batch_times) * 1000
     print(
         f"\n connector: {TICKETS} tickets, first upload to last applied "
         f"{connector_seconds:.1f} s = {connector_rate:.1f} tickets/s "
@@ -411,7 +428,7 @@ def main(stack):
         f"{clashes} clashes with a concurrent transaction, retried)"
     )
     print(
-        f" raw:       {RAW_TICKETS} orders by sync_from_ui in {raw_seconds + raw_seconds_2:.1f} s"
+        f" raw:       {RAW_TICKETS} orders by sync_from_ui in {raw_seconds:.1f} s"
         f" = {raw_rate:.1f} orders/s ({raw_made} orders paid)"
     )
     print(
@@ -419,20 +436,19 @@ def main(stack):
         f"{'met' if ratio >= MIN_RATIO else 'NOT met'})"
     )
     print(
-        f" intake per batch of {BULK_BATCH}: median {statistics.median(batch_times) * 1000:.0f} ms, "
-        f"max {max(batch_times) * 1000:.0f} ms ({uploaded_bytes / len(uploads) / 1024:.0f} KB "
-        f"per batch)"
+        f" intake per batch of {BULK_BATCH}: median {median_ms:.0f} ms, "
+        f"max {max(batch_times) * 1000:.0f} ms ({size / len(uploads) / 1024:.0f} KB per batch)"
     )
     print(
         f" HTTP workers' peak RSS growth during the catch-up: {one:.1f} MB in one worker, "
-        f"{total:.1f} MB all together (upload {uploaded_bytes / 2**20:.1f} MB; "
+        f"{total:.1f} MB all together (upload {size / 2**20:.1f} MB; "
         f"raw sync: {raw_one:.1f} MB in one worker)"
     )
     print(
-        f" store {LIVE}'s sale uploaded with {share_at_upload:.0%} of {OFFLINE} applied: applied "
-        f"{live_latency:.1f} s after its upload (seen in {live_seen:.1f} s; {OFFLINE} "
-        f"{live_share_done:.0%} applied then); SLA {sla_minutes} min: "
-        f"{'met' if live_latency <= sla_minutes * 60 else 'NOT met'}"
+        f" store {LIVE}'s sale uploaded with {live['share_at_upload']:.0%} of {OFFLINE} "
+        f"applied: applied {live['latency']:.1f} s after its upload (seen in "
+        f"{live['seen']:.1f} s; {OFFLINE} {live['share_when_done']:.0%} applied then); "
+        f"SLA {sla_minutes} min: {'met' if live['latency'] <= sla_minutes * 60 else 'NOT met'}"
     )
     problems = []
     if failed or applied != TICKETS:

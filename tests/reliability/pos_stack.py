@@ -161,9 +161,7 @@ def wire_pos_fleet(
         "reference_tills": reference_tills,
         "stock_policy": stock_policy,
         "taxes": {code: float(rate * 100) for code, rate in pos.fleet.tax_rates.items()},
-        "catalogue": [
-            {key: str(value) for key, value in item.items()} for item in pos.catalog()
-        ],
+        "catalogue": [{key: str(value) for key, value in item.items()} for item in pos.catalog()],
         "output": str(output),
     }
     script = f"CONFIG = {json.dumps(json.dumps(config))}\n{WIRING}"
