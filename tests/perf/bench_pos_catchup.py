@@ -290,7 +290,7 @@ def ring_up(pos, wiring):
 def raw_half(stack, sampler, phase, orders):
     sampler.start_phase(phase)
     seconds = sync_from_ui(stack, orders)
-    print(f"   raw ({phase}): {sum(map(len, orders))} orders in {seconds:.1f} s", flush=True)
+    print(f"   {phase}: {sum(map(len, orders))} orders in {seconds:.1f} s", flush=True)
     return seconds
 
 
@@ -402,13 +402,13 @@ def main(stack):
     )
     sampler = MemorySampler(stack.server.workers()["http"])
     sampler.start()
-    raw_seconds = raw_half(stack, sampler, "raw, 1st half", before)
+    raw_seconds = raw_half(stack, sampler, "raw (1st half)", before)
     sampler.start_phase("connector")
     first_upload, uploads, batch_times = upload(stack)
     live = live_sale(stack)
     states, connector_seconds = drain(stack, first_upload)
     clashes = count_clashes(stack)
-    raw_seconds += raw_half(stack, sampler, "raw, 2nd half", after)
+    raw_seconds += raw_half(stack, sampler, "raw (2nd half)", after)
     sampler.stopped.set()
     sampler.join()
     applied, raw_made, jobs = made(stack, first_upload)
@@ -418,7 +418,7 @@ def main(stack):
     connector_rate = TICKETS / connector_seconds
     ratio = connector_rate / raw_rate
     one, total = sampler.growth("connector")
-    raw_one = max(sampler.growth("raw, 1st half")[0], sampler.growth("raw, 2nd half")[0])
+    raw_one = max(sampler.growth("raw (1st half)")[0], sampler.growth("raw (2nd half)")[0])
     size = sum(u["bytes"] for u in uploads)
     median_ms = statistics.median(batch_times) * 1000
     print(
