@@ -640,6 +640,7 @@ class Stack:
         channels="root:2",
         log_level="info",
         shop_options=None,
+        wirings=(),
     ):
         self.prefix = prefix
         self.verbose = verbose
@@ -653,6 +654,10 @@ class Stack:
             "log_level": log_level,
         }
         self.shop_options = shop_options or {}
+        # More wiring before the server starts: callables given the stack
+        # (a POS fleet, say); each may add to ``cleanups``, run at close.
+        self.wirings = list(wirings)
+        self.cleanups = []
         self.dbname = None
         self.workdir = None
         self.server = None
@@ -706,6 +711,8 @@ class Stack:
                 register_webhooks=False,
                 output=out,
             )
+        for wire in self.wirings:
+            wire(self)
         self.server.log.phase("server start")
         started = time.monotonic()
         self.server.start()
@@ -738,6 +745,8 @@ class Stack:
         if self.shop is not None:
             self.shop.stop()
             self.shop = None
+        while self.cleanups:
+            self.cleanups.pop()()
         if self.sql is not None:
             self.sql.close()
             self.sql = None
