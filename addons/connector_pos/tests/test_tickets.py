@@ -1,8 +1,12 @@
+import logging
+import time
 from decimal import Decimal
 
 from odoo.tests import tagged
 
 from .common import STORE, PosCase
+
+_logger = logging.getLogger(__name__)
 
 
 def cents(value):
@@ -51,6 +55,9 @@ class TestPosTickets(PosCase):
             ),
         )
         self.assertEqual(order.picking_ids.state, "done", "stock leaves the store per ticket")
+        self.assertEqual(self.backend.pos_order_count, 1)
+        action = self.backend.action_pos_view_orders()
+        self.assertEqual(self.env["pos.order"].search(action["domain"]), order)
 
     def test_registers_share_the_store_day(self):
         first = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
@@ -197,3 +204,37 @@ class TestPosStoreDays(PosCase):
         self.assertNotEqual(recovery, day)
         self.assertTrue(recovery.rescue)
         self.assertEqual(recovery.connector_pos_business_day, day.connector_pos_business_day)
+
+
+@tagged("post_install", "-at_install")
+class TestPosCatchUp(PosCase):
+    """A store offline for hours uploads what it kept in bulk batches."""
+
+    def test_offline_store_catches_up_in_order_per_register(self):
+        self.pos.set_offline(STORE)
+        tickets = self.pos.ring(STORE, count=30)
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            uploads = self.pos.set_online(STORE)
+        self.assertEqual({upload["status"] for upload in uploads}, {200})
+        started = time.perf_counter()
+        self.run_jobs()
+        elapsed = time.perf_counter() - started
+        _logger.info(
+            "POS catch-up: %s tickets in %s uploads applied in %.1f s (%.0f tickets/s)",
+            len(tickets),
+            len(uploads),
+            elapsed,
+            len(tickets) / elapsed,
+        )
+        self.assertEqual(set(self.events().mapped("state")), {"done"})
+        for register in ("R1", "R2"):
+            sales = self.env["pos.order"].search(
+                [("connector_pos_register", "=", register), ("is_refund", "=", False)],
+                order="id",
+            )
+            self.assertEqual(
+                sales.mapped("connector_pos_sequence"),
+                sorted(sales.mapped("connector_pos_sequence")),
+                f"{register}'s sales are applied in the register's order",
+            )
