@@ -105,6 +105,9 @@ class ConnectorPosClosing(models.Model):
     )
     accepted_by_id = fields.Many2one("res.users", string="Difference accepted by", readonly=True)
     accepted_at = fields.Datetime(string="Difference accepted at", readonly=True)
+    audit_ids = fields.One2many(
+        "connector.pos.closing.audit", "closing_id", string="Audit", readonly=True
+    )
     close_error = fields.Text(
         string="Why the day is not closed",
         readonly=True,
@@ -352,6 +355,7 @@ class ConnectorPosClosing(models.Model):
 
     def action_recheck(self):
         """Compare the closings of this day with the tickets received again now."""
+        self.env["connector.pos.closing.audit"]._log(self, "recheck")
         for (backend, day), _closings in self.grouped(
             lambda c: (c.backend_id, c.business_day)
         ).items():
@@ -384,6 +388,9 @@ class ConnectorPosClosing(models.Model):
                 "accepted_by_id": self.env.user.id,
                 "accepted_at": fields.Datetime.now(),
             }
+        )
+        self.env["connector.pos.closing.audit"]._log(
+            agreed, "accept", "; ".join(agreed.mismatch_ids.mapped("what"))
         )
         for closing in agreed:
             closing.message_post(

@@ -30,8 +30,10 @@ class TestPosClosing(PosCase):
 
     def closing_errors(self):
         """What the closing events say, when a test fails."""
-        return self.events().filtered(lambda e: e.topic == "closing").mapped(
-            lambda e: (e.state, e.error_message)
+        return (
+            self.events()
+            .filtered(lambda e: e.topic == "closing")
+            .mapped(lambda e: (e.state, e.error_message))
         )
 
     def day_session(self, ticket):
@@ -134,6 +136,10 @@ class TestPosClosing(PosCase):
         closing.action_accept_difference()
         self.assertEqual(closing.state, "closed")
         self.assertEqual(closing.accepted_by_id, self.env.user)
+        self.assertEqual(
+            closing.audit_ids.mapped(lambda a: (a.action, a.user_id)), [("accept", self.env.user)]
+        )
+        self.assertIn(f"not received: {lost['sequence']}", closing.audit_ids.note)
         self.assertEqual(set(closing.mismatch_ids.mapped("state")), {"accepted"})
         self.assertTrue(
             all(
@@ -178,6 +184,15 @@ class TestPosClosing(PosCase):
         self.assertEqual(upload["status"], 401)
         self.assertEqual(upload["answer"]["error"]["code"], "unauthorized")
         self.assertFalse(self.closings())
+        self.assertFalse(self.events().filtered(lambda e: e.topic == "closing"))
+
+    def test_paused_fleet_answers_later(self):
+        self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
+        self.push()
+        self.backend.action_pause()
+        upload = self.post_closing(self.pos.fleet.closing(STORE, "R1"))
+        self.assertEqual(upload["status"], 503)
+        self.assertEqual(upload["attempts"][-1]["headers"]["Retry-After"], "300")
         self.assertFalse(self.events().filtered(lambda e: e.topic == "closing"))
 
     def test_malformed_closing_is_refused_naming_its_problems(self):
