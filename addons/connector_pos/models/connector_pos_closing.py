@@ -105,9 +105,7 @@ class ConnectorPosClosing(models.Model):
     )
     accepted_by_id = fields.Many2one("res.users", string="Difference accepted by", readonly=True)
     accepted_at = fields.Datetime(string="Difference accepted at", readonly=True)
-    audit_ids = fields.One2many(
-        "connector.pos.closing.audit", "closing_id", string="Audit", readonly=True
-    )
+    audit_ids = fields.One2many("connector.pos.closing.audit", "closing_id", readonly=True)
     close_error = fields.Text(
         string="Why the day is not closed",
         readonly=True,
@@ -461,7 +459,7 @@ class ConnectorReconciliationRun(models.Model):
 
 
 class PosSession(models.Model):
-    _inherit = "pos.session"
+    _inherit = "pos.session"  # pylint: disable=consider-merging-classes-inherited
 
     def _connector_pos_close(self, counted_cash):
         """Close the store's day as a cashier closes it in Point of Sale: the
@@ -487,7 +485,7 @@ class ConnectorBackend(models.Model):
     """The Z reports of a POS fleet: their topic, their reconciliation, and
     the close of a store's day."""
 
-    _inherit = "connector.backend"
+    _inherit = "connector.backend"  # pylint: disable=consider-merging-classes-inherited
 
     pos_closing_ids = fields.One2many("connector.pos.closing", "backend_id", string="Closings")
 

@@ -11,7 +11,7 @@ class ConnectorPosClosingAudit(models.Model):
     _audited_field = "closing_id"
 
     closing_id = fields.Many2one(
-        "connector.pos.closing", string="Closing", required=True, ondelete="cascade", index=True
+        "connector.pos.closing", required=True, ondelete="cascade", index=True
     )
     company_id = fields.Many2one(related="closing_id.company_id", store=True)
     action = fields.Selection(

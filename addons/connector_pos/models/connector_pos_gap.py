@@ -52,7 +52,7 @@ class ConnectorEvent(models.Model):
 class ConnectorPosStore(models.Model):
     """The gaps of a store's registers: tickets numbered but not received."""
 
-    _inherit = "connector.pos.store"
+    _inherit = "connector.pos.store"  # pylint: disable=consider-merging-classes-inherited
 
     gap_alert_minutes = fields.Integer(
         string="Raise a gap after (minutes)",
@@ -89,7 +89,7 @@ class ConnectorBackend(models.Model):
     """Gaps in the registers' ticket numbers: shown on the stores, raised by
     the health check past their SLA."""
 
-    _inherit = "connector.backend"
+    _inherit = "connector.backend"  # pylint: disable=consider-merging-classes-inherited
 
     def _pos_gaps(self, store_code=None):
         """``{(backend id, store code): [{register, first, last, since}]}`` of the
