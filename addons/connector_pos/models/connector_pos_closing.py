@@ -488,6 +488,31 @@ class ConnectorBackend(models.Model):
     _inherit = "connector.backend"  # pylint: disable=consider-merging-classes-inherited
 
     pos_closing_ids = fields.One2many("connector.pos.closing", "backend_id", string="Closings")
+    pos_closing_open_count = fields.Integer(
+        string="Open closes",
+        compute="_compute_pos_closing_open_count",
+        help="Register closings whose store's day is not closed yet.",
+    )
+
+    def _compute_pos_closing_open_count(self):
+        counts = dict(
+            self.env["connector.pos.closing"]._read_group(
+                [("backend_id", "in", self.ids), ("state", "!=", "closed")],
+                ["backend_id"],
+                ["__count"],
+            )
+        )
+        for backend in self:
+            backend.pos_closing_open_count = counts.get(backend._origin, 0)
+
+    def action_pos_view_closings(self):
+        """The fleet's store closes, those of days not closed first."""
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "connector_pos.action_connector_pos_closing"
+        )
+        action["domain"] = [("backend_id", "=", self.id)]
+        return action
 
     def _connector_topics(self):
         topics = super()._connector_topics()

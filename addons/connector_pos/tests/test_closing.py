@@ -109,12 +109,21 @@ class TestPosClosing(PosCase):
         self.assertEqual(card.what, f"POS card: Odoo has {late['total']} less than the Z report")
         self.assertEqual((card.odoo_value, card.remote_value), ("0.00", late["total"]))
         self.assertEqual(set(closing.mismatch_ids.mapped("state")), {"open"})
+        self.assertEqual(self.backend.pos_closing_open_count, 1, "the fleet's Open closes button")
+        self.assertEqual(
+            self.env["connector.pos.closing"].search(
+                self.backend.action_pos_view_closings()["domain"]
+            ),
+            closing,
+        )
         self.pos.release(late)
         self.push()
         self.assertTrue(self.order(late))
         self.assertEqual(closing.state, "closed")
         self.assertEqual(session.state, "closed")
         self.assertEqual(set(closing.mismatch_ids.mapped("state")), {"resolved"})
+        self.backend.invalidate_recordset(["pos_closing_open_count"])
+        self.assertEqual(self.backend.pos_closing_open_count, 0)
 
     def test_manager_accepts_the_difference_and_the_day_closes(self):
         first = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)], tenders=["cash"])
