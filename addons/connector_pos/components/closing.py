@@ -63,11 +63,6 @@ def closing_key(store, closing_ref):
     return f"closing:{store}:{closing_ref}"
 
 
-def register_wait_key(store, register):
-    """What a closing waits on while tickets of its register are still queued."""
-    return f"closing-wait:{store}/{register}"
-
-
 def totals_by_tender(closing):
     """``{tender: Decimal}`` of a closing's totals."""
     return {total["tender"]: amount(total["amount"]) for total in closing.get("totals") or []}

@@ -16,11 +16,10 @@ from ..components.closing import (
     closing_key,
     missing_sequences,
     ranges_text,
-    register_wait_key,
     sequence_ranges,
     totals_by_tender,
 )
-from ..components.ticket import pos_time
+from ..components.ticket import pos_time, register_key
 from .pos_backend import TICKET_TOPIC
 
 CLOSING_ROUTE = "/connector/pos/v1/fleets/<string:fleet>/closings"
@@ -419,6 +418,23 @@ class ConnectorPosClosingTotal(models.Model):
     amount = fields.Monetary()
 
 
+class ConnectorEvent(models.Model):
+    _inherit = "connector.event"  # pylint: disable=consider-merging-classes-inherited
+
+    def _fail(self, kind, exc, trace=None):
+        """A ticket that fails is no longer one a closing should wait for: what
+        waits on its register is looked at again, as when a ticket is applied."""
+        result = super()._fail(kind, exc, trace)
+        tickets = self.filtered(
+            lambda e: (
+                e.topic == TICKET_TOPIC and e.sequence_key and e.backend_id.backend_type == "pos"
+            )
+        )
+        if tickets:
+            self.env["connector.event"]._wake_waiters_of(tickets)
+        return result
+
+
 class ConnectorReconciliationMismatch(models.Model):
     """A difference of a Z report belongs to its closing."""
 
@@ -552,7 +568,9 @@ class ConnectorBackend(models.Model):
 
     def _pos_closing_blocked(self, event, payload):
         """A closing waits while tickets of its register and day are still to
-        be applied: compared earlier, it would find them missing."""
+        be applied: compared earlier, it would find them missing. It waits on
+        its register's sequence key, which each ticket applied (or failed)
+        wakes."""
         if not event:
             return None
         self.env["connector.event"].flush_model()
@@ -574,7 +592,7 @@ class ConnectorBackend(models.Model):
                 register=f"{payload['store']}/{payload['register']}",
                 day=payload["business_day"],
             ),
-            register_wait_key(payload["store"], payload["register"]),
+            register_key(payload),
         )
 
     def _pos_apply_closing(self, event, payload):
@@ -588,16 +606,11 @@ class ConnectorBackend(models.Model):
         return closing
 
     def _pos_apply_ticket(self, event, payload):
-        """A ticket applied may be the one a closing waits for, or misses."""
+        """A ticket applied may be one a closing of its day misses: the closing
+        is compared again. (One waiting for its register's tickets is woken
+        by the framework, which wakes what waits on a ticket's register.)"""
         record = super()._pos_apply_ticket(event, payload)
         store, register = payload["store"], payload["register"]
-        key = register_wait_key(store, register)
-        Event = self.env["connector.event"]
-        if Event.search_count(
-            [("backend_id", "=", self.id), ("state", "=", "waiting"), ("waiting_key", "=", key)],
-            limit=1,
-        ):
-            self._pos_wake([key])
         differing = self.env["connector.pos.closing"].search_count(
             [
                 ("backend_id", "=", self.id),

@@ -41,7 +41,7 @@ SELECT backend_id, store, register, previous + 1, number - 1, received_at
 
 
 class ConnectorEvent(models.Model):
-    _inherit = "connector.event"
+    _inherit = "connector.event"  # pylint: disable=consider-merging-classes-inherited
 
     # What the gap query reads: a fleet's tickets received lately.
     _pos_ticket_received_idx = models.Index(

@@ -125,6 +125,28 @@ class TestPosClosing(PosCase):
         self.backend.invalidate_recordset(["pos_closing_open_count"])
         self.assertEqual(self.backend.pos_closing_open_count, 0)
 
+    def test_failed_ticket_requeued_closes_the_day(self):
+        product = self.products.filtered(lambda p: p.default_code == "CAP-004-OLV")
+        product.write({"default_code": "CAP-004-OLV-OLD", "barcode": False})
+        first = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)], tenders=["cash"])
+        failing = self.pos.sale(STORE, "R1", [("CAP-004-OLV", 1)], tenders=["cash"])
+        self.pos.close(STORE, "R1")
+        self.push()
+        event = self.event(failing)
+        self.assertEqual(event.state, "failed")
+        closing = self.closings("R1")
+        self.assertEqual(closing.state, "mismatch", self.closing_errors())
+        self.assertEqual(
+            closing.mismatch_ids.mapped("what"),
+            [f"POS cash: Odoo has {failing['total']} less than the Z report"],
+            "received, so not missing; not in Odoo, so the cash differs",
+        )
+        product.default_code = "CAP-004-OLV"
+        event.action_requeue()
+        self.run_jobs()
+        self.assertEqual(self.closings("R1").state, "closed")
+        self.assertEqual(self.day_session(first).state, "closed")
+
     def test_manager_accepts_the_difference_and_the_day_closes(self):
         first = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)], tenders=["cash"])
         lost = self.pos.sale(STORE, "R1", [("SOC-006-36-40", 1)], tenders=["cash"])
