@@ -58,6 +58,18 @@ SELECT (payload->>'sequence')::numeric
    AND jsonb_typeof(payload->'sequence') = 'number'
 """
 
+RECEIVED_IN_RANGE_SQL = """
+SELECT count(DISTINCT (payload->>'sequence')::numeric)
+  FROM connector_event
+ WHERE backend_id = %(backend_id)s
+   AND sequence_key = %(register_key)s
+   AND topic = %(topic)s
+   AND duplicate_of_id IS NULL
+   AND payload->>'business_day' = %(day)s
+   AND jsonb_typeof(payload->'sequence') = 'number'
+   AND (payload->>'sequence')::numeric BETWEEN %(first)s AND %(last)s
+"""
+
 
 def closing_sequence_key(payload):
     """The closings of a store are applied one at a time, in the order closed."""
@@ -211,6 +223,23 @@ class ConnectorPosClosing(models.Model):
             },
         )
         return [int(row[0]) for row in self.env.cr.fetchall()]
+
+    def _received_every_number(self):
+        """Whether every ticket number from first to last was received."""
+        self.ensure_one()
+        self.env["connector.event"].flush_model()
+        self.env.cr.execute(
+            RECEIVED_IN_RANGE_SQL,
+            {
+                "backend_id": self.backend_id.id,
+                "register_key": f"{self.store_id.code}/{self.register}",
+                "topic": TICKET_TOPIC,
+                "day": fields.Date.to_string(self.business_day),
+                "first": self.first_sequence,
+                "last": self.last_sequence,
+            },
+        )
+        return self.env.cr.fetchone()[0] == self.last_sequence - self.first_sequence + 1
 
     def _paid_in_odoo(self):
         """``{payment method: amount}`` of the register's orders of the day in Odoo."""
@@ -571,19 +600,7 @@ class ConnectorBackend(models.Model):
         be applied: compared earlier, it would find them missing. It waits on
         its register's sequence key, which each ticket applied (or failed)
         wakes."""
-        if not event:
-            return None
-        self.env["connector.event"].flush_model()
-        self.env.cr.execute(
-            PENDING_TICKETS_SQL,
-            {
-                "backend_id": self.id,
-                "register_key": f"{payload['store']}/{payload['register']}",
-                "topic": TICKET_TOPIC,
-                "day": payload["business_day"],
-            },
-        )
-        if not self.env.cr.fetchone():
+        if not event or not self._pos_tickets_pending(payload):
             return None
         return (
             self.env._(
@@ -594,6 +611,21 @@ class ConnectorBackend(models.Model):
             ),
             register_key(payload),
         )
+
+    def _pos_tickets_pending(self, payload):
+        """Whether tickets of the register and business day of ``payload`` are
+        still to be applied (received or queued)."""
+        self.env["connector.event"].flush_model()
+        self.env.cr.execute(
+            PENDING_TICKETS_SQL,
+            {
+                "backend_id": self.id,
+                "register_key": register_key(payload),
+                "topic": TICKET_TOPIC,
+                "day": payload["business_day"],
+            },
+        )
+        return bool(self.env.cr.fetchone())
 
     def _pos_apply_closing(self, event, payload):
         """Apply one closing: the handler of the ``closing`` topic."""
@@ -611,7 +643,7 @@ class ConnectorBackend(models.Model):
         by the framework, which wakes what waits on a ticket's register.)"""
         record = super()._pos_apply_ticket(event, payload)
         store, register = payload["store"], payload["register"]
-        differing = self.env["connector.pos.closing"].search_count(
+        differing = self.env["connector.pos.closing"].search(
             [
                 ("backend_id", "=", self.id),
                 ("store_id.code", "=", store),
@@ -621,7 +653,14 @@ class ConnectorBackend(models.Model):
             ],
             limit=1,
         )
-        if differing:
+        # Compared again once no ticket number is missing any more and the
+        # register's others are applied: a lost batch of 500 sent again makes
+        # one comparison, not 500.
+        if (
+            differing
+            and differing._received_every_number()
+            and not self._pos_tickets_pending(payload)
+        ):
             self._pos_reconcile_closings(fields.Date.to_date(payload["business_day"]))
         return record
 

@@ -125,6 +125,25 @@ class TestPosClosing(PosCase):
         self.backend.invalidate_recordset(["pos_closing_open_count"])
         self.assertEqual(self.backend.pos_closing_open_count, 0)
 
+    def test_missing_batch_sent_again_is_compared_once(self):
+        tickets = [self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)]) for _ in range(6)]
+        for ticket in tickets[1:5]:
+            self.pos.hold(ticket)
+        self.pos.close(STORE, "R1")
+        self.push()
+        closing = self.closings("R1")
+        self.assertIn(
+            f"4 ticket(s) of the Z report not received: "
+            f"{tickets[1]['sequence']}-{tickets[4]['sequence']}",
+            closing.mismatch_ids.mapped("what"),
+        )
+        Run = self.env["connector.reconciliation.run"]
+        runs = Run.search_count([("backend_id", "=", self.backend.id)])
+        self.pos.release()
+        self.push()
+        self.assertEqual(self.closings("R1").state, "closed")
+        self.assertEqual(Run.search_count([("backend_id", "=", self.backend.id)]), runs + 1)
+
     def test_failed_ticket_requeued_closes_the_day(self):
         product = self.products.filtered(lambda p: p.default_code == "CAP-004-OLV")
         product.write({"default_code": "CAP-004-OLV-OLD", "barcode": False})
