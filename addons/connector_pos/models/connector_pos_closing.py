@@ -385,7 +385,9 @@ class ConnectorPosClosing(models.Model):
         for (backend, day), _closings in self.grouped(
             lambda c: (c.backend_id, c.business_day)
         ).items():
-            backend.sudo()._pos_reconcile_closings(day)
+            run = backend.sudo()._pos_reconcile_closings(day)
+            if run.state == "failed":
+                raise UserError(run.error_message)
         return True
 
     def action_accept_difference(self):
