@@ -165,6 +165,30 @@ class TestPosClosing(PosCase):
         self.assertEqual(set(mismatches.mapped("last_run_id")), {run})
         self.assertEqual(self.closings("R1").state, "mismatch")
 
+    def test_ticket_the_z_report_does_not_count_is_a_difference(self):
+        self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)], tenders=["card"])
+        extra = self.pos.sale(STORE, "R1", [("SOC-006-36-40", 1)], tenders=["card"])
+        self.push()
+        report = self.pos.fleet.closing(STORE, "R1")
+        card = Decimal(report["totals"][0]["amount"]) - Decimal(extra["total"])
+        report.update(
+            last_sequence=report["last_sequence"] - 1,
+            ticket_count=report["ticket_count"] - 1,
+            totals=[{"tender": "card", "amount": str(card)}],
+        )
+        self.post_closing(report)
+        closing = self.closings("R1")
+        self.assertEqual(closing.state, "mismatch", self.closing_errors())
+        self.assertEqual(
+            sorted(closing.mismatch_ids.mapped("what")),
+            [
+                f"POS card: Odoo has {extra['total']} more than the Z report",
+                f"Tickets received of this day that the Z report "
+                f"({report['first_sequence']}-{report['last_sequence']}) does not count: "
+                f"{extra['sequence']}",
+            ],
+        )
+
     def test_failed_ticket_requeued_closes_the_day(self):
         product = self.products.filtered(lambda p: p.default_code == "CAP-004-OLV")
         product.write({"default_code": "CAP-004-OLV-OLD", "barcode": False})
