@@ -20,5 +20,6 @@
         "views/pos_order_views.xml",
         "wizards/connector_pos_upload_key_views.xml",
         "views/pos_menus.xml",
+        "views/connector_pos_closing_views.xml",
     ],
 }

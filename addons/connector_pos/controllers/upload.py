@@ -21,8 +21,10 @@ _logger = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 300
 
 
-class PosUpload(WebhookIntake, http.Controller):
-    """Batches of tickets uploaded by the stores of a POS fleet."""
+class PosIntake(WebhookIntake):
+    """What every upload of a store goes through (batches, closings): the
+    body read within its limit, the store authenticated by its signature,
+    the fleet's intake open; the errors answered as the contract says."""
 
     def _error(self, status, code, message, details=None, headers=None):
         if status != 400:
@@ -33,6 +35,58 @@ class PosUpload(WebhookIntake, http.Controller):
         if details:
             error["details"] = details
         return request.make_json_response({"error": error}, status=status, headers=headers)
+
+    def _authenticated_document(self, fleet, invalid_code):
+        """``(store, document, None)`` of an upload to ``fleet`` that passes,
+        else ``(None, None, error answer)``; ``invalid_code`` names a 400."""
+        httprequest = request.httprequest
+        env = request.env(user=SUPERUSER_ID)
+        backend = env["connector.backend"]._webhook_backend(
+            (("backend_type", "=", "pos"), ("pos_fleet_code", "=", fleet))
+        )
+        try:
+            raw = self._read_body(httprequest, MAX_BODY_BYTES)
+        except OSError as exc:  # a malformed chunked body, or the sender gone
+            return None, None, self._error(400, invalid_code, f"body not readable: {exc}")
+        if raw is None:
+            return (
+                None,
+                None,
+                self._error(413, "batch_too_large", f"a batch is at most {MAX_BODY_BYTES} bytes"),
+            )
+        store_code = httprequest.headers.get("X-Pos-Store") or ""
+        store = backend._pos_store(store_code) if backend and store_code else None
+        if not store or not store._signature_ok(raw, httprequest.headers.get("X-Pos-Signature")):
+            if backend:
+                backend._record_rejected_webhook()
+            return (
+                None,
+                None,
+                self._error(401, "unauthorized", "unknown store or wrong signature"),
+            )
+        if (
+            backend.state not in ("running", "circuit_open")
+            or not backend._policy("tickets_in").enabled
+        ):
+            return (
+                None,
+                None,
+                self._error(
+                    503,
+                    "unavailable",
+                    "the fleet's ticket intake is paused: upload again later",
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                ),
+            )
+        try:
+            document = parse_body(raw)
+        except BodyError as exc:
+            return None, None, self._error(400, invalid_code, str(exc))
+        return store, document, None
+
+
+class PosUpload(PosIntake, http.Controller):
+    """Batches of tickets uploaded by the stores of a POS fleet."""
 
     @http.route(
         UPLOAD_ROUTE,
@@ -45,37 +99,11 @@ class PosUpload(WebhookIntake, http.Controller):
         save_session=False,
     )
     def upload_pos_batch(self, fleet):
-        httprequest = request.httprequest
-        env = request.env(user=SUPERUSER_ID)
-        backend = env["connector.backend"]._webhook_backend(
-            (("backend_type", "=", "pos"), ("pos_fleet_code", "=", fleet))
-        )
-        try:
-            raw = self._read_body(httprequest, MAX_BODY_BYTES)
-        except OSError as exc:  # a malformed chunked body, or the sender gone
-            return self._error(400, "invalid_batch", f"body not readable: {exc}")
-        if raw is None:
-            return self._error(413, "batch_too_large", f"a batch is at most {MAX_BODY_BYTES} bytes")
-        store_code = httprequest.headers.get("X-Pos-Store") or ""
-        store = backend._pos_store(store_code) if backend and store_code else None
-        if not store or not store._signature_ok(raw, httprequest.headers.get("X-Pos-Signature")):
-            if backend:
-                backend._record_rejected_webhook()
-            return self._error(401, "unauthorized", "unknown store or wrong signature")
-        if (
-            backend.state not in ("running", "circuit_open")
-            or not backend._policy("tickets_in").enabled
-        ):
-            return self._error(
-                503,
-                "unavailable",
-                "the fleet's ticket intake is paused: upload again later",
-                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            )
-        try:
-            document = parse_body(raw)
-        except BodyError as exc:
-            return self._error(400, "invalid_batch", str(exc))
+        store, document, refused = self._authenticated_document(fleet, "invalid_batch")
+        if refused:
+            return refused
+        store_code = store.code
+        env = store.env
         problems = check_envelope(document, store_code)
         if problems:
             return self._error(400, "invalid_batch", "the batch's envelope is wrong", problems)
