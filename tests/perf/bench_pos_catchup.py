@@ -207,11 +207,13 @@ def sync_from_ui(stack, orders_by_register):
     errors = []
 
     def send(rpc, orders):
+        start = 0
         try:
             for start in range(0, len(orders), RAW_CHUNK):
                 rpc("pos.order", "sync_from_ui", orders[start : start + RAW_CHUNK])
         except Exception as exc:
-            errors.append(exc)
+            # The till stops at its first refused chunk; the run fails with it.
+            errors.append(f"orders {start}-{start + RAW_CHUNK - 1}: {exc!r}")
 
     threads = [
         threading.Thread(target=send, args=(rpc, orders))
