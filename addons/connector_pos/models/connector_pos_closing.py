@@ -260,12 +260,7 @@ class ConnectorPosClosing(models.Model):
         """``{payment method: amount}`` the Z report counts, its tenders mapped
         as the tickets' are; and the tenders it names that are not mapped."""
         self.ensure_one()
-        methods = {
-            row.tender_type: row.payment_method_id
-            for row in self.env["connector.pos.tender"].search(
-                [("backend_id", "=", self.backend_id.id)]
-            )
-        }
+        methods = self.env["connector.pos.tender"]._methods_of(self.store_id)
         counted = defaultdict(float)
         unmapped = []
         for total in self.total_ids:

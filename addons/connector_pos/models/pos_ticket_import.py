@@ -312,13 +312,10 @@ class ConnectorPosTicketImporter(models.AbstractModel):
         return originals
 
     def _payments(self, backend, store, ticket):
-        """One payment per tender, with the tender's mapped payment method,
-        which must be one of the store's Point of Sale."""
+        """One payment per tender, with the payment method the tender maps to
+        for this store, which must be one of the store's Point of Sale."""
         tenders = ticket.get("tenders") or []
-        methods = {
-            row.tender_type: row.payment_method_id
-            for row in self.env["connector.pos.tender"].search([("backend_id", "=", backend.id)])
-        }
+        methods = self.env["connector.pos.tender"]._methods_of(store)
         unmapped = sorted({t["type"] for t in tenders} - set(methods))
         if unmapped:
             raise UserError(
@@ -330,20 +327,33 @@ class ConnectorPosTicketImporter(models.AbstractModel):
                     backend=backend.name,
                 )
             )
-        foreign = sorted(
-            {
-                methods[t["type"]].display_name
-                for t in tenders
-                if methods[t["type"]] not in store.config_id.payment_method_ids
-            }
-        )
+        foreign = {
+            methods[t["type"]]
+            for t in tenders
+            if methods[t["type"]] not in store.config_id.payment_method_ids
+        }
+        if any(method.is_cash_count for method in foreign):
+            # Point of Sale lets a cash method serve one Point of Sale only.
+            raise UserError(
+                self.env._(
+                    "Ticket %(ticket)s: cash maps to %(method)s, which is not a method of the "
+                    "Point of Sale %(config)s; give store %(store)s a Cash row of its own with "
+                    "one of its cash methods (fleet %(backend)s, Tenders tab), then requeue "
+                    "this event.",
+                    ticket=self._label(ticket),
+                    method=methods["cash"].display_name,
+                    config=store.config_id.display_name,
+                    store=store.display_name,
+                    backend=backend.name,
+                )
+            )
         if foreign:
             raise UserError(
                 self.env._(
                     "Ticket %(ticket)s: add the payment methods %(methods)s to the Point of "
                     "Sale %(config)s, then requeue this event.",
                     ticket=self._label(ticket),
-                    methods=", ".join(foreign),
+                    methods=", ".join(sorted(method.display_name for method in foreign)),
                     config=store.config_id.display_name,
                 )
             )

@@ -41,21 +41,14 @@ def make_tax(env, rate, code):
 
 def make_fleet(env, rounding="round_per_line", stores=(STORE,)):
     """A running POS fleet set up as the configuration guide says: a Point of
-    Sale per store with cash and card methods, the tenders and tax codes
-    mapped, the company rounding taxes as the POS does. Returns the backend,
+    Sale per store with cash and card methods, the tenders (cash per store)
+    and tax codes mapped, the company rounding taxes as the POS does. Returns the backend,
     its stores and their upload keys ``{code: key}``."""
     ensure_chart_of_accounts(env)
     env.company.tax_calculation_rounding_method = rounding
     company = env.company
-    # A cash journal of its own: Point of Sale gives each cash journal one method.
-    cash_journal = env["account.journal"].create(
-        {"name": "Store cash", "code": "SCSH", "type": "cash", "company_id": company.id}
-    )
     bank_journal = env["account.journal"].search(
         [("company_id", "=", company.id), ("type", "=", "bank")], limit=1
-    )
-    cash = env["pos.payment.method"].create(
-        {"name": "POS cash", "journal_id": cash_journal.id, "company_id": company.id}
     )
     card = env["pos.payment.method"].create(
         {"name": "POS card", "journal_id": bank_journal.id, "company_id": company.id}
@@ -76,7 +69,6 @@ def make_fleet(env, rounding="round_per_line", stores=(STORE,)):
             "pos_stock_policy": "real_time",
             "state": "running",
             "pos_tender_ids": [
-                (0, 0, {"tender_type": "cash", "payment_method_id": cash.id}),
                 (0, 0, {"tender_type": "card", "payment_method_id": card.id}),
                 *[
                     (0, 0, {"tender_type": kind, "payment_method_id": other.id})
@@ -91,6 +83,20 @@ def make_fleet(env, rounding="round_per_line", stores=(STORE,)):
     )
     keys = {}
     for code in stores:
+        # Point of Sale gives a cash method, and its cash journal, to one Point
+        # of Sale: each store counts its drawer in its own, mapped on its row.
+        suffix = "" if code == STORE else f" {code}"
+        cash_journal = env["account.journal"].create(
+            {
+                "name": f"Store cash{suffix}",
+                "code": f"C{code}"[:5],
+                "type": "cash",
+                "company_id": company.id,
+            }
+        )
+        cash = env["pos.payment.method"].create(
+            {"name": f"POS cash{suffix}", "journal_id": cash_journal.id, "company_id": company.id}
+        )
         config = env["pos.config"].create(
             {
                 "name": f"Store {code}",
@@ -103,6 +109,14 @@ def make_fleet(env, rounding="round_per_line", stores=(STORE,)):
                 "code": code,
                 "name": f"Store {code}",
                 "config_id": config.id,
+            }
+        )
+        env["connector.pos.tender"].create(
+            {
+                "backend_id": backend.id,
+                "store_id": store.id,
+                "tender_type": "cash",
+                "payment_method_id": cash.id,
             }
         )
         store.action_generate_upload_key()
@@ -146,6 +160,7 @@ class PosCase(HttpCase):
     the catalogue's products in Odoo, the store's key typed into its POS."""
 
     rounding = "round_per_line"
+    stores = (STORE,)
 
     @classmethod
     def setUpClass(cls):
@@ -153,13 +168,15 @@ class PosCase(HttpCase):
         cls.pos = PosSimulator(
             seed=7,
             fleet_code=FLEET,
-            stores=1,
+            stores=len(cls.stores),
             registers=2,
             rounding="line" if cls.rounding == "round_per_line" else "ticket",
         )
         cls.pos.start()
         cls.addClassCleanup(cls.pos.stop)
-        cls.backend, cls.store, cls.keys = make_fleet(cls.env, rounding=cls.rounding)
+        cls.backend, cls.store, cls.keys = make_fleet(
+            cls.env, rounding=cls.rounding, stores=cls.stores
+        )
         cls.products = make_products(cls.env, cls.pos.catalog())
 
     def setUp(self):

@@ -2,6 +2,7 @@ import logging
 import time
 from decimal import Decimal
 
+from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 
 from .common import STORE, PosCase
@@ -257,4 +258,77 @@ class TestPosCatchUp(PosCase):
                 sales.mapped("connector_pos_sequence"),
                 sorted(sales.mapped("connector_pos_sequence")),
                 f"{register}'s sales are applied in the register's order",
+            )
+
+
+@tagged("post_install", "-at_install")
+class TestPosStoresCash(PosCase):
+    """Each store counts its drawer in its own Point of Sale's cash method."""
+
+    stores = (STORE, "S02")
+
+    def cash_payments(self, ticket):
+        return self.order(ticket).payment_ids.filtered("payment_method_id.is_cash_count")
+
+    def test_each_store_takes_cash_in_its_own_cash_method(self):
+        first = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)], tenders=["cash"])
+        second = self.pos.sale("S02", "R1", [("TSH-001-S-BLK", 1)], tenders=["cash"])
+        self.push()
+        for ticket, code in ((first, STORE), (second, "S02")):
+            store = self.store.filtered(lambda s, code=code: s.code == code)
+            payment = self.cash_payments(ticket)
+            self.assertIn(payment.payment_method_id, store.config_id.payment_method_ids)
+            self.assertEqual(cents(payment.amount), Decimal(ticket["total"]))
+        self.assertNotEqual(
+            self.cash_payments(first).payment_method_id,
+            self.cash_payments(second).payment_method_id,
+        )
+
+    def test_cash_of_another_store_fails_naming_the_row_to_add(self):
+        second = self.store.filtered(lambda s: s.code == "S02")
+        own = self.env["connector.pos.tender"].search(
+            [("store_id", "=", second.id), ("tender_type", "=", "cash")]
+        )
+        own_method = own.payment_method_id
+        # The administrator mapped cash once for the fleet, with the first store's method.
+        first_cash = self.env["connector.pos.tender"].search(
+            [("store_id", "!=", second.id), ("tender_type", "=", "cash")]
+        )
+        first_cash.store_id = False
+        own.unlink()
+        ticket = self.pos.sale("S02", "R1", [("TSH-001-S-BLK", 1)], tenders=["cash"])
+        self.push()
+        event = self.event(ticket)
+        self.assertEqual(event.state, "failed")
+        self.assertIn("give store S02", event.error_message)
+        self.assertIn("a Cash row of its own", event.error_message)
+        self.assertFalse(self.order(ticket))
+        # Mapped for the store, requeued: applied, nothing lost.
+        self.env["connector.pos.tender"].create(
+            {
+                "backend_id": self.backend.id,
+                "store_id": second.id,
+                "tender_type": "cash",
+                "payment_method_id": own_method.id,
+            }
+        )
+        event.action_requeue()
+        self.run_jobs()
+        self.assertEqual(event.state, "done")
+        self.assertEqual(self.cash_payments(ticket).payment_method_id, own_method)
+
+    def test_a_store_row_belongs_to_the_fleet(self):
+        other = self.env["connector.backend"].create(
+            {"name": "Other fleet", "backend_type": "pos", "pos_fleet_code": "other"}
+        )
+        with self.assertRaisesRegex(ValidationError, "is not one of fleet"):
+            self.env["connector.pos.tender"].create(
+                {
+                    "backend_id": other.id,
+                    "store_id": self.store[0].id,
+                    "tender_type": "card",
+                    "payment_method_id": self.backend.pos_tender_ids.filtered(
+                        lambda t: t.tender_type == "card"
+                    ).payment_method_id.id,
+                }
             )
