@@ -16,6 +16,8 @@ import json
 import random
 import subprocess
 import threading
+import time
+from pathlib import Path
 
 import devtool
 from simulators.retail_data import TAX_REGIONS
@@ -191,6 +193,328 @@ class OrderTraffic(threading.Thread):
                 self.shop.create_order(lines)
             except (KeyError, ValueError, StopIteration) as exc:
                 devtool.say(f"   (demo traffic: order not placed: {exc})")
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
+
+
+# --- the store POS fleet --------------------------------------------------------------
+
+# Runs inside ``odoo shell`` (``env`` is given); CONFIG is filled in below. Run
+# again on the same database, it finds what it made and makes only what lacks.
+POS_WIRING = r"""
+import json
+from odoo.fields import Command
+config = json.loads(CONFIG)
+company = env.company
+if not company.chart_template:
+    env["account.chart.template"].try_loading("generic_coa", company=company, install_demo=False)
+# The company rounds taxes as the stores' POS does (the fleet checks it).
+company.tax_calculation_rounding_method = config["rounding"]
+country = company.account_fiscal_country_id or company.country_id
+group = env["account.tax.group"].search([("company_id", "=", company.id)], limit=1)
+Tax = env["account.tax"]
+taxes = {}
+for code, rate in config["taxes"].items():
+    name = f"POS {code}"
+    taxes[code] = Tax.search(
+        [("name", "=", name), ("company_id", "=", company.id), ("type_tax_use", "=", "sale")],
+        limit=1,
+    ) or Tax.create({
+        "name": name,
+        "type_tax_use": "sale",
+        "amount_type": "percent",
+        "amount": rate,
+        "price_include_override": "tax_included",
+        "company_id": company.id,
+        "tax_group_id": group.id,
+        "country_id": country.id,
+    })
+# The Shopify wiring may have made products of the same SKUs (one catalogue).
+warehouse = env["stock.warehouse"].search([("company_id", "=", company.id)], limit=1)
+Product = env["product.product"]
+products = Product
+for item in config["catalogue"]:
+    values = {
+        "barcode": item["barcode"],
+        "is_storable": True,
+        "available_in_pos": True,
+        "taxes_id": [Command.clear()],
+    }
+    product = Product.search([("default_code", "=", item["sku"])], limit=1)
+    if product:
+        product.write(values)
+    else:
+        product = Product.create(
+            {**values, "name": item["name"], "default_code": item["sku"],
+             "list_price": float(item["price"])}
+        )
+        if config["stock"]:
+            env["stock.quant"].create(
+                {"product_id": product.id, "location_id": warehouse.lot_stock_id.id,
+                 "inventory_quantity": config["stock"]}
+            ).action_apply_inventory()
+    products |= product
+bank_journal = env["account.journal"].search(
+    [("company_id", "=", company.id), ("type", "=", "bank")], limit=1
+)
+Method = env["pos.payment.method"]
+
+
+def method(name, journal=None, cash_code=None):
+    found = Method.search([("name", "=", name), ("company_id", "=", company.id)], limit=1)
+    if found:
+        return found
+    if cash_code:
+        # A cash method of its own journal: Point of Sale takes one cash
+        # method per cash journal, and one Point of Sale per cash method.
+        journal = env["account.journal"].create(
+            {"name": name, "code": cash_code, "type": "cash", "company_id": company.id}
+        )
+    return Method.create({"name": name, "journal_id": journal.id, "company_id": company.id})
+
+
+card = method("POS card", bank_journal)
+other = method("POS gift cards and vouchers", bank_journal)
+# Cash is mapped per store (below), the other tenders once for the fleet.
+methods = {"card": card, "gift_card": other, "voucher": other, "store_credit": other}
+Backend = env["connector.backend"]
+values = {
+    "name": "POS fleet",
+    "backend_type": "pos",
+    "pos_fleet_code": config["fleet"],
+    "pos_tax_rounding": config["rounding"],
+    "pos_stock_policy": config["stock_policy"],
+}
+backend = Backend.search(
+    [("backend_type", "=", "pos"), ("pos_fleet_code", "=", config["fleet"])], limit=1
+)
+if backend:
+    backend.write(values)
+else:
+    backend = Backend.create(values)
+Tender = env["connector.pos.tender"]
+for kind, payment_method in methods.items():
+    if not Tender.search_count(
+        [("backend_id", "=", backend.id), ("tender_type", "=", kind), ("store_id", "=", False)]
+    ):
+        Tender.create(
+            {"backend_id": backend.id, "tender_type": kind, "payment_method_id": payment_method.id}
+        )
+for code, tax in taxes.items():
+    if not backend.pos_tax_ids.filtered(lambda row, code=code: row.code == code):
+        backend.pos_tax_ids = [Command.create({"code": code, "tax_id": tax.id})]
+if backend.state != "running":
+    backend.action_start()
+keys = {}
+resume = {"day": None, "sequences": {}}
+for code in config["stores"]:
+    store = env["connector.pos.store"].search(
+        [("backend_id", "=", backend.id), ("code", "=", code)], limit=1
+    )
+    if not store:
+        # Each store's drawer is counted in its own cash method, on its own row.
+        cash = method(f"Store cash {code}", cash_code=f"C{code}"[:5])
+        pos_config = env["pos.config"].create({
+            "name": f"Store {code}",
+            "payment_method_ids": [Command.set((cash | card | other).ids)],
+        })
+        store = env["connector.pos.store"].create({
+            "backend_id": backend.id, "code": code, "name": f"Store {code}",
+            "config_id": pos_config.id,
+        })
+        Tender.create({
+            "backend_id": backend.id, "store_id": store.id, "tender_type": "cash",
+            "payment_method_id": cash.id,
+        })
+    # A new key each run: the simulated POS starts without one.
+    store.action_generate_upload_key()
+    keys[code] = store.sudo().upload_key
+# Where the fleet left off in this database (a demo run before): its last
+# business day, each register's last ticket number received.
+env.cr.execute(
+    "SELECT max(connector_pos_business_day) FROM pos_session s "
+    "JOIN connector_pos_store st ON st.config_id = s.config_id WHERE st.backend_id = %s",
+    (backend.id,),
+)
+day = env.cr.fetchone()[0]
+resume["day"] = day and day.isoformat()
+env.cr.execute(
+    "SELECT payload->>'store', payload->>'register', max((payload->>'sequence')::int) "
+    "FROM connector_event WHERE backend_id = %s AND topic = 'ticket' "
+    "AND payload->>'sequence' ~ '^[0-9]{1,9}$' GROUP BY 1, 2",
+    (backend.id,),
+)
+for store_code, register, last in env.cr.fetchall():
+    resume["sequences"].setdefault(store_code, {})[register] = last
+raw = []
+for number in range(1, config["reference_tills"] + 1):
+    # Odoo's own POS, a Point of Sale per till as Odoo advises: its session
+    # opened by a cashier, its own cash method (the cash tender goes there).
+    till_cash = method(f"Reference cash {number}", cash_code=f"RC{number:02d}")
+    pos_config = env["pos.config"].create({
+        "name": f"Odoo POS (reference till {number})",
+        "payment_method_ids": [Command.set((till_cash | card | other).ids)],
+    })
+    session = env["pos.session"].create({"config_id": pos_config.id})
+    session.update_stock_at_closing = config["stock_policy"] == "closing"
+    session.set_opening_control(session.cash_register_balance_start, "")
+    raw.append({
+        "config_id": pos_config.id,
+        "session_id": session.id,
+        "pricelist_id": pos_config.pricelist_id.id,
+        "methods": {**{kind: m.id for kind, m in methods.items()}, "cash": till_cash.id},
+    })
+env.cr.commit()
+with open(config["output"], "w") as out:
+    json.dump({
+        "backend_id": backend.id,
+        "keys": keys,
+        "resume": resume,
+        "products": {p.default_code: [p.id, p.display_name] for p in products},
+        "taxes": {code: tax.id for code, tax in taxes.items()},
+        "methods": {kind: m.id for kind, m in methods.items()},
+        "raw": raw,
+    }, out)
+print("POS wiring done:", backend.name, len(keys), "stores")
+"""
+
+
+class WiringFailed(Exception):
+    """The database could not be connected to a simulator; the message says why."""
+
+
+def wire_pos(
+    pos,
+    base_args,
+    odoo_url,
+    output_path,
+    *,
+    stores=None,
+    reference_tills=0,
+    rounding="round_per_line",
+    stock_policy="real_time",
+    stock=0,
+    log=None,
+):
+    """Connect a database to the fleet of the POS simulator ``pos`` (one odoo
+    shell run, before Odoo serves), as the configuration guide says: the
+    catalogue's products (``stock`` units of each new one in the warehouse),
+    the tax codes as price-included taxes, the payment methods, a running push
+    fleet backend with its tenders (cash per store) and tax codes mapped, a
+    Point of Sale per store, its upload key typed into the simulated POS. A
+    fleet this database knew already carries on where it left off (its next
+    business day, its registers' next numbers).
+
+    ``reference_tills`` adds as many Points of Sale of no store, each with its
+    session opened as a cashier opens it: the benchmarks' reference path.
+    ``log``: a file for the shell's output (default: this terminal). Returns
+    what the shell wrote (upload keys, ids by SKU, tax code and tender);
+    raises :class:`WiringFailed` naming the shell's last lines.
+    """
+    config = {
+        "fleet": pos.fleet.code,
+        "rounding": rounding,
+        "stores": list(stores or [store.code for store in pos.fleet.stores.values()]),
+        "reference_tills": reference_tills,
+        "stock_policy": stock_policy,
+        "stock": stock,
+        "taxes": {code: float(rate * 100) for code, rate in pos.fleet.tax_rates.items()},
+        "catalogue": [{key: str(value) for key, value in item.items()} for item in pos.catalog()],
+        "output": str(output_path),
+    }
+    script = f"CONFIG = {json.dumps(json.dumps(config))}\n{POS_WIRING}"
+    proc = subprocess.run(
+        devtool.odoo_command("shell", *base_args, "--log-level=warn", "--no-http"),
+        input=script,
+        text=True,
+        capture_output=True,
+        env=devtool.python_env(),
+        check=False,
+    )
+    if log is not None:
+        log.write(proc.stdout + proc.stderr)
+    else:
+        devtool.say(proc.stdout.strip())
+    if proc.returncode or not Path(output_path).is_file():
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise WiringFailed(
+            f"the database could not be connected to the POS simulator (odoo shell exit "
+            f"{proc.returncode}):\n{tail}"
+        )
+    wiring = json.loads(Path(output_path).read_text())
+    pos.resume(wiring["resume"]["day"], wiring["resume"]["sequences"])
+    pos.push_url = odoo_url
+    for code, key in wiring["keys"].items():
+        pos.set_key(code, key)
+    return wiring
+
+
+class PosTraffic(threading.Thread):
+    """The stores' days in the POS simulator while Odoo serves.
+
+    Every ``interval`` seconds a register of a store rings up a ticket (the
+    simulator's mix: sales with several tenders and discounts, returns of
+    earlier tickets, voids, no-sales) and the online stores upload what they
+    have. The last store loses its connection for the middle third of each
+    day and uploads what it kept in bulk when back. Every ``day`` seconds,
+    each register's Z report goes up after its tickets (Odoo reconciles the
+    day and closes it) and the stores start their next business day.
+    """
+
+    def __init__(self, pos, interval=5.0, day=240.0, seed=42):
+        super().__init__(name="demo-pos-traffic", daemon=True)
+        self.pos = pos
+        self.interval = interval
+        self.day = day
+        self.rng = random.Random(seed)
+        self.stopping = threading.Event()
+        self.stores = sorted(pos.fleet.stores)
+        self.offline_store = self.stores[-1]
+        self.failures = 0
+
+    def run(self):
+        started = time.monotonic()
+        while not self.stopping.wait(self.interval):
+            elapsed = time.monotonic() - started
+            try:
+                if elapsed >= self.day:
+                    self._close_day()
+                    started = time.monotonic()
+                    continue
+                self._offline(self.day / 3 <= elapsed < 2 * self.day / 3)
+                store = self.rng.choice(self.stores)
+                register = self.rng.choice(sorted(self.pos.fleet.store(store).registers))
+                self.pos.ring(store, register)
+                self.pos.push()
+            except (OSError, ValueError) as exc:
+                # Odoo restarting, a refused batch: the POS keeps its tickets
+                # and sends them with its next upload.
+                self.failures += 1
+                if self.failures in (1, 10, 100):
+                    devtool.say(f"   (demo POS: upload not done: {exc})")
+
+    def _offline(self, offline):
+        store = self.pos.fleet.store(self.offline_store)
+        if offline and store.online:
+            self.pos.set_offline(self.offline_store)
+            devtool.say(f"   (demo POS: store {self.offline_store} lost its connection)")
+        elif not offline and not store.online:
+            uploads = self.pos.set_online(self.offline_store)
+            devtool.say(
+                f"   (demo POS: store {self.offline_store} back online, "
+                f"{sum(len(u.get('tickets') or ()) for u in uploads)} tickets uploaded)"
+            )
+
+    def _close_day(self):
+        self._offline(False)
+        day = self.pos.business_day
+        for store in self.stores:
+            self.pos.close(store)
+        self.pos.push()
+        devtool.say(f"   (demo POS: {day} closed in every store, Z reports sent)")
+        self.pos.next_day()
 
     def stop(self):
         self.stopping.set()

@@ -225,6 +225,18 @@ class TestTickets(unittest.TestCase):
         ):
             self.pos.void("S01", "R2", yesterday)
 
+    def test_resume_carries_on_after_the_last_day_and_numbers_known(self):
+        first = self.pos.sale("S01", "R1")
+        self.pos.resume("2026-12-02", {"S01": {"R1": first["sequence"] + 40}, "S09": {"R1": 7}})
+        self.assertEqual(self.pos.business_day, date(2026, 12, 3))
+        after = self.pos.sale("S01", "R1")
+        self.assertEqual(after["sequence"], first["sequence"] + 41)
+        self.assertEqual(after["business_day"], "2026-12-03")
+        other = self.pos.sale("S01", "R2")
+        self.pos.resume("2026-11-01", {"S01": {"R2": 1}})
+        self.assertEqual(self.pos.business_day, date(2026, 12, 3), "an earlier day changes nothing")
+        self.assertEqual(self.pos.sale("S01", "R2")["sequence"], other["sequence"] + 1)
+
     def test_closing_is_computed_from_the_registers_tickets(self):
         self.pos.ring("S01", "R1", count=20)
         self.pos.void("S01", "R1", self.pos.sale("S01", "R1"))

@@ -14,7 +14,7 @@ CONTRACT.md``); the simulator is then a client of Odoo. See
 
 import json
 import urllib.parse
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from werkzeug.routing import Rule
@@ -423,6 +423,22 @@ class PosSimulator(Simulator):
             return []
         stores = sorted({r.store.code for r in registers if r.store.online})
         return [upload for code in stores for upload in self.push(code)]
+
+    def resume(self, last_day=None, sequences=None):
+        """Carry on where the fleet left off, as stores do after a restart of
+        this simulator: the business day after ``last_day`` (an ISO date, when
+        it is not before today's), each register's numbers after the last in
+        ``sequences`` ``{store: {register: last number}}``."""
+        with self.lock:
+            if last_day and date.fromisoformat(last_day) >= self.fleet.business_day:
+                self.fleet.start_day(date.fromisoformat(last_day) + timedelta(days=1))
+            for store, registers in (sequences or {}).items():
+                for code, last in registers.items():
+                    record = self.fleet.stores.get(store)
+                    register = record and record.registers.get(code)
+                    if register:
+                        register.next_sequence = max(register.next_sequence, int(last) + 1)
+            return self.fleet.business_day
 
     def next_day(self):
         """Every register moves to the next business day; returns it."""
