@@ -126,23 +126,21 @@ class ConnectorEvent(models.Model):
         Prerequisite: the record it needs is missing.
         """
         if self.sequence_key:
-            first = self.search(
-                [
-                    ("backend_id", "=", self.backend_id.id),
-                    ("sequence_key", "=", self.sequence_key),
-                    ("duplicate_of_id", "=", False),
-                    ("id", "!=", self.id),
-                    ("state", "in", OPEN_STATES),
-                    ("occurred_at", "<=", self.occurred_at),
-                ],
-                order="occurred_at, id",
-            ).filtered(
-                lambda e: (
-                    (e.occurred_at, e.id) < (self.occurred_at, self.id)
-                    and not (e.state == "waiting" and e.error_kind == "prerequisite")
-                    and not (e.state == "failed" and not declaration.failed_holds_key)
-                )
-            )[:1]
+            # The first one only, found by the database: an offline store's
+            # upload puts thousands of open events before the last ones.
+            holding = [
+                ("backend_id", "=", self.backend_id.id),
+                ("sequence_key", "=", self.sequence_key),
+                ("duplicate_of_id", "=", False),
+                ("state", "in", OPEN_STATES),
+                *self._before_me(),
+                "|",
+                ("state", "!=", "waiting"),
+                ("error_kind", "!=", "prerequisite"),
+            ]
+            if not declaration.failed_holds_key:
+                holding.append(("state", "!=", "failed"))
+            first = self.search(holding, order="occurred_at, id", limit=1)
             if first:
                 return (
                     self.env._(
@@ -187,19 +185,33 @@ class ConnectorEvent(models.Model):
             return "skipped: stale"
         return None
 
+    def _before_me(self):
+        """Domain of the events ordered before this one: ``(occurred_at, id)`` smaller."""
+        return [
+            "|",
+            ("occurred_at", "<", self.occurred_at),
+            "&",
+            ("occurred_at", "=", self.occurred_at),
+            ("id", "<", self.id),
+        ]
+
     def _newer_one_done(self):
         """Whether an event of the same key that occurred after this one is done."""
         return bool(
-            self.search(
+            self.search_count(
                 [
                     ("backend_id", "=", self.backend_id.id),
                     ("sequence_key", "=", self.sequence_key),
                     ("duplicate_of_id", "=", False),
                     ("state", "=", "done"),
-                    ("occurred_at", ">=", self.occurred_at),
-                    ("id", "!=", self.id),
-                ]
-            ).filtered(lambda e: (e.occurred_at, e.id) > (self.occurred_at, self.id))
+                    "|",
+                    ("occurred_at", ">", self.occurred_at),
+                    "&",
+                    ("occurred_at", "=", self.occurred_at),
+                    ("id", ">", self.id),
+                ],
+                limit=1,
+            )
         )
 
     def _still_blocked(self):
