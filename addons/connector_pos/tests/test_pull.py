@@ -1,0 +1,296 @@
+import json
+from collections import Counter
+from decimal import Decimal
+from unittest.mock import patch
+
+from simulators import PosSimulator
+
+from odoo.tests import HttpCase, tagged
+
+from odoo.addons.queue_job.exception import RetryableJobError
+from odoo.addons.queue_job.job import Job as QueueJob
+
+from ..models.pos_pull import ConnectorBackend as PullBackend
+from .common import FLEET, make_fleet, make_products
+
+# One store: Point of Sale gives a cash payment method to one Point of Sale
+# only, and a fleet maps its cash tender to one method.
+STORES = ("S01",)
+JOB_METHODS = ("_pos_pull", "_dispatch_received", "_process", "_process_batch")
+
+
+@tagged("post_install", "-at_install")
+class TestPosPull(HttpCase):
+    """A fleet in pull mode: Odoo reads the legacy POS's sales and register
+    closures by cursor, and applies them as the stores' uploads are."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.pos = PosSimulator(seed=11, fleet_code=FLEET, stores=1, registers=2)
+        cls.pos.start()
+        cls.addClassCleanup(cls.pos.stop)
+        cls.backend, cls.stores, _keys = make_fleet(cls.env, stores=STORES)
+        cls.backend.write(
+            {
+                "pos_mode": "pull",
+                "base_url": cls.pos.legacy_url,
+                "api_token": cls.pos.access_token,
+                "pos_page_size": 25,
+            }
+        )
+        cls.products = make_products(cls.env, cls.pos.catalog())
+
+    def setUp(self):
+        super().setUp()
+        self.pos.reset(11)
+        self.poll()  # the outlets, registers, payment types... of the POS
+        self.map_legacy()
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def map_legacy(self, outlets=STORES):
+        """Each outlet its store, each payment type its tender, as the
+        configuration guide says."""
+        ids = self.pos.legacy_ids()
+        Record = self.env["connector.pos.legacy.record"]
+        for code in outlets:
+            Record.search(
+                [("legacy_id", "=", ids["outlets"][code])]
+            ).store_id = self.stores.filtered(lambda s, c=code: s.code == c)
+        for tender, legacy_id in ids["payment_types"].items():
+            Record.search([("legacy_id", "=", legacy_id)]).tender_type = tender
+
+    def poll(self, rounds=2000):
+        """Start a poll as the flow's schedule does, then run the jobs it
+        queues (pages, tickets, closings) as queue_job's runner would: each
+        in a transaction of its own (a savepoint), a retried one again.
+        Returns the failures ``{job: message}`` and the retries."""
+        self.backend._pos_start_pull()
+        return self.run_jobs(rounds)
+
+    def run_jobs(self, rounds=2000):
+        Job = self.env["queue.job"]
+        retried = Counter()
+        failed = {}
+        for _ in range(rounds):
+            jobs = Job.search(
+                [("state", "=", "pending"), ("method_name", "in", JOB_METHODS)], order="id"
+            )
+            if not jobs:
+                return failed, retried
+            for record in jobs:
+                job = QueueJob.load(self.env, record.uuid)
+                job.set_started()
+                job.store()
+                try:
+                    with self.env.cr.savepoint():
+                        job.perform()
+                except RetryableJobError:
+                    retried[record.method_name] += 1
+                    job.set_pending(reset_retry=False)
+                    job.store()
+                    continue
+                except Exception as exc:
+                    job.set_failed(exc_info=str(exc))
+                    job.store()
+                    failed[record.uuid] = str(exc)
+                    continue
+                job.set_done()
+                job.store()
+        self.fail("jobs still pending after the last round")
+
+    def orders(self):
+        return self.env["pos.order"].search([("connector_pos_store_id", "in", self.stores.ids)])
+
+    def legacy_sales(self):
+        return self.pos.snapshot(["legacy_sales"])["legacy_sales"]
+
+    def ticket_events(self):
+        return self.env["connector.event"].search(
+            [("backend_id", "=", self.backend.id), ("topic", "=", "ticket")]
+        )
+
+    def assert_every_sale_applied_once(self):
+        """Odoo's orders are the legacy POS's sales: one per closed or voided
+        sale, one refund per void, none for a parked one; totals to the cent."""
+        sales = self.legacy_sales()
+        done = [s for s in sales if s["status"] in ("CLOSED", "VOIDED")]
+        voided = [s for s in sales if s["status"] == "VOIDED"]
+        orders = self.orders()
+        self.assertEqual(len(orders), len(done) + len(voided), "one order per ticket")
+        self.assertEqual(len(set(orders.mapped("uuid"))), len(orders))
+        by_uuid = {order.uuid: order for order in orders}
+        for sale in done:
+            order = by_uuid.get(sale["id"])
+            self.assertTrue(order, f"sale {sale['receipt_number']} has its order")
+            self.assertEqual(
+                Decimal(str(order.amount_total)).quantize(Decimal("0.01")),
+                (Decimal(str(sale["total_price"])) + Decimal(str(sale["total_tax"]))).quantize(
+                    Decimal("0.01")
+                ),
+            )
+        for sale in voided:
+            self.assertTrue(by_uuid.get(f"{sale['id']}:void"), "a void reverses its sale")
+        closed = sum(
+            Decimal(str(s["total_price"])) + Decimal(str(s["total_tax"]))
+            for s in sales
+            if s["status"] == "CLOSED"
+        )
+        self.assertEqual(
+            Decimal(str(sum(orders.mapped("amount_total")))).quantize(Decimal("0.01")),
+            closed.quantize(Decimal("0.01")),
+            "the day's takings are the POS's",
+        )
+        self.assertFalse(
+            self.ticket_events().filtered(lambda e: e.state not in ("done", "duplicate")),
+            "every ticket applied",
+        )
+
+    # --- tests -----------------------------------------------------------------------
+
+    def test_a_day_polled_applies_every_ticket_once_and_closes_the_days(self):
+        self.pos.trade_day(tickets=30, push_every=0)
+        failed, _retried = self.poll()
+        self.assertFalse(failed)
+        self.assert_every_sale_applied_once()
+        kinds = Counter(e.payload["type"] for e in self.ticket_events() if e.payload)
+        self.assertGreater(kinds["return"], 0, "the day has returns of earlier tickets")
+        closings = self.env["connector.pos.closing"].search([("backend_id", "=", self.backend.id)])
+        self.assertEqual(len(closings), 2, "a closing per register")
+        self.assertEqual(
+            set(closings.mapped("state")), {"closed"}, closings.mismatch_ids.mapped("what")
+        )
+        self.assertEqual(set(closings.session_id.mapped("state")), {"closed"})
+        self.assertEqual(set(closings.session_id.move_id.mapped("state")), {"posted"})
+        # Polled again: nothing new, nothing twice.
+        count = len(self.orders())
+        failed, _retried = self.poll()
+        self.assertFalse(failed)
+        self.assertEqual(len(self.orders()), count)
+
+    def test_pull_under_429_and_5xx_reads_every_ticket_once(self):
+        self.pos.trade_day(tickets=30, push_every=0, close=False)
+        self.pos.faults.add("throttle", rate=0.1, retry_after=1, endpoint="/api/2.0/*")
+        self.pos.faults.add("error", rate=0.05, status=502, endpoint="/api/2.0/*")
+        failed, retried = self.poll()
+        self.assertFalse(failed)
+        statuses = Counter(entry["status"] for entry in self.pos.requests.entries())
+        self.assertGreater(statuses[429], 0)
+        self.assertGreater(retried["_pos_pull"], 0)
+        self.assert_every_sale_applied_once()
+        throttled = self.env["queue.job"].search(
+            [("method_name", "=", "_pos_pull"), ("state", "=", "done")]
+        )
+        self.assertTrue(throttled)
+
+    def test_a_page_read_again_counts_once(self):
+        self.pos.trade_day(tickets=10, push_every=0, close=False)
+        state = self.backend._pos_pull_state()
+        # The first page of sales is stored, then the job dies before its
+        # end: all of it is rolled back, the cursor with it.
+        real = PullBackend._pos_set_pull_state
+        crashed = []
+
+        def crash_once(backend, **values):
+            if "sales" in values and not crashed:
+                crashed.append(values)
+                raise RuntimeError("worker killed")
+            return real(backend, **values)
+
+        with patch.object(PullBackend, "_pos_set_pull_state", crash_once):
+            failed, _retried = self.poll()
+        self.assertTrue(crashed)
+        self.assertIn("worker killed", "".join(failed.values()))
+        self.assertEqual(self.backend._pos_pull_state().get("sales"), state.get("sales"))
+        self.assertFalse(self.orders(), "nothing of the crashed page kept")
+        failed, _retried = self.poll()
+        self.assertFalse(failed)
+        self.assert_every_sale_applied_once()
+        # The cursor goes back (a restore, a lost commit): the pages come again.
+        self.backend._pos_set_pull_state(sales=state.get("sales", 0))
+        count = len(self.orders())
+        failed, _retried = self.poll()
+        self.assertFalse(failed)
+        self.assertEqual(len(self.orders()), count)
+        duplicates = self.env["connector.event"].search_count(
+            [("backend_id", "=", self.backend.id), ("state", "=", "duplicate")]
+        )
+        self.assertGreaterEqual(duplicates, count)
+        self.assert_every_sale_applied_once()
+
+    def test_void_and_parked_sale(self):
+        legacy = self.pos.legacy
+        sold = self.pos.sale("S01", "R1", tenders=["card"])
+        voided_unseen = self.pos.sale("S01", "R2", tenders=["cash"])
+        self.pos.void("S01", "R2", voided_unseen)
+        legacy.parked_share = 1.0
+        parked = self.pos.sale("S01", "R1", tenders=["cash"])
+        legacy.parked_share = 0.0
+        failed, _retried = self.poll()
+        self.assertFalse(failed)
+        self.assertTrue(self.env["pos.order"].search([("uuid", "=", sold["uuid"])]))
+        self.assertEqual(
+            self.env["pos.order"].search_count(
+                [("uuid", "in", (voided_unseen["uuid"], f"{voided_unseen['uuid']}:void"))]
+            ),
+            2,
+            "a sale voided before it was read: the sale and its void",
+        )
+        self.assertFalse(
+            self.env["pos.order"].search([("uuid", "=", parked["uuid"])]), "parked: no ticket yet"
+        )
+        # The register's next ticket closes the parked sale; the first sale is voided.
+        after = self.pos.sale("S01", "R1", tenders=["card"])
+        self.pos.void("S01", "R1", sold)
+        failed, _retried = self.poll()
+        self.assertFalse(failed)
+        for ticket in (parked, after):
+            self.assertTrue(self.env["pos.order"].search([("uuid", "=", ticket["uuid"])]))
+        void = self.env["pos.order"].search([("uuid", "=", f"{sold['uuid']}:void")])
+        self.assertTrue(void.is_refund)
+        self.assertFalse(
+            void.currency_id.compare_amounts(
+                void.amount_total,
+                -self.env["pos.order"].search([("uuid", "=", sold["uuid"])]).amount_total,
+            )
+        )
+        self.assert_every_sale_applied_once()
+
+    def test_unmapped_outlet_stops_the_read_until_mapped(self):
+        ids = self.pos.legacy_ids()
+        self.env["connector.pos.legacy.record"].search(
+            [("legacy_id", "=", ids["outlets"]["S01"])]
+        ).store_id = False
+        self.pos.ring(count=3)
+        cursor = self.backend._pos_pull_state().get("sales")
+        failed, _retried = self.poll()
+        self.assertIn("has no store", "".join(failed.values()))
+        self.assertEqual(self.backend._pos_pull_state().get("sales"), cursor)
+        self.map_legacy()
+        failed, _retried = self.poll()
+        self.assertFalse(failed)
+        self.assert_every_sale_applied_once()
+
+    def test_closure_differing_from_the_tickets_keeps_the_day_open(self):
+        self.pos.ring("S01", "R1", count=4)
+        self.pos.close("S01", "R1")
+        # The POS counted 10.00 more card than its sales took.
+        with self.pos.lock:
+            (closure,) = self.pos.legacy.records["register_closures"].values()
+            card = self.pos.legacy_ids()["payment_types"]["card"]
+            for payment in closure["payments"]:
+                if payment["payment_type_id"] == card:
+                    payment["total"] = f"{Decimal(payment['total']) + 10:.2f}"
+        failed, _retried = self.poll()
+        closing = self.env["connector.pos.closing"].search([("backend_id", "=", self.backend.id)])
+        self.assertEqual(closing.state, "mismatch", failed)
+        self.assertTrue(closing.mismatch_ids)
+        self.assertNotEqual(self.orders().session_id.state, "closed")
+
+    def test_cursors_are_shown(self):
+        self.pos.ring(count=2)
+        self.poll()
+        state = json.loads(self.backend._policy("tickets_poll").watermark)
+        self.assertIn("sales", state)
+        self.assertIn("sales:", self.backend.pos_pull_cursors)
