@@ -21,6 +21,7 @@ from .connector_pos_closing import CLOSING_TOPIC
 from .pos_backend import TICKET_TOPIC
 
 PULL_FLOW = "tickets_poll"
+LEGACY_WEBHOOK_ROUTE = "/connector/pos/v1/fleets/<string:fleet>/legacy-webhooks"
 # What the poller reads of the legacy API, in this order: what the sales
 # refer to first, then the sales, then the register closures read before
 # the sales (see _pos_pull).
@@ -287,6 +288,24 @@ class ConnectorBackend(models.Model):
                 )
             backend._pos_start_pull()
         return True
+
+    def _pos_hint_pull(self):
+        """The POS says something changed: poll now, unless a poll waits to
+        start (its job's identity). The schedule's bookkeeping is not
+        written: a read holds it while it stores its page, a webhook must
+        not wait for that."""
+        self.ensure_one()
+        self._pos_queue_pull(STEPS[0])
+
+    @api.depends("backend_type", "pos_fleet_code", "pos_mode")
+    def _compute_webhook_address(self):
+        return super()._compute_webhook_address()
+
+    def _webhook_address(self):
+        if self.backend_type != "pos" or self.pos_mode != "pull" or not self.pos_fleet_code:
+            return super()._webhook_address()
+        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
+        return base + LEGACY_WEBHOOK_ROUTE.replace("<string:fleet>", self.pos_fleet_code)
 
     def _pos_start_pull(self):
         self.ensure_one()

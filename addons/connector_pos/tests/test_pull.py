@@ -43,6 +43,7 @@ class TestPosPull(HttpCase):
 
     def setUp(self):
         super().setUp()
+        self.retries = []  # (HTTP status, seconds, spends no attempt) of each retry
         self.pos.reset(11)
         self.poll()  # the outlets, registers, payment types... of the POS
         self.map_legacy()
@@ -86,8 +87,10 @@ class TestPosPull(HttpCase):
                 try:
                     with self.env.cr.savepoint():
                         job.perform()
-                except RetryableJobError:
+                except RetryableJobError as exc:
                     retried[record.method_name] += 1
+                    cause = getattr(exc.__cause__, "status", None)
+                    self.retries.append((cause, exc.seconds, exc.ignore_retry))
                     job.set_pending(reset_retry=False)
                     job.store()
                     continue
@@ -132,6 +135,20 @@ class TestPosPull(HttpCase):
             )
         for sale in voided:
             self.assertTrue(by_uuid.get(f"{sale['id']}:void"), "a void reverses its sale")
+        # The tickets as the registers rang them up (the push ground truth).
+        status = {sale["id"]: sale["status"] for sale in sales}
+        for ticket in self.pos.tickets():
+            if ticket["type"] in ("sale", "return") and status[ticket["uuid"]] != "SAVED":
+                order = by_uuid[ticket["uuid"]]
+                self.assertEqual(
+                    (order.connector_pos_register, order.connector_pos_sequence),
+                    (self.pos.ticket_meta(ticket["uuid"])["register"], ticket["sequence"]),
+                )
+                self.assertFalse(
+                    order.currency_id.compare_amounts(order.amount_total, float(ticket["total"]))
+                )
+            elif ticket["type"] == "void":
+                self.assertIn(f"{ticket['original_uuid']}:void", by_uuid)
         closed = sum(
             Decimal(str(s["total_price"])) + Decimal(str(s["total_tax"]))
             for s in sales
@@ -170,19 +187,29 @@ class TestPosPull(HttpCase):
         self.assertEqual(len(self.orders()), count)
 
     def test_pull_under_429_and_5xx_reads_every_ticket_once(self):
-        self.pos.trade_day(tickets=30, push_every=0, close=False)
-        self.pos.faults.add("throttle", rate=0.1, retry_after=1, endpoint="/api/2.0/*")
+        self.pos.trade_day(tickets=40, push_every=0)
+        self.backend.pos_page_size = 3  # many requests: many faults
+        self.pos.requests.clear()
+        self.pos.faults.add("throttle", rate=0.1, retry_after=3, endpoint="/api/2.0/*")
         self.pos.faults.add("error", rate=0.05, status=502, endpoint="/api/2.0/*")
         failed, retried = self.poll()
         self.assertFalse(failed)
         statuses = Counter(entry["status"] for entry in self.pos.requests.entries())
-        self.assertGreater(statuses[429], 0)
-        self.assertGreater(retried["_pos_pull"], 0)
-        self.assert_every_sale_applied_once()
-        throttled = self.env["queue.job"].search(
-            [("method_name", "=", "_pos_pull"), ("state", "=", "done")]
+        self.assertGreaterEqual(statuses[429], 2, statuses)
+        self.assertGreaterEqual(statuses[200], 30, statuses)
+        self.assertEqual(retried["_pos_pull"], statuses[429] + statuses[502])
+        # A throttled read waits what the POS asks and spends no attempt; a
+        # failing POS's read is retried with back-off, an attempt spent.
+        self.assertEqual(
+            {(seconds, free) for status, seconds, free in self.retries if status == 429},
+            {(3, True)},
         )
-        self.assertTrue(throttled)
+        self.assertEqual(
+            {free for status, _seconds, free in self.retries if status == 502}, {False}
+        )
+        self.assert_every_sale_applied_once()
+        closings = self.env["connector.pos.closing"].search([("backend_id", "=", self.backend.id)])
+        self.assertEqual(set(closings.mapped("state")), {"closed"})
 
     def test_a_page_read_again_counts_once(self):
         self.pos.trade_day(tickets=10, push_every=0, close=False)
@@ -294,3 +321,38 @@ class TestPosPull(HttpCase):
         state = json.loads(self.backend._policy("tickets_poll").watermark)
         self.assertIn("sales", state)
         self.assertIn("sales:", self.backend.pos_pull_cursors)
+
+    def test_webhook_is_a_hint_to_poll_sooner(self):
+        """The POS's sale.update webhook queues a poll at once (whatever its
+        body says); many webhooks, one poll waiting."""
+        self.assertEqual(
+            self.backend.webhook_address,
+            f"{self.backend.get_base_url()}/connector/pos/v1/fleets/{FLEET}/legacy-webhooks",
+        )
+        self.pos.webhook_url = f"{self.base_url()}/connector/pos/v1/fleets/{FLEET}/legacy-webhooks"
+        self.addCleanup(setattr, self.pos, "webhook_url", None)
+        Job = self.env["queue.job"]
+        before = Job.search_count([("method_name", "=", "_pos_pull")])
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            sales = [self.pos.sale("S01", "R1", tenders=["card"]) for _ in range(3)]
+            self.assertTrue(self.pos.wait_webhooks(20))
+        deliveries = [entry for entry in self.pos.webhooks.log() if entry["topic"] == "sale.update"]
+        self.assertEqual([entry["status"] for entry in deliveries], [200] * 3)
+        self.env.invalidate_all()
+        self.assertEqual(
+            Job.search_count([("method_name", "=", "_pos_pull"), ("state", "=", "pending")]),
+            1,
+            "one poll queued",
+        )
+        self.assertEqual(Job.search_count([("method_name", "=", "_pos_pull")]), before + 1)
+        failed, _retried = self.run_jobs()
+        self.assertFalse(failed)
+        for sale in sales:
+            self.assertTrue(self.env["pos.order"].search([("uuid", "=", sale["uuid"])]))
+
+    def test_webhook_of_an_unknown_fleet_is_refused(self):
+        response = self.url_open(
+            "/connector/pos/v1/fleets/nope/legacy-webhooks", data={"type": "sale.update"}
+        )
+        self.assertEqual(response.status_code, 404)
