@@ -1,6 +1,8 @@
 import json
 from datetime import timedelta
 
+import psycopg2
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
@@ -286,7 +288,8 @@ class ConnectorBackend(models.Model):
                 raise UserError(
                     self.env._("%s is not in pull mode: its stores upload.", backend.name)
                 )
-            backend._pos_start_pull()
+            if not backend._pos_start_pull():
+                backend._pos_hint_pull()  # after the read running
         return True
 
     def _pos_hint_pull(self):
@@ -308,9 +311,22 @@ class ConnectorBackend(models.Model):
         return base + LEGACY_WEBHOOK_ROUTE.replace("<string:fleet>", self.pos_fleet_code)
 
     def _pos_start_pull(self):
+        """Start a poll now; False when a read of the fleet is running (it
+        holds the flow's state while it stores its page): that poll goes on."""
         self.ensure_one()
+        policy = self._policy(PULL_FLOW)
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    "SELECT 1 FROM connector_sync_policy WHERE id = %s FOR UPDATE NOWAIT",
+                    (policy.id,),
+                    log_exceptions=False,
+                )
+        except psycopg2.errors.LockNotAvailable:
+            return False
         self._pos_set_pull_state(polled_at=fields.Datetime.to_string(fields.Datetime.now()))
         self._pos_queue_pull(STEPS[0])
+        return True
 
     def _pos_queue_pull(self, step, until=None):
         """Queue the read of the next page of ``step``, on the flow's channel:

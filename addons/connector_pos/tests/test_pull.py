@@ -19,18 +19,24 @@ STORES = ("S01",)
 JOB_METHODS = ("_pos_pull", "_dispatch_received", "_process", "_process_batch")
 
 
-@tagged("post_install", "-at_install")
-class TestPosPull(HttpCase):
-    """A fleet in pull mode: Odoo reads the legacy POS's sales and register
-    closures by cursor, and applies them as the stores' uploads are."""
+class PullCase(HttpCase):
+    """A fleet in pull mode reading the legacy API of the POS simulator."""
+
+    rounding = "round_per_line"
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.pos = PosSimulator(seed=11, fleet_code=FLEET, stores=1, registers=2)
+        cls.pos = PosSimulator(
+            seed=11,
+            fleet_code=FLEET,
+            stores=1,
+            registers=2,
+            rounding="line" if cls.rounding == "round_per_line" else "ticket",
+        )
         cls.pos.start()
         cls.addClassCleanup(cls.pos.stop)
-        cls.backend, cls.stores, _keys = make_fleet(cls.env, stores=STORES)
+        cls.backend, cls.stores, _keys = make_fleet(cls.env, rounding=cls.rounding, stores=STORES)
         cls.backend.write(
             {
                 "pos_mode": "pull",
@@ -164,7 +170,11 @@ class TestPosPull(HttpCase):
             "every ticket applied",
         )
 
-    # --- tests -----------------------------------------------------------------------
+
+@tagged("post_install", "-at_install")
+class TestPosPull(PullCase):
+    """A fleet in pull mode: Odoo reads the legacy POS's sales and register
+    closures by cursor, and applies them as the stores' uploads are."""
 
     def test_a_day_polled_applies_every_ticket_once_and_closes_the_days(self):
         self.pos.trade_day(tickets=30, push_every=0)
@@ -356,3 +366,46 @@ class TestPosPull(HttpCase):
             "/connector/pos/v1/fleets/nope/legacy-webhooks", data={"type": "sale.update"}
         )
         self.assertEqual(response.status_code, 404)
+
+    def test_schedule_polls_at_the_flow_interval(self):
+        Job = self.env["queue.job"]
+        policy = self.backend._policy("tickets_poll")
+        policy.interval_minutes = 5
+
+        def starts():
+            return Job.search_count([("method_name", "=", "_pos_pull"), ("state", "=", "pending")])
+
+        self.env["connector.backend"]._cron_pos_pull()
+        self.assertEqual(starts(), 0, "polled by setUp a moment ago")
+        state = self.backend._pos_pull_state()  # polled now (the transaction's time)
+        self.backend._pos_set_pull_state(polled_at="2020-01-01 00:00:00")
+        self.env["connector.backend"]._cron_pos_pull()
+        self.assertEqual(starts(), 1)
+        self.assertEqual(self.backend._pos_pull_state()["polled_at"], state["polled_at"])
+        policy.enabled = False
+        self.backend._pos_set_pull_state(polled_at="2020-01-01 00:00:00")
+        self.run_jobs()
+        self.env["connector.backend"]._cron_pos_pull()
+        self.assertEqual(starts(), 0, "a disabled flow is not polled")
+
+
+@tagged("post_install", "-at_install")
+class TestPosPullRoundedPerTicket(PullCase):
+    """A POS that rounds taxes once per ticket, polled: Odoo's totals are its own."""
+
+    rounding = "round_globally"
+
+    def test_a_day_polled_equals_the_pos_to_the_cent(self):
+        self.pos.trade_day(tickets=20, push_every=0)
+        failed, _retried = self.poll()
+        self.assertFalse(failed)
+        self.assert_every_sale_applied_once()
+        sales = {sale["id"]: sale for sale in self.legacy_sales()}
+        for order in self.orders().filtered(lambda o: not o.uuid.endswith(":void")):
+            sale = sales[order.uuid]
+            self.assertFalse(
+                order.currency_id.compare_amounts(order.amount_tax, sale["total_tax"]),
+                f"tax of {sale['receipt_number']}",
+            )
+        closings = self.env["connector.pos.closing"].search([("backend_id", "=", self.backend.id)])
+        self.assertEqual(set(closings.mapped("state")), {"closed"})
