@@ -424,8 +424,11 @@ class ConnectorBackend(models.Model):
             self._pos_receive_sales(records)
         else:
             self._pos_receive_closures(records)
+        read_at = fields.Datetime.to_string(fields.Datetime.now())
         if version:
-            self._pos_set_pull_state(**{collection: version})
+            self._pos_set_pull_state(**{collection: version, "read_at": read_at})
+        else:
+            self._pos_set_pull_state(read_at=read_at)
         if full:
             self._pos_queue_pull(step, until=until)
         elif next_step:
@@ -554,3 +557,63 @@ class ConnectorBackend(models.Model):
         )
         first, last, count = self.env.cr.fetchone()
         return int(first or 0), int(last or 0), count
+
+    # --- health ------------------------------------------------------------------------
+
+    def _connector_health_checks(self):
+        """A pull fleet whose POS has not been read for longer than its flow's
+        SLA: a POS down for long, a read failing (an outlet to map)."""
+        checks = super()._connector_health_checks()
+        now = fields.Datetime.now()
+        fleets = self.filtered(
+            lambda b: b.backend_type == "pos" and b.pos_mode == "pull" and b.state == "running"
+        )
+        for backend in fleets:
+            policy = backend._policy(PULL_FLOW)
+            state = backend._pos_pull_state()
+            since = state.get("read_at") or state.get("polled_at")
+            if not policy.enabled or not since:
+                continue
+            since = fields.Datetime.to_datetime(since)
+            if now - since <= timedelta(minutes=policy.sla_lag_minutes or 15):
+                continue
+            failure = backend._pos_last_read_failure()
+            checks[backend.id].append(
+                (
+                    "pos_pull",
+                    self.env._(
+                        "The POS of %(backend)s has not been read since %(since)s UTC.%(why)s",
+                        backend=backend.name,
+                        since=fields.Datetime.to_string(since),
+                        why=f" {failure}" if failure else "",
+                    ),
+                )
+            )
+        return checks
+
+    def _pos_last_read_failure(self):
+        """What the last failed read job of this fleet said, or None."""
+        self.ensure_one()
+        for job in (
+            self.env["queue.job"]
+            .sudo()
+            .search(
+                [
+                    ("model_name", "=", "connector.backend"),
+                    ("method_name", "=", "_pos_pull"),
+                    ("state", "=", "failed"),
+                ],
+                order="date_created desc, id desc",
+                limit=50,
+            )
+        ):
+            if self.id in job.records.ids:
+                lines = (job.exc_info or "").strip().splitlines()
+                return job.exc_message or (lines[-1] if lines else None)
+        return None
+
+    def _health_check_labels(self):
+        return {
+            **super()._health_check_labels(),
+            "pos_pull": self.env._("The POS is not read"),
+        }

@@ -304,10 +304,23 @@ class TestPosPull(PullCase):
         failed, _retried = self.poll()
         self.assertIn("has no store", "".join(failed.values()))
         self.assertEqual(self.backend._pos_pull_state().get("sales"), cursor)
+        # Past the flow's SLA without a read, the fleet's health says why.
+        self.backend._pos_set_pull_state(read_at="2020-01-01 00:00:00")
+        (problem,) = [
+            message
+            for code, message in self.backend._connector_health_checks()[self.backend.id]
+            if code == "pos_pull"
+        ]
+        self.assertIn("has not been read since 2020-01-01 00:00:00", problem)
+        self.assertIn("has no store", problem)
         self.map_legacy()
         failed, _retried = self.poll()
         self.assertFalse(failed)
         self.assert_every_sale_applied_once()
+        self.assertNotIn(
+            "pos_pull",
+            [code for code, _message in self.backend._connector_health_checks()[self.backend.id]],
+        )
 
     def test_closure_differing_from_the_tickets_keeps_the_day_open(self):
         self.pos.ring("S01", "R1", count=4)
