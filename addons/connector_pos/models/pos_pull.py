@@ -18,7 +18,7 @@ from ..components.legacy import (
     closure_time,
     sale_tickets,
 )
-from ..components.ticket import ticket_time
+from ..components.ticket import pos_time, ticket_time
 from .connector_pos_closing import CLOSING_TOPIC
 from .pos_backend import TICKET_TOPIC
 
@@ -201,6 +201,12 @@ class ConnectorBackend(models.Model):
     )
     # The records to map (outlets, payment types) and those to look at
     # (registers, taxes); products and customers are many, and only read.
+    pos_pull_since = fields.Datetime(
+        string="Read sales from",
+        help="Pull mode: sales made before this time, and register closures before it, "
+        "are read (the cursor goes past them) but not applied: the POS's history before "
+        "Odoo took over. Empty: every sale the POS has.",
+    )
     pos_legacy_record_ids = fields.One2many(
         "connector.pos.legacy.record",
         "backend_id",
@@ -452,7 +458,10 @@ class ConnectorBackend(models.Model):
         batch_id = f"pull:{sales[0]['version']}-{sales[-1]['version']}" if sales else ""
         messages = []
         problems = []
+        since = self.pos_pull_since
         for sale in sales:
+            if since and pos_time(sale["sale_date"]) < since:
+                continue  # the POS's history before Odoo took over
             try:
                 tickets = sale_tickets(
                     sale,
@@ -514,7 +523,10 @@ class ConnectorBackend(models.Model):
         refs = self.env["connector.pos.legacy.record"].sudo()._refs(self)
         problems = []
         Event = self.env["connector.event"]
+        since = self.pos_pull_since
         for closure in closures:
+            if since and closure_time(closure) < since:
+                continue
             try:
                 outlet = refs["outlets"].get(closure["outlet_id"]) or {}
                 register = refs["registers"].get(closure["register_id"]) or {}

@@ -1,5 +1,6 @@
 import json
 from collections import Counter
+from datetime import timedelta
 from decimal import Decimal
 from unittest.mock import patch
 
@@ -10,6 +11,7 @@ from odoo.tests import HttpCase, tagged
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import Job as QueueJob
 
+from ..components.ticket import pos_time
 from ..models.pos_pull import ConnectorBackend as PullBackend
 from .common import FLEET, make_fleet, make_products
 
@@ -400,6 +402,24 @@ class TestPosPull(PullCase):
         self.run_jobs()
         self.env["connector.backend"]._cron_pos_pull()
         self.assertEqual(starts(), 0, "a disabled flow is not polled")
+
+    def test_history_before_the_start_is_read_not_applied(self):
+        before = self.pos.ring(count=3)
+        last = max(pos_time(ticket["closed_at"]) for ticket in before)
+        self.backend.pos_pull_since = last + timedelta(seconds=1)
+        after = [t for t in self.pos.ring(count=2) if t["type"] in ("sale", "return")]
+        failed, _retried = self.poll()
+        self.assertFalse(failed)
+        self.assertFalse(
+            self.env["pos.order"].search([("uuid", "in", [t["uuid"] for t in before])])
+        )
+        applied = self.env["pos.order"].search([("uuid", "in", [t["uuid"] for t in after])])
+        self.assertEqual(len(applied), len(after))
+        self.assertEqual(
+            self.backend._pos_pull_state()["sales"],
+            max(sale["version"] for sale in self.legacy_sales()),
+            "read past the history",
+        )
 
 
 @tagged("post_install", "-at_install")
