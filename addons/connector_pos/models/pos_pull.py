@@ -7,6 +7,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.http_client import RemoteRetryableError
+from odoo.addons.connector_base.components.topics import InboundTopic
 from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
 from odoo.addons.queue_job.exception import RetryableJobError
 
@@ -32,6 +33,34 @@ CLOSURES = "register_closures"
 SALES = "sales"
 STEPS = (*REFERENCE_COLLECTIONS, "closures_seen", SALES, CLOSURES)
 DEFAULT_PAGE_SIZE = 200
+# A sale or closure the fleet cannot convert yet (its outlet without a store,
+# a payment type without a tender): kept as read, to fail with its reason
+# and be converted when requeued, while the read and the other stores go on.
+LEGACY_TOPIC = "legacy.record"
+LEGACY_SCHEMA = {
+    "collection": {"type": "string", "required": True, "allowed": [SALES, CLOSURES]},
+    "record": {
+        "type": "dict",
+        "required": True,
+        "schema": {"id": {"type": "string", "required": True, "empty": False}},
+    },
+}
+
+
+def legacy_key(payload):
+    """A legacy record's versions are converted in order, a failed one holding the next."""
+    return f"legacy:{payload['collection']}:{payload['record']['id']}"
+
+
+def legacy_message(collection, record, occurred_at):
+    return {
+        "topic": LEGACY_TOPIC,
+        "payload": {"collection": collection, "record": record},
+        "idempotency_key": f"legacy:{collection}:{record['id']}:{record.get('version')}",
+        "occurred_at": occurred_at,
+    }
+
+
 # The ticket numbers of a register's business day read so far (duplicates
 # excepted); sales and returns only, as the legacy closure counts them.
 SEQUENCES_SQL = """
@@ -225,6 +254,30 @@ class ConnectorBackend(models.Model):
             backend.pos_pull_cursors = (
                 "\n".join(f"{name}: {cursors[name]}" for name in STEPS if name in cursors) or False
             )
+
+    def _connector_topics(self):
+        topics = super()._connector_topics()
+        if self.backend_type != "pos":
+            return topics
+        return {
+            **topics,
+            LEGACY_TOPIC: InboundTopic(
+                flow=PULL_FLOW,
+                schema=LEGACY_SCHEMA,
+                handler="_pos_apply_legacy_record",
+                sequence_key=legacy_key,
+                description="A sale or register closure of the polled POS that names what "
+                "the fleet has not mapped: converted once it is.",
+            ),
+        }
+
+    def _pos_apply_legacy_record(self, event, payload):
+        """Convert a sale or closure kept as read, now that the fleet may map
+        what it names: its tickets or closing are received as a page's are.
+        Still unmapped: fails naming what to map."""
+        if payload["collection"] == SALES:
+            return self._pos_receive_sales([payload["record"]], strict=True)
+        return self._pos_receive_closures([payload["record"]], strict=True)
 
     def _connector_flows(self):
         flows = super()._connector_flows()
@@ -450,9 +503,11 @@ class ConnectorBackend(models.Model):
         customers = {sale.get("customer_id") for sale in records if sale.get("customer_id")}
         return self.env["connector.pos.legacy.record"].sudo()._refs(self, products, customers)
 
-    def _pos_receive_sales(self, sales):
+    def _pos_receive_sales(self, sales, strict=False):
         """Store the tickets of a page of sales as events of the ``ticket`` topic,
-        each keyed by its UUID (the sale's id): read again, a duplicate."""
+        each keyed by its UUID (the sale's id): read again, a duplicate. A sale
+        naming what the fleet has not mapped is kept as read (``legacy.record``),
+        to fail alone with its reason; ``strict``: raise it instead."""
         refs = self._pos_refs(sales)
         in_page = {sale["id"]: sale for sale in sales}
         batch_id = f"pull:{sales[0]['version']}-{sales[-1]['version']}" if sales else ""
@@ -472,6 +527,7 @@ class ConnectorBackend(models.Model):
                 )
             except LegacyMappingError as exc:
                 problems.append(str(exc))
+                messages.append(legacy_message(SALES, sale, pos_time(sale["updated_at"])))
                 continue
             messages.extend(
                 {
@@ -482,9 +538,7 @@ class ConnectorBackend(models.Model):
                 }
                 for ticket in tickets
             )
-        if problems:
-            # Nothing of the page is stored, the cursor stays: the poll
-            # resumes where it stopped once the fleet is mapped.
+        if problems and strict:
             raise UserError(
                 self.env._(
                     "%(backend)s: the POS's sales name what the fleet has not mapped: "
@@ -517,9 +571,10 @@ class ConnectorBackend(models.Model):
             for line in sale.get("line_items") or []
         ]
 
-    def _pos_receive_closures(self, closures):
+    def _pos_receive_closures(self, closures, strict=False):
         """Store a page of register closures as events of the ``closing`` topic,
-        keyed by the closure's id: read again, a duplicate."""
+        keyed by the closure's id: read again, a duplicate. One naming what the
+        fleet has not mapped is kept as read, as a sale is (``strict``: raised)."""
         refs = self.env["connector.pos.legacy.record"].sudo()._refs(self)
         problems = []
         Event = self.env["connector.event"]
@@ -536,6 +591,14 @@ class ConnectorBackend(models.Model):
                 payload = closure_payload(closure, refs, sequences)
             except LegacyMappingError as exc:
                 problems.append(str(exc))
+                if not strict:
+                    Event._receive(
+                        self,
+                        source="poll",
+                        **Event._message_args(
+                            legacy_message(CLOSURES, closure, closure_time(closure))
+                        ),
+                    )
                 continue
             Event._receive(
                 self,
@@ -545,7 +608,7 @@ class ConnectorBackend(models.Model):
                 occurred_at=closure_time(closure),
                 source="poll",
             )
-        if problems:
+        if problems and strict:
             raise UserError(
                 self.env._(
                     "%(backend)s: the POS's register closures name what the fleet has not "

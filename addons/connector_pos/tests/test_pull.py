@@ -15,8 +15,9 @@ from ..components.ticket import pos_time
 from ..models.pos_pull import ConnectorBackend as PullBackend
 from .common import FLEET, make_fleet, make_products
 
-# One store: Point of Sale gives a cash payment method to one Point of Sale
-# only, and a fleet maps its cash tender to one method.
+# The POS has two outlets; the fleet maps S01's to its store (Point of Sale
+# gives a cash payment method to one Point of Sale only, and a fleet maps its
+# cash tender to one method). S02's outlet has no store until a test gives it one.
 STORES = ("S01",)
 JOB_METHODS = ("_pos_pull", "_dispatch_received", "_process", "_process_batch")
 
@@ -32,7 +33,7 @@ class PullCase(HttpCase):
         cls.pos = PosSimulator(
             seed=11,
             fleet_code=FLEET,
-            stores=1,
+            stores=2,
             registers=2,
             rounding="line" if cls.rounding == "round_per_line" else "ticket",
         )
@@ -114,8 +115,14 @@ class PullCase(HttpCase):
     def orders(self):
         return self.env["pos.order"].search([("connector_pos_store_id", "in", self.stores.ids)])
 
-    def legacy_sales(self):
-        return self.pos.snapshot(["legacy_sales"])["legacy_sales"]
+    def legacy_sales(self, outlets=STORES):
+        """The POS's sales (of the outlets mapped to a store, by default)."""
+        ids = {self.pos.legacy_ids()["outlets"][code] for code in outlets}
+        return [
+            sale
+            for sale in self.pos.snapshot(["legacy_sales"])["legacy_sales"]
+            if sale["outlet_id"] in ids
+        ]
 
     def ticket_events(self):
         return self.env["connector.event"].search(
@@ -145,7 +152,7 @@ class PullCase(HttpCase):
             self.assertTrue(by_uuid.get(f"{sale['id']}:void"), "a void reverses its sale")
         # The tickets as the registers rang them up (the push ground truth).
         status = {sale["id"]: sale["status"] for sale in sales}
-        for ticket in self.pos.tickets():
+        for ticket in self.pos.tickets(store="S01"):
             if ticket["type"] in ("sale", "return") and status[ticket["uuid"]] != "SAVED":
                 order = by_uuid[ticket["uuid"]]
                 self.assertEqual(
@@ -179,7 +186,7 @@ class TestPosPull(PullCase):
     closures by cursor, and applies them as the stores' uploads are."""
 
     def test_a_day_polled_applies_every_ticket_once_and_closes_the_days(self):
-        self.pos.trade_day(tickets=30, push_every=0)
+        self.pos.trade_day("S01", tickets=30, push_every=0)
         failed, _retried = self.poll()
         self.assertFalse(failed)
         self.assert_every_sale_applied_once()
@@ -199,7 +206,7 @@ class TestPosPull(PullCase):
         self.assertEqual(len(self.orders()), count)
 
     def test_pull_under_429_and_5xx_reads_every_ticket_once(self):
-        self.pos.trade_day(tickets=40, push_every=0)
+        self.pos.trade_day("S01", tickets=40, push_every=0)
         self.backend.pos_page_size = 3  # many requests: many faults
         self.pos.requests.clear()
         self.pos.faults.add("throttle", rate=0.1, retry_after=3, endpoint="/api/2.0/*")
@@ -224,7 +231,7 @@ class TestPosPull(PullCase):
         self.assertEqual(set(closings.mapped("state")), {"closed"})
 
     def test_a_page_read_again_counts_once(self):
-        self.pos.trade_day(tickets=10, push_every=0, close=False)
+        self.pos.trade_day("S01", tickets=10, push_every=0, close=False)
         state = self.backend._pos_pull_state()
         # The first page of sales is stored, then the job dies before its
         # end: all of it is rolled back, the cursor with it.
@@ -296,32 +303,70 @@ class TestPosPull(PullCase):
         )
         self.assert_every_sale_applied_once()
 
-    def test_unmapped_outlet_stops_the_read_until_mapped(self):
-        ids = self.pos.legacy_ids()
-        self.env["connector.pos.legacy.record"].search(
-            [("legacy_id", "=", ids["outlets"]["S01"])]
-        ).store_id = False
-        self.pos.ring(count=3)
-        cursor = self.backend._pos_pull_state().get("sales")
+    def test_unmapped_outlet_fails_alone_and_applies_once_mapped(self):
+        """The sales of an outlet without a store fail alone, naming it; the
+        read and the other store go on; mapped and requeued, they apply."""
+        self.pos.ring("S01", count=3)
+        card_only = [self.pos.sale("S02", register, tenders=["card"]) for register in ("R1", "R2")]
+        self.pos.close("S02")
         failed, _retried = self.poll()
-        self.assertIn("has no store", "".join(failed.values()))
-        self.assertEqual(self.backend._pos_pull_state().get("sales"), cursor)
-        # Past the flow's SLA without a read, the fleet's health says why.
-        self.backend._pos_set_pull_state(read_at="2020-01-01 00:00:00")
-        (problem,) = [
-            message
-            for code, message in self.backend._connector_health_checks()[self.backend.id]
-            if code == "pos_pull"
-        ]
-        self.assertIn("has not been read since 2020-01-01 00:00:00", problem)
-        self.assertIn("has no store", problem)
-        self.map_legacy()
-        failed, _retried = self.poll()
-        self.assertFalse(failed)
-        self.assert_every_sale_applied_once()
+        self.assertFalse(failed, "the read goes on")
+        self.assert_every_sale_applied_once()  # S01's
+        self.assertEqual(
+            self.backend._pos_pull_state()["sales"],
+            max(sale["version"] for sale in self.legacy_sales(("S01", "S02"))),
+        )
+        kept = self.env["connector.event"].search(
+            [("backend_id", "=", self.backend.id), ("topic", "=", "legacy.record")]
+        )
+        self.assertEqual(
+            sorted(kept.mapped(lambda e: e.payload["collection"])),
+            ["register_closures", "register_closures", "sales", "sales"],
+        )
+        self.assertEqual(set(kept.mapped("state")), {"failed"})
+        self.assertIn("has no store", kept[0].error_message)
+        self.assertIn(self.pos.legacy_ids()["outlets"]["S02"], kept[0].error_message)
         self.assertNotIn(
             "pos_pull",
             [code for code, _message in self.backend._connector_health_checks()[self.backend.id]],
+            "the POS is read",
+        )
+        # The administrator gives the outlet its store; support requeues.
+        card = self.env["connector.pos.tender"].search(
+            [("backend_id", "=", self.backend.id), ("tender_type", "=", "card")]
+        )
+        store = self.env["connector.pos.store"].create(
+            {
+                "backend_id": self.backend.id,
+                "code": "S02",
+                "name": "Store S02",
+                "config_id": self.env["pos.config"]
+                .create(
+                    {
+                        "name": "Store S02",
+                        "payment_method_ids": [(6, 0, card.payment_method_id.ids)],
+                    }
+                )
+                .id,
+            }
+        )
+        self.env["connector.pos.legacy.record"].search(
+            [("legacy_id", "=", self.pos.legacy_ids()["outlets"]["S02"])]
+        ).store_id = store
+        kept.action_requeue()
+        failed, _retried = self.run_jobs()
+        self.assertFalse(failed)
+        self.assertEqual(set(kept.mapped("state")), {"done"}, kept.mapped("error_message"))
+        orders = self.env["pos.order"].search([("uuid", "in", [t["uuid"] for t in card_only])])
+        self.assertEqual(len(orders), 2)
+        closings = self.env["connector.pos.closing"].search([("store_id", "=", store.id)])
+        self.assertEqual(set(closings.mapped("state")), {"closed"})
+        # Read again, nothing twice.
+        self.backend._pos_set_pull_state(sales=0, register_closures=0)
+        failed, _retried = self.poll()
+        self.assertFalse(failed)
+        self.assertEqual(
+            self.env["pos.order"].search_count([("connector_pos_store_id", "=", store.id)]), 2
         )
 
     def test_closure_differing_from_the_tickets_keeps_the_day_open(self):
@@ -341,7 +386,7 @@ class TestPosPull(PullCase):
         self.assertNotEqual(self.orders().session_id.state, "closed")
 
     def test_cursors_are_shown(self):
-        self.pos.ring(count=2)
+        self.pos.ring("S01", count=2)
         self.poll()
         state = json.loads(self.backend._policy("tickets_poll").watermark)
         self.assertIn("sales", state)
@@ -404,10 +449,10 @@ class TestPosPull(PullCase):
         self.assertEqual(starts(), 0, "a disabled flow is not polled")
 
     def test_history_before_the_start_is_read_not_applied(self):
-        before = self.pos.ring(count=3)
+        before = self.pos.ring("S01", count=3)
         last = max(pos_time(ticket["closed_at"]) for ticket in before)
         self.backend.pos_pull_since = last + timedelta(seconds=1)
-        after = [t for t in self.pos.ring(count=2) if t["type"] in ("sale", "return")]
+        after = [t for t in self.pos.ring("S01", count=2) if t["type"] in ("sale", "return")]
         failed, _retried = self.poll()
         self.assertFalse(failed)
         self.assertFalse(
@@ -417,7 +462,7 @@ class TestPosPull(PullCase):
         self.assertEqual(len(applied), len(after))
         self.assertEqual(
             self.backend._pos_pull_state()["sales"],
-            max(sale["version"] for sale in self.legacy_sales()),
+            max(sale["version"] for sale in self.legacy_sales(("S01", "S02"))),
             "read past the history",
         )
 
@@ -429,7 +474,7 @@ class TestPosPullRoundedPerTicket(PullCase):
     rounding = "round_globally"
 
     def test_a_day_polled_equals_the_pos_to_the_cent(self):
-        self.pos.trade_day(tickets=20, push_every=0)
+        self.pos.trade_day("S01", tickets=20, push_every=0)
         failed, _retried = self.poll()
         self.assertFalse(failed)
         self.assert_every_sale_applied_once()
