@@ -1,1 +1,1 @@
-from . import closing, upload
+from . import closing, legacy, upload

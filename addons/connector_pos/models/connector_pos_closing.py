@@ -277,8 +277,12 @@ class ConnectorPosClosing(models.Model):
         self.ensure_one()
         label = self._label()
         data = {"closing_id": self.id}
-        received = self._received_sequences()
         differences = []
+        if self.backend_id.pos_mode == "pull":
+            # A polled POS's closure carries its totals, not the ticket numbers
+            # it covers; its cursor misses no sale: the amounts are compared.
+            return differences + self._amount_differences(label, data)
+        received = self._received_sequences()
         first, last = self.first_sequence, self.last_sequence
         missing = missing_sequences(first, last, received)
         if missing:
@@ -328,6 +332,12 @@ class ConnectorPosClosing(models.Model):
                     fix_data=data,
                 )
             )
+        return differences + self._amount_differences(label, data)
+
+    def _amount_differences(self, label, data):
+        """What differs between the Z report's totals per tender and the
+        payments of the register's orders of the day in Odoo."""
+        differences = []
         counted, unmapped = self._counted()
         for tender in unmapped:
             differences.append(
@@ -655,7 +665,7 @@ class ConnectorBackend(models.Model):
         # one comparison, not 500.
         if (
             differing
-            and differing._received_every_number()
+            and (self.pos_mode == "pull" or differing._received_every_number())
             and not self._pos_tickets_pending(payload)
         ):
             self._pos_reconcile_closings(fields.Date.to_date(payload["business_day"]))
