@@ -15,9 +15,8 @@ from ..components.ticket import pos_time
 from ..models.pos_pull import ConnectorBackend as PullBackend
 from .common import FLEET, make_fleet, make_products
 
-# The POS has two outlets; the fleet maps S01's to its store (Point of Sale
-# gives a cash payment method to one Point of Sale only, and a fleet maps its
-# cash tender to one method). S02's outlet has no store until a test gives it one.
+# The POS has two outlets; the fleet maps S01's to its store. S02's outlet has
+# no store until a test gives it one.
 STORES = ("S01",)
 JOB_METHODS = ("_pos_pull", "_dispatch_received", "_process", "_process_batch")
 

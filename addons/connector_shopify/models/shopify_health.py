@@ -15,7 +15,7 @@ WEBHOOK_CHECK_MINUTES = 60
 class ConnectorBackend(models.Model):
     """Health of a Shopify backend: its webhook subscriptions."""
 
-    _inherit = "connector.backend"
+    _inherit = "connector.backend"  # pylint: disable=consider-merging-classes-inherited
 
     def _connector_health_checks(self):
         # Asked first: a refusal of the credentials it meets is then reported
