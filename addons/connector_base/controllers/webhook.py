@@ -15,6 +15,13 @@ from ..components.payload import BodyError, parse_body
 
 _logger = logging.getLogger(__name__)
 
+# A body over the limit is still read, a piece at a time and thrown away, up to
+# this much: a client still sending when the answer comes and the connection
+# closes never reads the answer (a 413 taken for a lost answer is sent again,
+# forever). Beyond it, the connection is closed unread.
+DRAIN_MAX_BYTES = 16 * 1024 * 1024
+DRAIN_PIECE_BYTES = 64 * 1024
+
 
 def _hashable(domain):
     """A domain as a key of the backend lookup's cache."""
@@ -39,20 +46,25 @@ class WebhookIntake:
     def _read_body(self, httprequest, limit):
         """The request's body, or None when it is over ``limit`` bytes.
 
-        A body with a Content-Length over the limit is refused before a byte
-        is read. A chunked body has no length to check first: at most
-        ``limit + 1`` bytes of it are read, enough to know it is too long.
-        (Reading it whole, as ``get_data()`` does, would let anybody make the
-        worker read and hold whatever they send.)
+        A body with a Content-Length over the limit is refused without being
+        kept: read and thrown away (up to :data:`DRAIN_MAX_BYTES`, no more
+        than an accepted body's time), so that the client, done sending,
+        reads the refusal. A chunked body has no
+        length to check first: at most ``limit + 1`` bytes of it are kept,
+        enough to know it is too long. (Reading it whole, as ``get_data()``
+        does, would let anybody make the worker read and hold whatever they
+        send.)
         """
         length = httprequest.content_length
-        if length is not None:
-            if length > limit:
-                return None
-            return httprequest.get_data()  # bounded by its Content-Length
         # Odoo's request wrapper does not expose the WSGI input; its own
         # websocket code reads the raw environ the same way.
         environ = httprequest._HTTPRequest__environ
+        if length is not None:
+            if length > limit:
+                if length <= DRAIN_MAX_BYTES:
+                    self._discard(environ["wsgi.input"], length)
+                return None
+            return httprequest.get_data()  # bounded by its Content-Length
         if not environ.get("wsgi.input_terminated"):
             return b""  # neither a length nor chunked: no body
         stream = environ["wsgi.input"]
@@ -63,7 +75,18 @@ class WebhookIntake:
                 break
             chunks.append(chunk)
             size += len(chunk)
+        # Not read further: a chunked body that never ends would hold the worker.
         return None if size > limit else b"".join(chunks)
+
+    @staticmethod
+    def _discard(stream, at_most):
+        """Read and forget up to ``at_most`` bytes of ``stream``, a piece at a time."""
+        left = at_most
+        while left > 0:
+            piece = stream.read(min(DRAIN_PIECE_BYTES, left))
+            if not piece:
+                return
+            left -= len(piece)
 
     def _receive_webhook(self, backend_domain):
         """Authenticate, bound, parse and store one webhook delivery.

@@ -1,5 +1,6 @@
 import http.client
 import json
+import time
 
 from odoo.tests import HttpCase, tagged
 from odoo.tests.common import HOST, TEST_CURSOR_COOKIE_NAME
@@ -95,6 +96,21 @@ class TestWebhookCost(HttpCase):
             status, body = self.answer(conn)
         self.assertEqual(status, 413)
         self.assertEqual(body["status"], f"body over {LIMIT} bytes")
+
+    def test_declared_length_over_the_limit_is_refused_once_sent(self):
+        # A client (a store's POS) sends its whole body before it reads the
+        # answer: closed on it while it still sent, it would never read the
+        # 413 and would take it for a lost answer, sending again forever.
+        body = b'{"note": "' + b"x" * (2 * LIMIT) + b'"}'
+        with self.allow_requests():
+            conn = self.post_raw({"Content-Length": str(len(body))})
+            conn.send(body[:LIMIT])
+            time.sleep(0.5)  # the server has looked at the length meanwhile
+            conn.send(body[LIMIT:])
+            status, answer = self.answer(conn)
+        self.assertEqual(status, 413)
+        self.assertEqual(answer["status"], f"body over {LIMIT} bytes")
+        self.assertFalse(self.env["connector.event"].search([("backend_id", "=", self.backend.id)]))
 
     def test_chunked_body_is_read_no_further_than_the_limit(self):
         chunk = b"x" * (LIMIT + 10)
