@@ -427,8 +427,8 @@ class PosSimulator(Simulator):
     def resume(self, last_day=None, sequences=None):
         """Carry on where the fleet left off, as stores do after a restart of
         this simulator: the business day after ``last_day`` (an ISO date, when
-        it is not before today's), each register's numbers after the last in
-        ``sequences`` ``{store: {register: last number}}``."""
+        it is not before today's), each register's numbers right after the
+        last in ``sequences`` ``{store: {register: last number}}`` (no gap)."""
         with self.lock:
             if last_day and date.fromisoformat(last_day) >= self.fleet.business_day:
                 self.fleet.start_day(date.fromisoformat(last_day) + timedelta(days=1))
@@ -437,7 +437,7 @@ class PosSimulator(Simulator):
                     record = self.fleet.stores.get(store)
                     register = record and record.registers.get(code)
                     if register:
-                        register.next_sequence = max(register.next_sequence, int(last) + 1)
+                        register.next_sequence = int(last) + 1
             return self.fleet.business_day
 
     def next_day(self):
