@@ -193,7 +193,11 @@ class PosSimulator(Simulator):
             with self.lock:
                 answer = apply()
         except ApiError as exc:
-            request.sim_note = {"error": exc.errors[0]["code"], "errors": len(exc.errors)}
+            request.sim_note = {
+                **getattr(request, "sim_note", {}),
+                "error": exc.errors[0]["code"],
+                "errors": len(exc.errors),
+            }
             return json_response(exc.body(), status=exc.status)
         return json_response(answer)
 
@@ -212,7 +216,11 @@ class PosSimulator(Simulator):
     def catalog_upsert(self, request, store):
         def apply():
             body = self.vendor.parse(request.get_data(), request.headers.get("Content-Type"))
-            request.sim_note = {"store": store, "products": len(body.get("products") or [])}
+            request.sim_note = {
+                "store": store,
+                "products": len(body.get("products") or []),
+                "idempotency_key": body.get("idempotency_key"),
+            }
             return self.vendor.upsert_products(store, body)
 
         return self._vendor_call(request, apply)
@@ -220,7 +228,10 @@ class PosSimulator(Simulator):
     def inventory_set(self, request):
         def apply():
             body = self.vendor.parse(request.get_data(), request.headers.get("Content-Type"))
-            request.sim_note = {"counts": len(body.get("counts") or [])}
+            request.sim_note = {
+                "counts": len(body.get("counts") or []),
+                "idempotency_key": body.get("idempotency_key"),
+            }
             return self.vendor.set_counts(body)
 
         return self._vendor_call(request, apply)

@@ -1,0 +1,145 @@
+import math
+
+from odoo import api, models
+
+from ..components import catalog
+from .connector_pos_catalog import AVAILABILITY_TOPIC
+
+# The stores, of running fleets, that sell a product and whose stock location
+# holds a location: one statement on every quant change.
+STORES_OF_SQL = """
+SELECT binding.id, store.backend_id
+  FROM connector_pos_product binding
+  JOIN connector_pos_store store ON store.id = binding.store_id AND store.active
+  JOIN connector_backend backend
+       ON backend.id = store.backend_id AND backend.state IN ('running', 'circuit_open')
+  JOIN pos_config config ON config.id = store.config_id
+  JOIN stock_picking_type kind ON kind.id = config.picking_type_id
+  JOIN stock_location location ON location.id = kind.default_location_src_id
+ WHERE binding.odoo_id = %(product)s
+   AND %(path)s LIKE location.parent_path || '%%'
+"""
+
+
+class StockQuant(models.Model):
+    _inherit = "stock.quant"
+
+    @api.model
+    def _update_available_quantity(self, product_id, location_id, *args, **kwargs):
+        result = super()._update_available_quantity(product_id, location_id, *args, **kwargs)
+        self.env["connector.pos.stock.sync"]._stock_changed(product_id, location_id)
+        return result
+
+    @api.model
+    def _update_reserved_quantity(self, product_id, location_id, *args, **kwargs):
+        result = super()._update_reserved_quantity(product_id, location_id, *args, **kwargs)
+        self.env["connector.pos.stock.sync"]._stock_changed(product_id, location_id)
+        return result
+
+
+class ConnectorPosStockSync(models.AbstractModel):
+    """Available quantity per store out to the stores' POS, as the Shopify stock
+    flow sends it: every quant change at a store's stock location of a product
+    the store's POS knows queues one change per (store, product); changes of
+    one key coalesce while pending, and the quantity (free: on hand less
+    reserved, never below 0) is read when the batch is sent, up to 100 per
+    call. The POS gets Odoo's latest figure in as few calls as possible."""
+
+    _name = "connector.pos.stock.sync"
+    _description = "POS Availability Sync"
+
+    @api.model
+    def _stock_changed(self, product, location):
+        if location.usage != "internal":
+            return
+        self.env["connector.pos.product"].flush_model(["odoo_id", "store_id"])
+        self.env.cr.execute(STORES_OF_SQL, {"product": product.id, "path": location.parent_path})
+        rows = self.env.cr.fetchall()
+        if not rows:
+            return
+        Binding = self.env["connector.pos.product"].sudo()
+        Backend = self.env["connector.backend"].sudo()
+        for binding_id, backend_id in rows:
+            if Backend.browse(backend_id)._policy("stock_out").enabled:
+                self._queue(Binding.browse(binding_id))
+
+    @api.model
+    def _queue(self, binding):
+        binding = binding.sudo()
+        if not binding.backend_id._policy("stock_out").enabled:
+            return
+        binding.backend_id._send_later(
+            AVAILABILITY_TOPIC,
+            f"{binding.store_id.id}:{binding.odoo_id.id}",
+            {"binding_id": binding.id},
+            record=binding.odoo_id,
+        )
+
+    @api.model
+    def _available(self, binding):
+        product = binding.odoo_id.with_context(location=binding.store_id.location_id.id)
+        return max(0, math.floor(product.free_qty))
+
+    @api.model
+    def _send(self, backend, items):
+        """Set the available quantity of each item's product at its store, in one
+        call; ``{item id: reason}`` for those the POS refused. The POS applies a
+        call whole or not at all and names each count it refuses: the others
+        are sent again without them."""
+        Binding = self.env["connector.pos.product"].sudo()
+        client = backend._pos_client()
+        refused = {}
+        pending = []
+        for item in items:
+            binding = Binding.browse(item.payload["binding_id"]).exists()
+            if not binding or not binding.store_id.active:
+                refused[item.id] = self.env._("The store no longer sells this product.")
+                continue
+            count = {
+                "store": binding.store_id.code,
+                "sku": binding.external_id,
+                "available": self._available(binding),
+            }
+            pending.append((item, count))
+        while pending:
+            counts = [count for _item, count in pending]
+            key = catalog.idempotency_key([item.id for item, _count in pending], counts)
+            _answer, errors = client.set_counts(counts, key)
+            if errors is None:
+                for item, count in pending:
+                    item.remote_result = f"available = {count['available']}"
+                break
+            blamed = catalog.blamed(errors, "counts")
+            if not blamed or any(index >= len(pending) for index in blamed):
+                message = catalog.errors_message(errors)
+                refused.update(dict.fromkeys([item.id for item, _count in pending], message))
+                break
+            for index, message in blamed.items():
+                item, count = pending[index]
+                refused[item.id] = self.env._(
+                    "%(store)s refused the quantity of %(sku)s: %(reason)s",
+                    store=count["store"],
+                    sku=count["sku"],
+                    reason=message,
+                )
+            pending = [entry for index, entry in enumerate(pending) if index not in blamed]
+        return refused
+
+    @api.model
+    def _snapshot(self, backend):
+        """Queue every product of every store: the reconciliation (a full push)."""
+        bindings = (
+            self.env["connector.pos.product"].sudo().search([("backend_id", "=", backend.id)])
+        )
+        backend._send_later_many(
+            AVAILABILITY_TOPIC,
+            (
+                (
+                    f"{binding.store_id.id}:{binding.odoo_id.id}",
+                    {"binding_id": binding.id},
+                    binding.odoo_id,
+                )
+                for binding in bindings
+            ),
+        )
+        return len(bindings)
