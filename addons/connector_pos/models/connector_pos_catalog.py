@@ -45,7 +45,15 @@ class ConnectorPosCatalogSync(models.AbstractModel):
         return (
             self.env["connector.backend"]
             .sudo()
-            .search([("backend_type", "=", "pos"), ("state", "in", ("running", "circuit_open"))])
+            .search(
+                [
+                    ("backend_type", "=", "pos"),
+                    # The vendor's API of push-mode fleets; a legacy POS
+                    # polled in pull mode only gives its tickets.
+                    ("pos_mode", "=", "push"),
+                    ("state", "in", ("running", "circuit_open")),
+                ]
+            )
         )
 
     @api.model
@@ -139,6 +147,13 @@ class ConnectorPosCatalogSync(models.AbstractModel):
         A row the POS (or Odoo) refused, unchanged since, is not queued again
         every run: support requeues it once its cause is fixed.
         """
+        if backend.pos_mode != "push":
+            raise UserError(
+                self.env._(
+                    "%(backend)s polls a legacy POS: its catalog is not sent from Odoo.",
+                    backend=backend.display_name,
+                )
+            )
         if task:
             backend = backend.with_context(connector_task_id=task.id)
         changes, unchanged, held = [], 0, 0
@@ -501,7 +516,7 @@ class ConnectorBackend(models.Model):
         )
 
     def _test_connection(self):
-        if self.backend_type != "pos":
+        if self.backend_type != "pos" or self.pos_mode != "push":
             return super()._test_connection()
         answer = self._pos_client().stores()
         known = {store.get("code") for store in answer.get("stores", [])}

@@ -13,6 +13,7 @@ SELECT binding.id, store.backend_id
   JOIN connector_pos_store store ON store.id = binding.store_id AND store.active
   JOIN connector_backend backend
        ON backend.id = store.backend_id AND backend.state IN ('running', 'circuit_open')
+      AND backend.pos_mode = 'push'
   JOIN pos_config config ON config.id = store.config_id
   JOIN stock_picking_type kind ON kind.id = config.picking_type_id
   JOIN stock_location location ON location.id = kind.default_location_src_id

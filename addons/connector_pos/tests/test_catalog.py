@@ -245,6 +245,26 @@ class TestCatalogOut(TransactionCase):
         self.scheduled_run()
         self.assertEqual(self.calls("catalog_upsert", since), [])
 
+    def test_a_pricing_user_flags_a_rule_urgent_without_connector_rights(self):
+        self.scheduled_run()
+        user = self.env["res.users"].create(
+            {
+                "name": "Pricing manager",
+                "login": "pricing.manager",
+                "group_ids": [(6, 0, self.env.ref("product.group_product_manager").ids)],
+            }
+        )
+        self.assertFalse(user.has_group("connector_base.group_connector_user"))
+        with trap_jobs() as trap:
+            self.paris_rule.with_user(user).write(
+                {"fixed_price": 12.0, "connector_pos_urgent": True}
+            )
+            run_trapped_jobs(self.env, trap)
+        self.assertEqual(self.price_at("S01", 0), Decimal("12.00"))
+        # The flag is the connector's: on the rule form for connector users only.
+        arch = self.env["product.pricelist.item"].with_user(user).get_view(view_type="form")["arch"]
+        self.assertNotIn("connector_pos_urgent", arch)
+
     def test_moves_at_a_store_send_its_latest_quantity_once_per_sku(self):
         self.scheduled_run()  # the stores know the products (and get their quantities)
         self.assertEqual(self.pos.available("S01", self.sku(3)), 50)
@@ -269,12 +289,24 @@ class TestCatalogOut(TransactionCase):
         free = self.products[3].with_context(location=self.s01.location_id.id).free_qty
         self.assertEqual(free, 43)
 
+    def test_a_fleet_polled_in_pull_mode_sends_nothing(self):
+        self.scheduled_run()
+        self.backend.pos_mode = "pull"
+        self.backend._policy("catalog_out").watermark = False
+        with trap_jobs() as trap:
+            self.env["connector.backend"]._cron_pos_export_catalog()
+            self.ship(self.products[3], self.s01)
+            self.assertFalse(trap.enqueued_jobs)
+        self.assertFalse(self.outbound(AVAILABILITY_TOPIC, "pending"))
+
     def test_remote_faults_are_retried_and_nothing_is_lost(self):
         # The first catalog call is applied but its answer lost; the next is
-        # throttled; the first availability call meets a 503.
+        # throttled; the first availability call meets a 503, the next is
+        # applied but its answer cut in the middle.
         self.pos.faults.add("drop", endpoint="catalog_upsert", apply=True, limit=1)
         self.pos.faults.add("throttle", endpoint="catalog_upsert", retry_after=2, limit=1)
         self.pos.faults.add("error", endpoint="inventory_set", status=503, limit=1)
+        self.pos.faults.add("malformed", endpoint="inventory_set", limit=1)
         self.backend._policy("catalog_out").watermark = False
         retries = []
         with trap_jobs() as trap:
@@ -288,7 +320,8 @@ class TestCatalogOut(TransactionCase):
                     for topic in (CATALOG_TOPIC, AVAILABILITY_TOPIC):
                         if self.outbound(topic, "pending"):
                             self.backend._enqueue_outbound_flush(topic)
-        self.assertGreaterEqual(len(retries), 3)
+        self.assertGreaterEqual(len(retries), 4)
+        self.assertIn("could not be read", " ".join(str(retry) for retry in retries))
         self.assertIn(2, [retry.seconds for retry in retries], "the remote's Retry-After")
         for store in ("S01", "S02"):
             self.assertEqual(len(self.pos.store_products(store)), PRODUCTS)
@@ -297,6 +330,8 @@ class TestCatalogOut(TransactionCase):
         self.assertEqual(set(self.outbound(AVAILABILITY_TOPIC).mapped("state")), {"sent"})
         # The resend after the lost answer carried the same key: answered, not applied twice.
         keys = [c["idempotency_key"] for c in self.calls("catalog_upsert") if c["processed"]]
+        self.assertLess(len(set(keys)), len(keys))
+        keys = [c["idempotency_key"] for c in self.calls("inventory_set") if c["processed"]]
         self.assertLess(len(set(keys)), len(keys))
         self.assertEqual({p["version"] for p in self.pos.store_products("S01").values()}, {1})
 
