@@ -77,9 +77,20 @@ class ConnectorPosStockSync(models.AbstractModel):
         )
 
     @api.model
-    def _available(self, binding):
-        product = binding.odoo_id.with_context(location=binding.store_id.location_id.id)
-        return max(0, math.floor(product.free_qty))
+    def _available(self, bindings):
+        """``{binding id: quantity}``: the free quantity of each binding's product
+        at its store's location, in whole units, never below 0; one stock
+        query per store."""
+        quantities = {}
+        for store in bindings.store_id:
+            mine = bindings.filtered(lambda b, s=store: b.store_id == s)
+            free = {
+                product.id: product.free_qty
+                for product in mine.odoo_id.with_context(location=store.location_id.id)
+            }
+            for binding in mine:
+                quantities[binding.id] = max(0, math.floor(free[binding.odoo_id.id]))
+        return quantities
 
     @api.model
     def _send(self, backend, items):
@@ -90,16 +101,18 @@ class ConnectorPosStockSync(models.AbstractModel):
         Binding = self.env["connector.pos.product"].sudo()
         client = backend._pos_client()
         refused = {}
+        bindings = Binding.browse([item.payload["binding_id"] for item in items]).exists()
+        available = self._available(bindings.filtered("store_id.active"))
         pending = []
         for item in items:
-            binding = Binding.browse(item.payload["binding_id"]).exists()
-            if not binding or not binding.store_id.active:
+            binding = Binding.browse(item.payload["binding_id"])
+            if binding.id not in available:
                 refused[item.id] = self.env._("The store no longer sells this product.")
                 continue
             count = {
                 "store": binding.store_id.code,
                 "sku": binding.external_id,
-                "available": self._available(binding),
+                "available": available[binding.id],
             }
             pending.append((item, count))
         while pending:

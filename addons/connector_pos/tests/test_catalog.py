@@ -186,6 +186,35 @@ class TestCatalogOut(TransactionCase):
         self.assertEqual(self.calls("catalog_upsert", since), [])
         self.assertFalse(self.outbound(CATALOG_TOPIC, "pending"))
 
+    def test_export_now_and_the_full_quantity_push_are_followed_by_tasks(self):
+        Task = self.env["connector.task"]
+
+        def last(kind):
+            task = Task.search([("backend_id", "=", self.backend.id), ("kind", "=", kind)], limit=1)
+            task.invalidate_recordset()
+            return task
+
+        for _run in range(2):
+            with trap_jobs() as trap:
+                self.backend.action_pos_export_catalog()
+                run_trapped_jobs(self.env, trap)
+        first, second = Task.search(
+            [("backend_id", "=", self.backend.id), ("kind", "=", "catalog_export")],
+            order="id",
+        )
+        self.assertEqual((first.state, first.done_count), ("done", 2 * PRODUCTS))
+        self.assertEqual((second.state, second.done_count), ("done", 0))
+        self.assertEqual(second.skipped_count, 2 * PRODUCTS, "unchanged")
+        # The POS lost its quantities (reset): a full push sets them all again.
+        self.pos.reset(7)
+        with trap_jobs() as trap:
+            self.backend.action_pos_push_stock()
+            run_trapped_jobs(self.env, trap)
+        push = last("stock_push")
+        self.assertEqual((push.state, push.done_count), ("done", 2 * PRODUCTS))
+        self.assertEqual(len(self.pos.available("S01")), PRODUCTS)
+        self.assertEqual(len(self.calls("inventory_set")), 1, "12 counts, one call")
+
     def test_changed_price_waits_for_the_next_scheduled_run(self):
         self.scheduled_run()
         since = self.last_seq()
