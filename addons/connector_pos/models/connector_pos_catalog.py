@@ -325,7 +325,9 @@ class ConnectorPosCatalogSync(models.AbstractModel):
             by_store.setdefault(store, []).append((item, product))
         for store, entries in by_store.items():
             products = Product.browse([product.id for _item, product in entries])
-            described = self._describe(store, products)
+            # Only what the store still sells: a product taken out of Point of
+            # Sale since it was queued is not sent.
+            described = self._describe(store, self._products(store, within=products))
             bindings = self._bindings(store, products)
             rows = []
             for item, product in entries:
@@ -346,11 +348,13 @@ class ConnectorPosCatalogSync(models.AbstractModel):
                 # What is sent, shown on the change (and what a refusal refused).
                 item.payload = {**item.payload, "row": row}
                 rows.append((item, product, row))
-            refused.update(self._upsert(client, backend, store, rows, bindings))
+            refused.update(self._upsert(client, store, rows, bindings))
         return refused
 
     @api.model
-    def _upsert(self, client, backend, store, rows, bindings):
+    def _upsert(self, client, store, rows, bindings):
+        """Send ``rows`` (``(item, product, row)``) to the store, 500 per call;
+        ``{item id: reason}`` of those refused."""
         refused = {}
         for start in range(0, len(rows), catalog.PRODUCTS_PER_CALL):
             pending = rows[start : start + catalog.PRODUCTS_PER_CALL]
@@ -393,8 +397,9 @@ class ConnectorPosCatalogSync(models.AbstractModel):
         }
         binding = bindings.get(product.id)
         if binding:
+            # Under a new SKU the POS has a new product, which knows no quantity.
+            new = binding.external_id != row["sku"]
             binding.write(values)
-            new = False
         else:
             binding = (
                 self.env["connector.pos.product"]
@@ -410,7 +415,7 @@ class ConnectorPosCatalogSync(models.AbstractModel):
             )
             bindings[product.id] = binding
             new = True
-        if new or binding.external_id != row["sku"]:
+        if new:
             self.env["connector.pos.stock.sync"]._queue(binding)
 
 

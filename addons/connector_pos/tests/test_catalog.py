@@ -318,6 +318,31 @@ class TestCatalogOut(TransactionCase):
         free = self.products[3].with_context(location=self.s01.location_id.id).free_qty
         self.assertEqual(free, 43)
 
+    def test_a_new_sku_is_a_new_product_at_the_pos_with_its_quantity(self):
+        self.scheduled_run()
+        # (The barcode stays the old SKU's at the POS: it would refuse it.)
+        self.products[1].write({"default_code": "RENAMED-1", "barcode": False})
+        self.products[2].available_in_pos = False
+        self.scheduled_run()
+        for store in ("S01", "S02"):
+            self.assertIn("RENAMED-1", self.pos.store_products(store))
+            self.assertEqual(self.pos.available(store, "RENAMED-1"), 50)
+        binding = self.env["connector.pos.product"].search(
+            [("store_id", "=", self.s01.id), ("odoo_id", "=", self.products[1].id)]
+        )
+        self.assertEqual(binding.external_id, "RENAMED-1")
+        # A change queued for a product since taken out of Point of Sale is not sent.
+        with trap_jobs():
+            self.backend._send_later(
+                CATALOG_TOPIC,
+                f"{self.s01.id}:{self.products[2].id}",
+                {"store_id": self.s01.id, "product_id": self.products[2].id},
+            )
+            self.backend._flush_outbound(CATALOG_TOPIC)
+        item = self.outbound(CATALOG_TOPIC).filtered(lambda i: i.payload.get("problem"))
+        self.assertEqual(item.state, "failed")
+        self.assertIn("no longer sold in Point of Sale", item.error_message)
+
     def test_a_fleet_polled_in_pull_mode_sends_nothing(self):
         self.scheduled_run()
         self.backend.pos_mode = "pull"
