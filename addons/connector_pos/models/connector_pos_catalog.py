@@ -291,14 +291,17 @@ class ConnectorPosCatalogSync(models.AbstractModel):
         for store, products in targets.items():
             if not store.exists():
                 continue
-            backend = store.backend_id.sudo()
-            for product in products.exists():
-                backend._send_later(
-                    URGENT_TOPIC,
-                    change_key(store, product),
-                    {"store_id": store.id, "product_id": product.id},
-                    record=product,
-                )
+            store.backend_id.sudo()._send_later_here(
+                URGENT_TOPIC,
+                [
+                    (
+                        change_key(store, product),
+                        {"store_id": store.id, "product_id": product.id},
+                        product,
+                    )
+                    for product in products.exists()
+                ],
+            )
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -364,8 +367,8 @@ class ConnectorPosCatalogSync(models.AbstractModel):
                 answer, errors = client.upsert_products(store.code, body, key)
                 if errors is None:
                     results = {r.get("sku"): r.get("result") for r in answer.get("products", [])}
-                    for item, product, row in pending:
-                        self._sent(store, item, product, row, bindings)
+                    self._record_sent(store, pending, bindings)
+                    for item, _product, row in pending:
                         item.remote_result = f"{row['price']} ({results.get(row['sku'], 'sent')})"
                     break
                 blamed = catalog.blamed(errors, "products")
@@ -386,25 +389,23 @@ class ConnectorPosCatalogSync(models.AbstractModel):
         return refused
 
     @api.model
-    def _sent(self, store, item, product, row, bindings):
-        """Record what the store's POS now has; a product new to it gets its
-        available quantity too (it sells nothing until the POS knows it)."""
-        values = {
-            "external_id": row["sku"],
-            "payload_hash": catalog.row_hash(row),
-            "price": row["price"],
-            "sync_date": fields.Datetime.now(),
-        }
-        binding = bindings.get(product.id)
-        if binding:
-            # Under a new SKU the POS has a new product, which knows no quantity.
-            new = binding.external_id != row["sku"]
-            binding.write(values)
-        else:
-            binding = (
-                self.env["connector.pos.product"]
-                .sudo()
-                .create(
+    def _record_sent(self, store, sent, bindings):
+        """Record what the store's POS now has (``sent``: ``(item, product,
+        row)``); a product new to it, or under a new SKU, gets its available
+        quantity too (the POS sells nothing it has no quantity of)."""
+        now = fields.Datetime.now()
+        fresh = self.env["connector.pos.product"].sudo()
+        to_create = []
+        for _item, product, row in sent:
+            values = {
+                "external_id": row["sku"],
+                "payload_hash": catalog.row_hash(row),
+                "price": row["price"],
+                "sync_date": now,
+            }
+            binding = bindings.get(product.id)
+            if not binding:
+                to_create.append(
                     {
                         "backend_id": store.backend_id.id,
                         "store_id": store.id,
@@ -412,15 +413,17 @@ class ConnectorPosCatalogSync(models.AbstractModel):
                         **values,
                     }
                 )
-            )
-            bindings[product.id] = binding
-            new = True
-        if new:
-            self.env["connector.pos.stock.sync"]._queue(binding)
+                continue
+            if binding.external_id != row["sku"]:
+                fresh |= binding
+            binding.write(values)
+        created = fresh.create(to_create)
+        bindings.update({binding.odoo_id.id: binding for binding in created})
+        self.env["connector.pos.stock.sync"]._queue(fresh | created)
 
 
 class ConnectorBackend(models.Model):
-    _inherit = "connector.backend"
+    _inherit = "connector.backend"  # pylint: disable=consider-merging-classes-inherited
 
     pos_product_count = fields.Integer(
         string="Products at the stores", compute="_compute_pos_product_count"

@@ -20,7 +20,12 @@ class ConnectorPosProduct(models.Model):
         "connector.pos.store", required=True, ondelete="cascade", index=True, readonly=True
     )
     odoo_id = fields.Many2one(
-        "product.product", string="Product", required=True, ondelete="cascade", readonly=True
+        "product.product",
+        string="Product",
+        required=True,
+        ondelete="cascade",
+        readonly=True,
+        index=True,
     )
     external_id = fields.Char(string="SKU", readonly=True)
     price = fields.Char(

@@ -5,10 +5,10 @@ from odoo import api, models
 from ..components import catalog
 from .connector_pos_catalog import AVAILABILITY_TOPIC
 
-# The stores, of running fleets, that sell a product and whose stock location
-# holds a location: one statement on every quant change.
+# The products the stores of running push fleets sell, among those of a
+# stock change, whose store's stock location holds the changed location.
 STORES_OF_SQL = """
-SELECT binding.id, store.backend_id
+SELECT binding.id
   FROM connector_pos_product binding
   JOIN connector_pos_store store ON store.id = binding.store_id AND store.active
   JOIN connector_backend backend
@@ -17,9 +17,10 @@ SELECT binding.id, store.backend_id
   JOIN pos_config config ON config.id = store.config_id
   JOIN stock_picking_type kind ON kind.id = config.picking_type_id
   JOIN stock_location location ON location.id = kind.default_location_src_id
- WHERE binding.odoo_id = %(product)s
+ WHERE binding.odoo_id IN %(products)s
    AND %(path)s LIKE location.parent_path || '%%'
 """
+CHANGED = "connector_pos.stock_changed"
 
 
 class StockQuant(models.Model):
@@ -51,30 +52,57 @@ class ConnectorPosStockSync(models.AbstractModel):
 
     @api.model
     def _stock_changed(self, product, location):
+        """Note a quant change; the changes are queued once, when the
+        transaction commits: a validation of 1,000 moves on 50 products
+        queues 50 changes in one pass, not one per quant update. A change
+        noted in a savepoint rolled back since sends the current quantity
+        once more, which is harmless: the quantity is read when sent."""
         if location.usage != "internal":
             return
-        self.env["connector.pos.product"].flush_model(["odoo_id", "store_id"])
-        self.env.cr.execute(STORES_OF_SQL, {"product": product.id, "path": location.parent_path})
-        rows = self.env.cr.fetchall()
-        if not rows:
-            return
-        Binding = self.env["connector.pos.product"].sudo()
-        Backend = self.env["connector.backend"].sudo()
-        for binding_id, backend_id in rows:
-            if Backend.browse(backend_id)._policy("stock_out").enabled:
-                self._queue(Binding.browse(binding_id))
+        precommit = self.env.cr.precommit
+        if CHANGED not in precommit.data:
+            precommit.data[CHANGED] = set()
+            precommit.add(self._queue_changes)
+        precommit.data[CHANGED].add((product.id, location.id))
 
     @api.model
-    def _queue(self, binding):
-        binding = binding.sudo()
-        if not binding.backend_id._policy("stock_out").enabled:
-            return
-        binding.backend_id._send_later(
-            AVAILABILITY_TOPIC,
-            f"{binding.store_id.id}:{binding.odoo_id.id}",
-            {"binding_id": binding.id},
-            record=binding.odoo_id,
-        )
+    def _queue_changes(self):
+        """Queue the availability of the store products the transaction's quant
+        changes touched (the pre-commit hook of :meth:`_stock_changed`)."""
+        changes = self.env.cr.precommit.data.pop(CHANGED, set())
+        by_location = {}
+        for product_id, location_id in changes:
+            by_location.setdefault(location_id, set()).add(product_id)
+        self.env["connector.pos.product"].flush_model(["odoo_id", "store_id"])
+        binding_ids = set()
+        for location in self.env["stock.location"].sudo().browse(list(by_location)):
+            self.env.cr.execute(
+                STORES_OF_SQL,
+                {"products": tuple(by_location[location.id]), "path": location.parent_path},
+            )
+            binding_ids.update(row[0] for row in self.env.cr.fetchall())
+        if binding_ids:
+            self._queue(self.env["connector.pos.product"].browse(sorted(binding_ids)))
+
+    @api.model
+    def _queue(self, bindings):
+        """Queue the available quantity of ``bindings`` (store, product) for their POS."""
+        bindings = bindings.sudo()
+        for backend in bindings.backend_id:
+            if not backend._policy("stock_out").enabled:
+                continue
+            backend._send_later_here(
+                AVAILABILITY_TOPIC,
+                [
+                    (
+                        f"{binding.store_id.id}:{binding.odoo_id.id}",
+                        {"binding_id": binding.id},
+                        binding.odoo_id,
+                    )
+                    for binding in bindings
+                    if binding.backend_id == backend
+                ],
+            )
 
     @api.model
     def _available(self, bindings):
