@@ -3,16 +3,62 @@ from decimal import Decimal
 
 from simulators import PosSimulator
 
-from odoo.tests import TransactionCase
+from odoo.tests import BaseCase, TransactionCase
 
 from odoo.addons.connector_base.components.http_client import RemoteError
 from odoo.addons.connector_base.tests.common import run_trapped_jobs, trap_jobs
 from odoo.addons.queue_job.exception import RetryableJobError
 
+from ..components import catalog
 from ..models.connector_pos_catalog import AVAILABILITY_TOPIC, CATALOG_TOPIC, URGENT_TOPIC
 from .common import FLEET, make_fleet
 
 PRODUCTS = 6
+
+
+class TestCatalogRows(BaseCase):
+    """The rows sent and the reading of the vendor's refusals, without a database."""
+
+    def test_row_and_hash(self):
+        row = catalog.product_row("A-1", "", "  Linen Scarf ", 24.9, "VAT20")
+        self.assertEqual(
+            row,
+            {
+                "sku": "A-1",
+                "barcode": None,
+                "name": "Linen Scarf",
+                "price": "24.90",
+                "tax_code": "VAT20",
+            },
+        )
+        self.assertEqual(catalog.row_hash(row), catalog.row_hash(dict(reversed(row.items()))))
+        self.assertNotEqual(catalog.row_hash(row), catalog.row_hash({**row, "price": "24.91"}))
+
+    def test_refusals_name_items_only_by_a_plain_index(self):
+        errors = [
+            {"field": "products[3].price", "detail": "bad price", "code": "INVALID_VALUE"},
+            {"field": "products[3].barcode", "detail": "taken", "code": "BARCODE_TAKEN"},
+            {"field": "counts[1].sku", "detail": "x"},
+            {"field": "products[²].sku", "detail": "x"},
+            {"field": None, "detail": "whole batch"},
+            None,
+            "text",
+        ]
+        blamed = catalog.blamed(errors, "products")
+        self.assertEqual(list(blamed), [3])
+        self.assertIn("bad price (INVALID_VALUE)", blamed[3])
+        self.assertIn("taken (BARCODE_TAKEN)", blamed[3])
+        self.assertEqual(list(catalog.blamed(errors, "counts")), [1])
+        self.assertEqual(catalog.blamed(None, "products"), {})
+        self.assertEqual(catalog.errors_message([]), "refused without a reason")
+        self.assertIn("whole batch", catalog.errors_message(errors))
+
+    def test_same_items_and_body_same_key(self):
+        body = [{"sku": "A"}]
+        key = catalog.idempotency_key([3, 1], body)
+        self.assertEqual(key, catalog.idempotency_key([1, 3], body))
+        self.assertNotEqual(key, catalog.idempotency_key([1, 3], [{"sku": "B"}]))
+        self.assertNotEqual(key, catalog.idempotency_key([1, 4], body))
 
 
 class TestCatalogOut(TransactionCase):
