@@ -14,6 +14,7 @@
         "security/connector_pos_security.xml",
         "data/connector_user_data.xml",
         "data/pos_flow_data.xml",
+        "data/pos_catalog_data.xml",
         "views/pos_backend_views.xml",
         "views/connector_pos_store_views.xml",
         "views/connector_pos_batch_views.xml",
@@ -21,5 +22,6 @@
         "wizards/connector_pos_upload_key_views.xml",
         "views/pos_menus.xml",
         "views/connector_pos_closing_views.xml",
+        "views/product_pricelist_item_views.xml",
     ],
 }

@@ -68,6 +68,8 @@ def describe(simulator):
             f"{simulator.push_url or '(no push URL: set it with the push.url event)'}"
         )
         lines.append(f"{'':8} legacy API {simulator.legacy_url}   token {simulator.access_token}")
+        # Where Odoo sends a push-mode fleet's products and quantities.
+        lines.append(f"{'':8} vendor API {simulator.api_url}   token {simulator.api_token}")
     return "\n".join(lines)
 
 

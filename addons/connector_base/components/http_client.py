@@ -201,7 +201,11 @@ class HttpClient:
 
         Raises :class:`RemoteRetryableError` for transient faults and
         :class:`RemoteError` for refusals; both are recorded by the breaker.
+        ``accept``: 4xx statuses returned as responses instead, for a caller
+        that reads the remote's refusal itself (a batch API naming the items
+        it refused in a body too long for an error message).
         """
+        accept = kwargs.pop("accept", ())
         url = self.url(path)
         headers = {**self.headers, **kwargs.pop("headers", {})}
         if self.correlation_id:
@@ -226,7 +230,7 @@ class HttpClient:
                 f"[{self.correlation_id or '-'}]"
             )
         )
-        return self._classify(method, url, response)
+        return self._classify(method, url, response, accept)
 
     def _failed(self, message, exc=None, status=None, body=None, retry_after=None):
         message = self.redact(message)
@@ -235,7 +239,7 @@ class HttpClient:
             self.breaker.record_failure(message)
         return RemoteRetryableError(message, status=status, body=body, retry_after=retry_after)
 
-    def _classify(self, method, url, response):
+    def _classify(self, method, url, response, accept=()):
         status = response.status_code
         body = self.redact(response.text[:2000])
         if status == 429 or status >= 500:
@@ -250,7 +254,7 @@ class HttpClient:
         if self.breaker:
             # A refusal proves the remote is up: it does not count for the breaker.
             self.breaker.record_success(authorized=status < 400)
-        if status >= 400:
+        if status >= 400 and status not in accept:
             message = f"{method} {url}: HTTP {status}: {body[:500]}"
             if status in AUTH_REJECTED_STATUSES and self.breaker:
                 self.breaker.record_auth_rejected(message)

@@ -113,6 +113,16 @@ SELECT EXISTS (
 """
 
 
+# Whether a job of this identity key waits to run: queue_job's own check, on
+# the partial index it keeps for it.
+WAITING_JOB_SQL = """
+SELECT 1 FROM queue_job
+ WHERE identity_key = %(key)s
+   AND state IN ('wait_dependencies', 'pending', 'enqueued')
+ LIMIT 1
+"""
+
+
 class ConnectorOutbound(models.Model):
     """One change waiting to be sent to a remote system: the outbox.
 
@@ -480,6 +490,19 @@ class ConnectorBackend(models.Model):
         self._schedule_outbound_flush(topic)
         return item
 
+    def _send_later_here(self, topic, changes):
+        """Queue many changes (``(key, payload, record)``) as :meth:`_send_later`
+        does, in the caller's transaction (they go if it commits), with one
+        look for the flush job instead of one per change."""
+        self.ensure_one()
+        declaration = self._get_topic(topic, OutboundTopic)
+        items = self.env["connector.outbound"]
+        for key, payload, record in changes:
+            items |= self._upsert_change(declaration, topic, key, payload, record=record)
+        if items:
+            self._schedule_outbound_flush(topic)
+        return items
+
     def _send_later_many(self, topic, changes, chunk=200, tries=5):
         """Queue many changes (``(key, payload, record)``), a reconciliation's:
         in chunks, each its own short transaction, so that a snapshot of the
@@ -573,13 +596,19 @@ class ConnectorBackend(models.Model):
         one is already waiting to run (its identity key)."""
         self.ensure_one()
         declaration = self._get_topic(topic, OutboundTopic)
+        identity_key = f"connector.outbound-{self.id}-{topic}"
+        # Every stock move asks: when the flush is already waiting, say so in
+        # one indexed query instead of queue_job's building a job to find it.
+        self.env.cr.execute(WAITING_JOB_SQL, {"key": identity_key})
+        if self.env.cr.fetchone():
+            return None
         # Sent as the backend's connector user, whoever made the change.
         backend = self.with_user(self._connector_user()).sudo()
         return backend.with_delay(
             channel=self._policy(declaration.flow).channel,
             eta=eta,
             max_retries=JOB_MAX_RETRIES,
-            identity_key=f"connector.outbound-{self.id}-{topic}",
+            identity_key=identity_key,
             description=f"{self.name}: send {topic}",
         )._flush_outbound(topic)
 

@@ -1,1 +1,1 @@
-from . import ticket
+from . import catalog, client, ticket

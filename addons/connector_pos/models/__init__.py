@@ -12,4 +12,13 @@ from . import (
 # isort: split
 # They extend the models above (the store, the fleet's topics and ticket
 # handler): loaded after them.
-from . import connector_pos_closing, connector_pos_closing_audit, connector_pos_gap, pos_pull
+from . import (
+    connector_pos_catalog,
+    connector_pos_closing,
+    connector_pos_closing_audit,
+    connector_pos_gap,
+    connector_pos_product,
+    connector_pos_stock,
+    pos_pull,
+    product_pricelist_item,
+)

@@ -140,6 +140,11 @@ class Store:
     online: bool = True
     # Back online with tickets kept: the next pushes upload in bulk batches.
     catching_up: bool = False
+    # What Odoo sent the store (the vendor API, ``catalog.py``): its products
+    # by SKU, which it sells at their price from then on, and its available
+    # quantities by SKU.
+    products: dict = field(default_factory=dict)
+    available: dict = field(default_factory=dict)
 
 
 class Fleet:
@@ -300,8 +305,8 @@ class Fleet:
             listener(register, ticket)
         return ticket
 
-    def _line(self, sku, quantity, discount):
-        product = self.product(sku)
+    def _line(self, sku, quantity, discount, store=None):
+        product = self.product(sku, store)
         quantity = Decimal(quantity)
         discount = None if discount is None else Decimal(discount)
         if discount is None:
@@ -323,9 +328,12 @@ class Fleet:
             "tax_code": product["tax_code"],
         }
 
-    def product(self, sku):
+    def product(self, sku, store=None):
+        """A product as ``store`` sells it: as Odoo last sent it there, else as
+        the fleet was seeded with (any store's when no store is named)."""
+        pushed = self.store(store).products if store else {}
         try:
-            return self.catalogue[sku]
+            return pushed.get(sku) or self.catalogue[sku]
         except KeyError:
             raise ValueError(f"the POS catalogue has no SKU {sku!r}") from None
 
@@ -403,7 +411,8 @@ class Fleet:
                 (sku, self.rng.choices([1, 2, 3], weights=[80, 16, 4])[0], None) for sku in skus
             ]
         contract_lines = [
-            self._line(spec[0], spec[1], spec[2] if len(spec) > 2 else ZERO) for spec in lines
+            self._line(spec[0], spec[1], spec[2] if len(spec) > 2 else ZERO, register.store.code)
+            for spec in lines
         ]
         totals = self._totals(contract_lines)
         ticket = self._ticket(

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from werkzeug.routing import Rule
 
 from ..base import Simulator, iso, json_response, utcnow
+from .catalog import API_PREFIX, ApiError, VendorApi, error
 from .fleet import TENDERS as PAYMENT_TENDERS
 from .fleet import Fleet
 from .legacy import COLLECTIONS, LegacyBackOffice, RateLimiter
@@ -50,6 +51,7 @@ class PosSimulator(Simulator):
         products=24,
         business_day=None,
         access_token="lsxs_pt_simulator_token",
+        api_token="pos_fleet_simulator_token",
         rate_limit=None,
         rate_window=300.0,
         parked_share=0.03,
@@ -71,12 +73,15 @@ class PosSimulator(Simulator):
         self.keys = dict(keys or {})
         self._push_url = push_url
         self.access_token = access_token
+        # The push-mode vendor's API (catalog.py): the fleet's API token.
+        self.api_token = api_token
         self.parked_share = parked_share
         # Lightspeed's limit: 300 requests per register, plus 50, per 5 minutes.
         self.limiter = RateLimiter(rate_limit or 300 * stores * registers + 50, rate_window)
         self.fleet = None
         self.pusher = None
         self.legacy = None
+        self.vendor = None
         super().__init__(seed=seed, **options)
 
     # --- state -----------------------------------------------------------------------
@@ -92,6 +97,7 @@ class PosSimulator(Simulator):
         for store, key in self.keys.items():
             self.fleet.store(store).key = key
         self.legacy = LegacyBackOffice(self.fleet, self.parked_share)
+        self.vendor = VendorApi(self.fleet)
         self.fleet.listeners.append(self._emit_sale_webhook)
         self.limiter.reset()
 
@@ -144,10 +150,106 @@ class PosSimulator(Simulator):
                 methods=["GET"],
             ),
             Rule(f"{LEGACY_PREFIX}/<collection>", endpoint="legacy_collection", methods=["GET"]),
+            Rule(f"{API_PREFIX}/stores", endpoint="vendor_stores", methods=["GET"]),
+            Rule(
+                f"{API_PREFIX}/stores/<store>/products/batch-upsert",
+                endpoint="catalog_upsert",
+                methods=["POST"],
+            ),
+            Rule(f"{API_PREFIX}/inventory/batch-set", endpoint="inventory_set", methods=["POST"]),
         ]
 
     def health(self, request):
         return json_response({"status": "ok", "system": self.name, "time": iso(utcnow())})
+
+    # --- the vendor's API (push mode): products and availability from Odoo ----------
+    @property
+    def api_headers(self):
+        """Headers an authenticated client of the vendor's API sends."""
+        return {"Authorization": f"Bearer {self.api_token}", "Content-Type": "application/json"}
+
+    @property
+    def api_url(self):
+        """Base URL of the vendor's API: ``<url>/api/v1``."""
+        return f"{self.url}{API_PREFIX}"
+
+    def _vendor_call(self, request, apply):
+        """Authenticate, parse and apply a vendor API request; the JSON answer."""
+        if request.headers.get("Authorization") != f"Bearer {self.api_token}":
+            request.sim_note = {"error": "unauthorized"}
+            return json_response(
+                {
+                    "errors": [
+                        error(
+                            "UNAUTHORIZED",
+                            "The fleet API token is missing, invalid or revoked.",
+                            category="AUTHENTICATION_ERROR",
+                        )
+                    ]
+                },
+                status=401,
+            )
+        try:
+            with self.lock:
+                answer = apply()
+        except ApiError as exc:
+            request.sim_note = {
+                **getattr(request, "sim_note", {}),
+                "error": exc.errors[0]["code"],
+                "errors": len(exc.errors),
+            }
+            return json_response(exc.body(), status=exc.status)
+        return json_response(answer)
+
+    def vendor_stores(self, request):
+        return self._vendor_call(
+            request,
+            lambda: {
+                "fleet": self.fleet.code,
+                "stores": [
+                    {"code": s.code, "name": s.name, "registers": sorted(s.registers)}
+                    for s in self.fleet.stores.values()
+                ],
+            },
+        )
+
+    def catalog_upsert(self, request, store):
+        def apply():
+            body = self.vendor.parse(request.get_data(), request.headers.get("Content-Type"))
+            request.sim_note = {
+                "store": store,
+                "products": len(body.get("products") or []),
+                "idempotency_key": body.get("idempotency_key"),
+            }
+            return self.vendor.upsert_products(store, body)
+
+        return self._vendor_call(request, apply)
+
+    def inventory_set(self, request):
+        def apply():
+            body = self.vendor.parse(request.get_data(), request.headers.get("Content-Type"))
+            request.sim_note = {
+                "counts": len(body.get("counts") or []),
+                "idempotency_key": body.get("idempotency_key"),
+            }
+            return self.vendor.set_counts(body)
+
+        return self._vendor_call(request, apply)
+
+    def store_products(self, store):
+        """What Odoo sent ``store``: ``{sku: {sku, barcode, name, price (Decimal),
+        tax_code, version, updated_at}}`` (copies)."""
+        with self.lock:
+            return {sku: dict(p) for sku, p in self.fleet.store(store).products.items()}
+
+    def available(self, store, sku=None):
+        """The available quantity Odoo last set for ``sku`` at ``store`` (None: never
+        set), or ``{sku: quantity}`` of the store."""
+        with self.lock:
+            counts = self.fleet.store(store).available
+            if sku is not None:
+                return counts[sku]["available"] if sku in counts else None
+            return {key: value["available"] for key, value in counts.items()}
 
     # --- legacy API (pull) -------------------------------------------------------------
     def _refusal(self, request):
@@ -504,11 +606,19 @@ class PosSimulator(Simulator):
         """Every upload attempted, in order (see :meth:`push`)."""
         return self.pusher.uploads
 
-    def catalog(self, sku=None):
-        """The POS catalogue: per SKU its barcode, name, price (tax included) and tax code."""
-        if sku is not None:
-            return dict(self.fleet.product(sku))
-        return [dict(product) for product in self.fleet.catalogue.values()]
+    def catalog(self, sku=None, store=None):
+        """The POS catalogue: per SKU its barcode, name, price (tax included) and tax code.
+
+        Without ``store``: the fleet's catalogue as seeded. With it: what that
+        store sells now, the products Odoo sent it (at their price) over the
+        seeded ones."""
+        with self.lock:
+            if sku is not None:
+                return dict(self.fleet.product(sku, store))
+            skus = dict.fromkeys(self.fleet.catalogue)
+            if store is not None:
+                skus.update(dict.fromkeys(self.fleet.store(store).products))
+            return [dict(self.fleet.product(key, store)) for key in skus]
 
     def snapshot(self, parts=None):
         fleet = self.fleet
@@ -542,6 +652,8 @@ class PosSimulator(Simulator):
                 ],
             },
             "catalogue": self.catalog(),
+            "store_catalogs": {code: self.store_products(code) for code in fleet.stores},
+            "availability": {code: self.available(code) for code in fleet.stores},
             "tickets": list(fleet.tickets.values()),
             "uploads": self.pusher.uploads,
             "push_faults": self.pusher.snapshot()["faults"],

@@ -52,6 +52,16 @@ class TestHttpClient(ConnectorCase):
         self.assertNotIsInstance(refused.exception, RemoteRetryableError)
         self.assertIn("bad request", str(refused.exception))
 
+    def test_a_caller_may_read_a_refusal_itself(self):
+        # A batch API names the items it refuses in a body longer than an
+        # error message keeps: the caller asks for the answer instead.
+        errors = [{"field": f"items[{n}].price", "detail": "x" * 40} for n in range(80)]
+        self.remote.script("/batch", (400, {}, {"errors": errors}), (429, {}, {}))
+        response = self.client().post("/batch", json={}, accept=(400,))
+        self.assertEqual((response.status_code, response.json()["errors"]), (400, errors))
+        with self.assertRaises(RemoteRetryableError):
+            self.client().post("/batch", json={}, accept=(400,))
+
     def test_connection_refused_is_transient(self):
         self.backend.base_url = "http://127.0.0.1:9"  # discard port: nothing listens
         with self.assertRaises(RemoteRetryableError) as refused:
