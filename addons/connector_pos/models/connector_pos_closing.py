@@ -258,7 +258,8 @@ class ConnectorPosClosing(models.Model):
 
     def _counted(self):
         """``{payment method: amount}`` the Z report counts, its tenders mapped
-        as the tickets' are; and the tenders it names that are not mapped."""
+        as the tickets' are; and the tenders it counts money in that are not
+        mapped."""
         self.ensure_one()
         methods = self.env["connector.pos.tender"]._methods_of(self.store_id)
         counted = defaultdict(float)
@@ -267,7 +268,9 @@ class ConnectorPosClosing(models.Model):
             method = methods.get(total.tender_type)
             if method:
                 counted[method] += total.amount
-            else:
+            elif not self.store_id.config_id.currency_id.is_zero(total.amount):
+                # A tender the store did not take this day (a legacy POS
+                # lists every payment type, zeros included) needs no method.
                 unmapped.append(total.tender_type)
         return counted, unmapped
 
