@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from odoo import api, fields, models, tools
 
 MODES = [
@@ -93,6 +95,26 @@ class ConnectorSyncPolicy(models.Model):
         return Channel.search(
             [("parent_id", "=", backend_channel.id), ("name", "=", flow_name)], limit=1
         ) or Channel.create({"parent_id": backend_channel.id, "name": flow_name})
+
+    def _interval_passed(self, last, now=None):
+        """Whether this flow's interval has passed since ``last`` (a datetime
+        or its string; empty: never run): the test of a scheduled flow's cron."""
+        self.ensure_one()
+        if not last:
+            return True
+        now = now or fields.Datetime.now()
+        return fields.Datetime.to_datetime(last) <= now - timedelta(minutes=self.interval_minutes)
+
+    def _take_turn(self, now=None):
+        """Whether this flow is due by its interval since the scheduled run
+        its watermark holds; when it is, the watermark says it ran ``now``
+        (the caller starts the run)."""
+        self.ensure_one()
+        now = now or fields.Datetime.now()
+        if not self._interval_passed(self.watermark, now):
+            return False
+        self.watermark = fields.Datetime.to_string(now)
+        return True
 
     def _processing_delay(self):
         """Seconds to wait before processing a message of this flow."""

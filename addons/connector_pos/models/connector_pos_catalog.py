@@ -1,5 +1,4 @@
 import logging
-from datetime import timedelta
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -233,12 +232,8 @@ class ConnectorPosCatalogSync(models.AbstractModel):
         now = fields.Datetime.now()
         for backend in self._backends():
             policy = backend._policy("catalog_out")
-            if not policy.enabled:
+            if not policy.enabled or not policy._take_turn(now):
                 continue
-            last = policy.watermark and fields.Datetime.to_datetime(policy.watermark)
-            if last and last > now - timedelta(minutes=policy.interval_minutes):
-                continue
-            policy.watermark = fields.Datetime.to_string(now)
             backend.with_delay(
                 channel=policy.channel,
                 identity_key=f"connector.pos.catalog-{backend.id}",

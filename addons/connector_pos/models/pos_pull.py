@@ -332,11 +332,7 @@ class ConnectorBackend(models.Model):
         for backend in fleets:
             policy = backend._policy(PULL_FLOW)
             polled = backend._pos_pull_state().get("polled_at")
-            if not policy.enabled or (
-                polled
-                and fields.Datetime.to_datetime(polled)
-                > now - timedelta(minutes=policy.interval_minutes)
-            ):
+            if not policy.enabled or not policy._interval_passed(polled, now):
                 continue
             backend._pos_start_pull()
 

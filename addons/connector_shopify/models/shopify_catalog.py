@@ -1,5 +1,4 @@
 import logging
-from datetime import timedelta
 
 from odoo import api, fields, models
 
@@ -227,10 +226,8 @@ class ShopifyCatalogSync(models.AbstractModel):
         now = fields.Datetime.now()
         for backend in self._backends():
             policy = backend._policy("catalog_out")
-            last = policy.watermark and fields.Datetime.to_datetime(policy.watermark)
-            if last and last > now - timedelta(minutes=policy.interval_minutes):
+            if not policy._take_turn(now):
                 continue
-            policy.watermark = fields.Datetime.to_string(now)
             backend.with_delay(
                 channel=policy.channel,
                 identity_key=f"shopify.catalog-{backend.id}",
