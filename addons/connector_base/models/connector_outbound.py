@@ -591,6 +591,17 @@ class ConnectorBackend(models.Model):
             topic, eta=policy._processing_delay() or declaration.window_seconds
         )
 
+    def _flush_pending(self, topic):
+        """Queue the flush of ``topic`` when changes of it are pending: what a
+        run queued, and what was queued since the last one (a scheduled flow)."""
+        self.ensure_one()
+        pending = self.env["connector.outbound"].search_count(
+            [("backend_id", "=", self.id), ("topic", "=", topic), ("state", "=", "pending")],
+            limit=1,
+        )
+        if pending:
+            self._enqueue_outbound_flush(topic)
+
     def _enqueue_outbound_flush(self, topic, eta=None):
         """The flush job of ``topic`` on the flow's channel; none is added while
         one is already waiting to run (its identity key)."""

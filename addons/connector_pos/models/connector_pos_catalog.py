@@ -175,15 +175,7 @@ class ConnectorPosCatalogSync(models.AbstractModel):
                 changes.append((key, {"store_id": store.id, "product_id": product.id}, product))
         if changes:
             backend._send_later_many(CATALOG_TOPIC, changes)
-        pending = self.env["connector.outbound"].search_count(
-            [
-                ("backend_id", "=", backend.id),
-                ("topic", "=", CATALOG_TOPIC),
-                ("state", "=", "pending"),
-            ]
-        )
-        if pending:
-            backend._enqueue_outbound_flush(CATALOG_TOPIC)
+        backend._flush_pending(CATALOG_TOPIC)
         if task:
             task._planned(skipped=unchanged + held)
         return f"{len(changes)} products to send, {unchanged} unchanged, {held} refused before"

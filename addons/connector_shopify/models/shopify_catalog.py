@@ -206,16 +206,7 @@ class ShopifyCatalogSync(models.AbstractModel):
                 continue
             self._queue(backend, template)
             queued += 1
-        pending = self.env["connector.outbound"].search_count(
-            [
-                ("backend_id", "=", backend.id),
-                ("topic", "=", CATALOG_TOPIC),
-                ("state", "=", "pending"),
-            ]
-        )
-        if pending:
-            # Also what a price change queued since the last run, in scheduled mode.
-            backend._enqueue_outbound_flush(CATALOG_TOPIC)
+        backend._flush_pending(CATALOG_TOPIC)
         if task:
             task._planned(skipped=unchanged)
         return f"{queued} products to send, {unchanged} unchanged"
