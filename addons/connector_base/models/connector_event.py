@@ -249,6 +249,13 @@ class ConnectorEvent(models.Model):
         "This message was already received by this backend.",
     )
     _sequence_idx = models.Index("(backend_id, sequence_key, occurred_at)")
+    # The first open event of a key, which holds the later ones back: found
+    # without reading the key's history, which grows by the day (a register
+    # applied 100,000 tickets would be read back for each new one).
+    _open_sequence_idx = models.Index(
+        "(backend_id, sequence_key, occurred_at, id) WHERE duplicate_of_id IS NULL AND "
+        f"state IN ({', '.join(repr(state) for state in OPEN_STATES)})"
+    )
     _waiting_idx = models.Index("(backend_id, waiting_key) WHERE state = 'waiting'")
     _received_idx = models.Index("(backend_id, occurred_at, id) WHERE state = 'received'")
     # What a batch job takes: the queued events of its key space, oldest first.

@@ -115,7 +115,7 @@ class ConnectorEvent(models.Model):
 
     # --- what holds an event back ------------------------------------------------
 
-    def _blocker(self, declaration):
+    def _blocker(self, declaration, releasing=None):
         """Why the event may not be applied yet, without changing anything:
         ``(reason, kind, waiting_key)``, or None when it may be applied.
 
@@ -124,6 +124,9 @@ class ConnectorEvent(models.Model):
         ones back: one of them may be the very record it waits for; nor does
         a failed one when the topic says its events are independent).
         Prerequisite: the record it needs is missing.
+
+        ``releasing``: earlier events of its key being queued with it, to be
+        applied before it, which do not hold it back.
         """
         if self.sequence_key:
             # The first one only, found by the database: an offline store's
@@ -140,6 +143,8 @@ class ConnectorEvent(models.Model):
             ]
             if not declaration.failed_holds_key:
                 holding.append(("state", "!=", "failed"))
+            if releasing:
+                holding.append(("id", "not in", releasing.ids))
             first = self.search(holding, order="occurred_at, id", limit=1)
             if first:
                 return (
@@ -214,13 +219,14 @@ class ConnectorEvent(models.Model):
             )
         )
 
-    def _still_blocked(self):
-        """Whether a waiting event must keep waiting (no side effect)."""
+    def _still_blocked(self, releasing=None):
+        """Whether a waiting event must keep waiting (no side effect);
+        ``releasing`` as for :meth:`_blocker`."""
         self.ensure_one()
         declaration = self.backend_id._connector_topics().get(self.topic)
         if not isinstance(declaration, InboundTopic):
             return False
-        return bool(self._blocker(declaration))
+        return bool(self._blocker(declaration, releasing))
 
     def _wait(self, reason, waiting_key=None, kind="prerequisite"):
         self.write(
@@ -404,7 +410,15 @@ class ConnectorEvent(models.Model):
                 ],
                 order="occurred_at, id",
             )
-            waiting.filtered(lambda e: not e._still_blocked())._enqueue(from_states=("waiting",))
+            # Oldest first, each one looked at as if those released before it
+            # were queued already: they will be applied before it, in order.
+            # Else a key's chain of waiters (its events put aside behind one
+            # retried after a clash) would be released one per job.
+            released = self.browse()
+            for event in waiting:
+                if not event._still_blocked(releasing=released):
+                    released |= event
+            released._enqueue(from_states=("waiting",))
 
     # --- the safety net ----------------------------------------------------------------
 

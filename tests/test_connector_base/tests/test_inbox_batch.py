@@ -183,6 +183,46 @@ class TestBatchedInbox(ConnectorCase):
         self.assertEqual(customer.test_store_total, total + 10.0, "each ticket added once")
         self.assertEqual(len(self.Ticket.search([("store", "=", "S1")])), 4)
 
+    def test_the_waiters_behind_a_retried_ticket_are_released_together(self):
+        # A register's first ticket clashes (two registers opening the store's
+        # day at once): the batch's later tickets of its key wait for it. Once
+        # it is applied they are all queued again, and one job applies them,
+        # not one job each.
+        customer = self.env.ref("base.partner_admin")
+        self.bind_customer(502, customer)
+        other = db_connect(self.env.cr.dbname).cursor()
+        self.addCleanup(other.close)
+        self.addCleanup(other.rollback)
+        other.execute("SET lock_timeout = '5s'")
+        other.execute("UPDATE res_partner SET write_date = write_date WHERE id = %s", [customer.id])
+        self.env.cr.execute("SET LOCAL lock_timeout = '300ms'")
+        start = fields.Datetime.now()
+        with trap_jobs() as trap:
+            clashing = self.ticket(1, customer_id=502)
+            waiters = self.Event.browse()
+            for seq in range(2, 7):
+                waiters |= self.ticket(seq, customer_id=502)
+            self.queue(trap)
+            perform_trapped_jobs(self.env, trap)
+            self.assertEqual(clashing.state, "queued")
+            self.assertEqual(set(waiters.mapped("state")), {"waiting"})
+            other.rollback()
+            with freeze_time(start + timedelta(seconds=61)):
+                results = self.drain(trap)
+        self.assertEqual(
+            results["S1/1"],
+            [
+                "1 applied, 0 failed, 0 waiting; next batch queued",
+                "5 applied, 0 failed, 0 waiting",
+            ],
+        )
+        self.assertEqual(set(waiters.mapped("state")), {"done"})
+        self.assertEqual(
+            self.Ticket.search([("store", "=", "S1")], order="id").mapped("seq"),
+            [1, 2, 3, 4, 5, 6],
+            "applied in order",
+        )
+
     def test_a_remote_fault_retries_that_ticket_alone_when_the_remote_asks(self):
         self.remote.script("/vouchers/V-2", (429, {"Retry-After": "7"}, {"errors": "throttled"}))
         start = fields.Datetime.now()
