@@ -3,7 +3,7 @@
 {
     "name": "Store POS Connector",
     "summary": "The tickets of a fleet of store POS systems, in Odoo's Point of Sale",
-    "version": "19.0.1.1.0",
+    "version": "19.0.1.2.0",
     "category": "Connector",
     "author": "Retail Sync",
     "website": "https://github.com/retail-sync/retail-sync",

@@ -7,7 +7,7 @@ checks all of it and answers 400 naming each problem.
 
 from odoo.addons.connector_base.components.validation import PayloadError, validate_payload
 
-from .ticket import CONTRACT_VERSION, DECIMAL, TENDER_TYPES, TEXT, TIME, _iso_date, amount
+from .ticket import CONTRACT_VERSION, DECIMAL, SEQUENCE, TENDER_TYPES, TEXT, TIME, _iso_date, amount
 
 CLOSING_SCHEMA = {
     "contract": {"type": "integer", "required": True, "allowed": [CONTRACT_VERSION]},
@@ -16,9 +16,9 @@ CLOSING_SCHEMA = {
     "register": {**TEXT, "required": True, "empty": False},
     "business_day": {"type": "string", "required": True, "check_with": _iso_date},
     "closed_at": {**TIME, "required": True},
-    "first_sequence": {"type": "integer", "required": True, "min": 0, "max": 2**62},
-    "last_sequence": {"type": "integer", "required": True, "min": 0, "max": 2**62},
-    "ticket_count": {"type": "integer", "required": True, "min": 0, "max": 2**62},
+    "first_sequence": {**SEQUENCE, "required": True},
+    "last_sequence": {**SEQUENCE, "required": True},
+    "ticket_count": {**SEQUENCE, "required": True},
     "totals": {
         "type": "list",
         "required": True,

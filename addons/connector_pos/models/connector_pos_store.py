@@ -11,8 +11,9 @@ class ConnectorPosStore(models.Model):
 
     A store is one Odoo Point of Sale (``pos.config``), whatever its number of
     registers: its business day is one session, and its registers are told
-    apart on each order (register and ticket number). The Point of Sale's
-    operation type says the warehouse and the stock location sales leave.
+    apart on each order (register and ticket number), their tickets applied
+    side by side. The Point of Sale's operation type says the warehouse and
+    the stock location sales leave.
     """
 
     _name = "connector.pos.store"
@@ -66,6 +67,33 @@ class ConnectorPosStore(models.Model):
     _config_uniq = models.Constraint(
         "UNIQUE (config_id)", "This Point of Sale is already another store's."
     )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        stores = super().create(vals_list)
+        stores._free_order_numbering()
+        return stores
+
+    def write(self, vals):
+        result = super().write(vals)
+        if "config_id" in vals:
+            self._free_order_numbering()
+        return result
+
+    def _free_order_numbering(self):
+        """Number the orders of the stores' Points of Sale from PostgreSQL
+        sequences, not gap-free ones.
+
+        A gap-free sequence locks its row until the transaction that drew a
+        number ends: a store's registers, whose tickets are applied by jobs
+        side by side, would refuse each other. The store's own numbering is
+        the POS's (register and ticket number, on each order, and the gaps the
+        connector shows); Odoo's order references are internal to Odoo.
+        """
+        configs = self.config_id
+        sequences = configs.order_seq_id | configs.order_backend_seq_id | configs.order_line_seq_id
+        gap_free = sequences.sudo().filtered(lambda sequence: sequence.implementation != "standard")
+        gap_free.write({"implementation": "standard"})
 
     @api.depends("upload_key_set_at")
     def _compute_has_upload_key(self):

@@ -173,9 +173,11 @@ class ConnectorBackend(models.Model):
                 # register's other sales do not depend on it.
                 failed_holds_key=False,
                 # An offline store uploads a day at once: one job applies a
-                # store's tickets by the hundred, stores side by side.
+                # register's tickets by the hundred, registers and stores side
+                # by side; a store's registers one after the other when each
+                # ticket moves stock (``store_key``).
                 batch_size=TICKETS_PER_JOB,
-                batch_key=store_key,
+                batch_key=register_key if self.pos_stock_policy == "closing" else store_key,
                 description="A store's ticket: sale, return, void or no-sale.",
             ),
         }

@@ -21,7 +21,10 @@ class ConnectorPosTicketImporter(models.AbstractModel):
 
     @api.model
     def _apply(self, backend, event, payload):
-        ticket = check_ticket(payload)
+        """The order of the ticket ``payload`` (of the topic's schema), made or
+        found, or None for a no-sale."""
+        check_ticket(payload)
+        ticket = payload
         store = backend._pos_store(ticket["store"])
         if not store:
             raise UserError(
@@ -61,7 +64,11 @@ class ConnectorPosTicketImporter(models.AbstractModel):
         )
         if store.team_id and "crm_team_id" in Order._fields:
             values["crm_team_id"] = store.team_id.id
-        order = Order.browse(Order._process_order(values, False))
+        # No chatter on the order: it is the store's ticket, made once and
+        # never edited here, and a message per order costs as much as its lines.
+        order = Order.browse(
+            Order.with_context(tracking_disable=True)._process_order(values, False)
+        )
         self._check_totals(order, ticket, values)
         # Returns and voids of this ticket may have arrived first.
         backend._pos_wake([ticket_key(ticket["uuid"])])

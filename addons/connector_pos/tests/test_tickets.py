@@ -117,6 +117,15 @@ class TestPosTickets(PosCase):
         self.assertTrue(self.order(good))
         self.assertTrue(self.order(later), "the register's next ticket is not held back")
 
+    def test_ticket_number_beyond_what_odoo_keeps_fails_alone_with_its_reason(self):
+        good = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
+        huge = {**self.pos.sale(STORE, "R1", [("SOC-006-36-40", 1)]), "sequence": 2**31}
+        self.post_batch("R1", [good, huge])
+        event = self.event(huge)
+        self.assertEqual((event.state, event.error_kind), ("failed", "validation"))
+        self.assertIn("sequence: max value is 2147483647", event.error_message)
+        self.assertTrue(self.order(good))
+
     def test_unknown_sku_fails_naming_it_then_applies_after_requeue(self):
         product = self.products.filtered(lambda p: p.default_code == "CAP-004-OLV")
         product.write({"default_code": "CAP-004-OLV-OLD", "barcode": False})
@@ -213,6 +222,25 @@ class TestPosStoreDays(PosCase):
         order = self.order(ticket)
         self.assertTrue(order.session_id.update_stock_at_closing)
         self.assertFalse(order.picking_ids, "no delivery per ticket")
+
+    def test_registers_are_applied_side_by_side_unless_stock_leaves_per_ticket(self):
+        """A register's tickets take no lock another register's wait for: the
+        store's Point of Sale numbers orders from PostgreSQL sequences, and
+        each register has jobs of its own, except when each ticket moves the
+        store's stock (real time), where a store's registers take turns."""
+        config = self.store.config_id
+        numbering = config.order_seq_id | config.order_backend_seq_id | config.order_line_seq_id
+        self.assertEqual(set(numbering.mapped("implementation")), {"standard"})
+
+        def key_spaces(policy):
+            self.backend.pos_stock_policy = policy
+            tickets = [self.pos.sale(STORE, register) for register in ("R1", "R2")]
+            self.push()
+            self.assertEqual({self.order(ticket).state for ticket in tickets}, {"paid"})
+            return {self.event(ticket).batch_key for ticket in tickets}
+
+        self.assertEqual(key_spaces("closing"), {f"{STORE}/R1", f"{STORE}/R2"})
+        self.assertEqual(key_spaces("real_time"), {STORE})
 
     def test_late_ticket_of_a_closed_day_goes_to_a_recovery_session_of_its_day(self):
         early = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
