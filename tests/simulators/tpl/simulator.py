@@ -72,7 +72,9 @@ class Problems:
 
     def raise_if_any(self):
         if self.errors:
-            raise ApiError(400, problem(400, "One or more validation errors occurred.", self.errors))
+            raise ApiError(
+                400, problem(400, "One or more validation errors occurred.", self.errors)
+            )
 
     def string(self, data, key, path, required=True):
         value = data.get(key)
@@ -206,7 +208,9 @@ class ThirdPartyLogisticsSimulator(Simulator):
         super().start()
         if self.clock_rate:
             self._ticker_stop.clear()
-            self._ticker = threading.Thread(target=self._tick, name="simulator-3pl-clock", daemon=True)
+            self._ticker = threading.Thread(
+                target=self._tick, name="simulator-3pl-clock", daemon=True
+            )
             self._ticker.start()
         return self
 
@@ -335,13 +339,17 @@ class ThirdPartyLogisticsSimulator(Simulator):
         except ValueError as exc:
             raise ApiError(
                 400,
-                problem(400, "One or more validation errors occurred.", {"$": [f"Invalid JSON: {exc}"]}),
+                problem(
+                    400, "One or more validation errors occurred.", {"$": [f"Invalid JSON: {exc}"]}
+                ),
             ) from exc
         if not isinstance(body, dict):
             raise ApiError(
                 400,
                 problem(
-                    400, "One or more validation errors occurred.", {"$": ["A JSON object is expected."]}
+                    400,
+                    "One or more validation errors occurred.",
+                    {"$": ["A JSON object is expected."]},
                 ),
             )
         return body
@@ -352,14 +360,21 @@ class ThirdPartyLogisticsSimulator(Simulator):
 
     def _resent(self, kind, body, existing):
         """The answer to a reference_id already used: the existing record, or 422."""
-        if self.resend == "existing" and self._body_hashes.get((kind, existing["id"])) == self._digest(body):
+        if self.resend == "existing" and self._body_hashes.get(
+            (kind, existing["id"])
+        ) == self._digest(body):
             return True
         raise ApiError(
             422,
             problem(
                 422,
                 "Duplicate reference ID",
-                {"reference_id": [f"A {kind} with reference_id '{body['reference_id']}' already exists (id {existing['id']})."]},
+                {
+                    "reference_id": [
+                        f"A {kind} with reference_id '{body['reference_id']}' "
+                        f"already exists (id {existing['id']})."
+                    ]
+                },
             ),
         )
 
@@ -371,7 +386,11 @@ class ThirdPartyLogisticsSimulator(Simulator):
         if value.lower() not in ("true", "false"):
             raise ApiError(
                 400,
-                problem(400, "One or more validation errors occurred.", {name: [f"The value '{value}' is not valid for {name}."]}),
+                problem(
+                    400,
+                    "One or more validation errors occurred.",
+                    {name: [f"The value '{value}' is not valid for {name}."]},
+                ),
             )
         return value.lower() == "true"
 
@@ -379,7 +398,10 @@ class ThirdPartyLogisticsSimulator(Simulator):
     def _paging(request):
         errors = {}
         values = {}
-        for name, default, low, high in (("Page", 1, 1, 10**9), ("Limit", DEFAULT_LIMIT, 1, MAX_LIMIT)):
+        for name, default, low, high in (
+            ("Page", 1, 1, 10**9),
+            ("Limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        ):
             raw = request.args.get(name)
             try:
                 values[name] = default if raw is None else int(raw)
@@ -407,10 +429,22 @@ class ThirdPartyLogisticsSimulator(Simulator):
 
     # --- orders --------------------------------------------------------------------------
     def channel_list(self, request):
-        scopes = ["orders_read", "orders_write", "returns_read", "returns_write", "inventory_read", "webhooks_read", "webhooks_write"]
+        scopes = [
+            "orders_read",
+            "orders_write",
+            "returns_read",
+            "returns_write",
+            "inventory_read",
+            "webhooks_read",
+            "webhooks_write",
+        ]
         return self._call(
             request,
-            lambda: (200, {"items": [{**CHANNEL, "application_name": "API", "scopes": scopes}]}, None),
+            lambda: (
+                200,
+                {"items": [{**CHANNEL, "application_name": "API", "scopes": scopes}]},
+                None,
+            ),
         )
 
     def order_create(self, request):
@@ -439,7 +473,39 @@ class ThirdPartyLogisticsSimulator(Simulator):
             try:
                 datetime.fromisoformat(str(body["purchase_date"]).replace("Z", "+00:00"))
             except ValueError:
-                check.add("purchase_date", "The purchase_date field must be an ISO 8601 date and time.")
+                check.add(
+                    "purchase_date", "The purchase_date field must be an ISO 8601 date and time."
+                )
+        self._validate_recipient(check, body)
+        for index, line in enumerate(check.array(body, "products", "products")):
+            path = f"products[{index}]"
+            if not isinstance(line, dict):
+                check.add(path, "A product must be an object.")
+                continue
+            sku = check.string(line, "reference_id", f"{path}.reference_id")
+            check.integer(line, "quantity", f"{path}.quantity", minimum=1)
+            name = check.string(line, "name", f"{path}.name", required=False)
+            price = line.get("unit_price")
+            if price is not None and (
+                isinstance(price, bool) or not isinstance(price, (int, float))
+            ):
+                check.add(f"{path}.unit_price", "The unit_price field must be a number.")
+            if sku and name is None and sku not in self.warehouse.products:
+                check.add(
+                    f"{path}.name",
+                    f"No product with reference_id '{sku}' exists: "
+                    "the product name is required to create it.",
+                )
+        tags = body.get("tags")
+        if tags is not None and (
+            not isinstance(tags, list)
+            or not all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in tags)
+        ):
+            check.add("tags", "The tags field is an array of {name, value}.")
+        check.raise_if_any()
+
+    @staticmethod
+    def _validate_recipient(check, body):
         recipient = check.obj(body, "recipient", "recipient")
         if recipient is not None:
             check.string(recipient, "name", "recipient.name")
@@ -452,29 +518,6 @@ class ThirdPartyLogisticsSimulator(Simulator):
                 for key in ("address2", "state", "zip_code", "company_name"):
                     if address.get(key) is not None and not isinstance(address[key], str):
                         check.add(f"recipient.address.{key}", f"The {key} field must be a string.")
-        for index, line in enumerate(check.array(body, "products", "products")):
-            path = f"products[{index}]"
-            if not isinstance(line, dict):
-                check.add(path, "A product must be an object.")
-                continue
-            sku = check.string(line, "reference_id", f"{path}.reference_id")
-            check.integer(line, "quantity", f"{path}.quantity", minimum=1)
-            name = check.string(line, "name", f"{path}.name", required=False)
-            price = line.get("unit_price")
-            if price is not None and (isinstance(price, bool) or not isinstance(price, (int, float))):
-                check.add(f"{path}.unit_price", "The unit_price field must be a number.")
-            if sku and name is None and sku not in self.warehouse.products:
-                check.add(
-                    f"{path}.name",
-                    f"No product with reference_id '{sku}' exists: the product name is required to create it.",
-                )
-        tags = body.get("tags")
-        if tags is not None and (
-            not isinstance(tags, list)
-            or not all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in tags)
-        ):
-            check.add("tags", "The tags field is an array of {name, value}.")
-        check.raise_if_any()
 
     def order_list(self, request):
         def apply():
@@ -536,10 +579,15 @@ class ThirdPartyLogisticsSimulator(Simulator):
             check = Problems()
             flag = body.get("is_tracking_uploaded")
             if not isinstance(flag, bool):
-                check.add("is_tracking_uploaded", "The is_tracking_uploaded field is required: true or false.")
+                check.add(
+                    "is_tracking_uploaded",
+                    "The is_tracking_uploaded field is required: true or false.",
+                )
             ids = body.get("shipment_ids")
             if not isinstance(ids, list) or not ids:
-                check.add("shipment_ids", "The shipment_ids field is required and must not be empty.")
+                check.add(
+                    "shipment_ids", "The shipment_ids field is required and must not be empty."
+                )
                 ids = []
             for index, value in enumerate(ids):
                 if isinstance(value, bool) or not isinstance(value, int):
@@ -550,12 +598,20 @@ class ThirdPartyLogisticsSimulator(Simulator):
                 shipment = self.warehouse.shipments.get(shipment_id)
                 error = None
                 if shipment is None:
-                    error = {"code": "NotFound", "message": f"Shipment {shipment_id} was not found."}
+                    error = {
+                        "code": "NotFound",
+                        "message": f"Shipment {shipment_id} was not found.",
+                    }
                 elif not shipment["packages"]:
-                    error = {"code": "InvalidState", "message": f"Shipment {shipment_id} has no tracking yet."}
+                    error = {
+                        "code": "InvalidState",
+                        "message": f"Shipment {shipment_id} has no tracking yet.",
+                    }
                 else:
                     shipment["is_tracking_uploaded"] = flag
-                results.append({"error": error, "isSuccess": error is None, "shipmentId": shipment_id})
+                results.append(
+                    {"error": error, "isSuccess": error is None, "shipmentId": shipment_id}
+                )
             ok = sum(r["isSuccess"] for r in results)
             request.sim_note = {"shipments": len(ids), "failed": len(ids) - ok}
             summary = {"failed": len(ids) - ok, "successful": ok, "total": len(ids)}
@@ -587,8 +643,12 @@ class ThirdPartyLogisticsSimulator(Simulator):
         if center is not None:
             center_id = check.integer(center, "id", "fulfillment_center.id")
             if center_id is not None and center_id != FULFILLMENT_CENTER["id"]:
-                check.add("fulfillment_center.id", f"No fulfillment center {center_id} for this account.")
-        shipment_id = check.integer(body, "original_shipment_id", "original_shipment_id", required=False)
+                check.add(
+                    "fulfillment_center.id", f"No fulfillment center {center_id} for this account."
+                )
+        shipment_id = check.integer(
+            body, "original_shipment_id", "original_shipment_id", required=False
+        )
         if shipment_id is not None and shipment_id not in self.warehouse.shipments:
             check.add("original_shipment_id", f"No shipment {shipment_id} for this account.")
         seen = set()
@@ -602,7 +662,9 @@ class ThirdPartyLogisticsSimulator(Simulator):
                 if self.warehouse.product_by_inventory_id(inventory_id) is None:
                     check.add(f"{path}.id", f"No inventory item {inventory_id} for this account.")
                 elif inventory_id in seen:
-                    check.add(f"{path}.id", f"Inventory item {inventory_id} is listed more than once.")
+                    check.add(
+                        f"{path}.id", f"Inventory item {inventory_id} is listed more than once."
+                    )
                 seen.add(inventory_id)
             check.integer(item, "quantity", f"{path}.quantity", minimum=1)
             action = item.get("requested_action")
@@ -662,7 +724,9 @@ class ThirdPartyLogisticsSimulator(Simulator):
 
     def _emit(self, topic, data, at):
         """Sign and queue a webhook: ``{"topic", "event_time", "data"}`` and a message id."""
-        body = json.dumps({"topic": topic, "event_time": iso(at), "data": data}, default=str).encode()
+        body = json.dumps(
+            {"topic": topic, "event_time": iso(at), "data": data}, default=str
+        ).encode()
         self._send(topic, body)
 
     def _send(self, topic, body, message_id=None):
@@ -704,7 +768,9 @@ class ThirdPartyLogisticsSimulator(Simulator):
     def pick(self, order, quantities=None):
         """Pick the order now (it can no longer be cancelled); ``{sku: qty}`` picks those."""
         with self.lock:
-            return self.warehouse.shipment_data(self.warehouse.pick(self._shipment(order), quantities))
+            return self.warehouse.shipment_data(
+                self.warehouse.pick(self._shipment(order), quantities)
+            )
 
     def ship(self, order, parcels=None, carriers=None):
         """Ship the order now in ``parcels`` (``[{sku: qty}, ...]``; default: one
@@ -731,26 +797,40 @@ class ThirdPartyLogisticsSimulator(Simulator):
     def track(self, order, status="InTransit"):
         """A carrier scan of the shipped parcels (``InTransit``, ``OutForDelivery``...)."""
         with self.lock:
-            return [self.warehouse.shipment_data(self.warehouse.track(s, status)) for s in self._shipped(order)]
+            return [
+                self.warehouse.shipment_data(self.warehouse.track(s, status))
+                for s in self._shipped(order)
+            ]
 
     def deliver(self, order):
         """Every shipped parcel of the order is delivered (``order.delivered`` follows)."""
         with self.lock:
-            return [self.warehouse.shipment_data(self.warehouse.deliver(s)) for s in self._shipped(order)]
+            return [
+                self.warehouse.shipment_data(self.warehouse.deliver(s))
+                for s in self._shipped(order)
+            ]
 
-    def hold(self, order, reason="InvalidAddress", description="The address could not be validated."):
+    def hold(
+        self, order, reason="InvalidAddress", description="The address could not be validated."
+    ):
         with self.lock:
             record = self.warehouse.order(order)
             return self.warehouse.shipment_data(self.warehouse.hold(record, reason, description))
 
     def release_hold(self, order):
         with self.lock:
-            return self.warehouse.shipment_data(self.warehouse.release_hold(self.warehouse.order(order)))
+            return self.warehouse.shipment_data(
+                self.warehouse.release_hold(self.warehouse.order(order))
+            )
 
-    def exception(self, order, reason="OutOfStock", description="Not enough stock to fulfil the order."):
+    def exception(
+        self, order, reason="OutOfStock", description="Not enough stock to fulfil the order."
+    ):
         with self.lock:
             record = self.warehouse.order(order)
-            return self.warehouse.shipment_data(self.warehouse.exception(record, reason, description))
+            return self.warehouse.shipment_data(
+                self.warehouse.exception(record, reason, description)
+            )
 
     def cancel(self, order, reason="Cancelled by the warehouse"):
         """The warehouse cancels what it has not shipped (``order.shipment.cancelled``)."""
@@ -767,7 +847,8 @@ class ThirdPartyLogisticsSimulator(Simulator):
             return self.warehouse.return_data(self.warehouse.complete_return(record, items))
 
     def set_on_hand(self, sku, quantity, name=None):
-        """The physical count of ``sku`` (a new SKU is created); waiting orders pick at the next advance."""
+        """The physical count of ``sku`` (a new SKU is created); orders waiting
+        for it are picked at the next :meth:`advance`."""
         with self.lock:
             return self.warehouse.inventory_data(self.warehouse.set_on_hand(sku, quantity, name))
 

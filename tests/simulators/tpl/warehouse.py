@@ -41,10 +41,25 @@ NEXT_STAGE = {
 RETURN_HOURS = {"AwaitingArrival": 24, "Arrived": 24}
 
 CARRIERS = (
-    ("Colissimo", "Domicile", "6A{digits11}", "https://www.laposte.fr/outils/suivre-vos-envois?code={n}"),
-    ("DHL", "Parcel Connect", "{digits10}", "https://www.dhl.com/fr-en/home/tracking.html?tracking-id={n}"),
+    (
+        "Colissimo",
+        "Domicile",
+        "6A{digits11}",
+        "https://www.laposte.fr/outils/suivre-vos-envois?code={n}",
+    ),
+    (
+        "DHL",
+        "Parcel Connect",
+        "{digits10}",
+        "https://www.dhl.com/fr-en/home/tracking.html?tracking-id={n}",
+    ),
     ("UPS", "Standard", "1Z{alnum16}", "https://www.ups.com/track?tracknum={n}"),
-    ("Chronopost", "13H", "XY{digits9}FR", "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={n}"),
+    (
+        "Chronopost",
+        "13H",
+        "XY{digits9}FR",
+        "https://www.chronopost.fr/tracking-no-cms/suivi-page?listeNumerosLT={n}",
+    ),
 )
 
 # Return dispositions: what the warehouse did (ShipBob's return actions) and
@@ -59,7 +74,13 @@ CONDITIONS = (
     "WAREHOUSE_DAMAGED",
     "EXPIRED",
 )
-TRACKING_STATUSES = ("LabelCreated", "InTransit", "OutForDelivery", "Delivered", "DeliveryException")
+TRACKING_STATUSES = (
+    "LabelCreated",
+    "InTransit",
+    "OutForDelivery",
+    "Delivered",
+    "DeliveryException",
+)
 
 
 class WarehouseError(ValueError):
@@ -79,7 +100,12 @@ class Warehouse:
         self.orders = {}  # id -> order
         self.shipments = {}  # id -> shipment
         self.returns = {}  # id -> return
-        self._ids = {"order": 41_000_000, "shipment": 95_000_000, "package": 7_000_000, "return": 880_000}
+        self._ids = {
+            "order": 41_000_000,
+            "shipment": 95_000_000,
+            "package": 7_000_000,
+            "return": 880_000,
+        }
         self._seed_products(products)
 
     # --- reference data ------------------------------------------------------------
@@ -236,15 +262,24 @@ class Warehouse:
         """
         results = []
         for shipment in self.shipments_of(order):
-            result = {"action": "Cancel", "shipment_id": shipment["id"], "is_success": True, "reason": None}
+            result = {
+                "action": "Cancel",
+                "shipment_id": shipment["id"],
+                "is_success": True,
+                "reason": None,
+            }
             if shipment["status"] == "Cancelled":
                 result["reason"] = "The shipment was already cancelled."
             elif shipment["status"] == "Completed":
-                result.update(is_success=False, reason="The shipment cannot be cancelled because it has already been shipped.")
+                result.update(
+                    is_success=False,
+                    reason="The shipment cannot be cancelled because it has already been shipped.",
+                )
             elif shipment["stage"] != "released" and not forced:
                 result.update(
                     is_success=False,
-                    reason=f"The shipment cannot be cancelled because it has already been {shipment['stage']}.",
+                    reason="The shipment cannot be cancelled because it has already been "
+                    f"{shipment['stage']}.",
                 )
             else:
                 self._restock_picked(shipment)
@@ -266,7 +301,9 @@ class Warehouse:
         shipment["last_update_at"] = iso(self.now)
 
     # --- holds and exceptions ---------------------------------------------------------
-    def hold(self, order, reason="InvalidAddress", description="The address could not be validated."):
+    def hold(
+        self, order, reason="InvalidAddress", description="The address could not be validated."
+    ):
         shipment = self.open_shipment(order)
         self._set_status(shipment, "OnHold", reason, description)
         self.emit("order.shipment.on_hold", self.shipment_data(shipment))
@@ -281,7 +318,9 @@ class Warehouse:
         shipment["stage_at"] = self.now
         return shipment
 
-    def exception(self, order, reason="OutOfStock", description="Not enough stock to fulfil the order."):
+    def exception(
+        self, order, reason="OutOfStock", description="Not enough stock to fulfil the order."
+    ):
         shipment = self.open_shipment(order)
         shipment["waiting_stock"] = False
         self._set_status(shipment, "Exception", reason, description)
@@ -381,7 +420,9 @@ class Warehouse:
         return shipment
 
     def _planned_parcels(self, shipment):
-        units = [sku for sku, quantity in sorted(shipment["picked"].items()) for _ in range(quantity)]
+        units = [
+            sku for sku, quantity in sorted(shipment["picked"].items()) for _ in range(quantity)
+        ]
         if shipment["plan"]["split"] and len(units) >= 2:
             half = math.ceil(len(units) / 2)
             return [_count(units[:half]), _count(units[half:])]
@@ -551,26 +592,37 @@ class Warehouse:
         quantity processed, action, condition)``; several per SKU for mixed
         dispositions, fewer units than expected for a partial return."""
         if record["status"] in ("Completed", "Cancelled"):
-            raise WarehouseError(f"return {record['reference_id']} is already {record['status'].lower()}")
+            raise WarehouseError(
+                f"return {record['reference_id']} is already {record['status'].lower()}"
+            )
         by_sku = {item["sku"]: item for item in record["inventory"]}
         taken = []
         for sku, quantity, action, condition in items:
             product = (
-                self.product_by_inventory_id(sku) if isinstance(sku, int) else self.products.get(sku)
+                self.product_by_inventory_id(sku)
+                if isinstance(sku, int)
+                else self.products.get(sku)
             )
             if product is None or product["sku"] not in by_sku:
                 raise WarehouseError(f"{sku} is not in return {record['reference_id']}")
             if action not in RETURN_ACTIONS:
-                raise WarehouseError(f"action is one of {', '.join(RETURN_ACTIONS)}, not {action!r}")
+                raise WarehouseError(
+                    f"action is one of {', '.join(RETURN_ACTIONS)}, not {action!r}"
+                )
             if condition not in CONDITIONS:
-                raise WarehouseError(f"condition is one of {', '.join(CONDITIONS)}, not {condition!r}")
+                raise WarehouseError(
+                    f"condition is one of {', '.join(CONDITIONS)}, not {condition!r}"
+                )
             if not isinstance(quantity, int) or quantity < 1:
-                raise WarehouseError(f"quantity processed must be a whole number above 0: {quantity!r}")
+                raise WarehouseError(
+                    f"quantity processed must be a whole number above 0: {quantity!r}"
+                )
             taken.append((product["sku"], quantity, action, condition))
         for sku, quantity, action, condition in taken:
             entries = by_sku[sku]["action_taken"]
             same = next(
-                (e for e in entries if (e["action"], e["action_reason"]) == (action, condition)), None
+                (e for e in entries if (e["action"], e["action_reason"]) == (action, condition)),
+                None,
             )
             if same:
                 same["quantity_processed"] += quantity
