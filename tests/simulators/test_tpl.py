@@ -18,7 +18,7 @@ import urllib.request
 from collections import Counter
 from datetime import datetime, timezone
 
-from simulators import ThirdPartyLogisticsSimulator
+from simulators import ShopifySimulator, ThirdPartyLogisticsSimulator
 from simulators.base import WebhookFaults
 from simulators.testing import WebhookReceiver
 from simulators.tpl import SlidingWindowLimiter
@@ -118,6 +118,20 @@ class TestRelease(TplCase):
         with self.assertRaisesRegex(ValueError, "resend is"):
             ThirdPartyLogisticsSimulator(resend="ignore")
 
+    def test_a_release_of_an_inactive_product_is_rejected_with_the_reason(self):
+        self.tpl.set_active(self.sku_b, False)
+        status, answer, _headers = self.release("WH/OUT/00004", [(self.sku_a, 1), (self.sku_b, 1)])
+        self.assertEqual(status, 400)
+        self.assertEqual(
+            answer["errors"],
+            {
+                "products[1].reference_id": [
+                    f"Product '{self.sku_b}' is inactive and cannot be fulfilled."
+                ]
+            },
+        )
+        self.assertEqual(self.tpl.orders(), [])
+
     def test_order_read_by_id_and_by_reference(self):
         _status, order, _headers = self.release("WH/OUT/00002")
         status, read, _headers = self.call("GET", f"/order/{order['id']}")
@@ -126,6 +140,10 @@ class TestRelease(TplCase):
         self.assertEqual([o["id"] for o in found], [order["id"]])
         status, answer, _headers = self.call("GET", "/order/1")
         self.assertEqual((status, answer["title"]), (404, "Not Found"))
+
+    def test_the_warehouse_holds_the_shops_skus_for_the_same_seed(self):
+        shop = ShopifySimulator(seed=42)
+        self.assertEqual(set(self.tpl.inventory()), {v["sku"] for v in shop.catalog()})
 
     def test_unknown_product_with_a_name_is_created_without_stock_and_waits(self):
         status, _order, _headers = self.call(
@@ -702,6 +720,28 @@ class TestFaults(TplCase):
             self.release("WH/OUT/00051")
         # Applied, answer lost: the release sent again finds the order.
         self.assertEqual(self.release("WH/OUT/00051")[0], 200)
+
+    def test_a_retrying_client_releases_200_orders_exactly_once_under_faults(self):
+        self.tpl.limiter.limit = 10_000
+        self.tpl.faults.add("throttle", endpoint="order_create", rate=0.1, retry_after=0)
+        self.tpl.faults.add("error", endpoint="order_create", rate=0.05)
+        self.tpl.faults.add("drop", endpoint="order_create", rate=0.03, apply=True)
+        attempts = Counter()
+        for number in range(200):
+            reference = f"WH/OUT/{number:05d}"
+            while True:
+                attempts[reference] += 1
+                try:
+                    status = self.release(reference)[0]
+                except (urllib.error.URLError, ConnectionError, OSError):
+                    continue
+                if status in (200, 201):
+                    break
+                self.assertIn(status, (429, 503))
+        self.assertEqual(len(self.tpl.orders()), 200)
+        self.assertGreater(sum(attempts.values()), 220, "faults were met")
+        statuses = Counter(entry["status"] for entry in self.tpl.requests.entries())
+        self.assertTrue(statuses[429] and statuses[503] and statuses[200], statuses)
 
     def test_reset_starts_afresh(self):
         self.release("WH/OUT/00052")

@@ -490,7 +490,13 @@ class ThirdPartyLogisticsSimulator(Simulator):
                 isinstance(price, bool) or not isinstance(price, (int, float))
             ):
                 check.add(f"{path}.unit_price", "The unit_price field must be a number.")
-            if sku and name is None and sku not in self.warehouse.products:
+            product = self.warehouse.products.get(sku) if sku else None
+            if product is not None and not product["active"]:
+                check.add(
+                    f"{path}.reference_id",
+                    f"Product '{sku}' is inactive and cannot be fulfilled.",
+                )
+            if sku and name is None and product is None:
                 check.add(
                     f"{path}.name",
                     f"No product with reference_id '{sku}' exists: "
@@ -852,6 +858,13 @@ class ThirdPartyLogisticsSimulator(Simulator):
         with self.lock:
             return self.warehouse.inventory_data(self.warehouse.set_on_hand(sku, quantity, name))
 
+    def set_active(self, sku, active=True):
+        """Deactivate (or reactivate) a product: releases naming it are refused."""
+        with self.lock:
+            product = self.warehouse.products[sku]
+            product["active"] = bool(active)
+            return self.warehouse.inventory_data(product)
+
     # --- ground truth ------------------------------------------------------------------------
     def orders(self):
         with self.lock:
@@ -912,6 +925,7 @@ class ThirdPartyLogisticsSimulator(Simulator):
             "order.cancel": lambda: self.cancel(p["order"]),
             "return.complete": lambda: self.complete_return(p["return"], p["items"]),
             "inventory.set": lambda: self.set_on_hand(p["sku"], p["on_hand"], p.get("name")),
+            "product.set_active": lambda: self.set_active(p["sku"], p.get("active", True)),
             "webhook.replay": lambda: self.replay_webhook(p["message_id"], p.get("new_id", False)),
         }
         if event not in events:

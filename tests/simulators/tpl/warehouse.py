@@ -133,6 +133,7 @@ class Warehouse:
             "sku": sku,
             "name": name,
             "on_hand": on_hand,
+            "active": True,
         }
         return self.products[sku]
 
@@ -779,7 +780,7 @@ class Warehouse:
             "id": product["inventory_id"],
             "name": product["name"],
             "sku": product["sku"],
-            "is_active": True,
+            "is_active": product["active"],
             "total_onhand_quantity": q["onhand"],
             "total_committed_quantity": q["committed"],
             "total_fulfillable_quantity": q["fulfillable"],
