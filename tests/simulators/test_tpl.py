@@ -11,6 +11,8 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
+import time
 import unittest
 import urllib.error
 import urllib.parse
@@ -254,6 +256,12 @@ class TestShipments(TplCase):
         self.assertEqual(self.tpl.inventory(self.sku_a)["onhand"], 48)
         with self.assertRaisesRegex(ValueError, "nothing left to ship"):
             self.tpl.ship("WH/OUT/00021")
+        self.tpl.deliver("WH/OUT/00021")
+        with self.assertRaisesRegex(ValueError, "is delivered"):
+            self.tpl.track("WH/OUT/00021", "InTransit")
+        self.release("WH/OUT/00023", [(self.sku_a, 1)])
+        with self.assertRaisesRegex(ValueError, "more than order"):
+            self.tpl.pick("WH/OUT/00023", {self.sku_a: 2})
 
     def test_the_clock_picks_packs_ships_carries_and_delivers(self):
         self.release("WH/OUT/00022", [(self.sku_a, 1)])
@@ -742,6 +750,16 @@ class TestFaults(TplCase):
         self.assertGreater(sum(attempts.values()), 220, "faults were met")
         statuses = Counter(entry["status"] for entry in self.tpl.requests.entries())
         self.assertTrue(statuses[429] and statuses[503] and statuses[200], statuses)
+
+    def test_real_time_drives_the_clock_when_asked_and_stop_joins_it(self):
+
+        tpl = ThirdPartyLogisticsSimulator(seed=42, epoch=EPOCH, clock_rate=2.0).start()
+        try:
+            time.sleep(1.3)
+            self.assertGreaterEqual(tpl.now, EPOCH.replace(hour=10))
+        finally:
+            tpl.stop()
+        self.assertNotIn("simulator-3pl-clock", [t.name for t in threading.enumerate()])
 
     def test_reset_starts_afresh(self):
         self.release("WH/OUT/00052")

@@ -405,6 +405,11 @@ class Warehouse:
             if shipment["plan"]["short"] and sum(quantities.values()) > 1:
                 sku = max(quantities, key=lambda k: (quantities[k], k))
                 quantities[sku] -= 1
+        for sku, quantity in quantities.items():
+            if quantity > shipment["lines"].get(sku, 0):
+                raise WarehouseError(
+                    f"{quantity} x {sku} is more than order {shipment['order_id']} holds"
+                )
         quantities = {sku: q for sku, q in quantities.items() if q > 0}
         if not quantities:
             self._set_status(
@@ -498,6 +503,10 @@ class Warehouse:
             return self.deliver(shipment)
         if shipment["status"] != "Completed":
             raise WarehouseError(f"shipment {shipment['id']} is not shipped")
+        if shipment["stage"] == "delivered":
+            raise WarehouseError(
+                f"shipment {shipment['id']} is delivered: replay a webhook for a late update"
+            )
         for package in shipment["packages"]:
             package["tracking_status"] = status
         shipment["stage"], shipment["stage_at"] = "in_transit", self.now
