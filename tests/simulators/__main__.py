@@ -35,6 +35,11 @@ def parse_args(argv=None):
     parser.add_argument("--orders", type=int, help="Shopify: orders to seed")
     parser.add_argument("--products", type=int, help="Shopify: products to seed")
     parser.add_argument("--push-url", help="POS: Odoo's base URL the stores push their tickets to")
+    parser.add_argument(
+        "--clock-rate",
+        type=float,
+        help="3PL: warehouse hours that pass each real second (none: only on request)",
+    )
     return parser.parse_args(argv)
 
 
@@ -48,6 +53,8 @@ def build(name, args, port):
         for key in ("access_token", "orders", "products"):
             if getattr(args, key) is not None:
                 options[key] = getattr(args, key)
+    if name == "3pl" and args.clock_rate:
+        options["clock_rate"] = args.clock_rate
     if name == "pos" and args.push_url:
         options["push_url"] = args.push_url
     return SIMULATORS[name](**options)
@@ -70,6 +77,11 @@ def describe(simulator):
         lines.append(f"{'':8} legacy API {simulator.legacy_url}   token {simulator.access_token}")
         # Where Odoo sends a push-mode fleet's products and quantities.
         lines.append(f"{'':8} vendor API {simulator.api_url}   token {simulator.api_token}")
+    if simulator.name == "3pl":
+        lines.append(
+            f"{'':8} API {simulator.api_url}   token {simulator.access_token}   "
+            f"webhook secret {simulator.webhooks.secret}"
+        )
     return "\n".join(lines)
 
 
