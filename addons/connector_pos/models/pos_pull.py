@@ -79,7 +79,12 @@ class ConnectorPosLegacyRecord(models.Model):
     """A record of a polled legacy POS that its sales refer to by id: an
     outlet (mapped to a store), a register, a payment type (mapped to a
     tender), a tax (its name is the fleet's tax code), a product (its SKU),
-    a customer. Read by the poller, by cursor, as the POS changes them."""
+    a customer. Read by the poller, by cursor, as the POS changes them.
+
+    Also a sale that a return names but that was rung up before the fleet's
+    "Read sales from": read by its id when the return was, never a ticket
+    (the cursor is past it), kept so that the return fails saying so rather
+    than waiting for it."""
 
     _name = "connector.pos.legacy.record"
     _description = "Legacy POS Record"
@@ -95,6 +100,7 @@ class ConnectorPosLegacyRecord(models.Model):
             ("payment_types", "Payment type"),
             ("products", "Product"),
             ("customers", "Customer"),
+            ("sales", "Sale before Read sales from"),
         ],
         required=True,
         readonly=True,
@@ -112,6 +118,7 @@ class ConnectorPosLegacyRecord(models.Model):
     phone = fields.Char(readonly=True)
     time_zone = fields.Char(readonly=True)
     outlet_ref = fields.Char(string="Outlet ID", readonly=True)
+    sale_date = fields.Datetime(readonly=True, help="Sale: when it was rung up.")
     store_id = fields.Many2one(
         "connector.pos.store",
         domain="[('backend_id', '=', backend_id)]",
@@ -150,6 +157,12 @@ class ConnectorPosLegacyRecord(models.Model):
                 code=data.get("customer_code"),
                 email=data.get("email"),
                 phone=data.get("phone"),
+            )
+        elif collection == "sales":
+            values.update(
+                name=data.get("receipt_number") or data["id"],
+                outlet_ref=data.get("outlet_id"),
+                sale_date=pos_time(data["sale_date"]),
             )
         return values
 
@@ -192,6 +205,8 @@ class ConnectorPosLegacyRecord(models.Model):
             ("backend_id", "=", backend.id),
             "|",
             ("collection", "in", ("outlets", "registers", "taxes", "payment_types")),
+            "&",
+            ("collection", "in", ("products", "customers")),
             ("legacy_id", "in", list(set(product_ids) | set(customer_ids))),
         ]
         refs = {name: {} for name in REFERENCE_COLLECTIONS}
@@ -503,9 +518,14 @@ class ConnectorBackend(models.Model):
         """Store the tickets of a page of sales as events of the ``ticket`` topic,
         each keyed by its UUID (the sale's id): read again, a duplicate. A sale
         naming what the fleet has not mapped is kept as read (``legacy.record``),
-        to fail alone with its reason; ``strict``: raise it instead."""
+        to fail alone with its reason; ``strict``: raise it instead.
+
+        The sale a return names, when rung up before "Read sales from", is
+        kept (a legacy record of ``sales``) before the tickets are stored:
+        the return then fails saying so instead of waiting for it."""
         refs = self._pos_refs(sales)
         in_page = {sale["id"]: sale for sale in sales}
+        before_start = {}
         batch_id = f"pull:{sales[0]['version']}-{sales[-1]['version']}" if sales else ""
         messages = []
         problems = []
@@ -518,7 +538,9 @@ class ConnectorBackend(models.Model):
                     sale,
                     refs,
                     prices_include_tax=self.pos_prices_include_tax,
-                    original_lines=lambda sale_id: self._pos_original_lines(sale_id, in_page, refs),
+                    original_lines=lambda sale_id: self._pos_original_lines(
+                        sale_id, in_page, refs, before_start
+                    ),
                     batch_id=batch_id,
                 )
             except LegacyMappingError as exc:
@@ -543,11 +565,16 @@ class ConnectorBackend(models.Model):
                     problems="; ".join(dict.fromkeys(problems)),
                 )
             )
+        if before_start:
+            self.env["connector.pos.legacy.record"].sudo()._store_page(
+                self, SALES, list(before_start.values())
+            )
         return self.env["connector.event"]._receive_many(self, messages, source="poll")
 
-    def _pos_original_lines(self, sale_id, in_page, refs):
+    def _pos_original_lines(self, sale_id, in_page, refs, before_start=None):
         """``[(line id, sku, quantity)]`` of the sale ``sale_id`` a return names:
-        from the page, else from its ticket already stored, else read from the POS."""
+        from the page, else from its ticket already stored, else read from the POS.
+        A sale rung up before "Read sales from" is added to ``before_start``."""
         sale = in_page.get(sale_id)
         if sale is None:
             event = self.env["connector.event"]._find_original(self, sale_id)
@@ -558,6 +585,14 @@ class ConnectorBackend(models.Model):
                 ]
             sale = self._pos_get(f"sales/{sale_id}").get("data") or {}
             refs = {**refs, "products": {**refs["products"], **self._pos_refs([sale])["products"]}}
+        since = self.pos_pull_since
+        if (
+            before_start is not None
+            and since
+            and sale.get("sale_date")
+            and pos_time(sale["sale_date"]) < since
+        ):
+            before_start[sale_id] = sale
         return [
             (
                 line["id"],
@@ -566,6 +601,64 @@ class ConnectorBackend(models.Model):
             )
             for line in sale.get("line_items") or []
         ]
+
+    def _pos_unread_original(self, payload):
+        """The sale a return of this pull fleet refunds, when that sale was
+        rung up before "Read sales from" and so never read as a ticket (a
+        ``sales`` legacy record), or an empty recordset. Its ticket stored or
+        applied after all: the return waits for it as any other. (A void is
+        the sale's own record turned VOIDED, dated as the sale: one of a sale
+        before the start is read past with it.)"""
+        Record = self.env["connector.pos.legacy.record"].sudo()
+        original = payload.get("original_uuid")
+        if self.pos_mode != "pull" or payload.get("type") != "return" or not original:
+            return Record
+        sale = Record.search(
+            [
+                ("backend_id", "=", self.id),
+                ("collection", "=", SALES),
+                ("legacy_id", "=", str(original)),
+            ],
+            limit=1,
+        )
+        if (
+            not sale
+            or self.env["connector.event"].sudo()._find_original(self, original)
+            or self.env["pos.order"].sudo().search_count([("uuid", "=", original)], limit=1)
+        ):
+            return Record
+        return sale
+
+    def _pos_ticket_blocked(self, event, payload):
+        """A return of a sale rung up before "Read sales from" does not wait
+        for it: that sale is never read. Applying it fails, saying why."""
+        if self._pos_unread_original(payload):
+            return None
+        return super()._pos_ticket_blocked(event, payload)
+
+    def _pos_apply_ticket(self, event, payload):
+        sale = self._pos_unread_original(payload)
+        if sale:
+            since = self.pos_pull_since
+            raise UserError(
+                self.env._(
+                    "Return %(store)s/%(register)s #%(sequence)s refunds the sale %(sale)s "
+                    "(%(uuid)s) rung up on %(date)s UTC, before the fleet's \"Read sales "
+                    'from"%(since)s: Odoo did not read that sale and will not (the POS is '
+                    "read past it), so it has nothing to refund. Record the refund by hand "
+                    "in Point of Sale, then Ignore this event.",
+                    store=payload.get("store"),
+                    register=payload.get("register"),
+                    sequence=payload.get("sequence"),
+                    sale=sale.name,
+                    uuid=sale.legacy_id,
+                    date=fields.Datetime.to_string(sale.sale_date),
+                    since=f" ({fields.Datetime.to_string(since)} UTC)"
+                    if since and since > sale.sale_date
+                    else self.env._(" when the POS was read"),
+                )
+            )
+        return super()._pos_apply_ticket(event, payload)
 
     def _pos_receive_closures(self, closures, strict=False):
         """Store a page of register closures as events of the ``closing`` topic,

@@ -6,6 +6,7 @@ from unittest.mock import patch
 
 from simulators import PosSimulator
 
+from odoo import fields
 from odoo.tests import HttpCase, tagged
 
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -463,6 +464,80 @@ class TestPosPull(PullCase):
             self.backend._pos_pull_state()["sales"],
             max(sale["version"] for sale in self.legacy_sales(("S01", "S02"))),
             "read past the history",
+        )
+
+    def test_a_return_of_a_sale_before_the_start_fails_saying_why(self):
+        """A return of a sale rung up before "Read sales from" does not wait
+        for a sale that is never read: it fails naming the sale, its date and
+        what to do, and the register's later tickets apply. A void of such a
+        sale is the sale's own record, read past with it."""
+        old = self.pos.sale("S01", "R1", tenders=["card"])
+        voided = self.pos.sale("S01", "R1", tenders=["cash"])
+        self.backend.pos_pull_since = pos_time(voided["closed_at"]) + timedelta(seconds=1)
+        failed, _retried = self.poll()  # the history, read past
+        self.assertFalse(failed)
+        returned = self.pos.return_of("S01", "R1", old)
+        self.pos.void("S01", "R1", voided)
+        later = self.pos.sale("S01", "R1", tenders=["card"])
+        failed, _retried = self.poll()
+        self.assertFalse(failed)
+        event = self.ticket_events().filtered(lambda e: e.idempotency_key == returned["uuid"])
+        self.assertEqual((event.state, event.error_kind), ("failed", "business"))
+        sale = self.pos.sale_record(old["uuid"])
+        for said in (
+            sale["receipt_number"],
+            old["uuid"],
+            fields.Datetime.to_string(pos_time(sale["sale_date"])),
+            f'"Read sales from" ({fields.Datetime.to_string(self.backend.pos_pull_since)} UTC)',
+            "Record the refund by hand in Point of Sale, then Ignore this event",
+        ):
+            self.assertIn(said, event.error_message)
+        self.assertTrue(
+            self.env["pos.order"].search([("uuid", "=", later["uuid"])]),
+            "the register's next ticket is applied",
+        )
+        self.assertFalse(
+            self.env["pos.order"].search(
+                [
+                    (
+                        "uuid",
+                        "in",
+                        [old["uuid"], returned["uuid"], voided["uuid"], f"{voided['uuid']}:void"],
+                    )
+                ]
+            )
+        )
+        self.assertFalse(
+            self.ticket_events().filtered(lambda e: e.state not in ("done", "duplicate", "failed")),
+            "nothing waits",
+        )
+
+    def test_a_return_of_a_sale_not_read_yet_waits_then_applies(self):
+        """The sale a return refunds is after "Read sales from" but not read as
+        a ticket yet (parked when the return is read): the return waits for
+        it, and applies once the POS closes it and it is read."""
+        self.pos.legacy.parked_share = 1.0
+        parked = self.pos.sale("S01", "R1", tenders=["card"])
+        self.pos.legacy.parked_share = 0.0
+        returned = self.pos.return_of("S01", "R2", parked)
+        # Each register has its clock: both tickets are from "Read sales from" on.
+        self.backend.pos_pull_since = min(
+            pos_time(ticket["opened_at"]) for ticket in (parked, returned)
+        )
+        failed, _retried = self.poll()
+        self.assertFalse(failed)
+        event = self.ticket_events().filtered(lambda e: e.idempotency_key == returned["uuid"])
+        self.assertEqual(event.state, "waiting")
+        self.assertIn(parked["uuid"], event.error_message)
+        self.pos.sale("S01", "R1", tenders=["cash"])  # the register's next ticket closes it
+        failed, _retried = self.poll()
+        self.assertFalse(failed)
+        event.invalidate_recordset()
+        self.assertEqual(event.state, "done")
+        refund = self.env["pos.order"].search([("uuid", "=", returned["uuid"])])
+        self.assertTrue(refund.is_refund)
+        self.assertEqual(
+            refund.lines.refunded_orderline_id.order_id.uuid, parked["uuid"], "refunds its sale"
         )
 
 
