@@ -48,6 +48,11 @@ class InboundTopic:
         key spaces of a topic are applied side by side, each by one job at a
         time. None (or a payload it cannot read): one key space per backend
         and topic. Only with ``batch_size`` > 1.
+    :param wakes: callable ``payload -> keys`` naming what else than its
+        sequence key the event's application may unblock: the waiting keys
+        of events that wait for it (a POS return waits on its sale's key).
+        They are released when it is applied (a batch job: once, at its end,
+        for all its events), so the handler need not wake them itself.
     """
 
     flow: str
@@ -61,6 +66,7 @@ class InboundTopic:
     description: str = ""
     batch_size: int = 1
     batch_key: object = None
+    wakes: object = None
 
     def __post_init__(self):
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
@@ -72,6 +78,11 @@ class InboundTopic:
             raise ValueError(
                 f"Topic of flow {self.flow!r}: batch_key must be a function of the "
                 f"payload, not {self.batch_key!r}."
+            )
+        if self.wakes is not None and not callable(self.wakes):
+            raise ValueError(
+                f"Topic of flow {self.flow!r}: wakes must be a function of the payload, "
+                f"not {self.wakes!r}."
             )
         if self.batch_key is not None and self.batch_size == 1:
             raise ValueError(

@@ -18,6 +18,9 @@ _logger = logging.getLogger(__name__)
 # A batch job that finds another one of its key space applying events runs
 # again this many seconds later, without spending a retry.
 BATCH_BUSY_SECONDS = 5
+# The context key telling handlers they run inside a batch job, whose memo
+# (``_batch_memo``) lives in the cursor's cache under the same name.
+BATCH_MEMO = "connector_batch_memo"
 # Alive queue job states: the job of a key space is waiting, or running.
 WAITING_JOB_STATES = ("wait_dependencies", "pending", "enqueued")
 ALIVE_JOB_STATES = (*WAITING_JOB_STATES, "started")
@@ -179,18 +182,22 @@ class ConnectorEvent(models.Model):
         events = self._queued_of_batch(backend, topic, batch_key, limit=size)
         events._link_job(self.env.context.get("job_uuid"))
         outcomes, retries = Counter(), []
-        for event in events:
-            try:
-                if declaration:
-                    result = event._apply(backend, declaration, wake=False)
-                else:
-                    result = event._process()
-            except RetryableJobError as retry:
-                # Recorded on the event (its own cursor); tried again below.
-                retries.append(retry.seconds or 1)
-                result = "retry"
-            # "done: …", "failed: …", "waiting: …", "skipped: stale", …
-            outcomes[result.split(":")[0]] += 1
+        in_batch = backend.with_context(**{BATCH_MEMO: True})
+        try:
+            for event in events.with_env(in_batch.env):
+                try:
+                    if declaration:
+                        result = event._apply(in_batch, declaration, wake=False)
+                    else:
+                        result = event._process()
+                except RetryableJobError as retry:
+                    # Recorded on the event (its own cursor); tried again below.
+                    retries.append(retry.seconds or 1)
+                    result = "retry"
+                # "done: …", "failed: …", "waiting: …", "skipped: stale", …
+                outcomes[result.split(":")[0]] += 1
+        finally:
+            self.env.cr.cache.pop(BATCH_MEMO, None)
         self._wake_waiters_of(events.filtered(lambda e: e.state in ("done", "stale")))
         summary = (
             f"{outcomes.pop('done', 0)} applied, {outcomes.pop('failed', 0)} failed, "
@@ -201,6 +208,17 @@ class ConnectorEvent(models.Model):
         if skipped := sum(outcomes.values()):
             summary += f", {skipped} skipped"
         return summary + self._continue_batch(backend, topic, batch_key, events, retries)
+
+    @api.model
+    def _batch_memo(self):
+        """A dict a handler may keep look-ups in (a store by its code, a
+        mapping) while one batch job applies its events: found once per batch,
+        not once per event. Emptied when the job ends and when an event's
+        savepoint is rolled back (the cursor's cache is), so it never outlives
+        what it read. Outside a batch job, a new dict each time: nothing kept."""
+        if not self.env.context.get(BATCH_MEMO):
+            return {}
+        return self.env.cr.cache.setdefault(BATCH_MEMO, {})
 
     @api.model
     def _wake_waiters_of(self, events):

@@ -360,12 +360,31 @@ class ConnectorEvent(models.Model):
     def _wake_waiting(self):
         """Queue the events that waited for these ones and may now be applied,
         now and once committed (a waiter this transaction cannot see yet)."""
-        keys = {(event.backend_id.id, event.sequence_key) for event in self if event.sequence_key}
+        keys = self._wake_keys()
         if keys:
             # The check after commit first: it also covers a release below
             # that clashes with a concurrent change of a waiter.
             self._recheck_waiting_after_commit(keys)
             self._release_waiters(keys)
+
+    def _wake_keys(self):
+        """``{(backend id, key)}`` these events' application may unblock: their
+        sequence keys, and what their topics say they wake (``wakes``)."""
+        keys = {(event.backend_id.id, event.sequence_key) for event in self if event.sequence_key}
+        topics = {}
+        for event in self:
+            backend = event.backend_id
+            if backend not in topics:
+                topics[backend] = backend._connector_topics()
+            declaration = topics[backend].get(event.topic)
+            if not (isinstance(declaration, InboundTopic) and declaration.wakes):
+                continue
+            try:
+                woken = declaration.wakes(event.payload)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue  # a payload it cannot read wakes nothing more
+            keys.update((backend.id, key) for key in woken or () if key)
+        return keys
 
     def _recheck_waiting_after_commit(self, keys):
         """Once this transaction is committed, queue the events waiting on

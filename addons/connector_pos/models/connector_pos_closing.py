@@ -652,17 +652,7 @@ class ConnectorBackend(models.Model):
         is compared again. (One waiting for its register's tickets is woken
         by the framework, which wakes what waits on a ticket's register.)"""
         record = super()._pos_apply_ticket(event, payload)
-        store, register = payload["store"], payload["register"]
-        differing = self.env["connector.pos.closing"].search(
-            [
-                ("backend_id", "=", self.id),
-                ("store_id.code", "=", store),
-                ("register", "=", register),
-                ("business_day", "=", payload["business_day"]),
-                ("state", "=", "mismatch"),
-            ],
-            limit=1,
-        )
+        differing = self._pos_differing_closing(payload)
         # Compared again once no ticket number is missing any more and the
         # register's others are applied: a lost batch of 500 sent again makes
         # one comparison, not 500.
@@ -672,7 +662,27 @@ class ConnectorBackend(models.Model):
             and not self._pos_tickets_pending(payload)
         ):
             self._pos_reconcile_closings(fields.Date.to_date(payload["business_day"]))
+            self.env["connector.event"]._batch_memo().pop(
+                ("connector_pos.differing", self.id), None
+            )
         return record
+
+    def _pos_differing_closing(self, payload):
+        """The closing of the ticket's register and day that differs from the
+        tickets, if any. The fleet's differing closings are read once per
+        batch job of tickets (almost always none), not once per ticket."""
+        Closing = self.env["connector.pos.closing"]
+        memo = self.env["connector.event"]._batch_memo()
+        key = ("connector_pos.differing", self.id)
+        if key not in memo:
+            memo[key] = {
+                (closing.store_id.code, closing.register, closing.business_day): closing.id
+                for closing in Closing.search(
+                    [("backend_id", "=", self.id), ("state", "=", "mismatch")]
+                )
+            }
+        day = fields.Date.to_date(payload["business_day"])
+        return Closing.browse(memo[key].get((payload["store"], payload["register"], day)))
 
     # --- the reconciliation ---------------------------------------------------------------
 

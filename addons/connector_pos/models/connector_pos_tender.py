@@ -72,12 +72,17 @@ class ConnectorPosTender(models.Model):
     @api.model
     def _methods_of(self, store):
         """``{tender type: payment method}`` for the tickets of ``store``: its
-        own rows, else its fleet's."""
-        methods = {}
-        for row in self.search([("backend_id", "=", store.backend_id.id)]):
-            if row.store_id == store or (not row.store_id and row.tender_type not in methods):
-                methods[row.tender_type] = row.payment_method_id
-        return methods
+        own rows, else its fleet's. Looked up once per batch job of tickets."""
+        memo = self.env["connector.event"]._batch_memo()
+        key = ("connector_pos.methods", store.id)
+        if key not in memo:
+            methods = {}
+            for row in self.search([("backend_id", "=", store.backend_id.id)]):
+                if row.store_id == store or (not row.store_id and row.tender_type not in methods):
+                    methods[row.tender_type] = row.payment_method_id.id
+            memo[key] = methods
+        Method = self.env["pos.payment.method"]
+        return {kind: Method.browse(method_id) for kind, method_id in memo[key].items()}
 
     @api.constrains("tender_type", "payment_method_id")
     def _check_cash(self):

@@ -178,6 +178,8 @@ class ConnectorBackend(models.Model):
                 # ticket moves stock (``store_key``).
                 batch_size=TICKETS_PER_JOB,
                 batch_key=register_key if self.pos_stock_policy == "closing" else store_key,
+                # Returns and voids of a ticket may have arrived before it.
+                wakes=lambda payload: [ticket_key(payload["uuid"])],
                 description="A store's ticket: sale, return, void or no-sale.",
             ),
         }
@@ -186,11 +188,16 @@ class ConnectorBackend(models.Model):
 
     def _pos_store(self, code):
         """The store of this fleet with ``code`` (archived ones excepted), or an
-        empty recordset."""
+        empty recordset. Looked up once per batch job of tickets."""
         self.ensure_one()
-        return self.env["connector.pos.store"].search(
-            [("backend_id", "=", self.id), ("code", "=", code)], limit=1
-        )
+        Store = self.env["connector.pos.store"]
+        memo = self.env["connector.event"]._batch_memo()
+        key = ("connector_pos.store", self.id, code)
+        if key not in memo:
+            memo[key] = Store.search(
+                [("backend_id", "=", self.id), ("code", "=", code)], limit=1
+            ).id
+        return Store.browse(memo[key])
 
     def _pos_ticket_blocked(self, event, payload):
         """Why a ticket cannot be applied yet, with what it waits on, or None.

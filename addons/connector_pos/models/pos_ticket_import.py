@@ -3,7 +3,6 @@ from odoo.exceptions import UserError
 from odoo.fields import Command
 
 from ..components.ticket import amount, check_ticket, discount_percent, pos_time
-from .pos_backend import ticket_key
 
 
 class ConnectorPosTicketImporter(models.AbstractModel):
@@ -70,8 +69,6 @@ class ConnectorPosTicketImporter(models.AbstractModel):
             Order.with_context(tracking_disable=True)._process_order(values, False)
         )
         self._check_totals(order, ticket, values)
-        # Returns and voids of this ticket may have arrived first.
-        backend._pos_wake([ticket_key(ticket["uuid"])])
         return order
 
     # --- the store's day -------------------------------------------------------------
@@ -207,21 +204,31 @@ class ConnectorPosTicketImporter(models.AbstractModel):
         """The product of each line (by line UUID): by SKU (the product's
         internal reference), else by barcode. Every unknown one is named in
         one error, and nothing is created."""
-        skus = {line["sku"] for line in lines if line.get("sku")}
-        barcodes = {line["barcode"] for line in lines if line.get("barcode")}
-        found = self.env["product.product"].search(
-            ["|", ("default_code", "in", list(skus)), ("barcode", "in", list(barcodes))],
-            order="id",
-        )
-        by_sku, by_barcode = {}, {}
-        for product in found:
-            by_sku.setdefault(product.default_code, product)
-            by_barcode.setdefault(product.barcode, product)
+        # Product ids by SKU and by barcode (None: no product has it), kept
+        # for the batch job: a store sells the same few hundred products all day.
+        memo = self.env["connector.event"]._batch_memo()
+        by_sku = memo.setdefault("connector_pos.by_sku", {})
+        by_barcode = memo.setdefault("connector_pos.by_barcode", {})
+        skus = {line["sku"] for line in lines if line.get("sku")} - by_sku.keys()
+        barcodes = {line["barcode"] for line in lines if line.get("barcode")} - by_barcode.keys()
+        Product = self.env["product.product"]
+        if skus or barcodes:
+            found = Product.search(
+                ["|", ("default_code", "in", list(skus)), ("barcode", "in", list(barcodes))],
+                order="id",
+            )
+            by_sku.update(dict.fromkeys(skus))
+            by_barcode.update(dict.fromkeys(barcodes))
+            for product in found:
+                if product.default_code in skus and not by_sku[product.default_code]:
+                    by_sku[product.default_code] = product.id
+                if product.barcode in barcodes and not by_barcode[product.barcode]:
+                    by_barcode[product.barcode] = product.id
         products, unknown = {}, []
         for line in lines:
-            product = by_sku.get(line.get("sku")) or by_barcode.get(line.get("barcode"))
-            if product:
-                products[line["line_uuid"]] = product
+            product_id = by_sku.get(line.get("sku")) or by_barcode.get(line.get("barcode"))
+            if product_id:
+                products[line["line_uuid"]] = Product.browse(product_id)
             else:
                 names = [f"SKU {line['sku']!r}" if line.get("sku") else None]
                 names.append(f"barcode {line['barcode']!r}" if line.get("barcode") else None)
@@ -241,12 +248,15 @@ class ConnectorPosTicketImporter(models.AbstractModel):
         """The Odoo tax of each POS tax code of the lines; every unmapped or
         mismatched code is named in one error."""
         codes = {line["tax_code"] for line in lines if line.get("tax_code")}
-        mapped = {
-            row.code: row.tax_id
-            for row in self.env["connector.pos.tax"].search(
-                [("backend_id", "=", backend.id), ("code", "in", list(codes))]
-            )
-        }
+        memo = self.env["connector.event"]._batch_memo()
+        key = ("connector_pos.taxes", backend.id)
+        if key not in memo:
+            memo[key] = {
+                row.code: row.tax_id.id
+                for row in self.env["connector.pos.tax"].search([("backend_id", "=", backend.id)])
+            }
+        Tax = self.env["account.tax"]
+        mapped = {code: Tax.browse(memo[key][code]) for code in codes if code in memo[key]}
         included = ticket["prices_include_tax"]
         unmapped = sorted(codes - set(mapped))
         mismatched = sorted(code for code, tax in mapped.items() if tax.price_include != included)

@@ -438,6 +438,8 @@ class TestBatchedInbox(ConnectorCase):
             InboundTopic(flow="f", schema={}, handler="h", batch_size=5, batch_key="store")
         with self.assertRaisesRegex(ValueError, "a batch_key needs a batch_size above 1"):
             InboundTopic(flow="f", schema={}, handler="h", batch_key=lambda p: p["store"])
+        with self.assertRaisesRegex(ValueError, "wakes must be a function of the payload"):
+            InboundTopic(flow="f", schema={}, handler="h", wakes="ticket:")
         topic = InboundTopic(
             flow="f",
             schema={},
