@@ -12,6 +12,7 @@ SCENARIOS = (
     "stock_flush_concurrency",
     "kill_during_import",
     "kill_during_flush",
+    "pos_catchup_kill",
     "shopify_outage",
     "runner_stopped",
     "mapper_fuzz",
