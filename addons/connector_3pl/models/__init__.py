@@ -1,0 +1,1 @@
+from . import stock_picking, tpl_backend, tpl_carrier, tpl_delivery_binding, tpl_release
