@@ -1,1 +1,1 @@
-from . import components, models
+from . import components, controllers, models

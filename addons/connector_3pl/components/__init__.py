@@ -1,1 +1,1 @@
-from . import client, release
+from . import client, release, shipment

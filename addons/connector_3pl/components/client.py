@@ -89,3 +89,23 @@ class TplClient:
     def cancel(self, order_id):
         """Ask to cancel an order: the 3PL's answer, with its per-shipment results."""
         return self._write(f"order/{quote(str(order_id))}:cancel", {})
+
+    def unacknowledged_shipments(self, limit=250):
+        """The first page of orders with shipments whose tracking Odoo has not
+        acknowledged yet (the list shrinks as they are acknowledged)."""
+        response = self._request(
+            "GET",
+            "order",
+            params={"HasTracking": "true", "IsTrackingUploaded": "false", "Limit": limit},
+        )
+        return self._json(response, "GET order")
+
+    def acknowledge(self, shipment_ids):
+        """Mark shipments' tracking as received: ``{shipment id: error or None}``."""
+        answer = self._write(
+            "shipment:batchUpdateTrackingUpload",
+            {"is_tracking_uploaded": True, "shipment_ids": list(shipment_ids)},
+        )
+        return {
+            result.get("shipmentId"): result.get("error") for result in answer.get("results") or ()
+        }

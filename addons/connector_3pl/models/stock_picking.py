@@ -9,6 +9,9 @@ class StockPicking(models.Model):
     tpl_binding_ids = fields.One2many(
         "tpl.delivery.binding", "odoo_id", string="3PL releases", readonly=True
     )
+    tpl_parcel_ids = fields.One2many(
+        "tpl.parcel", "picking_id", string="3PL parcels", readonly=True
+    )
     tpl_release_state = fields.Selection(
         RELEASE_STATES,
         string="3PL release",

@@ -1,9 +1,12 @@
 from odoo import fields, models
 from odoo.exceptions import UserError
 
-from odoo.addons.connector_base.components.topics import OutboundTopic
+from odoo.addons.connector_base.components.topics import InboundTopic, OutboundTopic
 
+from ..components import shipment as shipment_mapper
 from ..components.client import TplClient
+
+WEBHOOK_ROUTE = "/connector/3pl/<int:backend_id>/webhook"
 
 RELEASE_TOPIC = "order.release"
 CANCEL_TOPIC = "order.cancel"
@@ -114,6 +117,15 @@ class ConnectorBackend(models.Model):
                 "mode": "realtime",
                 "sla_lag_minutes": 15,
             },
+            # Webhooks applied as they come; the 3PL's list of shipments not
+            # yet acknowledged read every interval, the safety net.
+            {
+                "code": "shipments_in",
+                "name": "Shipments in",
+                "mode": "micro_batch",
+                "interval_minutes": 5,
+                "sla_lag_minutes": 30,
+            },
         ]
 
     def _connector_topics(self):
@@ -134,6 +146,38 @@ class ConnectorBackend(models.Model):
                 batch_size=RELEASES_PER_BATCH,
                 description="A delivery cancelled in Odoo, cancelled at the 3PL.",
             ),
+            shipment_mapper.SHIPPED_TOPIC: InboundTopic(
+                flow="shipments_in",
+                schema=shipment_mapper.SHIPMENT_SCHEMA,
+                handler="_tpl_apply_shipment",
+                sequence_key=shipment_mapper.order_key,
+                # Never before its release is recorded: the delivery is found
+                # by the release's reference.
+                prerequisite="_tpl_release_missing",
+                description="The 3PL shipped a delivery: parcels, carriers, tracking.",
+            ),
+            **{
+                topic: InboundTopic(
+                    flow="shipments_in",
+                    schema=shipment_mapper.SHIPMENT_SCHEMA,
+                    handler="_tpl_apply_shipment_status",
+                    sequence_key=shipment_mapper.order_key,
+                    prerequisite="_tpl_release_missing",
+                    description="The 3PL's status of a shipment, shown on its delivery.",
+                )
+                for topic in shipment_mapper.STATUS_TOPICS
+            },
+            **{
+                topic: InboundTopic(
+                    flow="shipments_in",
+                    schema=shipment_mapper.ORDER_SCHEMA,
+                    handler="_tpl_apply_order_status",
+                    sequence_key=shipment_mapper.order_key,
+                    prerequisite="_tpl_release_missing",
+                    description="The 3PL's status of an order, shown on its delivery.",
+                )
+                for topic in shipment_mapper.ORDER_TOPICS
+            },
         }
 
     # --- connection -------------------------------------------------------------

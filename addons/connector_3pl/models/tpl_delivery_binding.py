@@ -46,6 +46,15 @@ class TplDeliveryBinding(models.Model):
         string="3PL says", readonly=True, help="The 3PL's reason when it refused something."
     )
     released_at = fields.Datetime(readonly=True)
+    tpl_status_at = fields.Datetime(
+        string="Status of",
+        readonly=True,
+        help="When the status shown happened at the 3PL: an older message never replaces it.",
+    )
+    tracking_status = fields.Char(
+        readonly=True, help="Where the parcels are: in transit, delivered..."
+    )
+    parcel_ids = fields.One2many("tpl.parcel", "binding_id", string="Parcels", readonly=True)
 
     _reference_uniq = models.Constraint(
         "UNIQUE (backend_id, reference)", "This delivery reference was already released."

@@ -279,6 +279,9 @@ class TplReleaseSync(models.AbstractModel):
             if release_state == "released" and not binding.released_at:
                 values["released_at"] = fields.Datetime.now()
         binding.write(values)
+        if release_state == "released":
+            # Shipments reported before the release was recorded wait for it.
+            binding.backend_id._tpl_wake([binding.reference])
 
     def _rejected(self, binding, reason):
         """Record a refused release on the delivery; returns the reason."""

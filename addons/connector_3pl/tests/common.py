@@ -123,3 +123,30 @@ class TplCaseMixin:
 
     def tpl_quantities(self, order):
         return {line["reference_id"]: line["quantity"] for line in order["products"]}
+
+    def receive_webhooks(self, topic=None, seen=None):
+        """Store the 3PL's webhooks of ``topic`` not stored yet, as the intake
+        does (same keys, same times); returns the events."""
+        seen = self._seen_webhooks if seen is None else seen
+        events = self.env["connector.event"]
+        for message in self.tpl.webhook_messages(topic):
+            if message["message_id"] in seen:
+                continue
+            seen.add(message["message_id"])
+            headers = {"X-3pl-Message-Id": message["message_id"], "X-3pl-Topic": message["topic"]}
+            found = self.backend._webhook_message(message["payload"], headers)
+            events |= self.env["connector.event"]._receive(
+                self.backend,
+                found["topic"],
+                message["payload"],
+                found["idempotency_key"],
+                occurred_at=found["occurred_at"],
+            )
+        return events
+
+    def release(self, lines, trap):
+        """A delivery of ``lines`` released to the 3PL."""
+        picking = self.make_delivery(lines)
+        self.run_jobs(trap)
+        self.assertEqual(picking.tpl_release_state, "released", picking.tpl_message)
+        return picking

@@ -18,8 +18,9 @@ class TestBackend(TransactionCase):
         connect_3pl(cls, sku_count=1)
 
     def test_flows_and_sync_policy(self):
-        self.assertEqual(self.backend.policy_ids.mapped("flow"), ["releases_out"])
+        self.assertEqual(self.backend.policy_ids.mapped("flow"), ["releases_out", "shipments_in"])
         self.assertEqual(self.backend._policy("releases_out").mode, "realtime")
+        self.assertEqual(self.backend._policy("shipments_in").mode, "micro_batch")
 
     def test_connection_names_the_channel_and_fills_it_when_empty(self):
         self.backend.tpl_channel_id = False
