@@ -133,11 +133,13 @@ def event_time(value):
 
 
 def shipped_message(shipment, now_iso=None):
-    """A polled shipment as the ``order.shipped`` webhook carries it."""
+    """A polled shipment as the ``order.shipped`` webhook carries it, less the
+    recipient: the delivery has the address, the stored event needs no
+    personal data."""
     return {
         "topic": SHIPPED_TOPIC,
         "event_time": shipment.get("actual_fulfillment_date")
         or shipment.get("last_update_at")
         or now_iso,
-        "data": shipment,
+        "data": {key: value for key, value in shipment.items() if key != "recipient"},
     }

@@ -1,4 +1,4 @@
-from odoo.tests import TransactionCase
+from odoo.tests import TransactionCase, new_test_user
 
 from odoo.addons.connector_base.tests.common import trap_jobs
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -35,6 +35,19 @@ class TestRelease(TplCaseMixin, TransactionCase):
         self.assertEqual(binding.external_id, str(orders[0]["id"]))
         self.assertEqual(binding.tpl_status, "Processing")
         self.assertEqual(self.outbound(picking).state, "sent")
+
+    def test_a_warehouse_user_readying_a_delivery_releases_it(self):
+        """The release is the connector's work: a stock user without connector
+        rights readies the delivery, the connector user sends it."""
+        clerk = new_test_user(self.env, login="tpl_clerk", groups="stock.group_stock_user")
+        with trap_jobs() as trap:
+            picking = self.make_delivery({self.sku_a: 1}, user=clerk)
+            self.assertEqual(picking.tpl_release_state, "queued")
+            self.run_jobs(trap)
+        self.assertEqual(picking.tpl_release_state, "released")
+        self.assertEqual(
+            picking.tpl_binding_ids.external_id, str(self.tpl_orders(picking)[0]["id"])
+        )
 
     def test_only_reserved_quantities_are_released(self):
         with trap_jobs() as trap:
