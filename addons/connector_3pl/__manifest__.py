@@ -14,6 +14,7 @@
         "security/ir.model.access.csv",
         "security/connector_3pl_security.xml",
         "data/tpl_flow_data.xml",
+        "data/queue_job_data.xml",
         "data/tpl_cron_data.xml",
         "views/tpl_backend_views.xml",
         "views/tpl_delivery_binding_views.xml",

@@ -57,23 +57,27 @@ class ConnectorBackend(models.Model):
     def _cron_tpl_poll_shipments(self):
         """Queue the read of unacknowledged shipments of every running 3PL."""
         for backend in self.search([("backend_type", "=", "3pl"), ("state", "=", "running")]):
-            policy = backend._policy("shipments_in")
-            if policy.enabled:
-                backend.with_delay(
-                    channel=policy.channel,
-                    identity_key=f"tpl.poll-{backend.id}",
-                    description=f"{backend.name}: read shipments",
-                )._tpl_poll_shipments()
+            if backend._policy("shipments_in").enabled:
+                backend._tpl_enqueue_poll()
 
     def action_tpl_poll_shipments(self):
         """Read the shipments the 3PL reports and Odoo has not acknowledged, now."""
         self.ensure_one()
-        self.with_delay(
-            identity_key=f"tpl.poll-{self.id}", description=f"{self.name}: read shipments"
-        )._tpl_poll_shipments()
+        self._tpl_enqueue_poll()
         return self._notify(
             self.env._("Shipments"), self.env._("The 3PL's shipments are being read."), kind="info"
         )
+
+    def _tpl_enqueue_poll(self):
+        """One read of the shipments waiting per backend (its identity key), on
+        the flow's channel, as the backend's connector user."""
+        self.ensure_one()
+        backend = self.with_user(self._connector_user()).sudo()
+        return backend.with_delay(
+            channel=self._policy("shipments_in").channel,
+            identity_key=f"tpl.poll-{self.id}",
+            description=f"{self.name}: read shipments",
+        )._tpl_poll_shipments()
 
     def _tpl_poll_shipments(self):
         """The queue job: store each shipped, unacknowledged shipment as an

@@ -217,3 +217,24 @@ class TestWebhookIntake(TplCaseMixin, HttpCase):
         self.assertTrue(
             self.backend.webhook_address.endswith(f"/connector/3pl/{self.backend.id}/webhook")
         )
+
+
+class TestPollSchedule(TplCaseMixin, TransactionCase):
+    """The scheduled read of shipments: one job per running backend."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        connect_3pl(cls, sku_count=1)
+
+    def test_cron_queues_one_read_per_running_backend_as_its_connector_user(self):
+        with trap_jobs() as trap:
+            self.env["connector.backend"]._cron_tpl_poll_shipments()
+            self.env["connector.backend"]._cron_tpl_poll_shipments()
+            jobs = [j for j in trap.enqueued_jobs if j.method_name == "_tpl_poll_shipments"]
+            self.assertEqual(len(jobs), 1)
+            self.assertEqual(jobs[0].recordset.env.uid, self.backend.connector_user_id.id)
+            self.backend._policy("shipments_in").enabled = False
+            trap.enqueued_jobs.clear()
+            self.env["connector.backend"]._cron_tpl_poll_shipments()
+            self.assertFalse(trap.enqueued_jobs)
