@@ -13,6 +13,7 @@
     "data": [
         "security/ir.model.access.csv",
         "security/connector_3pl_security.xml",
+        "data/connector_user_data.xml",
         "data/tpl_flow_data.xml",
         "data/queue_job_data.xml",
         "data/tpl_cron_data.xml",

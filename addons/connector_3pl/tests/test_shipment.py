@@ -168,6 +168,39 @@ class TestShipments(TplCaseMixin, TransactionCase):
         self.assertEqual(picking.tpl_binding_ids.tpl_status, "Exception")
         self.assertEqual(picking.state, "assigned")
 
+    def test_the_warehouse_clock_ships_what_was_released(self):
+        """Released, picked, packed and shipped by the 3PL's own clock, in one
+        or two parcels, sometimes short: Odoo ends with what the 3PL shipped."""
+        with trap_jobs() as trap:
+            pickings = [
+                self.release({self.sku_a: 2, self.sku_b: 1}, trap),
+                self.release({self.sku_a: 1}, trap),
+                self.release({self.sku_b: 2}, trap),
+            ]
+            self.tpl.advance(4)
+            self.receive_webhooks()
+            self.run_jobs(trap)
+        for picking in pickings:
+            (order,) = self.tpl_orders(picking)
+            (shipment,) = order["shipments"]
+            self.assertEqual(picking.state, "done", picking.name)
+            shipped = {}
+            for package in shipment["packages"]:
+                for line in package["products"]:
+                    shipped[line["sku"]] = shipped.get(line["sku"], 0) + line["quantity"]
+            self.assertEqual(
+                {
+                    m.product_id.default_code: m.quantity
+                    for m in picking.move_ids
+                    if m.state == "done"
+                },
+                shipped,
+            )
+            self.assertEqual(
+                sorted(picking.tpl_parcel_ids.mapped("tracking_number")),
+                sorted(p["tracking_number"] for p in shipment["packages"]),
+            )
+
     def test_shipped_after_a_refused_cancel_goes_to_the_exception_queue(self):
         with trap_jobs() as trap:
             picking = self.release({self.sku_a: 1}, trap)
