@@ -1,0 +1,9 @@
+from . import (
+    stock_picking,
+    tpl_backend,
+    tpl_carrier,
+    tpl_delivery_binding,
+    tpl_parcel,
+    tpl_release,
+    tpl_shipment,
+)

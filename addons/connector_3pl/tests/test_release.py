@@ -1,0 +1,210 @@
+from odoo.tests import TransactionCase, new_test_user
+
+from odoo.addons.connector_base.tests.common import trap_jobs
+from odoo.addons.queue_job.exception import RetryableJobError
+
+from .common import TplCaseMixin, connect_3pl
+
+RELEASE = "order.release"
+CANCEL = "order.cancel"
+
+
+class TestRelease(TplCaseMixin, TransactionCase):
+    """Ready deliveries of the 3PL's warehouse are released once, with their
+    reserved quantities; refusals and cancellations are shown on the delivery."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.registry_enter_test_mode_cls()
+        connect_3pl(cls, sku_count=2, on_hand=10)
+        cls.sku_a, cls.sku_b = cls.skus
+
+    def test_ready_delivery_is_released_with_its_reference(self):
+        with trap_jobs() as trap:
+            picking = self.make_delivery({self.sku_a: 2, self.sku_b: 1})
+            self.assertEqual(picking.state, "assigned")
+            self.assertEqual(picking.tpl_release_state, "queued")
+            self.run_jobs(trap)
+        orders = self.tpl_orders(picking)
+        self.assertEqual(len(orders), 1)
+        self.assertEqual(self.tpl_quantities(orders[0]), {self.sku_a: 2, self.sku_b: 1})
+        self.assertEqual(orders[0]["recipient"]["address"]["city"], "Paris")
+        binding = picking.tpl_binding_ids
+        self.assertEqual(binding.release_state, "released")
+        self.assertEqual(binding.external_id, str(orders[0]["id"]))
+        self.assertEqual(binding.tpl_status, "Processing")
+        self.assertEqual(self.outbound(picking).state, "sent")
+
+    def test_a_warehouse_user_readying_a_delivery_releases_it(self):
+        """The release is the connector's work: a stock user without connector
+        rights readies the delivery, the connector user sends it."""
+        clerk = new_test_user(self.env, login="tpl_clerk", groups="stock.group_stock_user")
+        with trap_jobs() as trap:
+            picking = self.make_delivery({self.sku_a: 1}, user=clerk)
+            self.assertEqual(picking.tpl_release_state, "queued")
+            self.run_jobs(trap)
+        self.assertEqual(picking.tpl_release_state, "released")
+        self.assertEqual(
+            picking.tpl_binding_ids.external_id, str(self.tpl_orders(picking)[0]["id"])
+        )
+
+    def test_only_reserved_quantities_are_released(self):
+        with trap_jobs() as trap:
+            picking = self.make_delivery({self.sku_a: 14})
+            self.assertEqual(picking.state, "assigned", "partly reserved: 10 of 14")
+            self.run_jobs(trap)
+        (order,) = self.tpl_orders(picking)
+        self.assertEqual(self.tpl_quantities(order), {self.sku_a: 10})
+
+    def test_delivery_of_another_warehouse_is_not_released(self):
+        main = self.env.ref("stock.warehouse0")
+        self.env["stock.quant"]._update_available_quantity(
+            self.product(self.sku_a), main.lot_stock_id, 5
+        )
+        with trap_jobs() as trap:
+            picking = self.make_delivery({self.sku_a: 1}, warehouse=main)
+            self.run_jobs(trap)
+        self.assertFalse(picking.tpl_binding_ids)
+        self.assertFalse(self.tpl_orders(picking))
+
+    def test_delivery_waiting_for_stock_is_released_when_reserved(self):
+        product, stock = self.product(self.sku_b), self.warehouse.lot_stock_id
+        self.env["stock.quant"]._update_available_quantity(product, stock, -10)
+        with trap_jobs() as trap:
+            picking = self.make_delivery({self.sku_b: 1})
+            self.assertEqual(picking.state, "confirmed", "nothing to reserve")
+            self.assertFalse(picking.tpl_binding_ids)
+            self.env["stock.quant"]._update_available_quantity(product, stock, 3)
+            picking.action_assign()
+            self.run_jobs(trap)
+        self.assertEqual(picking.tpl_binding_ids.release_state, "released")
+        self.assertEqual(len(self.tpl_orders(picking)), 1)
+
+    def test_release_resent_after_a_lost_answer_is_made_once(self):
+        with trap_jobs():
+            picking = self.make_delivery({self.sku_a: 2})
+        item = self.outbound(picking)
+        self.tpl.faults.add("drop", endpoint="order_create", apply=True, limit=1)
+        with self.assertRaises(RetryableJobError):
+            self.backend._flush_outbound(RELEASE)
+        self.assertEqual(len(self.tpl_orders(picking)), 1, "made, its answer lost")
+        self.assertEqual(item.state, "pending")
+        self.assertEqual(picking.tpl_release_state, "queued")
+
+        self.backend._flush_outbound(RELEASE)
+        orders = self.tpl_orders(picking)
+        self.assertEqual(len(orders), 1, "the resend was answered with the same order")
+        self.assertEqual(item.state, "sent", item.error_message)
+        self.assertEqual(picking.tpl_binding_ids.external_id, str(orders[0]["id"]))
+
+    def test_release_resent_with_other_quantities_adopts_the_order_made(self):
+        """The reservation changed between a lost answer and the resend: the
+        3PL refuses the reference with another body; the order it made under
+        it is this delivery's, recorded, not made again."""
+        with trap_jobs():
+            picking = self.make_delivery({self.sku_a: 2})
+        self.tpl.faults.add("drop", endpoint="order_create", apply=True, limit=1)
+        with self.assertRaises(RetryableJobError):
+            self.backend._flush_outbound(RELEASE)
+        picking.move_ids.quantity = 1
+        self.backend._flush_outbound(RELEASE)
+        orders = self.tpl_orders(picking)
+        self.assertEqual(len(orders), 1)
+        self.assertEqual(picking.tpl_binding_ids.release_state, "released")
+        self.assertEqual(picking.tpl_binding_ids.external_id, str(orders[0]["id"]))
+
+    def test_throttled_release_waits_what_the_3pl_asked(self):
+        with trap_jobs():
+            picking = self.make_delivery({self.sku_a: 1})
+        self.tpl.faults.add("throttle", endpoint="order_create", retry_after=7, limit=1)
+        with self.assertRaises(RetryableJobError) as raised:
+            self.backend._flush_outbound(RELEASE)
+        self.assertEqual(raised.exception.seconds, 7)
+        self.backend._flush_outbound(RELEASE)
+        self.assertEqual(picking.tpl_release_state, "released")
+        self.assertEqual(len(self.tpl_orders(picking)), 1)
+
+    def test_rejection_is_shown_on_the_delivery_and_requeued_once_fixed(self):
+        self.tpl.set_active(self.sku_b, False)
+        with trap_jobs() as trap:
+            picking = self.make_delivery({self.sku_a: 1, self.sku_b: 1})
+            self.run_jobs(trap)
+        item = self.outbound(picking)
+        self.assertEqual(item.state, "failed")
+        self.assertEqual(item.error_kind, "remote")
+        self.assertIn("inactive", item.error_message)
+        self.assertEqual(picking.tpl_release_state, "rejected")
+        self.assertIn(self.sku_b, picking.tpl_message)
+        self.assertIn("inactive", picking.message_ids[:1].body)
+        self.assertFalse(self.tpl_orders(picking))
+        checks = self.backend._connector_health_checks()[self.backend.id]
+        self.assertIn("tpl_refused", dict(checks))
+
+        self.tpl.set_active(self.sku_b, True)
+        with trap_jobs() as trap:
+            item.action_requeue()
+            self.run_jobs(trap)
+        self.assertEqual(item.state, "sent", item.error_message)
+        self.assertEqual(picking.tpl_release_state, "released")
+        self.assertFalse(picking.tpl_message)
+        self.assertEqual(len(self.tpl_orders(picking)), 1)
+
+    def test_incomplete_address_is_refused_in_odoo_words(self):
+        nowhere = self.env["res.partner"].create({"name": "No Address"})
+        with trap_jobs() as trap:
+            picking = self.make_delivery({self.sku_a: 1}, customer=nowhere)
+            self.run_jobs(trap)
+        self.assertEqual(picking.tpl_release_state, "rejected")
+        self.assertIn("street, city, country", picking.tpl_message)
+        self.assertFalse(self.tpl_orders(picking), "the 3PL was not asked")
+
+    def test_cancel_before_pick_cancels_at_the_3pl(self):
+        with trap_jobs() as trap:
+            picking = self.make_delivery({self.sku_a: 2})
+            self.run_jobs(trap)
+            picking.action_cancel()
+            self.assertEqual(picking.tpl_release_state, "cancelling")
+            self.run_jobs(trap)
+        (order,) = self.tpl_orders(picking)
+        self.assertEqual(order["status"], "Cancelled")
+        self.assertEqual(picking.tpl_release_state, "cancelled")
+        self.assertEqual(picking.tpl_binding_ids.tpl_status, "Cancelled")
+        self.assertEqual(self.outbound(picking, CANCEL).state, "sent")
+
+    def test_cancel_before_release_sends_nothing(self):
+        with trap_jobs() as trap:
+            picking = self.make_delivery({self.sku_a: 1})
+            picking.action_cancel()
+            self.run_jobs(trap)
+        self.assertFalse(self.tpl_orders(picking))
+        self.assertEqual(picking.tpl_release_state, "cancelled")
+
+    def test_cancel_refused_after_pick_is_shown_never_ignored(self):
+        self.backend.responsible_id = self.env.ref("base.user_admin")
+        with trap_jobs() as trap:
+            picking = self.make_delivery({self.sku_a: 2})
+            self.run_jobs(trap)
+            self.tpl.pick(picking.name)
+            picking.action_cancel()
+            self.run_jobs(trap)
+        (order,) = self.tpl_orders(picking)
+        self.assertNotEqual(order["status"], "Cancelled")
+        self.assertEqual(picking.tpl_release_state, "cancel_refused")
+        self.assertIn("picked", picking.tpl_message)
+        item = self.outbound(picking, CANCEL)
+        self.assertEqual(item.state, "failed")
+        self.assertIn("picked", item.error_message)
+        activity = picking.activity_ids
+        self.assertEqual(activity.user_id, self.env.ref("base.user_admin"))
+        self.assertIn("picked", activity.note)
+        checks = self.backend._connector_health_checks()[self.backend.id]
+        self.assertIn("tpl_refused", dict(checks))
+
+    def test_paused_flow_releases_nothing(self):
+        self.backend._policy("releases_out").enabled = False
+        with trap_jobs() as trap:
+            picking = self.make_delivery({self.sku_a: 1})
+            self.run_jobs(trap)
+        self.assertFalse(picking.tpl_binding_ids)
+        self.assertFalse(self.tpl_orders(picking))
