@@ -14,7 +14,7 @@ SHIPMENT_STATUSES = {"OnHold": "OnHold", "Exception": "Exception", "Cancelled": 
 
 
 class ConnectorBackend(models.Model):
-    _inherit = "connector.backend"
+    _inherit = "connector.backend"  # pylint: disable=consider-merging-classes-inherited
 
     # --- webhooks -------------------------------------------------------------------
 
