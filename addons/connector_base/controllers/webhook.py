@@ -8,7 +8,7 @@ with how to find its backend; its backend model provides the signature rule
 
 import logging
 
-from odoo import SUPERUSER_ID
+from odoo import SUPERUSER_ID, http
 from odoo.http import request
 
 from ..components.payload import BodyError, parse_body
@@ -21,6 +21,24 @@ _logger = logging.getLogger(__name__)
 # forever). Beyond it, the connection is closed unread.
 DRAIN_MAX_BYTES = 16 * 1024 * 1024
 DRAIN_PIECE_BYTES = 64 * 1024
+
+
+def remote_route(route):
+    """The route of what a remote system POSTs to Odoo (webhooks, uploads).
+
+    The remote is no user: the intake authenticates it by the request's
+    signature (``auth="none"``, no CSRF token, no session saved). Not
+    read-only: it stores what it receives.
+    """
+    return http.route(
+        route,
+        type="http",
+        auth="none",
+        readonly=False,
+        methods=["POST"],
+        csrf=False,
+        save_session=False,
+    )
 
 
 def _hashable(domain):

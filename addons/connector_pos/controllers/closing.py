@@ -8,6 +8,8 @@ the store's day when they agree.
 from odoo import http
 from odoo.http import request
 
+from odoo.addons.connector_base.controllers.webhook import remote_route
+
 from ..components.closing import closing_problems
 from ..models.connector_pos_closing import CLOSING_ROUTE
 from .upload import PosIntake
@@ -16,16 +18,7 @@ from .upload import PosIntake
 class PosClosingUpload(PosIntake, http.Controller):
     """Z reports uploaded by the registers of a POS fleet."""
 
-    @http.route(
-        CLOSING_ROUTE,
-        type="http",
-        # The store is no user: the intake authenticates it by the signature.
-        auth="none",
-        readonly=False,
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-    )
+    @remote_route(CLOSING_ROUTE)
     def upload_pos_closing(self, fleet):
         store, document, refused = self._authenticated_document(fleet, "invalid_closing")
         if refused:

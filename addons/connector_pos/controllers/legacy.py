@@ -10,19 +10,13 @@ while it waits (its job's identity), and answers at once.
 from odoo import SUPERUSER_ID, http
 from odoo.http import request
 
+from odoo.addons.connector_base.controllers.webhook import remote_route
+
 from ..models.pos_pull import LEGACY_WEBHOOK_ROUTE
 
 
 class PosLegacyWebhook(http.Controller):
-    @http.route(
-        LEGACY_WEBHOOK_ROUTE,
-        type="http",
-        auth="none",
-        readonly=False,
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-    )
+    @remote_route(LEGACY_WEBHOOK_ROUTE)
     def legacy_pos_webhook(self, fleet, **_form):
         env = request.env(user=SUPERUSER_ID)
         backend = env["connector.backend"]._webhook_backend(

@@ -10,7 +10,7 @@ from odoo import SUPERUSER_ID, http
 from odoo.http import request
 
 from odoo.addons.connector_base.components.payload import BodyError, parse_body
-from odoo.addons.connector_base.controllers.webhook import WebhookIntake
+from odoo.addons.connector_base.controllers.webhook import WebhookIntake, remote_route
 
 from ..components.ticket import MAX_BODY_BYTES, MAX_TICKETS, check_envelope
 from ..models.pos_backend import UPLOAD_ROUTE
@@ -88,16 +88,7 @@ class PosIntake(WebhookIntake):
 class PosUpload(PosIntake, http.Controller):
     """Batches of tickets uploaded by the stores of a POS fleet."""
 
-    @http.route(
-        UPLOAD_ROUTE,
-        type="http",
-        # The store is no user: the intake authenticates it by the signature.
-        auth="none",
-        readonly=False,
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-    )
+    @remote_route(UPLOAD_ROUTE)
     def upload_pos_batch(self, fleet):
         store, document, refused = self._authenticated_document(fleet, "invalid_batch")
         if refused:

@@ -1,7 +1,7 @@
 from odoo import http
 from odoo.http import request
 
-from odoo.addons.connector_base.controllers.webhook import WebhookIntake
+from odoo.addons.connector_base.controllers.webhook import WebhookIntake, remote_route
 
 from ..models.shopify_webhook import WEBHOOK_ROUTE
 
@@ -9,16 +9,7 @@ from ..models.shopify_webhook import WEBHOOK_ROUTE
 class ShopifyWebhook(WebhookIntake, http.Controller):
     """Shopify webhooks of every store: the shop domain header names the backend."""
 
-    @http.route(
-        WEBHOOK_ROUTE,
-        type="http",
-        # The remote is no user: the intake authenticates it by the signature.
-        auth="none",
-        readonly=False,
-        methods=["POST"],
-        csrf=False,
-        save_session=False,
-    )
+    @remote_route(WEBHOOK_ROUTE)
     def receive_shopify_webhook(self):
         domain = request.httprequest.headers.get("X-Shopify-Shop-Domain") or ""
         return self._receive_webhook(
