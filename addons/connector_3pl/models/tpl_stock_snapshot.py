@@ -109,13 +109,29 @@ class ConnectorBackend(models.Model):
         location = self._tpl_stock_location()
         remote = {}
         for item in self._tpl_client().inventory(limit=INVENTORY_PAGE_SIZE):
-            sku = (item.get("sku") or "").strip()
-            if sku:
-                remote[sku] = remote.get(sku, 0) + (item.get("total_onhand_quantity") or 0)
+            sku = str(item.get("sku") or "").strip()
+            if not sku:
+                continue
+            quantity = item.get("total_onhand_quantity") or 0
+            if isinstance(quantity, bool) or not isinstance(quantity, (int, float)):
+                raise UserError(
+                    self.env._(
+                        "The 3PL lists %(sku)s with an on hand of %(quantity)r, not a number: "
+                        "ask the 3PL to correct its inventory item, then compare again.",
+                        sku=sku,
+                        quantity=quantity,
+                    )
+                )
+            remote[sku] = remote.get(sku, 0) + quantity
         Product = self.env["product.product"].with_context(active_test=False)
         by_sku = {}
         for product in Product.search(
-            [("default_code", "in", list(remote)), ("is_storable", "=", True)], order="id"
+            [
+                ("default_code", "in", list(remote)),
+                ("is_storable", "=", True),
+                ("company_id", "in", [False, location.company_id.id]),
+            ],
+            order="id",
         ):
             by_sku.setdefault(product.default_code, product)  # a duplicate reference: the first
         stocked = self.env["stock.quant"]._read_group(
