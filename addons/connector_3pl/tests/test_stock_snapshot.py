@@ -188,3 +188,27 @@ class TestStockSnapshots(TplCaseMixin, TransactionCase):
             )
             self.run_jobs(trap)
         self.assertEqual(run.state, "done", run.error_message)
+
+    def test_unknown_sku_refused_and_product_not_at_the_3pl_counted_to_zero(self):
+        self.tpl.set_on_hand("NEW-SKU-1", 4)
+        odoo_only = self.env["product.product"].create(
+            {"name": "Not at the 3PL", "default_code": "ODOO-ONLY", "is_storable": True}
+        )
+        self.env["stock.quant"]._update_available_quantity(odoo_only, self.shelf, 5)
+        self.reconcile()
+        unknown, gone = self.mismatch("NEW-SKU-1"), self.mismatch("ODOO-ONLY")
+        with self.assertRaisesRegex(UserError, "No Odoo product has this SKU"):
+            unknown.with_user(self.manager).action_fix()
+        self.assertEqual(unknown.state, "open")
+        (unknown | gone).with_user(self.manager).action_fix()
+        self.assertEqual(self.on_hand(odoo_only), 0)
+        self.assertEqual(gone.state, "resolved")
+        self.assertIn("failed: No Odoo product", unknown.message_ids[:1].body)
+        # Once the product exists with the 3PL's count, the next run closes it.
+        product = self.env["product.product"].create(
+            {"name": "New", "default_code": "NEW-SKU-1", "is_storable": True}
+        )
+        self.env["stock.quant"]._update_available_quantity(product, self.stock, 4)
+        self.reconcile()
+        self.assertEqual(unknown.state, "resolved")
+        self.assertFalse(unknown.fixed)
