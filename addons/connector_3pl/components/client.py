@@ -109,3 +109,17 @@ class TplClient:
         return {
             result.get("shipmentId"): result.get("error") for result in answer.get("results") or ()
         }
+
+    def inventory(self, limit=250):
+        """Every SKU of the account, page after page (``limit`` a page, the
+        3PL's most): the inventory items as the 3PL lists them. A throttled
+        page raises as any call: the job reads the listing again whole, a
+        snapshot being only right if read at once."""
+        page = 1
+        while True:
+            response = self._request("GET", "inventory", params={"Limit": limit, "Page": page})
+            items = self._json(response, "GET inventory")
+            yield from items or ()
+            if not items or not response.headers.get("next-page"):
+                return
+            page += 1

@@ -6,4 +6,5 @@ from . import (
     tpl_parcel,
     tpl_release,
     tpl_shipment,
+    tpl_stock_snapshot,
 )
