@@ -20,5 +20,6 @@
         "views/tpl_backend_views.xml",
         "views/tpl_delivery_binding_views.xml",
         "views/stock_picking_views.xml",
+        "views/tpl_return_views.xml",
     ],
 }

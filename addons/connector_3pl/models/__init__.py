@@ -7,3 +7,7 @@ from . import (
     tpl_release,
     tpl_shipment,
 )
+
+# isort: split
+# After tpl_shipment: the returns' webhook keys are set over the shipments' own.
+from . import tpl_return

@@ -1,1 +1,1 @@
-from . import test_backend, test_release, test_shipment
+from . import test_backend, test_release, test_returns, test_shipment
