@@ -245,6 +245,27 @@ class ConnectorBackend(models.Model):
             kind="info",
         )
 
+    @api.model
+    def _cron_tpl_read_returns(self):
+        """Queue the read of the expected returns of every running 3PL: the
+        safety net of the ``return.completed`` webhooks."""
+        for backend in self.search([("backend_type", "=", "3pl"), ("state", "=", "running")]):
+            if backend._policy("returns").enabled and self.env["tpl.return.binding"].search_count(
+                [("backend_id", "=", backend.id), ("state", "=", "announced")], limit=1
+            ):
+                backend.with_user(backend._connector_user()).sudo().with_delay(
+                    channel=backend._policy("returns").channel,
+                    identity_key=f"tpl.returns-{backend.id}",
+                    description=f"{backend.name}: read returns",
+                )._tpl_read_returns()
+
+    def _tpl_read_returns(self):
+        """The queue job: the completed returns stored as their webhook would."""
+        self.ensure_one()
+        with self._retry_on_remote_fault():
+            count = self.env["tpl.return.sync"]._read_returns(self)
+        return f"{count} completed returns stored"
+
 
 class TplReturnSync(models.AbstractModel):
     """Returns expected at the 3PL, announced under their RMA reference, and

@@ -191,6 +191,17 @@ class TestReturns(TplCaseMixin, TransactionCase):
         self.assertEqual(binding.refund_state, "eligible")
         self.assertEqual(self.received(picking), {(self.sku_b, self.stock): 2})
 
+    def test_the_schedule_reads_a_completion_whose_webhook_was_lost(self):
+        with trap_jobs() as trap:
+            picking, binding = self.announced({self.sku_a: 1}, trap)
+            self.tpl.complete_return(picking.name, [(self.sku_a, 1, "Dispose", "EXPIRED")])
+            self.env["connector.backend"]._cron_tpl_read_returns()
+            self.run_jobs(trap)
+        self.assertEqual(picking.state, "done")
+        scrap = self.backend._tpl_default_scrap_location()
+        self.assertEqual(self.received(picking), {(self.sku_a, scrap): 1})
+        self.assertEqual(binding.refund_state, "none")
+
     def test_bad_completion_fails_with_its_reason(self):
         with trap_jobs() as trap:
             picking, binding = self.announced({self.sku_a: 2}, trap)
