@@ -1,6 +1,6 @@
 import logging
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.topics import InboundTopic, OutboundTopic
@@ -158,8 +158,13 @@ class ConnectorBackend(models.Model):
     # --- what the other flows call ---------------------------------------------------
 
     def _tpl_expect_return(self, picking):
-        """Announce ``picking`` (an incoming return of this 3PL's warehouse) to
-        the 3PL under its own reference as RMA; once only. Returns its binding."""
+        """Announce ``picking`` to the 3PL under its own reference as RMA; once
+        only (called again, the same binding). Returns its binding.
+
+        ``picking`` is an incoming return of a delivery this 3PL shipped (its
+        ``return_id``, as Odoo's return wizard sets it): the 3PL is told the
+        shipment and fulfillment center the goods come back to. Other flows
+        (a refund with restock) make such a return, then call this."""
         self.ensure_one()
         Binding = self.env["tpl.return.binding"].sudo()
         binding = Binding.search([("backend_id", "=", self.id), ("odoo_id", "=", picking.id)])
@@ -555,6 +560,9 @@ class TplReturnSync(models.AbstractModel):
                     "location_dest_id": location.id,
                     "location_final_id": False,
                     "picking_id": move.picking_id.id,
+                    # Still a return of the delivered move: counted as returned.
+                    "origin_returned_move_id": move.origin_returned_move_id.id,
+                    "move_orig_ids": [Command.set(move.move_orig_ids.ids)],
                 }
             )
             split._action_confirm(merge=False)

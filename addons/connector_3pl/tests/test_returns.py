@@ -107,6 +107,10 @@ class TestReturns(TplCaseMixin, TransactionCase):
             self.product(self.sku_a).with_context(location=inspect.id).qty_available, 1
         )
         self.assertFalse(picking.backorder_ids)
+        delivered = picking.return_id.move_ids.filtered(
+            lambda m: m.product_id == self.product(self.sku_a)
+        )
+        self.assertEqual(sum(delivered.returned_move_ids.mapped("quantity")), 3, "all returned")
         self.assertEqual(binding.state, "received")
         self.assertEqual(binding.refund_state, "partial")
         self.assertEqual((binding.sellable_qty, binding.unsellable_qty), (2, 2))
