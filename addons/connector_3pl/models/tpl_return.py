@@ -155,6 +155,40 @@ class ConnectorBackend(models.Model):
                 message["idempotency_key"] = mapper.completed_key(data["id"])
         return message
 
+    def _connector_health_checks(self):
+        checks = super()._connector_health_checks()
+        backends = self.filtered(lambda b: b.backend_type == "3pl" and b.id in checks)
+        if not backends:
+            return checks
+        counts = dict(
+            self.env["tpl.return.binding"]._read_group(
+                [("backend_id", "in", backends.ids), ("state", "=", "rejected")],
+                ["backend_id"],
+                ["__count"],
+            )
+        )
+        for backend in backends:
+            if counts.get(backend):
+                checks[backend.id].append(
+                    (
+                        "tpl_return_refused",
+                        self.env._(
+                            "%(count)d returns of %(backend)s were not announced to the 3PL: "
+                            "open them in Connectors > 3PL > 3PL returns, fix the cause and "
+                            "requeue their outbound change.",
+                            count=counts[backend],
+                            backend=backend.display_name,
+                        ),
+                    )
+                )
+        return checks
+
+    def _health_check_labels(self):
+        return {
+            **super()._health_check_labels(),
+            "tpl_return_refused": self.env._("Returns refused by the 3PL"),
+        }
+
     # --- what the other flows call ---------------------------------------------------
 
     def _tpl_expect_return(self, picking):

@@ -195,6 +195,19 @@ class TestReturns(TplCaseMixin, TransactionCase):
         self.assertEqual(binding.refund_state, "eligible")
         self.assertEqual(self.received(picking), {(self.sku_b, self.stock): 2})
 
+    def test_a_return_the_3pl_cannot_take_is_refused_with_why(self):
+        with trap_jobs() as trap:
+            delivery = self.shipped({self.sku_a: 1}, trap)
+            picking = self.make_return(delivery, {self.sku_a: 1})
+            self.product(self.sku_a).default_code = "GONE-AT-3PL"
+            self.run_jobs(trap)
+        binding = picking.tpl_return_binding_ids
+        self.assertEqual(binding.state, "rejected")
+        self.assertIn("does not stock GONE-AT-3PL", binding.tpl_message)
+        self.assertEqual(self.outbound(picking, "return.expect").state, "failed")
+        checks = self.backend._connector_health_checks()[self.backend.id]
+        self.assertIn("tpl_return_refused", [code for code, _message in checks])
+
     def test_the_schedule_reads_a_completion_whose_webhook_was_lost(self):
         with trap_jobs() as trap:
             picking, binding = self.announced({self.sku_a: 1}, trap)
