@@ -18,8 +18,10 @@
         "data/queue_job_data.xml",
         "data/tpl_cron_data.xml",
         "data/tpl_stock_cron_data.xml",
+        "data/tpl_return_data.xml",
         "views/tpl_backend_views.xml",
         "views/tpl_delivery_binding_views.xml",
         "views/stock_picking_views.xml",
+        "views/tpl_return_views.xml",
     ],
 }

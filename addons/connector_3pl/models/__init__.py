@@ -8,3 +8,7 @@ from . import (
     tpl_shipment,
     tpl_stock_snapshot,
 )
+
+# isort: split
+# After tpl_shipment: the returns' webhook keys are set over the shipments' own.
+from . import tpl_return

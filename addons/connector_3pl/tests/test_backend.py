@@ -21,6 +21,7 @@ class TestBackend(TransactionCase):
         flows = self.backend.policy_ids.mapped("flow")
         self.assertEqual(flows[:2], ["releases_out", "shipments_in"])
         self.assertIn("stock_snapshot", flows)
+        self.assertIn("returns", flows)
         self.assertEqual(self.backend._policy("releases_out").mode, "realtime")
         self.assertEqual(self.backend._policy("shipments_in").mode, "micro_batch")
 
