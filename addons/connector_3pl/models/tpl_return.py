@@ -45,7 +45,6 @@ class TplReturnDisposition(models.Model):
     disposition = fields.Selection(DISPOSITIONS, required=True, default="inspect")
     location_id = fields.Many2one(
         "stock.location",
-        string="Location",
         domain="[('usage', 'in', ('internal', 'inventory'))]",
         help="Where these units go; empty: the backend's location of this disposition.",
     )
@@ -613,7 +612,7 @@ class TplReturnSync(models.AbstractModel):
 
 
 class StockPicking(models.Model):
-    _inherit = "stock.picking"
+    _inherit = "stock.picking"  # pylint: disable=consider-merging-classes-inherited
 
     tpl_return_binding_ids = fields.One2many(
         "tpl.return.binding", "odoo_id", string="3PL returns", readonly=True
@@ -648,7 +647,7 @@ class StockPicking(models.Model):
 
 
 class StockMove(models.Model):
-    _inherit = "stock.move"
+    _inherit = "stock.move"  # pylint: disable=consider-merging-classes-inherited
 
     def _action_assign(self, *args, **kwargs):
         result = super()._action_assign(*args, **kwargs)
