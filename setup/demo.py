@@ -199,6 +199,140 @@ class OrderTraffic(threading.Thread):
         self.join()
 
 
+# --- the 3PL's warehouse ----------------------------------------------------------------
+
+# The store's SKUs the 3PL ships: stocked only in its warehouse, and carrying
+# a route that delivers them from there.
+TPL_SKUS = 4
+TPL_CARRIERS = ("Colissimo", "DHL", "UPS", "Chronopost")
+
+# Runs inside ``odoo shell`` (``env`` is given); CONFIG is filled in below. Run
+# again on the same database, it finds what it made and makes only what lacks.
+TPL_WIRING = r"""
+import json
+from odoo.fields import Command
+config = json.loads(CONFIG)
+company = env.company
+main = env["stock.warehouse"].search([("company_id", "=", company.id)], limit=1)
+Warehouse = env["stock.warehouse"]
+warehouse = Warehouse.search([("code", "=", "TPL"), ("company_id", "=", company.id)], limit=1)
+if not warehouse:
+    warehouse = Warehouse.create({"name": "3PL Lyon", "code": "TPL", "company_id": company.id})
+customers = env.ref("stock.stock_location_customers")
+Route = env["stock.route"]
+route = Route.search([("name", "=", "Shipped by 3PL Lyon")], limit=1)
+if not route:
+    # A rule of no warehouse: sale orders of the main warehouse find it on the
+    # product, and their delivery is made in the 3PL's warehouse.
+    route = Route.create({
+        "name": "Shipped by 3PL Lyon",
+        "product_selectable": True,
+        "company_id": company.id,
+        "rule_ids": [Command.create({
+            "name": "3PL Lyon: Stock -> Customers",
+            "action": "pull",
+            "location_src_id": warehouse.lot_stock_id.id,
+            "location_dest_id": customers.id,
+            "picking_type_id": warehouse.out_type_id.id,
+            "procure_method": "make_to_stock",
+            "company_id": company.id,
+        })],
+    })
+Quant = env["stock.quant"]
+for sku in config["skus"]:
+    product = env["product.product"].search([("default_code", "=", sku)], limit=1)
+    if not product or route in product.route_ids:
+        continue
+    product.route_ids = [Command.link(route.id)]
+    # Its stock moves to the 3PL's shelves: the main warehouse has none left.
+    for location, quantity in ((main.lot_stock_id, 0), (warehouse.lot_stock_id, config["stock"])):
+        Quant.with_context(inventory_mode=True).create(
+            {"product_id": product.id, "location_id": location.id,
+             "inventory_quantity": quantity}
+        ).action_apply_inventory()
+service = env["product.product"].search([("default_code", "=", "DEMO-3PL-SHIPPING")], limit=1)
+service = service or env["product.product"].create(
+    {"name": "3PL shipping", "default_code": "DEMO-3PL-SHIPPING", "type": "service"}
+)
+Backend = env["connector.backend"]
+values = {
+    "name": "3PL Lyon",
+    "backend_type": "3pl",
+    "base_url": config["url"],
+    "api_token": config["token"],
+    "webhook_secret": config["secret"],
+    "tpl_warehouse_id": warehouse.id,
+    "tpl_channel_id": config["channel"],
+}
+backend = Backend.search([("backend_type", "=", "3pl")], limit=1)
+if backend:
+    backend.write(values)
+else:
+    backend = Backend.create(values)
+for name in config["carriers"]:
+    if not backend.tpl_carrier_ids.filtered(lambda row, name=name: row.carrier == name):
+        carrier = env["delivery.carrier"].search([("name", "=", name)], limit=1)
+        carrier = carrier or env["delivery.carrier"].create(
+            {"name": name, "product_id": service.id}
+        )
+        backend.tpl_carrier_ids = [
+            Command.create({"carrier": name, "delivery_carrier_id": carrier.id})
+        ]
+# Shopify tells the customer of each fulfillment (and the demo has no SMS
+# credits): Odoo sends no SMS of its own when a delivery is validated.
+company.stock_text_confirmation = False
+# The demo's shipments applied as their webhook comes, not gathered for the
+# default micro-batch's five minutes: a delivery is validated as it ships.
+backend._policy("shipments_in").mode = "realtime"
+if backend.state != "running":
+    backend.action_start()
+env.cr.commit()
+print("3PL wiring done:", backend.name, "on", warehouse.name, len(config["skus"]), "products;",
+      "BACKEND_ID", backend.id)
+"""
+
+
+def wire_tpl(tpl, shop, base_args, odoo_url, stock=40):
+    """Connect a database to the 3PL simulator ``tpl`` (one odoo shell run,
+    after the Shopify wiring made the store's products): a second warehouse
+    the 3PL operates, a route that delivers the first TPL_SKUS store SKUs from
+    it (their stock moved there, ``stock`` units each, and as many on the
+    3PL's shelves), the 3PL's carriers mapped, a running backend, and the
+    simulator's webhooks sent to that backend's address."""
+    skus = store_skus(shop)[:TPL_SKUS]
+    config = {
+        "skus": skus,
+        "stock": stock,
+        "url": tpl.api_url,
+        "token": tpl.access_token,
+        "secret": tpl.webhooks.secret,
+        "channel": tpl.headers["shipbob_channel_id"],
+        "carriers": list(TPL_CARRIERS),
+    }
+    script = f"CONFIG = {json.dumps(json.dumps(config))}\n{TPL_WIRING}"
+    proc = subprocess.run(
+        devtool.odoo_command("shell", *base_args, "--log-level=warn", "--no-http"),
+        input=script,
+        text=True,
+        capture_output=True,
+        env=devtool.python_env(),
+        check=False,
+    )
+    found = [line for line in proc.stdout.splitlines() if "BACKEND_ID" in line]
+    if proc.returncode or not found:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise WiringFailed(
+            f"the database could not be connected to the 3PL simulator (odoo shell exit "
+            f"{proc.returncode}):\n{tail}"
+        )
+    devtool.say(found[-1].split(" BACKEND_ID")[0])
+    backend_id = int(found[-1].split("BACKEND_ID")[1])
+    for sku in skus:
+        tpl.set_on_hand(sku, stock, name=f"Demo {sku}")
+    tpl.webhook_url = f"{odoo_url}/connector/3pl/{backend_id}/webhook"
+    return skus
+
+
 # --- the store POS fleet --------------------------------------------------------------
 
 # Runs inside ``odoo shell`` (``env`` is given); CONFIG is filled in below. Run

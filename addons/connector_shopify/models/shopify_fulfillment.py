@@ -13,12 +13,13 @@ _logger = logging.getLogger(__name__)
 # The order's fulfillment orders, and its fulfillments made since the delivery
 # was validated (to find the one a lost answer made). Requested cost, each list
 # counted in full: the order 1, fulfillment orders 2 + 5 x (3 + 25 x 2) = 267,
-# fulfillments 5 x (1 + 5 + 2 + 25 x 3) = 415; 683, under Shopify's 1000 per
-# query. Connections cut at their ``first`` are read whole by the queries
-# below; the lists Shopify truncates (fulfillments, tracking numbers) fail
-# loudly when full rather than be read in part.
+# fulfillments 5 x (1 + 20 + 2 + 25 x 3) = 490; 758, under Shopify's 1000 per
+# query (20 tracking numbers: a delivery shipped in many parcels has one each).
+# Connections cut at their ``first`` are read whole by the queries below; the
+# lists Shopify truncates (fulfillments, tracking numbers) fail loudly when
+# full rather than be read in part.
 FULFILLMENTS_LISTED = 5
-TRACKING_LISTED = 5
+TRACKING_LISTED = 20
 _PAGE_INFO = "pageInfo { hasNextPage endCursor }"
 _FO_LINE = "id sku remainingQuantity variant { id }"
 _FULFILLMENT_LINE = "quantity lineItem { sku variant { id } }"
@@ -250,7 +251,7 @@ class ShopifyFulfillmentSync(models.AbstractModel):
         its lines and quantities, that no other delivery recorded as its own.
         The earliest such one, if two deliveries look alike.
         """
-        tracking = (picking.carrier_tracking_ref or "").strip()
+        tracking = self._tracking_numbers(picking)
         candidates = {}
         for fulfillment in fulfillments:
             created = _parse_time(fulfillment["createdAt"])
@@ -280,11 +281,23 @@ class ShopifyFulfillmentSync(models.AbstractModel):
         return min(free, key=candidates.get) if free else None
 
     @staticmethod
+    def _tracking_numbers(picking):
+        """The delivery's tracking numbers, one per parcel.
+
+        A delivery shipped in several parcels has several numbers in its
+        tracking reference, separated by commas, as Odoo's carrier
+        integrations write them; each is sent to Shopify as its own number
+        (never the reference whole as one, nor only the first: odoo/odoo#80636).
+        """
+        numbers = (n.strip() for n in (picking.carrier_tracking_ref or "").split(","))
+        return list(dict.fromkeys(n for n in numbers if n))
+
+    @staticmethod
     def _same_tracking(fulfillment, tracking):
-        """Whether the fulfillment carries this tracking number (none: none at all)."""
+        """Whether the fulfillment carries these tracking numbers (none: none at all)."""
         numbers = {(t.get("number") or "").strip() for t in fulfillment["trackingInfo"]}
         numbers.discard("")
-        return tracking in numbers if tracking else not numbers
+        return set(tracking) <= numbers if tracking else not numbers
 
     def _same_lines(self, fulfillment, shipped):
         """Whether the fulfillment ships exactly these products and quantities."""
@@ -326,7 +339,10 @@ class ShopifyFulfillmentSync(models.AbstractModel):
         return groups, missing
 
     def _fulfillment_input(self, picking, groups):
-        tracking = {"number": picking.carrier_tracking_ref or None}
+        numbers = self._tracking_numbers(picking)
+        tracking = (
+            {"numbers": numbers} if len(numbers) > 1 else {"number": next(iter(numbers), None)}
+        )
         if picking.carrier_id:
             tracking["company"] = picking.carrier_id.name
         return {

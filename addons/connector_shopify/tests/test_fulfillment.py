@@ -68,6 +68,22 @@ class TestFulfillmentOut(TransactionCase):
         shipped = {line["sku"]: line["quantity"] for line in fulfillments[0]["line_items"]}
         self.assertEqual(shipped, {self.skus[0]: 2, self.skus[1]: 1})
 
+    def test_delivery_in_two_parcels_sends_each_tracking_number(self):
+        """Two parcels' numbers in the tracking reference reach Shopify as two
+        numbers, not as one nor the first alone (odoo/odoo#80636); a retry
+        after a lost answer recognises the fulfillment by both."""
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[0], 1), (self.skus[1], 1)])
+            self.deliver(sale.picking_ids, {self.skus[0]: 1, self.skus[1]: 1}, "PARCEL-1, PARCEL-2")
+        self.lose_next_answer()
+        with self.assertRaises(RetryableJobError):
+            self.backend._flush_outbound(TOPIC)
+        self.backend._flush_outbound(TOPIC)
+        (fulfillment,) = self.shop.fulfillments(payload["name"])
+        self.assertEqual(fulfillment["tracking_numbers"], ["PARCEL-1", "PARCEL-2"])
+        self.assertEqual(fulfillment["tracking_company"], "DHL Express")
+        self.assertEqual(self.outbound(sale.picking_ids).state, "sent")
+
     def test_partial_delivery_then_backorder_make_two_fulfillments(self):
         with trap_jobs() as trap:
             payload, sale = self.import_order(trap, [(self.skus[0], 3)])

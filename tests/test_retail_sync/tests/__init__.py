@@ -1,6 +1,7 @@
 from . import (
     test_module_descriptions,
     test_product_family,
+    test_shopify_3pl,
     test_simulator_base,
     test_simulator_pos,
     test_simulator_shopify,

@@ -1,0 +1,141 @@
+"""A Shopify order shipped by the 3PL is fulfilled in Shopify, with each parcel's tracking.
+
+Neither connector knows the other: the 3PL connector validates the delivery
+with its parcels' tracking numbers, the Shopify connector sends the
+fulfillment of any validated delivery of a Shopify order. Both simulators
+speak to Odoo over HTTP (API calls and signed webhooks), and the jobs Odoo
+queues run as queue_job's runner would run them.
+"""
+
+from simulators.base import WebhookFaults
+
+from odoo.tests import HttpCase, tagged
+
+from odoo.addons.connector_3pl.tests.common import ACCESS_TOKEN as TPL_TOKEN
+from odoo.addons.connector_3pl.tests.common import WEBHOOK_SECRET as TPL_SECRET
+from odoo.addons.connector_3pl.tests.common import start_tpl
+from odoo.addons.connector_shopify.tests.common import make_backend, start_shop
+from odoo.addons.queue_job.job import Job as QueueJob
+
+
+@tagged("post_install", "-at_install")
+class TestShopifyOrderShippedByThe3pl(HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        env = cls.env
+        cls.shop = start_shop(cls, seed=7, products=12, webhook_topics=["orders/create"])
+        cls.tpl = start_tpl(cls)
+        # The warehouse the 3PL operates, and the store's orders shipped from it.
+        cls.warehouse = env["stock.warehouse"].create({"name": "3PL Lyon", "code": "TPL"})
+        cls.shopify = make_backend(
+            env, base_url=cls.shop.url, shopify_warehouse_id=cls.warehouse.id
+        )
+        cls.skus = sorted({row["sku"] for row in cls.shop.inventory()})[:2]
+        for sku in cls.skus:
+            product = env["product.product"].create(
+                {"name": f"Product {sku}", "default_code": sku, "is_storable": True}
+            )
+            env["stock.quant"]._update_available_quantity(product, cls.warehouse.lot_stock_id, 20)
+            cls.tpl.set_on_hand(sku, 50, name=product.name)
+        cls.tpl_backend = env["connector.backend"].create(
+            {
+                "name": "3PL Lyon",
+                "backend_type": "3pl",
+                "base_url": cls.tpl.api_url,
+                "api_token": TPL_TOKEN,
+                "webhook_secret": TPL_SECRET,
+                "tpl_warehouse_id": cls.warehouse.id,
+                "tpl_channel_id": cls.tpl.headers["shipbob_channel_id"],
+                "state": "running",
+            }
+        )
+        service = env["product.product"].create({"name": "Shipping", "type": "service"})
+        cls.dhl, cls.ups = env["delivery.carrier"].create(
+            [
+                {"name": "DHL Parcel", "product_id": service.id},
+                {"name": "UPS Standard", "product_id": service.id},
+            ]
+        )
+        env["tpl.carrier"].create(
+            [
+                {
+                    "backend_id": cls.tpl_backend.id,
+                    "carrier": "DHL",
+                    "delivery_carrier_id": cls.dhl.id,
+                },
+                {
+                    "backend_id": cls.tpl_backend.id,
+                    "carrier": "UPS",
+                    "delivery_carrier_id": cls.ups.id,
+                },
+            ]
+        )
+
+    def setUp(self):
+        super().setUp()
+        self.shop.webhook_url = f"{self.base_url()}/connector/shopify/webhook"
+        self.tpl.webhook_url = f"{self.base_url()}/connector/3pl/{self.tpl_backend.id}/webhook"
+
+    def deliver_webhooks(self, *simulators):
+        # The simulators are other programs: let their requests in without the
+        # session cookie Odoo's test server otherwise demands.
+        with self.allow_requests(all_requests=True):
+            for simulator in simulators:
+                self.assertTrue(simulator.wait_webhooks(timeout=30), simulator.webhooks.log())
+
+    def run_jobs(self):
+        """Run the pending jobs, and those they queue in turn, as the runner would."""
+        Job = self.env["queue.job"]
+        for _ in range(20):
+            jobs = Job.search([("state", "=", "pending")], order="id")
+            if not jobs:
+                return
+            for record in jobs:
+                job = QueueJob.load(self.env, record.uuid)
+                job.set_started()
+                job.perform()
+                job.set_done()
+                job.store()
+        self.fail("jobs still queued after 20 rounds")
+
+    def test_order_shipped_in_two_parcels_is_fulfilled_with_both_tracking_numbers(self):
+        self.shop.webhooks.faults = WebhookFaults()
+        order = self.shop.create_order([(self.skus[0], 2), (self.skus[1], 1)])
+        self.deliver_webhooks(self.shop)
+        self.run_jobs()
+        sale = self.env["sale.order"].search([("client_order_ref", "=", order["name"])])
+        self.assertEqual(sale.state, "sale")
+        picking = sale.picking_ids
+        self.assertEqual(picking.picking_type_id.warehouse_id, self.warehouse)
+        # Reserved in the 3PL's warehouse: released to the 3PL.
+        self.assertEqual(picking.tpl_release_state, "released", picking.tpl_message)
+        (tpl_order,) = [o for o in self.tpl.orders() if o["reference_id"] == picking.name]
+        self.assertEqual(
+            {line["reference_id"]: line["quantity"] for line in tpl_order["products"]},
+            {self.skus[0]: 2, self.skus[1]: 1},
+        )
+
+        # The 3PL ships it in two parcels, each with its carrier and tracking.
+        shipment = self.tpl.ship(
+            picking.name, parcels=[{self.skus[0]: 2}, {self.skus[1]: 1}], carriers=["DHL", "UPS"]
+        )
+        numbers = sorted(p["tracking_number"] for p in shipment["packages"])
+        self.assertEqual(len(set(numbers)), 2)
+        self.deliver_webhooks(self.tpl)
+        self.run_jobs()
+        self.assertEqual(picking.state, "done")
+        self.assertEqual(sorted(picking.tpl_parcel_ids.mapped("tracking_number")), numbers)
+
+        # The Shopify connector's own flow fulfilled it, with both numbers.
+        (fulfillment,) = self.shop.fulfillments(order["name"])
+        self.assertEqual(sorted(fulfillment["tracking_numbers"]), numbers)
+        self.assertEqual(
+            {line["sku"]: line["quantity"] for line in fulfillment["line_items"]},
+            {self.skus[0]: 2, self.skus[1]: 1},
+        )
+        self.assertEqual(self.shop.order(order["name"])["fulfillment_status"], "fulfilled")
+        item = self.env["connector.outbound"].search(
+            [("topic", "=", "fulfillment.create"), ("res_id", "=", picking.id)]
+        )
+        self.assertEqual(item.state, "sent", item.error_message)
