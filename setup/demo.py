@@ -281,9 +281,6 @@ for name in config["carriers"]:
 # Shopify tells the customer of each fulfillment (and the demo has no SMS
 # credits): Odoo sends no SMS of its own when a delivery is validated.
 company.stock_text_confirmation = False
-# The demo's shipments applied as their webhook comes, not gathered for the
-# default micro-batch's five minutes: a delivery is validated as it ships.
-backend._policy("shipments_in").mode = "realtime"
 if backend.state != "running":
     backend.action_start()
 env.cr.commit()

@@ -117,12 +117,13 @@ class ConnectorBackend(models.Model):
                 "mode": "realtime",
                 "sla_lag_minutes": 15,
             },
-            # Webhooks applied as they come; the 3PL's list of shipments not
-            # yet acknowledged read every interval, the safety net.
+            # Webhooks applied as they come (a delivery is validated as it
+            # ships); the 3PL's list of shipments not yet acknowledged read
+            # every 5 minutes by its scheduled action, the safety net.
             {
                 "code": "shipments_in",
                 "name": "Shipments in",
-                "mode": "micro_batch",
+                "mode": "realtime",
                 "interval_minutes": 5,
                 "sla_lag_minutes": 30,
             },

@@ -23,7 +23,7 @@ class TestBackend(TransactionCase):
         self.assertIn("stock_snapshot", flows)
         self.assertIn("returns", flows)
         self.assertEqual(self.backend._policy("releases_out").mode, "realtime")
-        self.assertEqual(self.backend._policy("shipments_in").mode, "micro_batch")
+        self.assertEqual(self.backend._policy("shipments_in").mode, "realtime")
 
     def test_connection_names_the_channel_and_fills_it_when_empty(self):
         self.backend.tpl_channel_id = False
