@@ -51,7 +51,7 @@ ALLOWED_LOG = (
     r"Re-queued dead job with uuid: [0-9a-f-]+",
     r"ERROR odoo\.addons\.queue_job\.jobrunner\.runner: exception in GET "
     r"http://127\.0\.0\.1:\d+/queue_job/runjob\?job_uuid=[0-9a-f-]+",
-    r"WARNING \S+ odoo\.addons\.queue_job\.controllers\.main: was requested to run job "
+    r"WARNING odoo\.addons\.queue_job\.controllers\.main: was requested to run job "
     r"[0-9a-f-]+, but it does not exist, or is not in state enqueued, or is being "
     r"handled by another worker",
 )
