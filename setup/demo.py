@@ -306,22 +306,10 @@ def wire_tpl(tpl, shop, base_args, odoo_url, stock=40):
         "channel": tpl.headers["shipbob_channel_id"],
         "carriers": list(TPL_CARRIERS),
     }
-    script = f"CONFIG = {json.dumps(json.dumps(config))}\n{TPL_WIRING}"
-    proc = subprocess.run(
-        devtool.odoo_command("shell", *base_args, "--log-level=warn", "--no-http"),
-        input=script,
-        text=True,
-        capture_output=True,
-        env=devtool.python_env(),
-        check=False,
-    )
+    proc = _run_wiring(base_args, config, TPL_WIRING)
     found = [line for line in proc.stdout.splitlines() if "BACKEND_ID" in line]
     if proc.returncode or not found:
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise WiringFailed(
-            f"the database could not be connected to the 3PL simulator (odoo shell exit "
-            f"{proc.returncode}):\n{tail}"
-        )
+        raise _wiring_failed("the 3PL simulator", proc)
     devtool.say(found[-1].split(" BACKEND_ID")[0])
     backend_id = int(found[-1].split("BACKEND_ID")[1])
     for sku in skus:
@@ -532,6 +520,28 @@ class WiringFailed(Exception):
     """The database could not be connected to a simulator; the message says why."""
 
 
+def _run_wiring(base_args, config, script):
+    """Run a wiring ``script`` (it reads ``CONFIG``) in ``odoo shell``; the
+    finished process, its output captured."""
+    return subprocess.run(
+        devtool.odoo_command("shell", *base_args, "--log-level=warn", "--no-http"),
+        input=f"CONFIG = {json.dumps(json.dumps(config))}\n{script}",
+        text=True,
+        capture_output=True,
+        env=devtool.python_env(),
+        check=False,
+    )
+
+
+def _wiring_failed(simulator, proc):
+    """WiringFailed saying which simulator and the end of the shell's output."""
+    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+    return WiringFailed(
+        f"the database could not be connected to {simulator} (odoo shell exit "
+        f"{proc.returncode}):\n{tail}"
+    )
+
+
 def wire_pos(
     pos,
     base_args,
@@ -571,25 +581,13 @@ def wire_pos(
         "catalogue": [{key: str(value) for key, value in item.items()} for item in pos.catalog()],
         "output": str(output_path),
     }
-    script = f"CONFIG = {json.dumps(json.dumps(config))}\n{POS_WIRING}"
-    proc = subprocess.run(
-        devtool.odoo_command("shell", *base_args, "--log-level=warn", "--no-http"),
-        input=script,
-        text=True,
-        capture_output=True,
-        env=devtool.python_env(),
-        check=False,
-    )
+    proc = _run_wiring(base_args, config, POS_WIRING)
     if log is not None:
         log.write(proc.stdout + proc.stderr)
     else:
         devtool.say(proc.stdout.strip())
     if proc.returncode or not Path(output_path).is_file():
-        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-        raise WiringFailed(
-            f"the database could not be connected to the POS simulator (odoo shell exit "
-            f"{proc.returncode}):\n{tail}"
-        )
+        raise _wiring_failed("the POS simulator", proc)
     wiring = json.loads(Path(output_path).read_text())
     pos.resume(wiring["resume"]["day"], wiring["resume"]["sequences"])
     pos.push_url = odoo_url
