@@ -1,3 +1,7 @@
+from datetime import datetime
+
+from freezegun import freeze_time
+
 from odoo.tests import TransactionCase, new_test_user
 
 from odoo.addons.connector_base.tests.common import trap_jobs
@@ -35,6 +39,31 @@ class TestRelease(TplCaseMixin, TransactionCase):
         self.assertEqual(binding.external_id, str(orders[0]["id"]))
         self.assertEqual(binding.tpl_status, "Processing")
         self.assertEqual(self.outbound(picking).state, "sent")
+
+    def test_releases_in_waves_go_together_at_the_set_time(self):
+        """The releases policy at set times (the 3PL's waves): deliveries ready
+        at 09:00 wait for the 10:00 wave and go in it; one ready after it
+        waits for the next."""
+        self.env.company.partner_id.tz = "UTC"
+        self.backend._policy("releases_out").write(
+            {"mode": "scheduled", "run_times": "10:00, 15:00"}
+        )
+        with trap_jobs() as trap:
+            with freeze_time("2026-11-30 09:00:00"):
+                first = self.make_delivery({self.sku_a: 1})
+                second = self.make_delivery({self.sku_b: 2})
+            (wave,) = trap.enqueued_jobs
+            self.assertEqual(wave.eta, datetime(2026, 11, 30, 10, 0))
+            self.assertEqual((first + second).mapped("tpl_release_state"), ["queued"] * 2)
+            self.assertFalse(self.tpl_orders(first) + self.tpl_orders(second))
+            self.run_jobs(trap)  # the job runner at 10:00
+        self.assertEqual((first + second).mapped("tpl_release_state"), ["released"] * 2)
+        self.assertEqual(len(self.tpl_orders(first) + self.tpl_orders(second)), 2)
+        with trap_jobs() as trap, freeze_time("2026-11-30 10:30:00"):
+            later = self.make_delivery({self.sku_a: 1})
+            (wave,) = trap.enqueued_jobs
+            self.assertEqual(wave.eta, datetime(2026, 11, 30, 15, 0))
+        self.assertEqual(later.tpl_release_state, "queued")
 
     def test_a_warehouse_user_readying_a_delivery_releases_it(self):
         """The release is the connector's work: a stock user without connector

@@ -577,16 +577,20 @@ class ConnectorBackend(models.Model):
         """One pending flush job per backend and topic sends what is pending.
 
         Real-time: after the topic's short window, so that a burst of changes
-        coalesces; micro-batch: after the policy's interval; scheduled: by the
-        cron only.
+        coalesces; micro-batch: after the policy's interval; scheduled at set
+        times of day: at the next one; scheduled every N minutes: by the cron
+        only.
         """
         self.ensure_one()
         if self.state not in ("running", "circuit_open"):
             return None
         declaration = self._get_topic(topic, OutboundTopic)
         policy = self._policy(declaration.flow)
-        if not policy.enabled or policy.mode == "scheduled":
+        if not policy.enabled:
             return None
+        if policy.mode == "scheduled":
+            run = policy._next_run()
+            return run and self._enqueue_outbound_flush(topic, eta=run)
         return self._enqueue_outbound_flush(
             topic, eta=policy._processing_delay() or declaration.window_seconds
         )
@@ -779,8 +783,7 @@ class ConnectorBackend(models.Model):
                 limit=1,
             )
             if policy.mode == "scheduled":
-                interval = timedelta(minutes=policy.interval_minutes)
-                due = oldest.create_date < fields.Datetime.now() - interval
+                due = policy._due_since(oldest.create_date)
             else:
                 due = oldest.write_date < stale
             if policy.enabled and due:

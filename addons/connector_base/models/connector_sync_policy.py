@@ -1,6 +1,10 @@
-from datetime import timedelta
+import re
+from datetime import datetime, time, timedelta
+
+import pytz
 
 from odoo import api, fields, models, tools
+from odoo.exceptions import ValidationError
 
 MODES = [
     ("realtime", "Real-time"),
@@ -35,6 +39,12 @@ class ConnectorSyncPolicy(models.Model):
         help="Micro-batch: how long changes are gathered before one run. "
         "Scheduled batch: how often the scheduled run happens.",
     )
+    run_times = fields.Char(
+        string="At",
+        help="Scheduled batch: the times of day the run happens (for example 09:00, 13:30, "
+        "16:00), in the timezone of the company's address (UTC when it has none), instead of "
+        "every N minutes: a 3PL's waves, a cut-off.",
+    )
     sla_lag_minutes = fields.Integer(
         string="SLA lag (minutes)",
         default=15,
@@ -55,6 +65,11 @@ class ConnectorSyncPolicy(models.Model):
     _interval_positive = models.Constraint(
         "CHECK (interval_minutes > 0)", "The interval of a sync policy must be positive."
     )
+
+    @api.constrains("run_times")
+    def _check_run_times(self):
+        for policy in self:
+            policy._run_times()
 
     @api.model_create_multi
     def create(self, vals_list):
@@ -105,13 +120,76 @@ class ConnectorSyncPolicy(models.Model):
         now = now or fields.Datetime.now()
         return fields.Datetime.to_datetime(last) <= now - timedelta(minutes=self.interval_minutes)
 
-    def _take_turn(self, now=None):
-        """Whether this flow is due by its interval since the scheduled run
-        its watermark holds; when it is, the watermark says it ran ``now``
-        (the caller starts the run)."""
+    def _run_times(self):
+        """The policy's times of day, sorted; ValidationError naming what is not
+        a time of day."""
+        self.ensure_one()
+        times = set()
+        for part in filter(None, re.split(r"[\s,;]+", self.run_times or "")):
+            found = re.fullmatch(r"([01]?\d|2[0-3])[:h]([0-5]\d)", part)
+            if not found:
+                raise ValidationError(
+                    self.env._(
+                        "%(flow)s: %(value)r is not a time of day; write the run times as "
+                        "HH:MM, separated by commas (for example 09:00, 13:30).",
+                        flow=self.name,
+                        value=part,
+                    )
+                )
+            times.add(time(int(found[1]), int(found[2])))
+        return sorted(times)
+
+    def _timezone(self):
+        tz = self.backend_id.company_id.partner_id.tz
+        return pytz.timezone(tz) if tz in pytz.all_timezones_set else pytz.utc
+
+    def _scheduled_runs(self, start, end):
+        """The set times of day between ``start`` (excluded) and ``end``
+        (included), UTC datetimes, in order."""
+        self.ensure_one()
+        tz = self._timezone()
+        first = pytz.utc.localize(start).astimezone(tz).date()
+        last = pytz.utc.localize(end).astimezone(tz).date()
+        runs = []
+        day = first
+        while day <= last:
+            for at in self._run_times():
+                run = tz.localize(datetime.combine(day, at)).astimezone(pytz.utc)
+                run = run.replace(tzinfo=None)
+                if start < run <= end:
+                    runs.append(run)
+            day += timedelta(days=1)
+        return runs
+
+    def _next_run(self, now=None):
+        """The next set time of day after ``now`` (a UTC datetime), or None
+        when the policy has no run times."""
         self.ensure_one()
         now = now or fields.Datetime.now()
-        if not self._interval_passed(self.watermark, now):
+        if not self._run_times():
+            return None
+        runs = self._scheduled_runs(now, now + timedelta(days=2))
+        return runs[0] if runs else None
+
+    def _due_since(self, last, now=None):
+        """Whether a scheduled run is due when the last one (or the oldest
+        thing waiting for one) was at ``last``: a set time of day passed since,
+        or, with no set times, the interval."""
+        self.ensure_one()
+        if not self._run_times():
+            return self._interval_passed(last, now)
+        now = now or fields.Datetime.now()
+        if not last:
+            return True
+        return bool(self._scheduled_runs(fields.Datetime.to_datetime(last), now))
+
+    def _take_turn(self, now=None):
+        """Whether this flow is due (a set time of day passed, or its interval)
+        since the scheduled run its watermark holds; when it is, the watermark
+        says it ran ``now`` (the caller starts the run)."""
+        self.ensure_one()
+        now = now or fields.Datetime.now()
+        if not self._due_since(self.watermark, now):
             return False
         self.watermark = fields.Datetime.to_string(now)
         return True

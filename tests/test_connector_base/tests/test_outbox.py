@@ -1,8 +1,9 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from freezegun import freeze_time
 
 from odoo import fields
+from odoo.exceptions import ValidationError
 
 from .common import ConnectorCase, trap_jobs
 
@@ -87,6 +88,54 @@ class TestOutbox(ConnectorCase):
             self.env["connector.backend"]._cron_flush_outbound()
             self.run_jobs(trap)
         self.assertEqual(item.state, "sent")
+
+    def test_scheduled_flow_at_set_times_is_sent_at_the_next_one(self):
+        """Waves: changes made at 11:00 (Paris) wait for the 16:30 run, not for
+        an interval; the cron sends them if their job is lost, not before."""
+        self.env.company.partner_id.tz = "Europe/Paris"
+        policy = self.backend._policy("scores_out")
+        policy.write({"mode": "scheduled", "run_times": "16:30, 9:00"})
+        with freeze_time("2026-11-30 10:00:00"), trap_jobs() as trap:
+            item = self.send("w", 1)
+            trap.assert_jobs_count(1, only=self.backend._flush_outbound)
+            self.assertEqual(trap.enqueued_jobs[0].eta, datetime(2026, 11, 30, 15, 30))
+        item.flush_recordset()
+        self.env.cr.execute(
+            "UPDATE connector_outbound SET create_date = '2026-11-30 10:00:00' WHERE id = %s",
+            (item.id,),
+        )
+        item.invalidate_recordset()
+        with trap_jobs() as trap:
+            with freeze_time("2026-11-30 15:29:00"):
+                self.env["connector.backend"]._cron_flush_outbound()
+                trap.assert_jobs_count(0)
+            with freeze_time("2026-11-30 15:31:00"):
+                self.env["connector.backend"]._cron_flush_outbound()
+                self.run_jobs(trap)
+        self.assertEqual(item.state, "sent")
+        self.assertEqual(self.remote.scores, {"w": 1})
+
+    def test_set_times_of_day_are_checked(self):
+        policy = self.backend._policy("scores_out")
+        policy.run_times = " 7h05;13:30 , 23:59"
+        self.assertEqual(
+            [t.strftime("%H:%M") for t in policy._run_times()], ["07:05", "13:30", "23:59"]
+        )
+        with self.assertRaisesRegex(ValidationError, "'noon' is not a time of day"):
+            policy.run_times = "09:00, noon"
+        with self.assertRaisesRegex(ValidationError, "'24:00' is not a time of day"):
+            policy.run_times = "24:00"
+
+    def test_the_next_set_time_is_taken_in_the_company_timezone_across_days(self):
+        self.env.company.partner_id.tz = "America/New_York"
+        policy = self.backend._policy("scores_out")
+        policy.run_times = "06:00"
+        # 23:00 UTC is 18:00 in New York: the next 06:00 there is 11:00 UTC tomorrow.
+        self.assertEqual(
+            policy._next_run(datetime(2026, 11, 30, 23, 0)), datetime(2026, 12, 1, 11, 0)
+        )
+        policy.run_times = False
+        self.assertIsNone(policy._next_run(datetime(2026, 11, 30, 23, 0)))
 
     def flush(self):
         return self.backend._flush_outbound("partner.score")
