@@ -218,6 +218,54 @@ class TestCancel(TplCase):
         )
 
 
+class TestMerchantHold(TplCase):
+    def hold(self, order, action="hold"):
+        status, answer, _headers = self.call("POST", f"/order/{order['id']}:{action}")
+        self.assertEqual(status, 200)
+        return answer["hold_results"][0], answer["order"]["shipments"][0]
+
+    def test_a_hold_before_pick_stops_the_clock_until_it_is_lifted(self):
+        _status, order, _headers = self.release("WH/OUT/00020", [(self.sku_a, 1)])
+        result, shipment = self.hold(order)
+        self.assertTrue(result["is_success"])
+        self.assertEqual(
+            (shipment["status"], shipment["status_details"][0]["name"]), ("OnHold", "MerchantHold")
+        )
+        self.assertEqual(
+            [m["topic"] for m in self.tpl.webhook_messages()], ["order.shipment.on_hold"]
+        )
+        # Asked again after a lost answer: a success that changes nothing.
+        result, _shipment = self.hold(order)
+        self.assertTrue(result["is_success"])
+        self.tpl.advance(hours=10)
+        self.assertEqual(self.tpl.order(order["id"])["status"], "Processing", "nothing picked")
+        result, shipment = self.hold(order, "releaseHold")
+        self.assertTrue(result["is_success"])
+        self.assertEqual(shipment["status"], "Processing")
+        self.tpl.advance(hours=3)
+        self.assertEqual(self.tpl.order(order["id"])["status"], "Fulfilled")
+
+    def test_a_hold_after_pick_is_refused_with_the_reason(self):
+        _status, order, _headers = self.release("WH/OUT/00021", [(self.sku_a, 1)])
+        self.tpl.advance(hours=1)  # picked
+        result, shipment = self.hold(order)
+        self.assertFalse(result["is_success"])
+        self.assertIn("already been picked", result["reason"])
+        self.assertEqual(shipment["status"], "Processing")
+
+    def test_the_warehouses_own_hold_is_not_the_shops_to_lift(self):
+        _status, order, _headers = self.release("WH/OUT/00022")
+        self.tpl.hold("WH/OUT/00022")  # the address could not be validated
+        result, shipment = self.hold(order, "releaseHold")
+        self.assertFalse(result["is_success"])
+        self.assertIn("on hold by the warehouse", result["reason"])
+        self.assertEqual(shipment["status_details"][0]["name"], "InvalidAddress")
+
+    def test_an_unknown_order_is_404(self):
+        status, _answer, _headers = self.call("POST", "/order/999999:hold")
+        self.assertEqual(status, 404)
+
+
 class TestShipments(TplCase):
     def test_two_parcels_each_with_its_carrier_tracking_and_lines(self):
         self.release("WH/OUT/00020", [(self.sku_a, 2), (self.sku_b, 1)])

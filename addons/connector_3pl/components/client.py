@@ -90,6 +90,12 @@ class TplClient:
         """Ask to cancel an order: the 3PL's answer, with its per-shipment results."""
         return self._write(f"order/{quote(str(order_id))}:cancel", {})
 
+    def hold(self, order_id, hold=True):
+        """Ask to hold an order's shipments not picked yet (or to lift the
+        shop's hold): the 3PL's answer, with its per-shipment results."""
+        action = "hold" if hold else "releaseHold"
+        return self._write(f"order/{quote(str(order_id))}:{action}", {})
+
     def unacknowledged_shipments(self, limit=250):
         """The first page of orders with shipments whose tracking Odoo has not
         acknowledged yet (the list shrinks as they are acknowledged)."""

@@ -85,8 +85,18 @@ def problem_reason(answer):
 
 def cancel_refusals(answer):
     """The reasons the 3PL gave for shipments it did not cancel ([] when all were)."""
+    return _refusals(answer, "canceled_shipment_results")
+
+
+def hold_refusals(answer):
+    """The reasons the 3PL gave for shipments it did not hold, or whose hold
+    it did not lift ([] when it did as asked)."""
+    return _refusals(answer, "hold_results")
+
+
+def _refusals(answer, results):
     return [
         result.get("reason") or "refused"
-        for result in (answer or {}).get("canceled_shipment_results") or ()
+        for result in (answer or {}).get(results) or ()
         if not result.get("is_success")
     ]

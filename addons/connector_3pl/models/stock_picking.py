@@ -1,6 +1,6 @@
 from odoo import api, fields, models
 
-from .tpl_delivery_binding import RELEASE_STATES
+from .tpl_delivery_binding import HOLD_STATES, RELEASE_STATES
 
 
 class StockPicking(models.Model):
@@ -19,13 +19,25 @@ class StockPicking(models.Model):
         help="Where the delivery is with the 3PL that runs its warehouse.",
     )
     tpl_message = fields.Text(string="3PL says", compute="_compute_tpl_release")
+    tpl_hold = fields.Selection(HOLD_STATES, string="3PL hold", compute="_compute_tpl_release")
 
-    @api.depends("tpl_binding_ids.release_state", "tpl_binding_ids.tpl_message")
+    @api.depends(
+        "tpl_binding_ids.release_state", "tpl_binding_ids.tpl_message", "tpl_binding_ids.tpl_hold"
+    )
     def _compute_tpl_release(self):
         for picking in self:
             binding = picking.tpl_binding_ids[:1]
             picking.tpl_release_state = binding.release_state
             picking.tpl_message = binding.tpl_message
+            picking.tpl_hold = binding.tpl_hold
+
+    def action_tpl_hold(self):
+        """Keep the delivery back at the 3PL (refused once its goods are picked)."""
+        self.env["tpl.release.sync"]._ask_hold(self, hold=True)
+
+    def action_tpl_release_hold(self):
+        """Let the 3PL ship the delivery held in Odoo."""
+        self.env["tpl.release.sync"]._ask_hold(self, hold=False)
 
 
 class StockMove(models.Model):

@@ -10,10 +10,16 @@ WEBHOOK_ROUTE = "/connector/3pl/<int:backend_id>/webhook"
 
 RELEASE_TOPIC = "order.release"
 CANCEL_TOPIC = "order.cancel"
+HOLD_TOPIC = "order.hold"
 # Releases one flush sends before recording them: each is a call of its own
 # (the 3PL takes one order per request), and the batch is resent whole after
 # a transient fault, which the 3PL answers with the orders it already made.
 RELEASES_PER_BATCH = 20
+# A hold the 3PL refused on a delivery still to ship: it may leave all the same.
+HOLD_REFUSED_DOMAIN = [
+    ("tpl_hold", "=", "refused"),
+    ("odoo_id.state", "not in", ("done", "cancel")),
+]
 
 
 class ConnectorBackend(models.Model):
@@ -60,11 +66,18 @@ class ConnectorBackend(models.Model):
                 [("backend_id", "in", self.ids)], ["backend_id", "release_state"], ["__count"]
             )
         }
+        holds_refused = dict(
+            self.env["tpl.delivery.binding"]._read_group(
+                [("backend_id", "in", self.ids), *HOLD_REFUSED_DOMAIN],
+                ["backend_id"],
+                ["__count"],
+            )
+        )
         for backend in self:
             backend.tpl_delivery_count = sum(
                 count for (backend_id, _state), count in counts.items() if backend_id == backend.id
             )
-            backend.tpl_refused_count = sum(
+            backend.tpl_refused_count = holds_refused.get(backend, 0) + sum(
                 counts.get((backend.id, state), 0) for state in ("rejected", "cancel_refused")
             )
 
@@ -77,7 +90,12 @@ class ConnectorBackend(models.Model):
         )
         action["domain"] = [("backend_id", "=", self.id)]
         if self.env.context.get("tpl_refused"):
-            action["domain"] += [("release_state", "in", ("rejected", "cancel_refused"))]
+            action["domain"] += [
+                "|",
+                ("release_state", "in", ("rejected", "cancel_refused")),
+                *["&"] * (len(HOLD_REFUSED_DOMAIN) - 1),
+                *HOLD_REFUSED_DOMAIN,
+            ]
         action["context"] = {}
         return action
 
@@ -146,6 +164,12 @@ class ConnectorBackend(models.Model):
                 sender="_tpl_send_cancels",
                 batch_size=RELEASES_PER_BATCH,
                 description="A delivery cancelled in Odoo, cancelled at the 3PL.",
+            ),
+            HOLD_TOPIC: OutboundTopic(
+                flow="releases_out",
+                sender="_tpl_send_holds",
+                batch_size=RELEASES_PER_BATCH,
+                description="A delivery held (or released) in Odoo, held at the 3PL.",
             ),
             shipment_mapper.SHIPPED_TOPIC: InboundTopic(
                 flow="shipments_in",
@@ -230,6 +254,9 @@ class ConnectorBackend(models.Model):
     def _tpl_send_cancels(self, items):
         return self.env["tpl.release.sync"]._send_cancels(self, items)
 
+    def _tpl_send_holds(self, items):
+        return self.env["tpl.release.sync"]._send_holds(self, items)
+
     # --- health -------------------------------------------------------------------
 
     def _connector_health_checks(self):
@@ -253,7 +280,7 @@ class ConnectorBackend(models.Model):
                         "tpl_refused",
                         self.env._(
                             "%(count)d deliveries of %(backend)s were refused by the 3PL "
-                            "(release or cancellation): open them from the backend's "
+                            "(release, cancellation or hold): open them from the backend's "
                             "Refused button, fix the cause and requeue, or handle them "
                             "with the 3PL.",
                             count=backend.tpl_refused_count,

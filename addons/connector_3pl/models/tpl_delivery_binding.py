@@ -12,6 +12,14 @@ RELEASE_STATES = [
 ]
 
 
+HOLD_STATES = [
+    ("asked", "Hold asked"),
+    ("held", "On hold"),
+    ("lifting", "Release asked"),
+    ("refused", "Hold refused"),
+]
+
+
 class TplDeliveryBinding(models.Model):
     """A delivery released to a 3PL: the shop's reference it was released
     under, the 3PL's order id and status, and what the 3PL refused.
@@ -42,6 +50,13 @@ class TplDeliveryBinding(models.Model):
         RELEASE_STATES, string="Release", default="queued", required=True, readonly=True
     )
     tpl_status = fields.Selection(ORDER_STATUSES, string="3PL status", readonly=True)
+    tpl_hold = fields.Selection(
+        HOLD_STATES,
+        string="Hold",
+        readonly=True,
+        help="A hold asked in Odoo: the 3PL keeps the delivery back until it is released "
+        "in Odoo; refused once the goods are picked.",
+    )
     tpl_message = fields.Text(
         string="3PL says", readonly=True, help="The 3PL's reason when it refused something."
     )

@@ -1,15 +1,17 @@
 import logging
 
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 from ..components.client import Refusal
 from ..components.release import (
     ORDER_STATUSES,
     cancel_refusals,
+    hold_refusals,
     release_body,
     release_problems,
 )
-from .tpl_backend import CANCEL_TOPIC, RELEASE_TOPIC
+from .tpl_backend import CANCEL_TOPIC, HOLD_TOPIC, RELEASE_TOPIC
 
 _logger = logging.getLogger(__name__)
 KNOWN_STATUSES = {value for value, _label in ORDER_STATUSES}
@@ -23,10 +25,11 @@ class TplReleaseSync(models.AbstractModel):
     A delivery is released when it becomes ready (its goods reserved), with
     the quantities reserved, under its own reference: the 3PL makes one
     order per reference, and answers a release sent again after a lost
-    answer with the order it made. What the 3PL refuses (an inactive
-    product, a cancellation once the goods are picked) fails the outbound
-    change with the 3PL's reason, for support, and is written on the
-    delivery, in its chatter too.
+    answer with the order it made. A delivery held in Odoo is held at the
+    3PL until it is released in Odoo. What the 3PL refuses (an inactive
+    product, a cancellation or a hold once the goods are picked) fails the
+    outbound change with the 3PL's reason, for support, and is written on
+    the delivery, in its chatter too.
     """
 
     _name = "tpl.release.sync"
@@ -115,6 +118,35 @@ class TplReleaseSync(models.AbstractModel):
                 f"picking:{binding.odoo_id.id}",
                 {"picking_id": binding.odoo_id.id, "binding_id": binding.id},
                 record=binding.odoo_id,
+            )
+
+    @api.model
+    def _ask_hold(self, pickings, hold=True):
+        """Queue the hold (or its release) of deliveries released to their
+        3PL; UserError naming a delivery that is not there to hold."""
+        for picking in pickings:
+            binding = picking.sudo().tpl_binding_ids.filtered(
+                lambda b: b.release_state == "released"
+            )[:1]
+            if picking.state in ("done", "cancel") or not binding:
+                raise UserError(
+                    self.env._(
+                        "%(delivery)s is not with the 3PL (not released yet, shipped or "
+                        "cancelled): there is no hold to ask or to release there.",
+                        delivery=picking.name,
+                    )
+                )
+            binding.tpl_hold = "asked" if hold else "lifting"
+            picking.message_post(
+                body=self.env._("Hold asked at the 3PL.")
+                if hold
+                else self.env._("Release of the hold asked at the 3PL.")
+            )
+            binding.backend_id._send_later(
+                HOLD_TOPIC,
+                f"picking:{picking.id}",
+                {"picking_id": picking.id, "binding_id": binding.id, "hold": hold},
+                record=picking,
             )
 
     # --- senders -------------------------------------------------------------------
@@ -214,6 +246,38 @@ class TplReleaseSync(models.AbstractModel):
             item.remote_result = self.env._("Cancelled at the 3PL.")
         return refused
 
+    @api.model
+    def _send_holds(self, backend, items):
+        """Hold at the 3PL (or release) the deliveries held in Odoo; a
+        shipment the 3PL did not hold (picked already) is a refusal."""
+        refused = {}
+        client = backend._tpl_client()
+        for item in items:
+            picking, binding = self._records_of(item)
+            hold = item.payload.get("hold", True)
+            if not (binding and binding.external_id) or binding.release_state != "released":
+                refused[item.id] = self.env._(
+                    "The delivery is no longer with the 3PL: nothing to hold there."
+                )
+                if binding:
+                    binding.tpl_hold = False
+                continue
+            try:
+                answer = client.hold(binding.external_id, hold)
+            except Refusal as refusal:
+                refused[item.id] = self._hold_refused(binding, picking, refusal.reason, hold)
+                continue
+            self._record_order(binding, answer.get("order") or {"id": binding.external_id})
+            reasons = hold_refusals(answer)
+            if reasons:
+                refused[item.id] = self._hold_refused(binding, picking, "; ".join(reasons), hold)
+                continue
+            binding.write({"tpl_hold": "held" if hold else False, "tpl_message": False})
+            item.remote_result = (
+                self.env._("Held at the 3PL.") if hold else self.env._("Hold lifted at the 3PL.")
+            )
+        return refused
+
     # --- helpers -------------------------------------------------------------------
 
     def _records_of(self, item):
@@ -299,14 +363,40 @@ class TplReleaseSync(models.AbstractModel):
             why=why,
         )
         binding.write({"release_state": "cancel_refused", "tpl_message": reason})
-        if picking:
-            picking.message_post(body=reason)
-            user = binding.backend_id.responsible_id or picking.user_id
-            if user:
-                picking.activity_schedule(
-                    "mail.mail_activity_data_todo",
-                    summary=self.env._("The 3PL refused to cancel this delivery"),
-                    note=reason,
-                    user_id=user.id,
-                )
+        self._tell(binding, picking, reason, self.env._("The 3PL refused to cancel this delivery"))
         return reason
+
+    def _hold_refused(self, binding, picking, why, hold):
+        """Record on the delivery that the 3PL did not hold it (it ships all
+        the same) or did not lift the hold (it stays back), and tell the
+        backend's responsible."""
+        if hold:
+            reason = self.env._(
+                "%(delivery)s is held in Odoo but the 3PL refused to hold it: %(why)s. "
+                "The 3PL may ship it: agree with the 3PL what to do.",
+                delivery=picking.name or binding.reference,
+                why=why,
+            )
+            summary = self.env._("The 3PL refused to hold this delivery")
+        else:
+            reason = self.env._(
+                "The 3PL did not release the hold of %(delivery)s: %(why)s.",
+                delivery=picking.name or binding.reference,
+                why=why,
+            )
+            summary = self.env._("The 3PL keeps this delivery on hold")
+        binding.write({"tpl_hold": "refused" if hold else "held", "tpl_message": reason})
+        self._tell(binding, picking, reason, summary)
+        return reason
+
+    def _tell(self, binding, picking, reason, summary):
+        """The 3PL's refusal in the delivery's chatter, and an activity for the
+        backend's responsible (else the delivery's)."""
+        if not picking:
+            return
+        picking.message_post(body=reason)
+        user = binding.backend_id.responsible_id or picking.user_id
+        if user:
+            picking.activity_schedule(
+                "mail.mail_activity_data_todo", summary=summary, note=reason, user_id=user.id
+            )

@@ -2,6 +2,7 @@ from datetime import datetime
 
 from freezegun import freeze_time
 
+from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, new_test_user
 
 from odoo.addons.connector_base.tests.common import trap_jobs
@@ -11,6 +12,7 @@ from .common import TplCaseMixin, connect_3pl
 
 RELEASE = "order.release"
 CANCEL = "order.cancel"
+HOLD = "order.hold"
 
 
 class TestRelease(TplCaseMixin, TransactionCase):
@@ -208,6 +210,62 @@ class TestRelease(TplCaseMixin, TransactionCase):
             self.run_jobs(trap)
         self.assertFalse(self.tpl_orders(picking))
         self.assertEqual(picking.tpl_release_state, "cancelled")
+
+    def test_hold_before_pick_keeps_the_delivery_back_until_released(self):
+        """A warehouse user holds a released delivery: the 3PL keeps it back
+        (its clock does not pick it) until the hold is released in Odoo."""
+        clerk = new_test_user(self.env, login="tpl_holder", groups="stock.group_stock_user")
+        with trap_jobs() as trap:
+            picking = self.release({self.sku_a: 1}, trap)
+            picking.with_user(clerk).action_tpl_hold()
+            self.assertEqual(picking.tpl_hold, "asked")
+            self.run_jobs(trap)
+            self.assertEqual(picking.tpl_hold, "held")
+            self.assertEqual(self.outbound(picking, HOLD).state, "sent")
+            self.tpl.advance(hours=10)
+            (order,) = self.tpl_orders(picking)
+            shipment = order["shipments"][0]
+            self.assertEqual(
+                (shipment["status"], shipment["status_details"][0]["name"]),
+                ("OnHold", "MerchantHold"),
+            )
+            picking.with_user(clerk).action_tpl_release_hold()
+            self.assertEqual(picking.tpl_hold, "lifting")
+            self.run_jobs(trap)
+        self.assertFalse(picking.tpl_hold)
+        self.assertEqual(self.tpl_orders(picking)[0]["shipments"][0]["status"], "Processing")
+        self.tpl.advance(hours=3)
+        self.assertEqual(self.tpl_orders(picking)[0]["status"], "Fulfilled")
+        bodies = picking.message_ids.mapped("body")
+        self.assertTrue(any("Hold asked at the 3PL" in body for body in bodies), bodies)
+
+    def test_hold_refused_after_pick_is_shown_never_ignored(self):
+        self.backend.responsible_id = self.env.ref("base.user_admin")
+        with trap_jobs() as trap:
+            picking = self.release({self.sku_a: 1}, trap)
+            self.tpl.pick(picking.name)
+            picking.action_tpl_hold()
+            self.run_jobs(trap)
+        self.assertEqual(picking.tpl_hold, "refused")
+        self.assertIn("refused to hold it", picking.tpl_message)
+        self.assertIn("picked", picking.tpl_message)
+        item = self.outbound(picking, HOLD)
+        self.assertEqual(item.state, "failed")
+        self.assertIn("picked", item.error_message)
+        self.assertIn("picked", picking.activity_ids.note)
+        self.assertNotEqual(self.tpl_orders(picking)[0]["shipments"][0]["status"], "OnHold")
+        self.assertEqual(self.backend.tpl_refused_count, 1)
+        refused = self.backend.with_context(tpl_refused=True).action_tpl_view_deliveries()
+        self.assertEqual(
+            self.env["tpl.delivery.binding"].search(refused["domain"]), picking.tpl_binding_ids
+        )
+
+    def test_a_delivery_not_released_has_no_hold_to_ask(self):
+        with trap_jobs():
+            picking = self.make_delivery({self.sku_a: 1})
+        self.assertEqual(picking.tpl_release_state, "queued")
+        with self.assertRaisesRegex(UserError, "not with the 3PL"):
+            picking.action_tpl_hold()
 
     def test_cancel_refused_after_pick_is_shown_never_ignored(self):
         self.backend.responsible_id = self.env.ref("base.user_admin")

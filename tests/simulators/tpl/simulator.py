@@ -255,6 +255,10 @@ class ThirdPartyLogisticsSimulator(Simulator):
             Rule(f"{p}/order", endpoint="order_list", methods=["GET"]),
             Rule(f"{p}/order/<int:order_id>", endpoint="order_get", methods=["GET"]),
             Rule(f"{p}/order/<int:order_id>:cancel", endpoint="order_cancel", methods=["POST"]),
+            Rule(f"{p}/order/<int:order_id>:hold", endpoint="order_hold", methods=["POST"]),
+            Rule(
+                f"{p}/order/<int:order_id>:releaseHold", endpoint="order_unhold", methods=["POST"]
+            ),
             Rule(
                 f"{p}/shipment:batchUpdateTrackingUpload",
                 endpoint="tracking_ack",
@@ -576,6 +580,23 @@ class ThirdPartyLogisticsSimulator(Simulator):
                 {"order": self.warehouse.order_data(order), "canceled_shipment_results": results},
                 None,
             )
+
+        return self._call(request, apply, write=True)
+
+    def order_hold(self, request, order_id):
+        return self._hold(request, order_id, hold=True)
+
+    def order_unhold(self, request, order_id):
+        return self._hold(request, order_id, hold=False)
+
+    def _hold(self, request, order_id, hold):
+        def apply():
+            order = self.warehouse.orders.get(order_id)
+            if order is None:
+                raise ApiError(404, problem(404, "Not Found"))
+            results = self.warehouse.merchant_hold(order, hold=hold)
+            request.sim_note = {"held" if hold else "unheld": all(r["is_success"] for r in results)}
+            return 200, {"order": self.warehouse.order_data(order), "hold_results": results}, None
 
         return self._call(request, apply, write=True)
 

@@ -24,6 +24,8 @@ from datetime import timedelta
 from ..base import iso, seeded_random
 from ..retail_data import RetailDataGenerator
 
+# The status detail of a hold the shop asked for (``POST /order/<id>:hold``).
+MERCHANT_HOLD = "MerchantHold"
 FULFILLMENT_CENTER = {"id": 7, "name": "Lyon (LYS1)"}
 CHANNEL = {"id": 100102, "name": "Retail Sync API"}
 
@@ -309,6 +311,56 @@ class Warehouse:
         self._set_status(shipment, "OnHold", reason, description)
         self.emit("order.shipment.on_hold", self.shipment_data(shipment))
         return shipment
+
+    def merchant_hold(self, order, hold=True):
+        """The shop holds the order's shipments not picked yet (``hold``), or
+        lifts its own hold; the per-shipment results, as a cancellation's.
+
+        A shipment picked, packed or shipped is not held (``is_success``
+        false, the reason); a hold the warehouse put (an address it could not
+        validate) is not the shop's to lift. Asked again after a lost answer,
+        it is a success that changes nothing.
+        """
+        results = []
+        for shipment in self.shipments_of(order):
+            result = {
+                "action": "Hold" if hold else "ReleaseHold",
+                "shipment_id": shipment["id"],
+                "is_success": True,
+                "reason": None,
+            }
+            details = [d["name"] for d in shipment["status_details"]]
+            held = shipment["status"] == "OnHold" and MERCHANT_HOLD in details
+            if shipment["status"] in ("Completed", "Cancelled"):
+                result.update(
+                    is_success=False,
+                    reason=f"The shipment is already {shipment['status'].lower()}.",
+                )
+            elif shipment["status"] == "OnHold" and not held:
+                # The warehouse's hold stays: held already, not the shop's to lift.
+                result.update(
+                    is_success=hold,
+                    reason="The shipment is on hold by the warehouse: "
+                    + "; ".join(d["description"] for d in shipment["status_details"]),
+                )
+            elif held == hold:
+                result["reason"] = "The shipment is already on hold." if hold else None
+            elif hold and shipment["stage"] != "released":
+                result.update(
+                    is_success=False,
+                    reason="The shipment cannot be put on hold because it has already been "
+                    f"{shipment['stage']}.",
+                )
+            elif hold:
+                self._set_status(
+                    shipment, "OnHold", MERCHANT_HOLD, "Held at the merchant's request."
+                )
+                self.emit("order.shipment.on_hold", self.shipment_data(shipment))
+            else:
+                self._set_status(shipment, "Processing")
+                shipment["stage_at"] = self.now
+            results.append(result)
+        return results
 
     def release_hold(self, order):
         shipment = self.open_shipment(order)
