@@ -53,6 +53,14 @@ class ApiError(Exception):
         self.body = body
 
 
+def _found(records, record_id):
+    """The record of this id; a 404 problem when there is none."""
+    record = records.get(record_id)
+    if record is None:
+        raise ApiError(404, problem(404, "Not Found"))
+    return record
+
+
 def problem(status, title, errors=None):
     """The ASP.NET problem-details body ShipBob's API answers 4xx with."""
     body = {"type": PROBLEM_TYPE, "title": title, "status": status}
@@ -452,17 +460,31 @@ class ThirdPartyLogisticsSimulator(Simulator):
         )
 
     def order_create(self, request):
+        return self._create_by_reference(
+            request,
+            "order",
+            validate=self._validate_order,
+            find=self.warehouse.order_by_reference,
+            create=self.warehouse.create_order,
+            data=self.warehouse.order_data,
+        )
+
+    def _create_by_reference(self, request, kind, *, validate, find, create, data):
+        """``POST`` of an order or a return, idempotent on its ``reference_id``:
+        the same body again answers 200 with what it made (a request re-sent
+        after a lost answer), another body under a used reference is refused."""
+
         def apply():
             body = self._body(request)
-            self._validate_order(body)
+            validate(body)
             request.sim_note = {"reference_id": body["reference_id"]}
-            existing = self.warehouse.order_by_reference(body["reference_id"])
-            if existing is not None and self._resent("order", body, existing):
+            existing = find(body["reference_id"])
+            if existing is not None and self._resent(kind, body, existing):
                 request.sim_note["resent"] = True
-                return 200, self.warehouse.order_data(existing), None
-            order = self.warehouse.create_order(body)
-            self._body_hashes[("order", order["id"])] = self._digest(body)
-            return 201, self.warehouse.order_data(order), None
+                return 200, data(existing), None
+            record = create(body)
+            self._body_hashes[(kind, record["id"])] = self._digest(body)
+            return 201, data(record), None
 
         return self._call(request, apply, write=True)
 
@@ -561,18 +583,14 @@ class ThirdPartyLogisticsSimulator(Simulator):
 
     def order_get(self, request, order_id):
         def apply():
-            order = self.warehouse.orders.get(order_id)
-            if order is None:
-                raise ApiError(404, problem(404, "Not Found"))
+            order = _found(self.warehouse.orders, order_id)
             return 200, self.warehouse.order_data(order), None
 
         return self._call(request, apply)
 
     def order_cancel(self, request, order_id):
         def apply():
-            order = self.warehouse.orders.get(order_id)
-            if order is None:
-                raise ApiError(404, problem(404, "Not Found"))
+            order = _found(self.warehouse.orders, order_id)
             results = self.warehouse.cancel(order)
             request.sim_note = {"cancelled": all(r["is_success"] for r in results)}
             return (
@@ -591,9 +609,7 @@ class ThirdPartyLogisticsSimulator(Simulator):
 
     def _hold(self, request, order_id, hold):
         def apply():
-            order = self.warehouse.orders.get(order_id)
-            if order is None:
-                raise ApiError(404, problem(404, "Not Found"))
+            order = _found(self.warehouse.orders, order_id)
             results = self.warehouse.merchant_hold(order, hold=hold)
             request.sim_note = {"held" if hold else "unheld": all(r["is_success"] for r in results)}
             return 200, {"order": self.warehouse.order_data(order), "hold_results": results}, None
@@ -648,19 +664,14 @@ class ThirdPartyLogisticsSimulator(Simulator):
 
     # --- returns -------------------------------------------------------------------------
     def return_create(self, request):
-        def apply():
-            body = self._body(request)
-            self._validate_return(body)
-            request.sim_note = {"reference_id": body["reference_id"]}
-            existing = self.warehouse.return_by_reference(body["reference_id"])
-            if existing is not None and self._resent("return", body, existing):
-                request.sim_note["resent"] = True
-                return 200, self.warehouse.return_data(existing), None
-            record = self.warehouse.create_return(body)
-            self._body_hashes[("return", record["id"])] = self._digest(body)
-            return 201, self.warehouse.return_data(record), None
-
-        return self._call(request, apply, write=True)
+        return self._create_by_reference(
+            request,
+            "return",
+            validate=self._validate_return,
+            find=self.warehouse.return_by_reference,
+            create=self.warehouse.create_return,
+            data=self.warehouse.return_data,
+        )
 
     def _validate_return(self, body):
         check = Problems()
@@ -725,9 +736,7 @@ class ThirdPartyLogisticsSimulator(Simulator):
 
     def return_get(self, request, return_id):
         def apply():
-            record = self.warehouse.returns.get(return_id)
-            if record is None:
-                raise ApiError(404, problem(404, "Not Found"))
+            record = _found(self.warehouse.returns, return_id)
             return 200, self.warehouse.return_data(record), None
 
         return self._call(request, apply)
