@@ -9,6 +9,7 @@ Amazon MCF's words (``action_reason``) and the quantity processed.
 """
 
 from .client import Refusal
+from .shipment import webhook_schema
 
 COMPLETED_TOPIC = "return.completed"
 RETURN_ACTIONS = ("Restock", "Quarantine", "Dispose")
@@ -35,20 +36,7 @@ DEFAULT_DISPOSITIONS = {
 INVENTORY_PAGE = 250
 INVENTORY_PAGES = 40
 
-RETURN_SCHEMA = {
-    "topic": {"type": "string", "required": True},
-    "event_time": {"type": "string", "nullable": True},
-    "data": {
-        "type": "dict",
-        "required": True,
-        "schema": {
-            "id": {"type": "integer", "required": True},
-            "reference_id": {"type": "string", "required": True, "empty": False},
-            "status": {"type": "string", "nullable": True},
-            "inventory": {"type": "list", "required": True},
-        },
-    },
-}
+RETURN_SCHEMA = webhook_schema(inventory={"type": "list", "required": True})
 
 
 def return_key(payload):

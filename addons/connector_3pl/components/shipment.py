@@ -42,34 +42,33 @@ _PACKAGE = {
         },
     },
 }
-SHIPMENT_SCHEMA = {
-    "topic": {"type": "string", "required": True},
-    "event_time": {"type": "string", "nullable": True},
-    "data": {
-        "type": "dict",
-        "required": True,
-        "schema": {
-            "id": {"type": "integer", "required": True},
-            "order_id": {"type": "integer", "required": True},
-            "reference_id": {"type": "string", "required": True, "empty": False},
-            "status": {"type": "string", "nullable": True},
-            "packages": {"type": "list", "schema": _PACKAGE},
+
+
+def webhook_schema(**fields):
+    """The schema of a 3PL webhook: its topic and time, and its ``data`` (a
+    shipment, an order, a return: an id, the shop's reference, a status)
+    with ``fields`` besides."""
+    return {
+        "topic": {"type": "string", "required": True},
+        "event_time": {"type": "string", "nullable": True},
+        "data": {
+            "type": "dict",
+            "required": True,
+            "schema": {
+                "id": {"type": "integer", "required": True},
+                "reference_id": {"type": "string", "required": True, "empty": False},
+                "status": {"type": "string", "nullable": True},
+                **fields,
+            },
         },
-    },
-}
-ORDER_SCHEMA = {
-    "topic": {"type": "string", "required": True},
-    "event_time": {"type": "string", "nullable": True},
-    "data": {
-        "type": "dict",
-        "required": True,
-        "schema": {
-            "id": {"type": "integer", "required": True},
-            "reference_id": {"type": "string", "required": True, "empty": False},
-            "status": {"type": "string", "nullable": True},
-        },
-    },
-}
+    }
+
+
+SHIPMENT_SCHEMA = webhook_schema(
+    order_id={"type": "integer", "required": True},
+    packages={"type": "list", "schema": _PACKAGE},
+)
+ORDER_SCHEMA = webhook_schema()
 
 
 def reference_of(payload):
