@@ -24,4 +24,9 @@
         "views/stock_picking_views.xml",
         "views/tpl_return_views.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "connector_3pl/static/tests/tours/*.js",
+        ],
+    },
 }
