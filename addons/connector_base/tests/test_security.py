@@ -30,6 +30,7 @@ class TestConnectorGroups(TransactionCase):
         menus = self.visible_menus(self.support)
         self.assertIn(self.root_menu, menus)
         self.assertIn(self.env.ref("connector_base.menu_connector_exceptions"), menus)
+        self.assertIn(self.env.ref("connector_base.menu_connector_outbound_exceptions"), menus)
         self.assertNotIn(self.jobs_menu, menus)
         self.assertNotIn(self.env.ref("connector_base.menu_connector_backends"), menus)
 

@@ -4,6 +4,7 @@ from freezegun import freeze_time
 
 from odoo import fields
 from odoo.exceptions import ValidationError
+from odoo.tools.safe_eval import safe_eval
 
 from .common import ConnectorCase, trap_jobs
 
@@ -43,6 +44,13 @@ class TestOutbox(ConnectorCase):
             self.run_jobs(trap)
             self.assertEqual((good.state, bad.state), ("sent", "failed"))
             self.assertEqual(bad.error_message, "unknown key")
+            # Support staff find it in Exceptions > Outgoing changes.
+            action = self.env["ir.actions.act_window"]._for_xml_id(
+                "connector_base.action_connector_outbound_exceptions"
+            )
+            self.assertEqual(
+                self.env["connector.outbound"].search(safe_eval(action["domain"])), bad
+            )
             self.remote.refuse = set()
             bad.action_requeue()
             self.run_jobs(trap)

@@ -114,7 +114,12 @@ registry.category("web_tour.tours").add("connector_exceptions_done", {
         },
         {
             content: "Open Connectors > Exceptions",
-            trigger: ".o_main_navbar [data-menu-xmlid='connector_base.menu_connector_exceptions']",
+            trigger: ".o_main_navbar [data-menu-xmlid='connector_base.menu_connector_exceptions_root']",
+            run: "click",
+        },
+        {
+            content: "Incoming events",
+            trigger: "[data-menu-xmlid='connector_base.menu_connector_exceptions']",
             run: "click",
         },
         {
