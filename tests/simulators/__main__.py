@@ -82,6 +82,15 @@ def describe(simulator):
             f"{'':8} API {simulator.api_url}   token {simulator.access_token}   "
             f"webhook secret {simulator.webhooks.secret}"
         )
+    if simulator.name == "finance":
+        lines.append(
+            f"{'':8} API {simulator.api_url}   token {simulator.access_token}   "
+            f"tenant {simulator.tenant_id}"
+        )
+        lines.append(
+            f"{'':8} settlement reports {simulator.report_url}/   API key "
+            f"{simulator.report_api_key}"
+        )
     return "\n".join(lines)
 
 
