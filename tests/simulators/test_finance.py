@@ -243,6 +243,13 @@ class TestManualJournals(FinanceCase):
         )
         _, body, _ = self.call("GET", "/Organisation")
         self.assertEqual(body["Organisations"][0]["PeriodLockDate"], "/Date(1790726400000+0000)/")
+        # A journal of a period locked since it was posted can no longer be voided.
+        _, answer, _ = self.put_journal(date="2026-11-15")
+        journal_id = answer["ManualJournals"][0]["ManualJournalID"]
+        self.finance.set_lock_dates(period="2026-11-30")
+        status, body, _ = self.call("POST", f"/ManualJournals/{journal_id}", {"Status": "VOIDED"})
+        self.assertEqual(status, 400)
+        self.assertIn("currently set at 30-Nov-2026", self.messages(body)[0])
 
     def test_draft_posted_then_voided_through_post_updates(self):
         _, answer, _ = self.put_journal(status="DRAFT")

@@ -252,6 +252,9 @@ class Ledger:
             raise LedgerError(["A posted manual journal cannot be returned to draft."])
         if status == "VOIDED" and current["Status"] != "POSTED":
             raise LedgerError(["Only a posted manual journal can be voided."])
+        refusal = self.lock_refusal(current["Date"])
+        if refusal:  # what is in a locked period stays as it is, voiding included
+            raise LedgerError([refusal])
         merged = {**self.as_input(current), **data, "Status": status}
         record = self._validated(merged, status_default=current["Status"])
         record["ManualJournalID"] = journal_id
