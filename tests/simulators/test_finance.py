@@ -20,7 +20,7 @@ from decimal import Decimal
 
 from simulators import FinanceSimulator
 from simulators.finance import SETTLEMENT_COLUMNS
-from simulators.testing import WebhookReceiver
+from simulators.testing import WebhookReceiver, json_call
 
 LOCK = "2026-10-31"
 
@@ -53,19 +53,11 @@ class FinanceCase(unittest.TestCase):
 
     def call(self, method, path, body=None, *, headers=None, auth=True, query=None, raw=None):
         """``(status, JSON answer, headers)`` of one request to the accounting API."""
-        url = f"{self.finance.api_url}{path}"
-        if query:
-            url = f"{url}?{urllib.parse.urlencode(query)}"
         sent = dict(self.finance.headers) if auth else {"Content-Type": "application/json"}
         sent.update(headers or {})
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        request = urllib.request.Request(url, data=data, headers=sent, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read() or b"null"), response.headers
-        except urllib.error.HTTPError as error:
-            payload = error.read()
-            return error.code, json.loads(payload) if payload else None, error.headers
+        return json_call(
+            f"{self.finance.api_url}{path}", method, body, headers=sent, query=query, raw=raw
+        )
 
     def put_journal(self, body=None, key=None, **kwargs):
         headers = {"Idempotency-Key": key} if key else None

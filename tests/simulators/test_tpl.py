@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 
 from simulators import ShopifySimulator, ThirdPartyLogisticsSimulator
 from simulators.base import WebhookFaults
-from simulators.testing import WebhookReceiver
+from simulators.testing import WebhookReceiver, json_call
 from simulators.tpl import SlidingWindowLimiter
 
 EPOCH = datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc)
@@ -58,21 +58,11 @@ class TplCase(unittest.TestCase):
 
     def call(self, method, path, body=None, *, headers=None, token=True, query=None, raw=None):
         """``(status, JSON answer, headers)`` of one request to the API."""
-        url = f"{self.tpl.api_url}{path}"
-        if query:
-            url = f"{url}?{urllib.parse.urlencode(query)}"
         sent = dict(self.tpl.headers) if token else {"Content-Type": "application/json"}
         sent.update(headers or {})
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        if method == "POST" and data is None:
-            data = b""
-        request = urllib.request.Request(url, data=data, headers=sent, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read() or b"null"), response.headers
-        except urllib.error.HTTPError as error:
-            payload = error.read()
-            return error.code, json.loads(payload) if payload else None, error.headers
+        return json_call(
+            f"{self.tpl.api_url}{path}", method, body, headers=sent, query=query, raw=raw
+        )
 
     def release(self, reference, lines=None, **extra):
         body = {

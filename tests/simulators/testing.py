@@ -1,8 +1,13 @@
-"""Helpers for tests that talk to the simulators: a local webhook receiver."""
+"""Helpers for tests that talk to the simulators: a local webhook receiver,
+a JSON request as a connector makes it."""
 
 import contextlib
+import json
 import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .base import HOST
@@ -90,3 +95,21 @@ def running(simulator):
     """Start a simulator for the duration of a block (same as ``with simulator:``)."""
     with simulator:
         yield simulator
+
+
+def json_call(url, method, body=None, *, headers=None, query=None, raw=None, timeout=10):
+    """``(status, JSON answer, headers)`` of one request, as a connector makes
+    it: ``body`` sent as JSON (or ``raw`` bytes as they are), an HTTP error
+    answered like any other answer."""
+    if query:
+        url = f"{url}?{urllib.parse.urlencode(query)}"
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    if method == "POST" and data is None:
+        data = b""
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null"), response.headers
+    except urllib.error.HTTPError as error:
+        payload = error.read()
+        return error.code, json.loads(payload) if payload else None, error.headers
