@@ -200,9 +200,9 @@ class ConnectorBackend(models.Model):
 
     @api.model
     def _receive_return_remotely(self, picking, refunded_by=None):
-        """A return of a delivery of the warehouse a running 3PL operates, its
-        returns flow on: announced to the 3PL (once), validated when the 3PL
-        completes it, each quantity where its condition maps it."""
+        """A return of a delivery the 3PL had, of the warehouse a running 3PL
+        operates, its returns flow on: announced to the 3PL (once), validated
+        when the 3PL completes it, each quantity where its condition maps it."""
         receiver = super()._receive_return_remotely(picking, refunded_by=refunded_by)
         if receiver:
             return receiver
@@ -344,13 +344,16 @@ class TplReturnSync(models.AbstractModel):
     def _returns_expected(self, pickings):
         """Announce the incoming returns of deliveries of a 3PL's warehouse
         (Odoo's return wizard) not announced yet; a backorder of a return is
-        the rest of an RMA already announced: never announced again."""
+        the rest of an RMA already announced: never announced again. Only
+        deliveries the 3PL has (released to it): the goods of one validated in
+        Odoo alone never left through the 3PL, Odoo receives them back."""
         pickings = pickings.filtered(
             lambda p: (
                 p.picking_type_code == "incoming"
                 and p.return_id.picking_type_code == "outgoing"
                 and not p.backorder_id
                 and p.state in ("confirmed", "assigned")
+                and p.return_id.sudo().tpl_binding_ids.filtered("external_id")
             )
         )
         if not pickings:

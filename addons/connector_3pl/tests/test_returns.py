@@ -282,3 +282,18 @@ class TestReturns(TplCaseMixin, TransactionCase):
             self.run_jobs(trap)
         self.assertFalse(picking.tpl_return_binding_ids)
         self.assertFalse(self.tpl_returns(picking.name))
+
+    def test_a_delivery_the_3pl_never_had_comes_back_to_odoo(self):
+        # Validated in Odoo alone (released to no 3PL): its goods never left
+        # through the 3PL, its return is not the 3PL's to receive.
+        self.backend._policy("releases_out").enabled = False
+        with trap_jobs() as trap:
+            delivery = self.make_delivery({self.sku_a: 1})
+            delivery.move_ids.quantity = 1
+            delivery.move_ids.picked = True
+            delivery._action_done()
+            picking = self.make_return(delivery, {self.sku_a: 1})
+            self.assertFalse(self.env["connector.backend"]._receive_return_remotely(picking))
+            self.run_jobs(trap)
+        self.assertFalse(picking.tpl_return_binding_ids)
+        self.assertFalse(self.tpl_returns(picking.name))
