@@ -280,7 +280,10 @@ class ShopifyRefundImporter(models.AbstractModel):
             origin = picking
             while origin.backorder_id:
                 origin = origin.backorder_id
-            origins[picking] = origin
+            if origin.return_id:
+                origins[picking] = origin
+        if not origins:
+            return
         refunded = (
             self.env["shopify.refund.binding"]
             .sudo()
