@@ -28,6 +28,7 @@ REFUND_STATES = [
     ("eligible", "Refundable: all received sellable"),
     ("partial", "Partly refundable"),
     ("none", "Nothing received sellable"),
+    ("refunded", "Refunded before the goods came back"),
 ]
 
 
@@ -89,6 +90,13 @@ class TplReturnBinding(models.Model):
     unsellable_qty = fields.Float(string="Received not sellable", readonly=True)
     refund_state = fields.Selection(
         REFUND_STATES, string="Refund", default="waiting", required=True, readonly=True
+    )
+    refunded_by_id = fields.Many2one(
+        "connector.backend",
+        string="Refunded in",
+        readonly=True,
+        help="The sales channel that already refunded the customer (a refund with restock): "
+        "what the 3PL received only says where the goods went.",
     )
 
     _reference_uniq = models.Constraint(
@@ -189,6 +197,20 @@ class ConnectorBackend(models.Model):
         }
 
     # --- what the other flows call ---------------------------------------------------
+
+    @api.model
+    def _receive_return_remotely(self, picking, refunded_by=None):
+        """A return of a delivery the 3PL had, of the warehouse a running 3PL
+        operates, its returns flow on: announced to the 3PL (once), validated
+        when the 3PL completes it, each quantity where its condition maps it."""
+        receiver = super()._receive_return_remotely(picking, refunded_by=refunded_by)
+        if receiver:
+            return receiver
+        # Odoo's return wizard announced it when it assigned it: the same binding.
+        binding = self.env["tpl.return.sync"]._returns_expected(picking)
+        if binding and refunded_by:
+            binding.write({"refund_state": "refunded", "refunded_by_id": refunded_by.id})
+        return binding.backend_id
 
     def _tpl_expect_return(self, picking):
         """Announce ``picking`` to the 3PL under its own reference as RMA; once
@@ -322,13 +344,16 @@ class TplReturnSync(models.AbstractModel):
     def _returns_expected(self, pickings):
         """Announce the incoming returns of deliveries of a 3PL's warehouse
         (Odoo's return wizard) not announced yet; a backorder of a return is
-        the rest of an RMA already announced: never announced again."""
+        the rest of an RMA already announced: never announced again. Only
+        deliveries the 3PL has (released to it): the goods of one validated in
+        Odoo alone never left through the 3PL, Odoo receives them back."""
         pickings = pickings.filtered(
             lambda p: (
                 p.picking_type_code == "incoming"
                 and p.return_id.picking_type_code == "outgoing"
                 and not p.backorder_id
                 and p.state in ("confirmed", "assigned")
+                and p.return_id.sudo().tpl_binding_ids.filtered("external_id")
             )
         )
         if not pickings:
@@ -538,7 +563,7 @@ class TplReturnSync(models.AbstractModel):
         for move in moves:
             move.picked = bool(move.quantity)
         picking.with_context(cancel_backorder=False)._action_done()
-        values = self._outcome(picking, by_condition, sellable, unsellable, expected)
+        values = self._outcome(binding, by_condition, sellable, unsellable, expected)
         binding.write(
             {
                 **values,
@@ -551,9 +576,11 @@ class TplReturnSync(models.AbstractModel):
         picking.message_post(body=summary)
         return picking
 
-    def _outcome(self, picking, by_condition, sellable, unsellable, expected):
+    def _outcome(self, binding, by_condition, sellable, unsellable, expected):
         """The binding's state, what was received in words and whether the
-        refund may go ahead: in full only when every unit came back sellable."""
+        refund may go ahead: in full only when every unit came back sellable
+        (already refunded by a sales channel: stays so)."""
+        picking = binding.odoo_id
         partial = bool(picking.backorder_ids)
         summary = self.env._(
             "Received: %(what)s", what=", ".join(f"{q:g} {c}" for c, q in by_condition.items())
@@ -564,7 +591,9 @@ class TplReturnSync(models.AbstractModel):
                 rest=f"{sum(picking.backorder_ids.move_ids.mapped('product_uom_qty')):g}",
                 backorder=", ".join(picking.backorder_ids.mapped("name")),
             )
-        if not sellable:
+        if binding.refund_state == "refunded":
+            refund = "refunded"  # the money went back already: what came back is stock only
+        elif not sellable:
             refund = "none"
         elif unsellable or partial or sellable < expected:
             refund = "partial"

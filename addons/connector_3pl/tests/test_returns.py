@@ -249,3 +249,51 @@ class TestReturns(TplCaseMixin, TransactionCase):
         self.assertIn("NOT-RETURNED: not on the return", event.error_message)
         self.assertNotEqual(picking.state, "done")
         self.assertEqual(binding.state, "announced")
+
+    def test_a_return_refunded_before_it_came_back_stays_refunded(self):
+        # A sales channel that refunded the customer already (its refund with restock).
+        channel = self.env["connector.backend"].create({"name": "Web store", "backend_type": "3pl"})
+        Backend = self.env["connector.backend"]
+        with trap_jobs() as trap:
+            delivery = self.shipped({self.sku_a: 2}, trap)
+            picking = self.make_return(delivery, {self.sku_a: 2})
+            self.assertEqual(Backend._receive_return_remotely(picking, channel), self.backend)
+            self.assertEqual(Backend._receive_return_remotely(picking, channel), self.backend)
+            self.run_jobs(trap)
+            binding = picking.tpl_return_binding_ids
+            self.assertEqual(binding.state, "announced", binding.tpl_message)
+            self.assertEqual(len(self.tpl_returns(picking.name)), 1)
+            self.assertEqual((binding.refund_state, binding.refunded_by_id), ("refunded", channel))
+            self.tpl.complete_return(picking.name, [(self.sku_a, 2, "Dispose", "DEFECTIVE")])
+            self.receive_webhooks("return.completed")
+            self.run_jobs(trap)
+        self.assertEqual(picking.state, "done")
+        self.assertEqual(binding.state, "received")
+        # Nothing came back sellable, but the money went back already: said so.
+        self.assertEqual(binding.refund_state, "refunded")
+        self.assertEqual(picking.tpl_rma_refund_state, "refunded")
+
+    def test_with_the_returns_flow_off_odoo_receives_the_return_itself(self):
+        self.backend._policy("returns").enabled = False
+        with trap_jobs() as trap:
+            delivery = self.shipped({self.sku_b: 1}, trap)
+            picking = self.make_return(delivery, {self.sku_b: 1})
+            self.assertFalse(self.env["connector.backend"]._receive_return_remotely(picking))
+            self.run_jobs(trap)
+        self.assertFalse(picking.tpl_return_binding_ids)
+        self.assertFalse(self.tpl_returns(picking.name))
+
+    def test_a_delivery_the_3pl_never_had_comes_back_to_odoo(self):
+        # Validated in Odoo alone (released to no 3PL): its goods never left
+        # through the 3PL, its return is not the 3PL's to receive.
+        self.backend._policy("releases_out").enabled = False
+        with trap_jobs() as trap:
+            delivery = self.make_delivery({self.sku_a: 1})
+            delivery.move_ids.quantity = 1
+            delivery.move_ids.picked = True
+            delivery._action_done()
+            picking = self.make_return(delivery, {self.sku_a: 1})
+            self.assertFalse(self.env["connector.backend"]._receive_return_remotely(picking))
+            self.run_jobs(trap)
+        self.assertFalse(picking.tpl_return_binding_ids)
+        self.assertFalse(self.tpl_returns(picking.name))

@@ -444,6 +444,23 @@ class ConnectorBackend(models.Model):
             )
         return policy
 
+    # --- between connectors -----------------------------------------------------
+    # Connectors never import each other: one asks here, another answers by
+    # overriding. The connector framework does not depend on stock, so the
+    # question is asked of the backends, about a picking.
+
+    @api.model
+    def _receive_return_remotely(self, picking, refunded_by=None):
+        """The backend of the remote system that receives the return
+        ``picking`` (it validates the return when that system reports what
+        came back), after telling it to expect the return; empty when Odoo
+        receives the return itself, to be validated by the caller.
+
+        ``refunded_by``: the backend the money already went back through (a
+        sales channel's refund with restock), so that the return no longer
+        decides whether the customer is refunded."""
+        return self.browse()
+
     # --- actions ------------------------------------------------------------
 
     def action_test_connection(self):

@@ -86,6 +86,7 @@ class StockPicking(models.Model):
     def _action_done(self):
         result = super()._action_done()
         self.env["shopify.fulfillment.sync"]._pickings_done(self)
+        self.env["shopify.refund.importer"]._returns_received(self)
         return result
 
 

@@ -23,8 +23,9 @@ class ShopifyRefundImporter(models.AbstractModel):
       journal mapped to its gateway, reconciled with the credit note: money
       never goes back without a credit note;
     - the goods: returned goods come back by a done return of the delivery
-      into the mapped location; what was not delivered yet is not delivered
-      (the ordered quantity goes down, and the delivery with it).
+      into the mapped location (a return a remote system receives, such as a
+      3PL's, stays open for it to validate); what was not delivered yet is not
+      delivered (the ordered quantity goes down, and the delivery with it).
 
     Everything is checked before anything is changed, and the event runs in a
     savepoint: a refund Odoo cannot apply leaves nothing behind. Exactly once:
@@ -46,7 +47,7 @@ class ShopifyRefundImporter(models.AbstractModel):
         )
         order = order_binding.odoo_id
         plan = self._plan(backend, order_binding, values)
-        pickings = self._move_goods(order, plan)
+        pickings = self._move_goods(backend, order, plan)
         credit_note = self._credit_note(backend, order_binding, values, plan)
         payments = self._pay(backend, order_binding, credit_note, values)
         binding = Binding.create(
@@ -182,31 +183,41 @@ class ShopifyRefundImporter(models.AbstractModel):
 
     # --- goods ----------------------------------------------------------------------
 
-    def _move_goods(self, order, plan):
+    def _move_goods(self, backend, order, plan):
         """Receive the returned goods, then lower the ordered quantities by what
-        the customer no longer gets (the undelivered part leaves the delivery)."""
+        the customer no longer gets (the undelivered part leaves the delivery).
+
+        Goods a remote system receives are still delivered until it does:
+        Odoo keeps them ordered until then (:meth:`_returns_received`)."""
         returns = defaultdict(lambda: defaultdict(float))
         for item in plan:
             if item["return_qty"]:
                 returns[item["location"]][item["line"]] += item["return_qty"]
         pickings = self.env["stock.picking"]
         for location, quantities in returns.items():
-            pickings |= self._return_goods(quantities, location)
+            pickings |= self._return_goods(backend, quantities, location)
         refunded, removed = defaultdict(float), defaultdict(float)
         for item in plan:
             refunded[item["line"]] += item["quantity"]
             removed[item["line"]] += item["cancel_qty"] + item["return_qty"]
+        for move in pickings.filtered(lambda p: p.state != "done").move_ids:
+            line = move.sale_line_id
+            removed[line] -= move.product_uom._compute_quantity(
+                move.product_uom_qty, line.product_uom_id
+            )
         for line, quantity in refunded.items():
             values = {"shopify_refunded_qty": line.shopify_refunded_qty + quantity}
-            if removed[line]:
+            if not line.product_uom_id.is_zero(removed[line]):
                 # Keeps "to invoice" right: the order sells what the customer keeps.
                 values["product_uom_qty"] = line.product_uom_qty - removed[line]
             line.write(values)
         return pickings
 
-    def _return_goods(self, quantities, location):
-        """Done returns of the delivered moves of ``{sale line: quantity}`` into
-        ``location``, one per delivery they came from."""
+    def _return_goods(self, backend, quantities, location):
+        """Returns of the delivered moves of ``{sale line: quantity}``, one per
+        delivery they came from: done into ``location``, unless a remote system
+        receives the goods (a 3PL running the warehouse they went out of),
+        which then validates the return as it reports what came back."""
         per_picking = defaultdict(dict)
         for line, quantity in quantities.items():
             wanted = quantity
@@ -231,6 +242,20 @@ class ShopifyRefundImporter(models.AbstractModel):
             for return_line in wizard.product_return_moves:
                 return_line.quantity = moves.get(return_line.move_id, 0.0)
             returned = wizard._create_return()
+            returns |= returned
+            receiver = self.env["connector.backend"]._receive_return_remotely(
+                returned, refunded_by=backend
+            )
+            if receiver:
+                returned.message_post(
+                    body=self.env._(
+                        "Refunded in Shopify before the goods came back: %(receiver)s "
+                        "receives them, and this return is validated when it reports what "
+                        "came back.",
+                        receiver=receiver.display_name,
+                    )
+                )
+                continue
             returned.location_dest_id = location
             returned.move_ids.location_dest_id = location
             for move in returned.move_ids:
@@ -238,8 +263,44 @@ class ShopifyRefundImporter(models.AbstractModel):
             returned.move_ids.move_line_ids.location_dest_id = location
             returned.move_ids.picked = True
             returned._action_done()
-            returns |= returned
         return returns
+
+    @api.model
+    def _returns_received(self, pickings):
+        """Returns of refunds received after the refund, by the remote system
+        that received the goods (or their backorders, the rest of them): the
+        order no longer sells what came back."""
+        returns = pickings.filtered(
+            lambda p: p.picking_type_code == "incoming" and p.state == "done"
+        )
+        if not returns:
+            return
+        origins = {}
+        for picking in returns:
+            origin = picking
+            while origin.backorder_id:
+                origin = origin.backorder_id
+            if origin.return_id:
+                origins[picking] = origin
+        if not origins:
+            return
+        refunded = (
+            self.env["shopify.refund.binding"]
+            .sudo()
+            .search([("picking_ids", "in", [origin.id for origin in origins.values()])])
+            .picking_ids
+        )
+        back = defaultdict(float)
+        for picking, origin in origins.items():
+            if origin not in refunded:
+                continue  # not a refund's, or received as the refund was imported
+            for move in picking.move_ids.filtered(lambda m: m.state == "done" and m.sale_line_id):
+                line = move.sale_line_id
+                back[line] += move.product_uom._compute_quantity(move.quantity, line.product_uom_id)
+        for line, quantity in back.items():
+            # Never below what Odoo still counts delivered (goods received
+            # into a scrap location are not counted back).
+            line.sudo().product_uom_qty = max(line.product_uom_qty - quantity, line.qty_delivered)
 
     # --- money ----------------------------------------------------------------------
 

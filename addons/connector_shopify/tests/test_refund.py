@@ -1,4 +1,5 @@
 import copy
+from unittest.mock import patch
 
 from odoo.fields import Command
 from odoo.tests import TransactionCase, tagged
@@ -154,6 +155,51 @@ class TestRefundImport(TransactionCase):
         self.assertEqual(self.line_of(sale, self.cap).product_uom_qty, 1)
         shipping_line = self.line_of(sale, self.backend.shopify_shipping_product_id)
         self.assertEqual((shipping_line.product_uom_qty, shipping_line.qty_invoiced), (0, -1))
+
+    def test_return_another_system_receives_stays_open_until_it_does(self):
+        # A remote system (another connector's) receives the goods of this
+        # refund: it validates the return when it reports what came back.
+        Backend = type(self.env["connector.backend"])
+        receiver = self.backend  # stands for that other system's backend
+        asked = []
+
+        def receive_remotely(backends, picking, refunded_by=None):
+            asked.append((picking, refunded_by))
+            return receiver
+
+        with trap_jobs() as trap:
+            payload, sale = self.import_order(trap, [(self.skus[0], 3)])
+            self.deliver(trap, sale)
+            stock_before = self.tee.with_context(location=self.returns.id).qty_available
+            refund = self.shop.refund_order(payload["name"], {self.skus[0]: 3}, restock=True)
+            with patch.object(Backend, "_receive_return_remotely", receive_remotely):
+                event = self.receive("refunds/create", refund)
+                self.run_jobs(trap)
+        binding, credit_note = self.posted_credit_note(event, refund)
+        self.assertAlmostEqual(credit_note.amount_total, self.refunded_money(refund), places=2)
+        returned = binding.picking_ids
+        self.assertEqual(asked, [(returned, self.backend)])
+        self.assertEqual((returned.state, returned.picking_type_code), ("assigned", "incoming"))
+        self.assertIn(
+            "Refunded in Shopify before the goods came back", returned.message_ids[0].body
+        )
+        self.assertEqual(
+            self.tee.with_context(location=self.returns.id).qty_available, stock_before
+        )
+        # Still delivered until received: still ordered (Odoo sells no less than it delivered).
+        line = self.line_of(sale, self.tee)
+        self.assertEqual((line.qty_delivered, line.product_uom_qty), (3, 3))
+        self.assertEqual(line.shopify_refunded_qty, 3)
+        # Received in part, then the rest: the order sells what did not come back.
+        returned.move_ids.quantity = 2
+        returned.move_ids.picked = True
+        returned._action_done()
+        self.assertEqual((line.qty_delivered, line.product_uom_qty), (1, 1))
+        backorder = returned.backorder_ids
+        backorder.move_ids.quantity = 1
+        backorder.move_ids.picked = True
+        backorder._action_done()
+        self.assertEqual((line.qty_delivered, line.product_uom_qty), (0, 0))
 
     def test_refund_delivered_twice_makes_one_credit_note(self):
         with trap_jobs() as trap:

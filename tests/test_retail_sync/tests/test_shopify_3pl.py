@@ -5,6 +5,10 @@ with its parcels' tracking numbers, the Shopify connector sends the
 fulfillment of any validated delivery of a Shopify order. Both simulators
 speak to Odoo over HTTP (API calls and signed webhooks), and the jobs Odoo
 queues run as queue_job's runner would run them.
+
+Refunded in Shopify with restock, the goods of such an order come back to
+the 3PL: the return stays open, announced to the 3PL under its RMA, and is
+received where the 3PL's report of each item sends it.
 """
 
 from simulators.base import WebhookFaults
@@ -14,7 +18,11 @@ from odoo.tests import HttpCase, tagged
 from odoo.addons.connector_3pl.tests.common import ACCESS_TOKEN as TPL_TOKEN
 from odoo.addons.connector_3pl.tests.common import WEBHOOK_SECRET as TPL_SECRET
 from odoo.addons.connector_3pl.tests.common import start_tpl
-from odoo.addons.connector_shopify.tests.common import make_backend, start_shop
+from odoo.addons.connector_shopify.tests.common import (
+    ensure_chart_of_accounts,
+    make_backend,
+    start_shop,
+)
 from odoo.addons.queue_job.job import Job as QueueJob
 
 
@@ -24,7 +32,10 @@ class TestShopifyOrderShippedByThe3pl(HttpCase):
     def setUpClass(cls):
         super().setUpClass()
         env = cls.env
-        cls.shop = start_shop(cls, seed=7, products=12, webhook_topics=["orders/create"])
+        ensure_chart_of_accounts(env)  # refunds become credit notes and payments
+        cls.shop = start_shop(
+            cls, seed=7, products=12, webhook_topics=["orders/create", "refunds/create"]
+        )
         cls.tpl = start_tpl(cls)
         # The warehouse the 3PL operates, and the store's orders shipped from it.
         cls.warehouse = env["stock.warehouse"].create({"name": "3PL Lyon", "code": "TPL"})
@@ -139,3 +150,139 @@ class TestShopifyOrderShippedByThe3pl(HttpCase):
             [("topic", "=", "fulfillment.create"), ("res_id", "=", picking.id)]
         )
         self.assertEqual(item.state, "sent", item.error_message)
+
+    # --- refunds with restock -------------------------------------------------------
+
+    def shipped_by_the_3pl(self, lines):
+        """A Shopify order of ``lines`` shipped by the 3PL and fulfilled."""
+        order = self.shop.create_order(lines)
+        self.deliver_webhooks(self.shop)
+        self.run_jobs()
+        sale = self.env["sale.order"].search([("client_order_ref", "=", order["name"])])
+        delivery = sale.picking_ids
+        self.assertEqual(delivery.tpl_release_state, "released", delivery.tpl_message)
+        self.tpl.ship(delivery.name)
+        self.deliver_webhooks(self.tpl)
+        self.run_jobs()
+        self.assertEqual(delivery.state, "done")
+        self.assertEqual(self.shop.order(order["name"])["fulfillment_status"], "fulfilled")
+        return order, sale, delivery
+
+    def refunded_with_restock_twice(self, order, lines):
+        """Refund ``lines`` of ``order`` with restock, its webhook delivered
+        twice, then once more under another id; the refund's binding."""
+        Event = self.env["connector.event"]
+        before = Event.search([], order="id desc", limit=1)
+        self.shop.webhooks.faults = WebhookFaults(duplicate=1.0)
+        refund = self.shop.refund_order(order["name"], lines, restock=True)
+        self.assertEqual(refund["refund_line_items"][0]["restock_type"], "return")
+        self.deliver_webhooks(self.shop)
+        self.shop.webhooks.faults = WebhookFaults()
+        Event._receive(self.shopify, "refunds/create", refund, f"replay-{refund['id']}")
+        self.run_jobs()
+        events = Event.search([("topic", "=", "refunds/create"), ("id", ">", before.id)])
+        self.assertEqual(sorted(events.mapped("state")), ["done", "done", "duplicate"])
+        return self.env["shopify.refund.binding"]._find(self.shopify, refund["id"])
+
+    def received(self, picking):
+        """``{location: quantity}`` of the done moves of ``picking``."""
+        found = {}
+        for move in picking.move_ids.filtered(lambda m: m.state == "done"):
+            found[move.location_dest_id] = found.get(move.location_dest_id, 0) + move.quantity
+        return found
+
+    def on_hand(self, sku, location):
+        product = self.env["product.product"].search([("default_code", "=", sku)])
+        return product.with_context(location=location.id).qty_available
+
+    def test_refund_with_restock_comes_back_through_the_3pl(self):
+        self.shop.webhooks.faults = WebhookFaults()
+        order, sale, delivery = self.shipped_by_the_3pl([(self.skus[0], 3), (self.skus[1], 1)])
+        stock = self.warehouse.lot_stock_id
+        before = self.on_hand(self.skus[0], stock)
+        rmas_before = len(self.tpl.returns())
+
+        # Refunded without restock: the customer keeps it, nothing comes back.
+        self.shop.refund_order(order["name"], {self.skus[1]: 1}, restock=False)
+        self.deliver_webhooks(self.shop)
+        self.run_jobs()
+        self.assertFalse(sale.picking_ids.filtered(lambda p: p.picking_type_code == "incoming"))
+
+        # Refunded with restock: one return, announced once.
+        binding = self.refunded_with_restock_twice(order, {self.skus[0]: 3})
+        self.assertEqual(binding.odoo_id.state, "posted", "Shopify refunded: the credit note")
+        returned = binding.picking_ids
+        self.assertEqual(len(returned), 1)
+        self.assertEqual(returned.return_id, delivery)
+        self.assertEqual(returned.state, "assigned", "the goods are not back yet")
+        self.assertEqual(returned.move_ids.product_uom_qty, 3)
+        self.assertTrue(
+            any("Refunded in Shopify" in str(body) for body in returned.message_ids.mapped("body"))
+        )
+        self.assertEqual(
+            sale.picking_ids.filtered(lambda p: p.picking_type_code == "incoming"), returned
+        )
+        rma = returned.tpl_return_binding_ids
+        self.assertEqual(rma.state, "announced", rma.tpl_message)
+        self.assertEqual(rma.reference, returned.name)
+        announcement = self.env["connector.outbound"].search(
+            [("topic", "=", "return.expect"), ("res_id", "=", returned.id)]
+        )
+        self.assertEqual(announcement.mapped("state"), ["sent"])
+        self.assertEqual((rma.refund_state, rma.refunded_by_id), ("refunded", self.shopify))
+        self.assertEqual(returned.tpl_rma_refund_state, "refunded")
+        (tpl_return,) = [r for r in self.tpl.returns() if r["reference_id"] == rma.reference]
+        self.assertEqual(len(self.tpl.returns()), rmas_before + 1)
+        self.assertEqual(
+            [item["quantity"] for item in tpl_return["inventory"]], [3], tpl_return["inventory"]
+        )
+        self.assertEqual(self.on_hand(self.skus[0], stock), before, "nothing received yet")
+
+        # The 3PL reports what it did with each unit: received where that maps.
+        self.tpl.complete_return(
+            rma.reference,
+            [
+                (self.skus[0], 2, "Restock", "SELLABLE"),
+                (self.skus[0], 1, "Quarantine", "CARRIER_DAMAGED"),
+            ],
+        )
+        self.deliver_webhooks(self.tpl)
+        self.run_jobs()
+        self.assertEqual(returned.state, "done")
+        inspect = self.tpl_backend.tpl_inspect_location_id
+        self.assertEqual(self.received(returned), {stock: 2, inspect: 1})
+        self.assertEqual(self.on_hand(self.skus[0], stock), before + 2)
+        self.assertEqual(self.on_hand(self.skus[0], inspect), 1)
+        self.assertEqual(rma.state, "received")
+        self.assertEqual(rma.refund_state, "refunded", "the money went back in Shopify")
+        line = sale.order_line.filtered(lambda sol: sol.product_id.default_code == self.skus[0])
+        self.assertEqual((line.qty_delivered, line.product_uom_qty), (0, 0))
+
+    def test_refund_with_restock_from_a_warehouse_no_3pl_runs_is_received_at_once(self):
+        self.shop.webhooks.faults = WebhookFaults()
+        paris = self.env["stock.warehouse"].create({"name": "Paris", "code": "PAR"})
+        product = self.env["product.product"].search([("default_code", "=", self.skus[1])])
+        self.env["stock.quant"]._update_available_quantity(product, paris.lot_stock_id, 5)
+        self.shopify.shopify_warehouse_id = paris
+        rmas_before = len(self.tpl.returns())
+        order = self.shop.create_order([(self.skus[1], 2)])
+        self.deliver_webhooks(self.shop)
+        self.run_jobs()
+        sale = self.env["sale.order"].search([("client_order_ref", "=", order["name"])])
+        delivery = sale.picking_ids
+        self.assertEqual(delivery.picking_type_id.warehouse_id, paris)
+        self.assertFalse(delivery.tpl_binding_ids, "no 3PL runs Paris")
+        delivery.move_ids.quantity = 2
+        delivery.move_ids.picked = True
+        delivery._action_done()
+        self.run_jobs()
+        self.assertEqual(self.shop.order(order["name"])["fulfillment_status"], "fulfilled")
+        refund = self.shop.refund_order(order["name"], {self.skus[1]: 1}, restock=True)
+        self.deliver_webhooks(self.shop)
+        self.run_jobs()
+        returned = self.env["shopify.refund.binding"]._find(self.shopify, refund["id"]).picking_ids
+        self.assertEqual((returned.state, returned.return_id), ("done", delivery))
+        self.assertEqual(returned.location_dest_id, paris.lot_stock_id)
+        self.assertEqual(product.with_context(location=paris.lot_stock_id.id).qty_available, 4)
+        self.assertFalse(returned.tpl_return_binding_ids)
+        self.assertEqual(len(self.tpl.returns()), rmas_before)
