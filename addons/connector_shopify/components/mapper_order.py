@@ -637,7 +637,7 @@ def order_from_graphql(node):
                 "id": legacy_id(fulfillment["id"]),
                 "status": fulfillment["status"].lower(),
                 "line_items": [
-                    {"id": legacy_id(line["lineItem"]["id"]), "quantity": line["quantity"] or 0}
+                    {"id": legacy_id(line["lineItem"]["id"]), "quantity": line.get("quantity") or 0}
                     for line in (e["node"] for e in fulfillment["fulfillmentLineItems"]["edges"])
                 ],
             }
