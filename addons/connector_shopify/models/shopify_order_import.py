@@ -194,9 +194,12 @@ class ShopifyOrderImporter(models.AbstractModel):
                 split._action_confirm(merge=False, create_proc=False)
                 short_moves |= split
         held = self.env["stock.picking"]
-        if short_moves:
+        if short_moves == picking.move_ids:
+            # Nothing of it in stock: the delivery itself waits, none is left empty.
+            held = picking
+        elif short_moves:
             held = picking._create_backorder(backorder_moves=short_moves)
-            held.shopify_fulfilled = True
+        held.shopify_fulfilled = True
         to_deliver = picking.move_ids.filtered(lambda m: plan.get(m, (0, 0))[0] > 0)
         if not to_deliver:
             return self.env["stock.picking"], held

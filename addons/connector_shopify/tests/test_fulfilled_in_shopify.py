@@ -157,6 +157,22 @@ class TestFulfilledInShopify(TransactionCase):
         self.assertEqual(self.fulfillment_creates(), [])
         self.assertFalse(self.env["connector.outbound"].search([("topic", "=", TOPIC)]))
 
+    def test_fulfilled_order_with_nothing_in_stock_waits_whole(self):
+        first, _second = self.skus
+        self.env["stock.quant"]._update_available_quantity(self.product(first), self.stock, -20)
+        order = self.shop.create_order([(first, 2)])
+        self.shop.fulfill_order(order["name"])
+        with trap_jobs() as trap:
+            sale = self.import_order(trap, order["name"])
+            run_trapped_jobs(self.env, trap)
+        delivery = self.deliveries(sale)
+        self.assertEqual(len(delivery), 1, "no empty delivery left behind")
+        self.assertTrue(delivery.shopify_fulfilled)
+        self.assertEqual(self.to_ship(delivery), {first: 2})
+        self.assertEqual(self.on_hand(first), 0)
+        self.assertNotIn("already fulfilled in Shopify: delivered", self.messages(sale))
+        self.assertIn(f"not delivered: 2 x {first}", self.messages(sale))
+
     def test_order_fulfilled_in_shopify_after_import_is_delivered_on_update(self):
         first, second = self.skus
         order = self.shop.create_order([(first, 2), (second, 2)])
