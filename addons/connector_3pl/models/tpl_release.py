@@ -15,6 +15,10 @@ from .tpl_backend import CANCEL_TOPIC, HOLD_TOPIC, RELEASE_TOPIC
 
 _logger = logging.getLogger(__name__)
 KNOWN_STATUSES = {value for value, _label in ORDER_STATUSES}
+# Deliveries made ready in this context are not released: their caller is
+# validating goods that already left another way (a sales channel fulfilled
+# them) and makes ready itself, outside it, what is left to ship.
+NO_RELEASE = "tpl_no_release"
 DEFAULT_SHIPPING_METHOD = "Standard"
 
 
@@ -62,8 +66,14 @@ class TplReleaseSync(models.AbstractModel):
         """Queue the release of the ready deliveries of a 3PL's warehouse not
         released yet; returns their bindings."""
         Binding = self.env["tpl.delivery.binding"].sudo()
+        if self.env.context.get(NO_RELEASE):
+            return Binding
         pickings = pickings.filtered(
-            lambda p: p.picking_type_code == "outgoing" and p.state == "assigned"
+            lambda p: (
+                p.picking_type_code == "outgoing"
+                and p.state == "assigned"
+                and not p._delivered_elsewhere()
+            )
         )
         backends = self._backends_of(pickings)
         if not backends:

@@ -77,12 +77,14 @@ class TplCaseMixin:
     def product(self, sku):
         return self.products.filtered(lambda p: p.default_code == sku)
 
-    def make_delivery(self, lines, customer=None, warehouse=None, user=None):
+    def make_delivery(self, lines, customer=None, warehouse=None, user=None, context=None):
         """A confirmed delivery of ``{sku: quantity}``, reserved as far as the
-        stock allows (which queues its release), made by ``user`` if given."""
+        stock allows (which queues its release), made by ``user`` if given,
+        in ``context`` if given."""
         warehouse = warehouse or self.warehouse
         customers = self.env.ref("stock.stock_location_customers")
         env = self.env(user=user) if user else self.env
+        env = env(context=dict(env.context, **context)) if context else env
         picking = env["stock.picking"].create(
             {
                 "picking_type_id": warehouse.out_type_id.id,

@@ -1,4 +1,5 @@
 from datetime import datetime
+from unittest.mock import patch
 
 from freezegun import freeze_time
 
@@ -98,6 +99,26 @@ class TestRelease(TplCaseMixin, TransactionCase):
             self.run_jobs(trap)
         self.assertFalse(picking.tpl_binding_ids)
         self.assertFalse(self.tpl_orders(picking))
+
+    def test_goods_that_left_another_way_are_not_released(self):
+        """A sales channel's connector validating what the channel fulfilled
+        itself readies the delivery in 'tpl_no_release': not released; readied
+        again outside it, what is left is. A delivery said delivered elsewhere
+        (_delivered_elsewhere) is never released."""
+        with trap_jobs() as trap:
+            picking = self.make_delivery({self.sku_a: 1}, context={"tpl_no_release": True})
+            self.assertEqual(picking.state, "assigned")
+            self.assertFalse(picking.tpl_binding_ids)
+            picking.with_context(tpl_no_release=False).action_assign()
+            self.assertEqual(picking.tpl_release_state, "queued")
+            Picking = type(self.env["stock.picking"])
+            with patch.object(Picking, "_delivered_elsewhere", lambda self: True):
+                elsewhere = self.make_delivery({self.sku_b: 1})
+            self.assertEqual(elsewhere.state, "assigned")
+            self.run_jobs(trap)
+        self.assertFalse(elsewhere.tpl_binding_ids)
+        self.assertFalse(self.tpl_orders(elsewhere))
+        self.assertEqual(len(self.tpl_orders(picking)), 1)
 
     def test_delivery_waiting_for_stock_is_released_when_reserved(self):
         product, stock = self.product(self.sku_b), self.warehouse.lot_stock_id

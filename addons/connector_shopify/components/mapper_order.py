@@ -9,7 +9,7 @@ import re
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
-from odoo.addons.connector_base.components.validation import validate_payload
+from odoo.addons.connector_base.components.validation import PayloadError, validate_payload
 
 # Bounded so that every amount converts to a finite float: a price of more
 # than fifteen digits, or with more than ten decimals, is not one Shopify sends.
@@ -116,6 +116,32 @@ DISCOUNT_ALLOCATIONS = {
     },
 }
 
+# Fulfillments that ship nothing; any other status (success, or open and
+# pending with a fulfillment service) has the units out of Shopify's hands.
+GONE_FULFILLMENTS = ("cancelled", "error", "failure")
+FULFILLMENTS = {
+    "type": "list",
+    "nullable": True,
+    "schema": {
+        "type": "dict",
+        "schema": {
+            "id": {"type": "integer", "nullable": True},
+            "status": {"type": "string", "nullable": True},
+            "line_items": {
+                "type": "list",
+                "nullable": True,
+                "schema": {
+                    "type": "dict",
+                    "schema": {
+                        "id": {"type": "integer", "required": True},
+                        "quantity": {**QUANTITY, "min": 0},
+                    },
+                },
+            },
+        },
+    },
+}
+
 ORDER_SCHEMA = {
     "id": {"type": "integer", "required": True},
     "name": {"type": "string", "required": True},
@@ -125,6 +151,10 @@ ORDER_SCHEMA = {
     "phone": {"type": "string", "nullable": True},
     "note": {"type": "string", "nullable": True},
     "financial_status": {"type": "string", "nullable": True},
+    # null, partial, fulfilled or restocked: told for the whole order; what
+    # each line shipped is read from ``fulfillments``.
+    "fulfillment_status": {"type": "string", "nullable": True},
+    "fulfillments": FULFILLMENTS,
     "cancelled_at": {"type": "string", "nullable": True},
     "created_at": TIME,
     "processed_at": TIME,
@@ -146,6 +176,8 @@ ORDER_SCHEMA = {
                 "title": {"type": "string"},
                 "name": {"type": "string", "nullable": True},
                 "quantity": QUANTITY,
+                "fulfillable_quantity": {"type": "integer", "nullable": True, "min": 0},
+                "fulfillment_status": {"type": "string", "nullable": True},
                 "price": {**MONEY, "required": True},
                 "total_discount": MONEY,
                 "discount_allocations": DISCOUNT_ALLOCATIONS,
@@ -328,6 +360,41 @@ def customer_values(order):
     }
 
 
+def fulfilled_quantities(order):
+    """``{line item id: units}`` Shopify has fulfilled, from the order's fulfillments.
+
+    The fulfillments say what shipped, line by line, the same way in the
+    webhook and in GraphQL; a line's ``fulfillable_quantity`` (or
+    ``unfulfilledQuantity``) also drops for refunded units, so it cannot
+    tell. A fulfillment line naming no line item of the order, or more units
+    fulfilled than ordered, is refused: Odoo would deliver what it cannot
+    place.
+    """
+    ordered = {str(line["id"]): line["quantity"] for line in order["line_items"]}
+    fulfilled, problems = {}, []
+    for index, fulfillment in enumerate(order.get("fulfillments") or []):
+        if (fulfillment.get("status") or "").lower() in GONE_FULFILLMENTS:
+            continue
+        for position, line in enumerate(fulfillment.get("line_items") or []):
+            line_id = str(line["id"])
+            if line_id not in ordered:
+                problems.append(
+                    f"fulfillments.{index}.line_items.{position}.id: line item {line_id} "
+                    f"is not one of order {order['name']}'s"
+                )
+                continue
+            fulfilled[line_id] = fulfilled.get(line_id, 0) + line["quantity"]
+    for line_id, units in fulfilled.items():
+        if units > ordered[line_id]:
+            problems.append(
+                f"fulfillments: line item {line_id} of order {order['name']} is fulfilled "
+                f"{units} times but ordered {ordered[line_id]} times"
+            )
+    if problems:
+        raise PayloadError(problems)
+    return {line_id: units for line_id, units in fulfilled.items() if units}
+
+
 def order_values(order):
     """The whole order, as the handler applies it."""
     return {
@@ -349,6 +416,7 @@ def order_values(order):
         "shipping_address": address_values(order.get("shipping_address")),
         "lines": [line_values(line) for line in order["line_items"]],
         "shipping": [shipping_values(s) for s in order.get("shipping_lines") or []],
+        "fulfilled": fulfilled_quantities(order),
     }
 
 
@@ -445,6 +513,7 @@ ORDER_NODE_SCHEMA = {
         "updatedAt",
         "cancelledAt",
         "displayFinancialStatus",
+        "displayFulfillmentStatus",
     ),
     "currencyCode": {"type": "string", "required": True, "regex": "[A-Z]{3}"},
     "taxesIncluded": {"type": "boolean", "required": True},
@@ -472,6 +541,23 @@ ORDER_NODE_SCHEMA = {
             "taxLines": GRAPHQL_TAX_LINES,
         }
     ),
+    "fulfillments": {
+        "type": "list",
+        "nullable": True,
+        "schema": {
+            "type": "dict",
+            "schema": {
+                "id": {**GID, "required": True},
+                "status": {"type": "string", "required": True},
+                "fulfillmentLineItems": connection(
+                    {
+                        "quantity": {"type": "integer", "nullable": True, "min": 0},
+                        "lineItem": {**REF, "nullable": False, "required": True},
+                    }
+                ),
+            },
+        },
+    },
     "shippingLines": connection(
         {
             "title": {"type": "string", "nullable": True},
@@ -516,6 +602,14 @@ def _graphql_allocations(allocations):
     ]
 
 
+# GraphQL's displayFulfillmentStatus as the webhook's fulfillment_status.
+DISPLAY_FULFILLMENT = {
+    "FULFILLED": "fulfilled",
+    "PARTIALLY_FULFILLED": "partial",
+    "RESTOCKED": "restocked",
+}
+
+
 def order_from_graphql(node):
     """An order read with :data:`ORDERS_QUERY`, in the webhook shape the import takes.
 
@@ -537,6 +631,18 @@ def order_from_graphql(node):
         "currency": node["currencyCode"],
         "taxes_included": node["taxesIncluded"],
         "financial_status": (node.get("displayFinancialStatus") or "").lower() or None,
+        "fulfillment_status": DISPLAY_FULFILLMENT.get(node.get("displayFulfillmentStatus")),
+        "fulfillments": [
+            {
+                "id": legacy_id(fulfillment["id"]),
+                "status": fulfillment["status"].lower(),
+                "line_items": [
+                    {"id": legacy_id(line["lineItem"]["id"]), "quantity": line.get("quantity") or 0}
+                    for line in (e["node"] for e in fulfillment["fulfillmentLineItems"]["edges"])
+                ],
+            }
+            for fulfillment in node.get("fulfillments") or []
+        ],
         "total_price": shop_amount(node.get("totalPriceSet")),
         "total_tax": shop_amount(node.get("totalTaxSet")) if node.get("totalTaxSet") else None,
         "customer": {
@@ -591,10 +697,19 @@ _LINE_ITEM = (
 )
 # discountedPriceSet has included the shipping discounts since 2024-07.
 _SHIPPING_LINE = f"title originalPriceSet {SHOP_MONEY} discountedPriceSet {SHOP_MONEY} {_TAXES}"
-# An order's refunds are a list Shopify truncates at ``first``, not a connection.
+# What each fulfillment shipped, line by line: the quantities Odoo delivers at
+# import. Its lines beyond ``first`` are read by ORDER_FULFILLMENT_LINES_QUERY.
+_FULFILLMENT = (
+    "id status fulfillmentLineItems(first: 10) { "
+    f"edges {{ node {{ quantity lineItem {{ id }} }} }} {_PAGE_INFO} }}"
+)
+# An order's fulfillments and refunds are lists Shopify truncates at ``first``,
+# not connections: a list that came back full is read again whole.
+ORDER_FULFILLMENTS = 5
+ORDER_FULFILLMENTS_MAX = 250
 ORDER_REFUNDS = 20
 ORDER_REFUNDS_MAX = 250
-# Pages of a few orders keep the requested cost well under Shopify's 1000 per
+# Pages of a few orders keep the requested cost (902) under Shopify's 1000 per
 # query; an order with more lines than a page holds has them read by the
 # queries below (see ShopifyClient.complete), never cut short.
 ORDERS_QUERY = f"""
@@ -603,7 +718,7 @@ query Orders($after: String, $query: String) {{
     edges {{ node {{
       id name email phone note createdAt processedAt updatedAt cancelledAt currencyCode
       taxesIncluded
-      displayFinancialStatus
+      displayFinancialStatus displayFulfillmentStatus
       totalPriceSet {SHOP_MONEY}
       totalTaxSet {SHOP_MONEY}
       customer {{ id firstName lastName email phone }}
@@ -612,6 +727,7 @@ query Orders($after: String, $query: String) {{
       lineItems(first: 10) {{ edges {{ node {{ {_LINE_ITEM} }} }} {_PAGE_INFO} }}
       shippingLines(first: 3) {{ edges {{ node {{ {_SHIPPING_LINE} }} }} {_PAGE_INFO} }}
       refunds(first: {ORDER_REFUNDS}) {{ id }}
+      fulfillments(first: {ORDER_FULFILLMENTS}) {{ {_FULFILLMENT} }}
     }} }}
     {_PAGE_INFO}
   }}
@@ -635,4 +751,18 @@ query OrderShippingLines($id: ID!, $after: String) {{
 """
 ORDER_REFUNDS_QUERY = f"""
 query OrderRefunds($id: ID!) {{ order(id: $id) {{ refunds(first: {ORDER_REFUNDS_MAX}) {{ id }} }} }}
+"""
+ORDER_FULFILLMENTS_QUERY = f"""
+query OrderFulfillments($id: ID!) {{
+  order(id: $id) {{ fulfillments(first: {ORDER_FULFILLMENTS_MAX}) {{ {_FULFILLMENT} }} }}
+}}
+"""
+ORDER_FULFILLMENT_LINES_QUERY = f"""
+query OrderFulfillmentLines($id: ID!, $after: String) {{
+  fulfillment(id: $id) {{
+    fulfillmentLineItems(first: 100, after: $after) {{
+      edges {{ node {{ quantity lineItem {{ id }} }} }} {_PAGE_INFO}
+    }}
+  }}
+}}
 """

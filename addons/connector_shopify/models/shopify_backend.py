@@ -573,6 +573,7 @@ class ConnectorBackend(models.Model):
             ["order", "shippingLines"],
             f"shipping lines on order {node['name']}",
         )
+        self._shopify_read_whole_fulfillments(client, node)
         if len(node.get("refunds") or []) >= mapper_order.ORDER_REFUNDS:
             node["refunds"] = client.execute(mapper_order.ORDER_REFUNDS_QUERY, variables)["order"][
                 "refunds"
@@ -587,6 +588,31 @@ class ConnectorBackend(models.Model):
                     )
                 )
         return node
+
+    def _shopify_read_whole_fulfillments(self, client, node):
+        """The order's fulfillments, each with all its lines: what Shopify
+        fulfilled is delivered in Odoo at import, so none may be left out."""
+        if len(node.get("fulfillments") or []) >= mapper_order.ORDER_FULFILLMENTS:
+            node["fulfillments"] = client.execute(
+                mapper_order.ORDER_FULFILLMENTS_QUERY, {"id": node["id"]}
+            )["order"]["fulfillments"]
+            if len(node["fulfillments"]) >= mapper_order.ORDER_FULFILLMENTS_MAX:
+                raise RemoteError(
+                    self.env._(
+                        "Order %(order)s has %(count)d fulfillments or more: more than "
+                        "Shopify lists in one read.",
+                        order=node["name"],
+                        count=mapper_order.ORDER_FULFILLMENTS_MAX,
+                    )
+                )
+        for fulfillment in node.get("fulfillments") or []:
+            client.complete(
+                fulfillment["fulfillmentLineItems"],
+                mapper_order.ORDER_FULFILLMENT_LINES_QUERY,
+                {"id": fulfillment["id"]},
+                ["fulfillment", "fulfillmentLineItems"],
+                f"lines on a fulfillment of order {node['name']}",
+            )
 
     def _shopify_receive_missed_refunds(self, refunds):
         """Read and receive the refunds of an order that Odoo does not have: a

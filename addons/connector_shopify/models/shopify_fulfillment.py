@@ -1,7 +1,7 @@
 import logging
 from datetime import timedelta
 
-from odoo import api, models
+from odoo import api, fields, models
 
 from odoo.addons.connector_base.components.http_client import RemoteError
 
@@ -83,11 +83,27 @@ CLOCK_MARGIN = timedelta(minutes=2)
 class StockPicking(models.Model):
     _inherit = "stock.picking"
 
+    shopify_fulfilled = fields.Boolean(
+        string="Fulfilled in Shopify",
+        readonly=True,
+        copy=False,
+        help="Shopify fulfilled these goods itself (from its admin, another app, a store) "
+        "before Odoo shipped them: delivered in Odoo without a fulfillment sent back, and "
+        "never to be shipped again.",
+    )
+
     def _action_done(self):
         result = super()._action_done()
         self.env["shopify.fulfillment.sync"]._pickings_done(self)
         self.env["shopify.refund.importer"]._returns_received(self)
         return result
+
+    def _delivered_elsewhere(self):
+        """Whether the delivery's goods already left another way (a 3PL must
+        not ship them): those Shopify fulfilled. Or'ed with the other modules'
+        answers, whichever loads first."""
+        parent = getattr(super(), "_delivered_elsewhere", None)
+        return self.shopify_fulfilled or bool(parent and parent())
 
 
 class ShopifyFulfillmentSync(models.AbstractModel):
@@ -109,7 +125,10 @@ class ShopifyFulfillmentSync(models.AbstractModel):
 
     @api.model
     def _pickings_done(self, pickings):
-        for picking in pickings.filtered(lambda p: p.picking_type_code == "outgoing"):
+        # A delivery of what Shopify fulfilled itself has nothing to send.
+        for picking in pickings.filtered(
+            lambda p: p.picking_type_code == "outgoing" and not p.shopify_fulfilled
+        ):
             bindings = picking.sale_id.sudo().shopify_binding_ids
             for binding in bindings.filtered(
                 lambda b: b.backend_id.state in ("running", "circuit_open")

@@ -7,6 +7,11 @@ from odoo.addons.connector_base.components.payload import payload_hash
 from ..components import mapper_order
 from .shopify_tax_mapping import tax_label
 
+# Understood by connector_3pl: deliveries made ready in this context are not
+# released to a 3PL, as their caller is validating goods that already left
+# (Shopify fulfilled them), and makes ready itself what is left to ship.
+NO_RELEASE = "tpl_no_release"
+
 
 class ShopifyOrderImporter(models.AbstractModel):
     """Turns one Shopify order into one confirmed sale order, or updates it.
@@ -48,8 +53,13 @@ class ShopifyOrderImporter(models.AbstractModel):
             }
         )
         self._check_total(backend, order, values)
+        # What Shopify fulfilled is delivered at once: its deliveries are not
+        # released to a 3PL on the way (see _deliver_fulfilled).
+        delivering = bool(values["fulfilled"]) and not values["cancelled"]
         # Placed when Shopify says, not when Odoo confirms it.
-        order.with_context(shopify_keep_date_order=True).action_confirm()
+        order.with_context(
+            shopify_keep_date_order=True, **{NO_RELEASE: delivering}
+        ).action_confirm()
         Binding.create(
             {
                 "backend_id": backend.id,
@@ -64,6 +74,8 @@ class ShopifyOrderImporter(models.AbstractModel):
         )
         if values["cancelled"]:
             Binding._find(backend, values["external_id"])._cancel_in_odoo()
+        elif delivering:
+            self._deliver_fulfilled(order, values["fulfilled"])
         return order
 
     def _update(self, binding, values, payload):
@@ -87,7 +99,169 @@ class ShopifyOrderImporter(models.AbstractModel):
                 )
         if values["cancelled"]:
             binding._cancel_in_odoo()
+        elif values["fulfilled"]:
+            self._deliver_fulfilled(order, values["fulfilled"])
         binding._mark_synced(payload_hash=digest)
+
+    # --- what Shopify fulfilled ----------------------------------------------------
+
+    def _deliver_fulfilled(self, order, fulfilled):
+        """Deliver in Odoo what Shopify fulfilled outside Odoo, and send nothing back.
+
+        ``fulfilled``: units fulfilled per Shopify line item. Those units
+        Odoo has not delivered yet (nor set aside, below) are validated on
+        the order's open delivery as a user validates a partial delivery:
+        done, the rest on a backorder to ship. That delivery is marked
+        fulfilled in Shopify, so no fulfillment goes back for it.
+
+        Units Odoo has not reserved (not in stock) are not validated: that
+        would take the stock negative behind everyone's back. They wait on a
+        delivery of their own, marked fulfilled in Shopify too, never to be
+        shipped again: the order says so, for someone to correct the stock
+        and validate it. The deliveries left to ship are then made ready
+        again, outside :data:`NO_RELEASE`, so a 3PL gets those, and only those.
+        """
+        wanted = {}
+        for line in order.order_line.filtered("shopify_line_item_id"):
+            units = fulfilled.get(line.shopify_line_item_id, 0) - self._delivered_or_held(line)
+            if units > 0:
+                wanted[line] = units
+        if not wanted:
+            return
+        importer = self.with_context(**{NO_RELEASE: True})
+        order = order.with_context(**{NO_RELEASE: True})
+        open_deliveries = order.picking_ids.filtered(
+            lambda p: (
+                p.picking_type_code == "outgoing"
+                and p.state not in ("done", "cancel")
+                and not p.shopify_fulfilled
+            )
+        )
+        plan, missing = importer._plan_fulfilled(open_deliveries, wanted)
+        delivered, held = self.env["stock.picking"], self.env["stock.picking"]
+        for picking in open_deliveries.filtered(lambda p: any(m in plan for m in p.move_ids)):
+            done, waiting = importer._validate_fulfilled(picking, plan)
+            delivered |= done
+            held |= waiting
+        importer._say_fulfilled(order, plan, missing, delivered, held)
+        to_ship = order.with_context(**{NO_RELEASE: False}).picking_ids.filtered(
+            lambda p: (
+                p.picking_type_code == "outgoing"
+                and p.state not in ("draft", "done", "cancel")
+                and not p.shopify_fulfilled
+            )
+        )
+        if to_ship:
+            to_ship.action_assign()
+
+    @staticmethod
+    def _plan_fulfilled(deliveries, wanted):
+        """``({move: (units to deliver, units short)}, {sale line: units with
+        no open move})`` for the units fulfilled in Shopify per sale line,
+        spread over the open moves of ``deliveries``. What a move delivers is
+        what it has reserved; the rest of its share is short of stock."""
+        plan, missing = {}, {}
+        for line, units in wanted.items():
+            left = units
+            moves = deliveries.move_ids.filtered(
+                lambda m, line=line: m.sale_line_id == line and m.state not in ("done", "cancel")
+            )
+            for move in moves.sorted("id"):
+                take = min(left, move.product_uom_qty)
+                if take <= 0:
+                    break
+                deliver = min(take, move.quantity)
+                plan[move] = (deliver, take - deliver)
+                left -= take
+            if left > 0:
+                missing[line] = left
+        return plan, missing
+
+    def _validate_fulfilled(self, picking, plan):
+        """Validate ``picking`` for the units ``plan`` delivers ({move: (units
+        reserved to deliver, units short)}); the short units go to a delivery
+        of their own. Returns (the delivery done, the delivery of short units)."""
+        Move = self.env["stock.move"]
+        short_moves = Move
+        for move in picking.move_ids:
+            short = plan.get(move, (0, 0))[1]
+            if not short:
+                continue
+            if move.product_uom.compare(short, move.product_uom_qty) >= 0:
+                short_moves |= move
+            else:
+                split = Move.create(move._split(short))
+                split._action_confirm(merge=False, create_proc=False)
+                short_moves |= split
+        held = self.env["stock.picking"]
+        if short_moves == picking.move_ids:
+            # Nothing of it in stock: the delivery itself waits, none is left empty.
+            held = picking
+        elif short_moves:
+            held = picking._create_backorder(backorder_moves=short_moves)
+        held.shopify_fulfilled = True
+        to_deliver = picking.move_ids.filtered(lambda m: plan.get(m, (0, 0))[0] > 0)
+        if not to_deliver:
+            return self.env["stock.picking"], held
+        for move in picking.move_ids - short_moves:
+            move.quantity = plan.get(move, (0, 0))[0]
+        to_deliver.picked = True
+        picking.shopify_fulfilled = True
+        picking.with_context(cancel_backorder=False)._action_done()
+        return picking, held
+
+    @staticmethod
+    def _delivered_or_held(line):
+        """Units of the sale line delivered to the customer, or waiting on a
+        delivery marked fulfilled in Shopify (set aside, short of stock)."""
+        units = 0
+        for move in line.move_ids.filtered(lambda m: m.picking_code == "outgoing"):
+            if move.state == "done":
+                units += move.quantity
+            elif move.state != "cancel" and move.picking_id.shopify_fulfilled:
+                units += move.product_uom_qty
+        return units
+
+    def _say_fulfilled(self, order, plan, missing, delivered, held):
+        """What was delivered for Shopify's fulfillments, and what was not, in
+        the order's chatter."""
+        done = sum(deliver for deliver, _short in plan.values())
+        if done:
+            order.message_post(
+                body=self.env._(
+                    "%(units)s units were already fulfilled in Shopify: delivered in Odoo "
+                    "(%(deliveries)s) without a fulfillment sent back.",
+                    units=f"{done:g}",
+                    deliveries=", ".join(delivered.mapped("name")),
+                )
+            )
+        short = {}
+        for move, (_deliver, units) in plan.items():
+            if units:
+                label = move.product_id.default_code or move.product_id.display_name
+                short[label] = short.get(label, 0) + units
+        if short:
+            order.message_post(
+                body=self.env._(
+                    "Fulfilled in Shopify but not in stock in Odoo, so not delivered: "
+                    "%(products)s. They wait on %(deliveries)s, marked fulfilled in Shopify "
+                    "(nothing is sent back for it and it is not to be shipped): correct the "
+                    "stock, then validate it.",
+                    products=", ".join(f"{units:g} x {label}" for label, units in short.items()),
+                    deliveries=", ".join(held.mapped("name")),
+                )
+            )
+        if missing:
+            order.message_post(
+                body=self.env._(
+                    "Fulfilled in Shopify, but Odoo has no delivery left to validate for them: "
+                    "%(products)s. Check the order's deliveries.",
+                    products=", ".join(
+                        f"{units:g} x {line.product_id.default_code or line.name}"
+                        for line, units in missing.items()
+                    ),
+                )
+            )
 
     @api.model
     def _ensure_discount_digits(self):

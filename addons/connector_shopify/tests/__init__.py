@@ -3,6 +3,7 @@ from . import (
     test_catalog_out,
     test_correlation,
     test_end_to_end,
+    test_fulfilled_in_shopify,
     test_fulfillment,
     test_health,
     test_mapper_order,

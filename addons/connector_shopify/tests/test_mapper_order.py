@@ -272,3 +272,58 @@ class TestOrderMapperBadInput(BaseCase):
         self.assertIn("shippingLines.edges.0.node.taxLines.0.rate: required field", problems)
         with self.assertRaises(PayloadError):
             mapper_order.order_from_graphql(None)
+
+
+class TestFulfilledMapping(BaseCase):
+    """What Shopify fulfilled of each line, from the webhook and from GraphQL."""
+
+    def test_fulfilled_units_per_line_from_the_fulfillments_not_cancelled(self):
+        line_id = ORDER["line_items"][0]["id"]
+        fulfillments = [
+            {"id": 1, "status": "success", "line_items": [{"id": line_id, "quantity": 1}]},
+            {"id": 2, "status": "cancelled", "line_items": [{"id": line_id, "quantity": 2}]},
+            {"id": 3, "status": "open", "line_items": [{"id": line_id, "quantity": 1}]},
+        ]
+        payload = validate_payload(
+            mapper_order.ORDER_SCHEMA, dict(ORDER, fulfillments=fulfillments)
+        )
+        self.assertEqual(mapper_order.order_values(payload)["fulfilled"], {str(line_id): 2})
+        self.assertEqual(mapper_order.order_values(ORDER)["fulfilled"], {})
+        over = [{"id": 1, "status": "success", "line_items": [{"id": line_id, "quantity": 3}]}]
+        with self.assertRaises(PayloadError) as error:
+            mapper_order.order_values(dict(ORDER, fulfillments=over))
+        self.assertIn("is fulfilled 3 times but ordered 2 times", str(error.exception))
+
+    def test_graphql_fulfillments_read_as_the_webhook_has_them(self):
+        node = {
+            "id": "gid://shopify/Order/1",
+            "name": "#1001",
+            "currencyCode": "EUR",
+            "taxesIncluded": True,
+            "displayFulfillmentStatus": "PARTIALLY_FULFILLED",
+            "lineItems": {"edges": [{"node": {"id": "gid://shopify/LineItem/7", "quantity": 3}}]},
+            "shippingLines": {"edges": []},
+            "fulfillments": [
+                {
+                    "id": "gid://shopify/Fulfillment/9",
+                    "status": "SUCCESS",
+                    "fulfillmentLineItems": {
+                        "edges": [
+                            {
+                                "node": {
+                                    "quantity": 2,
+                                    "lineItem": {"id": "gid://shopify/LineItem/7"},
+                                }
+                            }
+                        ]
+                    },
+                }
+            ],
+        }
+        order = mapper_order.order_from_graphql(node)
+        self.assertEqual(order["fulfillment_status"], "partial")
+        self.assertEqual(
+            order["fulfillments"],
+            [{"id": 9, "status": "success", "line_items": [{"id": 7, "quantity": 2}]}],
+        )
+        self.assertEqual(mapper_order.fulfilled_quantities(order), {"7": 2})

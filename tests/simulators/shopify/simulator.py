@@ -383,8 +383,11 @@ class ShopifySimulator(Simulator):
             )
             return PAYLOADS["refunds/create"](self.store, refund)
 
-    def fulfill_order(self, order, tracking_number=None, company="DHL Express"):
-        """Ship what remains, as another app or the merchant would; fulfillments/create."""
+    def fulfill_order(self, order, tracking_number=None, company="DHL Express", lines=None):
+        """Ship what remains, as another app or the merchant would; fulfillments/create.
+
+        ``lines``: {SKU: quantity} to ship only part of it (None: everything remaining).
+        """
         with self.lock:
             record = self.store.find("orders", order, "Order")
             open_orders = [
@@ -394,8 +397,18 @@ class ShopifySimulator(Simulator):
             ]
             if not open_orders:
                 raise StoreError(f"Order {record['name']} has nothing left to fulfill")
+            wanted = None
+            if lines is not None:
+                by_sku = {
+                    line["sku"]: line["id"]
+                    for line in self.store.fulfillment_orders[open_orders[0]]["_lines"]
+                }
+                unknown = set(lines) - set(by_sku)
+                if unknown:
+                    raise StoreError(f"Order {record['name']} has no line {sorted(unknown)}")
+                wanted = {by_sku[sku]: quantity for sku, quantity in lines.items()}
             fulfillment = self.store.create_fulfillment(
-                open_orders[0], None, {"company": company, "number": tracking_number}
+                open_orders[0], wanted, {"company": company, "number": tracking_number}
             )
             return PAYLOADS["fulfillments/create"](self.store, fulfillment)
 

@@ -157,6 +157,13 @@ def customer_payload(store, customer):
     }
 
 
+def _line_fulfillment_status(line):
+    """REST's line item status: null (nothing shipped), partial or fulfilled."""
+    if not line["_fulfilled"]:
+        return None
+    return "fulfilled" if line["_fulfilled"] >= line["quantity"] else "partial"
+
+
 def line_item_payload(store, order, line):
     priced = line["_priced"]
     variant = store.variants[line["_variant"]]
@@ -172,7 +179,7 @@ def line_item_payload(store, order, line):
         "quantity": line["quantity"],
         "current_quantity": line["quantity"] - line["_refunded"],
         "fulfillable_quantity": max(line["quantity"] - line["_fulfilled"] - line["_refunded"], 0),
-        "fulfillment_status": "fulfilled" if line["_fulfilled"] >= line["quantity"] else None,
+        "fulfillment_status": _line_fulfillment_status(line),
         "price": _amount(line["_unit_price"]),
         "price_set": _money_set(store, line["_unit_price"], order),
         # As Shopify: only set explicitly (draft orders, scripts, the API);

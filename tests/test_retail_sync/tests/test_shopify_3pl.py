@@ -286,3 +286,44 @@ class TestShopifyOrderShippedByThe3pl(HttpCase):
         self.assertEqual(product.with_context(location=paris.lot_stock_id.id).qty_available, 4)
         self.assertFalse(returned.tpl_return_binding_ids)
         self.assertEqual(len(self.tpl.returns()), rmas_before)
+
+    def test_order_part_fulfilled_in_shopify_releases_only_the_rest_to_the_3pl(self):
+        """The merchant fulfilled part of the order from Shopify's admin before
+        Odoo read it: that part is delivered at import and never reaches the
+        3PL; the 3PL ships the rest, and only the rest is fulfilled back."""
+        self.shop.webhook_url = None  # Odoo reads the order once part fulfilled
+        order = self.shop.create_order([(self.skus[0], 3), (self.skus[1], 1)])
+        self.shop.fulfill_order(order["name"], tracking_number="ADMIN-1", lines={self.skus[0]: 2})
+        self.env["connector.event"]._receive(
+            self.shopify, "orders/create", self.shop.order(order["name"]), "wh-part"
+        )
+        self.run_jobs()
+        sale = self.env["sale.order"].search([("client_order_ref", "=", order["name"])])
+        done = sale.picking_ids.filtered(lambda p: p.state == "done")
+        rest = sale.picking_ids - done
+        self.assertTrue(done.shopify_fulfilled)
+        self.assertFalse(done.tpl_binding_ids, "what Shopify fulfilled is never released")
+        self.assertEqual(rest.tpl_release_state, "released", rest.tpl_message)
+        released = {o["reference_id"]: o for o in self.tpl.orders()}
+        self.assertNotIn(done.name, released)
+        self.assertEqual(
+            {line["reference_id"]: line["quantity"] for line in released[rest.name]["products"]},
+            {self.skus[0]: 1, self.skus[1]: 1},
+        )
+
+        self.tpl.ship(rest.name, carriers=["DHL"])
+        self.deliver_webhooks(self.tpl)
+        self.run_jobs()
+        self.assertEqual(rest.state, "done")
+        fulfillments = self.shop.fulfillments(order["name"])
+        self.assertEqual(
+            sorted(
+                sorted((line["sku"], line["quantity"]) for line in f["line_items"])
+                for f in fulfillments
+            ),
+            sorted([[(self.skus[0], 2)], sorted([(self.skus[0], 1), (self.skus[1], 1)])]),
+        )
+        self.assertEqual(self.shop.order(order["name"])["fulfillment_status"], "fulfilled")
+        items = self.env["connector.outbound"].search([("topic", "=", "fulfillment.create")])
+        self.assertEqual(items.mapped("res_id"), [rest.id])
+        self.assertEqual(items.state, "sent", items.error_message)

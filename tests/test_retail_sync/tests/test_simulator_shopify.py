@@ -764,6 +764,43 @@ class TestFulfillmentRefundsPayouts(ShopifyCase):
         topics = [d["headers"]["X-Shopify-Topic"] for d in self.deliveries(4)]
         self.assertIn("fulfillments/create", topics)
 
+    def test_part_fulfilled_by_the_merchant_reads_as_shopify_reports_it(self):
+        """A part fulfilled outside any app: REST's order and line statuses,
+        fulfillable quantities and fulfillments; GraphQL's display status and
+        unfulfilled quantities."""
+        first, second = sorted({row["sku"] for row in self.shop.inventory()})[:2]
+        order = self.shop.create_order([(first, 3), (second, 1)])
+        self.shop.fulfill_order(order["name"], tracking_number="HAND-1", lines={first: 2})
+        rest = self.shop.order(order["name"])
+        self.assertEqual(rest["fulfillment_status"], "partial")
+        lines = {line["sku"]: line for line in rest["line_items"]}
+        self.assertEqual(
+            [
+                (lines[sku]["fulfillable_quantity"], lines[sku]["fulfillment_status"])
+                for sku in (first, second)
+            ],
+            [(1, "partial"), (1, None)],
+        )
+        (fulfillment,) = rest["fulfillments"]
+        self.assertEqual(fulfillment["status"], "success")
+        self.assertEqual(
+            [(line["id"], line["quantity"]) for line in fulfillment["line_items"]],
+            [(lines[first]["id"], 2)],
+        )
+        query = """query($id: ID!) { order(id: $id) { displayFulfillmentStatus
+                   lineItems(first: 5) { nodes { sku quantity unfulfilledQuantity } } } }"""
+        node = self.data(query, {"id": order["admin_graphql_api_id"]})["order"]
+        self.assertEqual(node["displayFulfillmentStatus"], "PARTIALLY_FULFILLED")
+        self.assertEqual(
+            [(n["sku"], n["unfulfilledQuantity"]) for n in node["lineItems"]["nodes"]],
+            [(first, 1), (second, 1)],
+        )
+        self.shop.fulfill_order(order["name"])
+        done = self.shop.order(order["name"])
+        self.assertEqual(done["fulfillment_status"], "fulfilled")
+        self.assertEqual({line["fulfillment_status"] for line in done["line_items"]}, {"fulfilled"})
+        self.assertEqual({line["fulfillable_quantity"] for line in done["line_items"]}, {0})
+
     def test_refund_and_cancel_emit_their_webhooks_with_real_shapes(self):
         order = self.shop.create_order([(self.shop.inventory()[0]["sku"], 2)])
         sku = order["line_items"][0]["sku"]
