@@ -21,13 +21,6 @@ class StockPicking(models.Model):
     tpl_message = fields.Text(string="3PL says", compute="_compute_tpl_release")
     tpl_hold = fields.Selection(HOLD_STATES, string="3PL hold", compute="_compute_tpl_release")
 
-    def _delivered_elsewhere(self):
-        """Whether the delivery's goods already left another way, so the 3PL
-        must not ship them: a sales channel fulfilled them (its connector says
-        so by overriding this, or'ed whichever module loads first)."""
-        parent = getattr(super(), "_delivered_elsewhere", None)
-        return bool(parent and parent())
-
     @api.depends(
         "tpl_binding_ids.release_state", "tpl_binding_ids.tpl_message", "tpl_binding_ids.tpl_hold"
     )

@@ -3,6 +3,8 @@ import logging
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.connector_base.models.connector_backend import NO_SHIPPING_CONTEXT
+
 from ..components.client import Refusal
 from ..components.release import (
     ORDER_STATUSES,
@@ -15,10 +17,6 @@ from .tpl_backend import CANCEL_TOPIC, HOLD_TOPIC, RELEASE_TOPIC
 
 _logger = logging.getLogger(__name__)
 KNOWN_STATUSES = {value for value, _label in ORDER_STATUSES}
-# Deliveries made ready in this context are not released: their caller is
-# validating goods that already left another way (a sales channel fulfilled
-# them) and makes ready itself, outside it, what is left to ship.
-NO_RELEASE = "tpl_no_release"
 DEFAULT_SHIPPING_METHOD = "Standard"
 
 
@@ -66,13 +64,14 @@ class TplReleaseSync(models.AbstractModel):
         """Queue the release of the ready deliveries of a 3PL's warehouse not
         released yet; returns their bindings."""
         Binding = self.env["tpl.delivery.binding"].sudo()
-        if self.env.context.get(NO_RELEASE):
+        if self.env.context.get(NO_SHIPPING_CONTEXT):
             return Binding
+        Backend = self.env["connector.backend"]
         pickings = pickings.filtered(
             lambda p: (
                 p.picking_type_code == "outgoing"
                 and p.state == "assigned"
-                and not p._delivered_elsewhere()
+                and not Backend._delivered_elsewhere(p)
             )
         )
         backends = self._backends_of(pickings)

@@ -1,11 +1,11 @@
 from datetime import datetime
-from unittest.mock import patch
 
 from freezegun import freeze_time
 
 from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, new_test_user
 
+from odoo.addons.connector_base.models.connector_backend import NO_SHIPPING_CONTEXT
 from odoo.addons.connector_base.tests.common import trap_jobs
 from odoo.addons.queue_job.exception import RetryableJobError
 
@@ -102,22 +102,17 @@ class TestRelease(TplCaseMixin, TransactionCase):
 
     def test_goods_that_left_another_way_are_not_released(self):
         """A sales channel's connector validating what the channel fulfilled
-        itself readies the delivery in 'tpl_no_release': not released; readied
-        again outside it, what is left is. A delivery said delivered elsewhere
-        (_delivered_elsewhere) is never released."""
+        itself readies the delivery under connector_base's no-shipping
+        context: not released; readied again outside it, what is left is.
+        (A delivery a channel says delivered elsewhere is never released:
+        tests/test_retail_sync, with the channel's connector answering.)"""
         with trap_jobs() as trap:
-            picking = self.make_delivery({self.sku_a: 1}, context={"tpl_no_release": True})
+            picking = self.make_delivery({self.sku_a: 1}, context={NO_SHIPPING_CONTEXT: True})
             self.assertEqual(picking.state, "assigned")
             self.assertFalse(picking.tpl_binding_ids)
-            picking.with_context(tpl_no_release=False).action_assign()
+            picking.with_context(**{NO_SHIPPING_CONTEXT: False}).action_assign()
             self.assertEqual(picking.tpl_release_state, "queued")
-            Picking = type(self.env["stock.picking"])
-            with patch.object(Picking, "_delivered_elsewhere", lambda self: True):
-                elsewhere = self.make_delivery({self.sku_b: 1})
-            self.assertEqual(elsewhere.state, "assigned")
             self.run_jobs(trap)
-        self.assertFalse(elsewhere.tpl_binding_ids)
-        self.assertFalse(self.tpl_orders(elsewhere))
         self.assertEqual(len(self.tpl_orders(picking)), 1)
 
     def test_delivery_waiting_for_stock_is_released_when_reserved(self):

@@ -38,6 +38,11 @@ WEBHOOK_INTAKE_FIELDS = (
 # give up on their own; queue_job's limit is only the safety net against a job
 # that kills its worker over and over.
 JOB_MAX_RETRIES = 100
+# Deliveries made ready under this context key are not handed to the remote
+# that ships for their warehouse (a 3PL): their caller is validating goods
+# that already left another way (a sales channel fulfilled them), and makes
+# ready itself, outside it, what is left to ship.
+NO_SHIPPING_CONTEXT = "connector_delivered_elsewhere"
 
 BACKEND_STATES = [
     ("draft", "Draft"),
@@ -460,6 +465,14 @@ class ConnectorBackend(models.Model):
         sales channel's refund with restock), so that the return no longer
         decides whether the customer is refunded."""
         return self.browse()
+
+    @api.model
+    def _delivered_elsewhere(self, picking):
+        """Whether the goods of the delivery ``picking`` already left another
+        way (a sales channel fulfilled them outside Odoo), so that the remote
+        shipping for its warehouse must not ship them: a connector that knows
+        answers by overriding."""
+        return False
 
     # --- actions ------------------------------------------------------------
 

@@ -774,6 +774,12 @@ class ConnectorBackend(models.Model):
     def _shopify_send_catalog(self, items):
         return self.env["shopify.catalog.sync"]._send(self, items)
 
+    @api.model
+    def _delivered_elsewhere(self, picking):
+        """A delivery of units Shopify fulfilled itself: its goods left (the
+        merchant, another app); whoever ships for its warehouse must not."""
+        return picking.shopify_fulfilled or super()._delivered_elsewhere(picking)
+
     def _shopify_send_fulfillments(self, items):
         return self.env["shopify.fulfillment.sync"]._send(self, items)
 

@@ -98,13 +98,6 @@ class StockPicking(models.Model):
         self.env["shopify.refund.importer"]._returns_received(self)
         return result
 
-    def _delivered_elsewhere(self):
-        """Whether the delivery's goods already left another way (a 3PL must
-        not ship them): those Shopify fulfilled. Or'ed with the other modules'
-        answers, whichever loads first."""
-        parent = getattr(super(), "_delivered_elsewhere", None)
-        return self.shopify_fulfilled or bool(parent and parent())
-
 
 class ShopifyFulfillmentSync(models.AbstractModel):
     """A delivery done in Odoo becomes a Shopify fulfillment, with its tracking.

@@ -3,14 +3,10 @@ from odoo.exceptions import UserError
 from odoo.fields import Command
 
 from odoo.addons.connector_base.components.payload import payload_hash
+from odoo.addons.connector_base.models.connector_backend import NO_SHIPPING_CONTEXT
 
 from ..components import mapper_order
 from .shopify_tax_mapping import tax_label
-
-# Understood by connector_3pl: deliveries made ready in this context are not
-# released to a 3PL, as their caller is validating goods that already left
-# (Shopify fulfilled them), and makes ready itself what is left to ship.
-NO_RELEASE = "tpl_no_release"
 
 
 class ShopifyOrderImporter(models.AbstractModel):
@@ -58,7 +54,7 @@ class ShopifyOrderImporter(models.AbstractModel):
         delivering = bool(values["fulfilled"]) and not values["cancelled"]
         # Placed when Shopify says, not when Odoo confirms it.
         order.with_context(
-            shopify_keep_date_order=True, **{NO_RELEASE: delivering}
+            shopify_keep_date_order=True, **{NO_SHIPPING_CONTEXT: delivering}
         ).action_confirm()
         Binding.create(
             {
@@ -119,7 +115,7 @@ class ShopifyOrderImporter(models.AbstractModel):
         delivery of their own, marked fulfilled in Shopify too, never to be
         shipped again: the order says so, for someone to correct the stock
         and validate it. The deliveries left to ship are then made ready
-        again, outside :data:`NO_RELEASE`, so a 3PL gets those, and only those.
+        again, outside :data:`NO_SHIPPING_CONTEXT`, so a 3PL gets those, and only those.
         """
         wanted = {}
         for line in order.order_line.filtered("shopify_line_item_id"):
@@ -128,8 +124,8 @@ class ShopifyOrderImporter(models.AbstractModel):
                 wanted[line] = units
         if not wanted:
             return
-        importer = self.with_context(**{NO_RELEASE: True})
-        order = order.with_context(**{NO_RELEASE: True})
+        importer = self.with_context(**{NO_SHIPPING_CONTEXT: True})
+        order = order.with_context(**{NO_SHIPPING_CONTEXT: True})
         open_deliveries = order.picking_ids.filtered(
             lambda p: (
                 p.picking_type_code == "outgoing"
@@ -144,7 +140,7 @@ class ShopifyOrderImporter(models.AbstractModel):
             delivered |= done
             held |= waiting
         importer._say_fulfilled(order, plan, missing, delivered, held)
-        to_ship = order.with_context(**{NO_RELEASE: False}).picking_ids.filtered(
+        to_ship = order.with_context(**{NO_SHIPPING_CONTEXT: False}).picking_ids.filtered(
             lambda p: (
                 p.picking_type_code == "outgoing"
                 and p.state not in ("draft", "done", "cancel")

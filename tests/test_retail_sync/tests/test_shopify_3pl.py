@@ -327,3 +327,28 @@ class TestShopifyOrderShippedByThe3pl(HttpCase):
         items = self.env["connector.outbound"].search([("topic", "=", "fulfillment.create")])
         self.assertEqual(items.mapped("res_id"), [rest.id])
         self.assertEqual(items.state, "sent", items.error_message)
+
+    def test_units_fulfilled_in_shopify_without_odoo_stock_never_reach_the_3pl(self):
+        """Shopify fulfilled units Odoo has no stock of at the 3PL's warehouse:
+        their delivery waits for someone to correct the stock; made ready
+        then, it is still never released, for the goods already left."""
+        self.shop.webhook_url = None
+        sku = self.skus[1]
+        product = self.env["product.product"].search([("default_code", "=", sku)])
+        stock = self.warehouse.lot_stock_id
+        on_hand = product.with_context(location=stock.id).qty_available
+        self.env["stock.quant"]._update_available_quantity(product, stock, -on_hand)
+        order = self.shop.create_order([(sku, 1)])
+        self.shop.fulfill_order(order["name"], tracking_number="ADMIN-2")
+        self.env["connector.event"]._receive(
+            self.shopify, "orders/create", self.shop.order(order["name"]), "wh-short"
+        )
+        self.run_jobs()
+        held = self.env["sale.order"].search([("client_order_ref", "=", order["name"])]).picking_ids
+        self.assertEqual((held.state, held.shopify_fulfilled), ("confirmed", True))
+        self.env["stock.quant"]._update_available_quantity(product, stock, 5)
+        held.action_assign()
+        self.run_jobs()
+        self.assertEqual(held.state, "assigned")
+        self.assertFalse(held.tpl_binding_ids, "goods Shopify fulfilled are never released")
+        self.assertNotIn(held.name, {o["reference_id"] for o in self.tpl.orders()})
