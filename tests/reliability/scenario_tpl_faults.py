@@ -180,15 +180,16 @@ def _pickings(stack, order_ids):
 
 
 def _events(stack, tpl_backend, since):
-    """{state: count} of the 3PL's messages stored since ``since`` (webhooks
-    and polled shipments; a duplicate keeps no payload of its own)."""
-    return dict(
-        stack.sql(
-            "SELECT state, count(*) FROM connector_event WHERE backend_id = %s "
-            "AND create_date >= %s GROUP BY state",
+    """{(source, state): count} of the 3PL's messages stored since ``since``:
+    webhooks and polled shipments (a duplicate keeps no payload of its own)."""
+    return {
+        (source, state): count
+        for source, state, count in stack.sql(
+            "SELECT source, state, count(*) FROM connector_event WHERE backend_id = %s "
+            "AND create_date >= %s GROUP BY source, state",
             (tpl_backend, since),
         )
-    )
+    }
 
 
 def _outbound(stack, backend_id, topic, picking_ids):
@@ -247,7 +248,8 @@ def _settle(stack, tpl_backend, order_ids, db_start, timeout):
                 return False
         if tpl.webhooks.pending():
             return False
-        if any(state in OPEN_EVENTS for state in _events(stack, tpl_backend, db_start)):
+        events = _events(stack, tpl_backend, db_start)
+        if any(state in OPEN_EVENTS for _source, state in events):
             return False
         changes = _outbound(
             stack, stack.backend_id, "fulfillment.create", [pid for pid, _n, _s in rows]
@@ -487,6 +489,9 @@ def _request_figures(m, stack, tpl_since, shop_since):
 
 
 def _figures(m):
+    events = ", ".join(
+        f"{source} {state} {count}" for (source, state), count in sorted(m["events"].items())
+    )
     faults = ", ".join(f"{kind} x{count}" for kind, count in sorted(m["faults"].items()))
     calls = ", ".join(f"{kind} {count}" for kind, count in sorted(m["calls"].items()))
     return (
@@ -496,7 +501,7 @@ def _figures(m):
         f"started, {m['resent']} answered with the existing order); calls: {calls}; "
         f"faults: {faults}; {m['webhooks']} 3PL webhooks ({m['shuffled']} out of order, "
         f"{m['duplicated']} duplicated, {m['webhook retries']} retried, {m['gave_up']} given "
-        f"up), events {dict(sorted(m['events'].items()))}; poll: {m['poll']}; "
+        f"up); events stored: {events}; the last poll: {m['poll']}; "
         f"{m['shipments']} shipments, {m['parcels']} parcels ({m['split']} shipments in two), "
         f"{m['short']} short; {m['fulfillments']} Shopify fulfillments for {m['deliveries']} "
         f"deliveries ({m['fulfillment sends']} sends started), {m['left']} units left to "
