@@ -15,6 +15,7 @@ SCENARIOS = (
     "pos_catchup_kill",
     "shopify_outage",
     "runner_stopped",
+    "tpl_faults",
     "mapper_fuzz",
     "webhook_fuzz",
 )

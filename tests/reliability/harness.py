@@ -658,6 +658,9 @@ class Stack:
         # (a POS fleet, say); each may add to ``cleanups``, run at close.
         self.wirings = list(wirings)
         self.cleanups = []
+        # SKUs a wiring keeps for its own scenario (the 3PL's: delivered from
+        # its warehouse): other scenarios' orders leave them out.
+        self.reserved_skus = set()
         self.dbname = None
         self.workdir = None
         self.server = None
@@ -780,6 +783,7 @@ class Stack:
                 "WHERE b.backend_id = %s AND pp.default_code IS NOT NULL ORDER BY 1",
                 (self.backend_id,),
             )
+            if row[0] not in self.reserved_skus
         ]
 
     def customers(self):

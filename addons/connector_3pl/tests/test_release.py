@@ -172,6 +172,36 @@ class TestRelease(TplCaseMixin, TransactionCase):
         self.assertEqual(picking.tpl_release_state, "released")
         self.assertEqual(len(self.tpl_orders(picking)), 1)
 
+    def test_releases_under_faults_are_each_made_and_recorded_once(self):
+        """20 % 429 and 10 % 503 while 16 deliveries are released: a fault
+        never undoes a release the 3PL made before it (sent again, an
+        attempt charged each time), nor stops the ones after it for good."""
+        self.backend.circuit_threshold = 1000  # each fault retried at once here
+        with trap_jobs():
+            pickings = self.env["stock.picking"].browse(
+                [self.make_delivery({self.skus[n % 2]: 1}).id for n in range(16)]
+            )
+        since = max((e["seq"] for e in self.tpl.requests.entries()), default=0)
+        self.tpl.faults.clear()  # the draws numbered afresh: the same faults every run
+        self.addCleanup(self.tpl.faults.clear)
+        self.tpl.faults.add("throttle", rate=0.2, endpoint="order_create", retry_after=1)
+        self.tpl.faults.add("error", rate=0.1, endpoint="order_create", status=503)
+        faults = 0
+        for _attempt in range(50):
+            try:
+                self.backend._flush_outbound(RELEASE)
+                break
+            except RetryableJobError:
+                faults += 1
+        self.assertGreater(faults, 1, "the faults were not exercised")
+        for picking in pickings:
+            self.assertEqual(picking.tpl_release_state, "released", picking.tpl_message)
+            self.assertEqual(len(self.tpl_orders(picking)), 1)
+            self.assertEqual(self.outbound(picking).state, "sent")
+        releases = [e for e in self.tpl.requests.entries(since) if e["path"].endswith("/order")]
+        self.assertEqual(len(releases), len(pickings) + faults, "each sent once, plus its faults")
+        self.assertFalse([e for e in releases if e.get("resent")], "a recorded release sent again")
+
     def test_rejection_is_shown_on_the_delivery_and_requeued_once_fixed(self):
         self.tpl.set_active(self.sku_b, False)
         with trap_jobs() as trap:

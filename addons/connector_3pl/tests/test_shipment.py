@@ -1,3 +1,7 @@
+from unittest.mock import patch
+
+import psycopg2
+
 from odoo.tests import HttpCase, TransactionCase, tagged
 
 from odoo.addons.connector_base.components.signature import hmac_sha256_base64
@@ -126,6 +130,39 @@ class TestShipments(TplCaseMixin, TransactionCase):
             self.assertEqual(picking.state, "assigned")
             # The release's job runs again: the 3PL's order is recorded, which
             # wakes the shipment.
+            self.run_jobs(trap)
+        self.assertEqual(event.state, "done", event.error_message)
+        self.assertEqual(picking.state, "done")
+
+    def test_a_clash_waking_the_shipment_never_undoes_its_release(self):
+        """Recording the release wakes the shipment waiting for it; another
+        job changed that event meanwhile (a serialization failure): the
+        release stays recorded, the shipment is queued by the check after."""
+        Event = type(self.env["connector.event"])
+        enqueue = Event._enqueue
+
+        def clash(events, *args, **kwargs):
+            if kwargs.get("from_states") == ("waiting",):
+                raise psycopg2.errors.SerializationFailure("could not serialize access")
+            return enqueue(events, *args, **kwargs)
+
+        with trap_jobs() as trap:
+            picking = self.make_delivery({self.sku_a: 1})
+            self.tpl.faults.add("drop", endpoint="order_create", apply=True, limit=1)
+            with self.assertRaises(RetryableJobError):
+                self.backend._flush_outbound("order.release")
+            self.tpl.ship(picking.name)
+            (event,) = self.receive_webhooks("order.shipped")
+            self.assertEqual(event.state, "waiting")
+            with patch.object(Event, "_enqueue", clash):
+                self.backend._flush_outbound("order.release")
+            self.assertEqual(picking.tpl_release_state, "released", picking.tpl_message)
+            self.assertEqual(self.outbound(picking).state, "sent")
+            self.assertEqual(event.state, "waiting", "left to the check after commit")
+            # The check after commit, as the release's transaction runs it.
+            self.env["connector.event"]._release_waiters(
+                {(self.backend.id, f"release:{picking.name}")}
+            )
             self.run_jobs(trap)
         self.assertEqual(event.state, "done", event.error_message)
         self.assertEqual(picking.state, "done")

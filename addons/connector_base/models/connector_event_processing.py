@@ -9,7 +9,11 @@ from odoo.exceptions import UserError, ValidationError
 
 from odoo.addons.queue_job.exception import RetryableJobError
 
-from ..components.conflicts import PG_RETRYABLE_ERRORS, expected_conflicts
+from ..components.conflicts import (
+    PG_CONCURRENCY_ERRORS,
+    PG_RETRYABLE_ERRORS,
+    expected_conflicts,
+)
 from ..components.http_client import RemoteError, RemoteRetryableError
 from ..components.topics import InboundTopic
 from ..components.validation import PayloadError, validate_payload
@@ -437,7 +441,21 @@ class ConnectorEvent(models.Model):
             for event in waiting:
                 if not event._still_blocked(releasing=released):
                     released |= event
-            released._enqueue(from_states=("waiting",))
+            if not released:
+                continue
+            # A waiter another transaction changed since this one's snapshot
+            # (it queued it too, or applied it) cannot be updated here: the
+            # clash is left to that transaction and to the check after commit,
+            # never allowed to undo the work of the job that woke it.
+            try:
+                with expected_conflicts(), self.env.cr.savepoint():
+                    released._enqueue(from_states=("waiting",))
+            except PG_CONCURRENCY_ERRORS as exc:
+                _logger.info(
+                    "events %s changed meanwhile by another transaction, not queued here: %s",
+                    released.ids,
+                    exc.__class__.__name__,
+                )
 
     # --- the safety net ----------------------------------------------------------------
 
