@@ -17,6 +17,7 @@ The commands put ``setup/`` (devtool, demo) and ``tests/`` (simulators) on
 ``sys.path`` before importing this module.
 """
 
+import collections
 import contextlib
 import http.client
 import http.cookiejar
@@ -889,6 +890,21 @@ def shopify_stock_mismatches(stack):
             if remote != odoo:
                 mismatches.append((sku, name, remote, odoo))
     return compared, mismatches
+
+
+def done_quantities(stack, picking_ids):
+    """{picking id: {SKU: quantity}} of the done moves of these deliveries
+    (what left the warehouse), in SQL."""
+    shipped = collections.defaultdict(collections.Counter)
+    for picking_id, sku, quantity in stack.sql(
+        "SELECT m.picking_id, pp.default_code, sum(m.quantity) FROM stock_move m "
+        "JOIN product_product pp ON pp.id = m.product_id "
+        "WHERE m.picking_id IN %s AND m.state = 'done' GROUP BY 1, 2",
+        (tuple(picking_ids),),
+    ):
+        if quantity:
+            shipped[picking_id][sku] += int(quantity)
+    return shipped
 
 
 def unsent_changes(stack, topics, since_id=0):

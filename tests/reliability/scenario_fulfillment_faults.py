@@ -25,7 +25,14 @@ import random
 import secrets
 import time
 
-from .harness import ScenarioFailed, post, shopify_delivery, silenced, wait_until
+from .harness import (
+    ScenarioFailed,
+    done_quantities,
+    post,
+    shopify_delivery,
+    silenced,
+    wait_until,
+)
 
 ORDERS = 24  # 30 deliveries with the backorders
 PARTIAL_EVERY = 4
@@ -194,19 +201,6 @@ def _fault_figures(shop, since):
             if kind in ("timeout", "drop") and entry.get("processed"):
                 applied += 1
     return made, faults, applied
-
-
-def _shipped(stack, picking_ids):
-    """{picking id: {SKU: quantity}} of the done moves of these deliveries."""
-    shipped = collections.defaultdict(collections.Counter)
-    for picking_id, sku, quantity in stack.sql(
-        "SELECT m.picking_id, pp.default_code, sum(m.quantity) FROM stock_move m "
-        "JOIN product_product pp ON pp.id = m.product_id "
-        "WHERE m.picking_id IN %s AND m.state = 'done' GROUP BY 1, 2",
-        (tuple(picking_ids),),
-    ):
-        shipped[picking_id][sku] += int(quantity)
-    return shipped
 
 
 def _deliver(stack, orders, pickings, tag):
@@ -426,7 +420,9 @@ def run(stack):
         m["made"], m["faults"], m["applied"] = _fault_figures(shop, since)
         store, m["left"] = _store(shop, orders)
     outbound = _outbound(stack, keys)
-    m["found"], m["problems"] = _compare(deliveries, _shipped(stack, deliveries), outbound, store)
+    m["found"], m["problems"] = _compare(
+        deliveries, done_quantities(stack, deliveries), outbound, store
+    )
     m["states"] = collections.Counter(
         rows[0][0] if len(rows) == 1 else f"{len(rows)} changes" for rows in outbound.values()
     )

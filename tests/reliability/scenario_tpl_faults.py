@@ -41,7 +41,15 @@ import time
 import demo
 from simulators import ThirdPartyLogisticsSimulator, WebhookFaults
 
-from .harness import ScenarioFailed, post, shopify_delivery, silenced, wait_idle, wait_until
+from .harness import (
+    ScenarioFailed,
+    done_quantities,
+    post,
+    shopify_delivery,
+    silenced,
+    wait_idle,
+    wait_until,
+)
 
 ORDERS = 200
 STOCK = 400  # units of each 3PL SKU, in Odoo's 3PL warehouse and on the 3PL's shelves
@@ -301,20 +309,6 @@ def _leave_closed(stack, backend_ids, timeout=30):
 # --- the ground truth -----------------------------------------------------------------------
 
 
-def _done_quantities(stack, picking_ids):
-    """{picking id: {SKU: quantity}} of the done moves of these deliveries."""
-    shipped = collections.defaultdict(collections.Counter)
-    for picking_id, sku, quantity in stack.sql(
-        "SELECT m.picking_id, pp.default_code, sum(m.quantity) FROM stock_move m "
-        "JOIN product_product pp ON pp.id = m.product_id "
-        "WHERE m.picking_id IN %s AND m.state = 'done' GROUP BY 1, 2",
-        (tuple(picking_ids),),
-    ):
-        if quantity:
-            shipped[picking_id][sku] += int(quantity)
-    return shipped
-
-
 def _parcels(stack, picking_ids):
     """{picking id: [(3PL parcel id, tracking number)]} and the tracking references."""
     parcels = collections.defaultdict(list)
@@ -550,7 +544,7 @@ def _facts(stack, m, order_ids, tpl_backend, db_start):
         "pickings": pickings,
         "deliveries": deliveries,
         "tpl_orders": tpl_orders,
-        "done": _done_quantities(stack, picking_ids),
+        "done": done_quantities(stack, picking_ids),
         "parcels": parcels,
         "refs": refs,
         "changes": _outbound(stack, stack.backend_id, "fulfillment.create", picking_ids),
