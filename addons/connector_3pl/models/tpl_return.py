@@ -547,10 +547,18 @@ class TplReturnSync(models.AbstractModel):
             )
         # {sku: {location: quantity}}, and what the refund may rest on.
         targets, lines, sellable, unsellable, by_condition = {}, [], 0, 0, {}
+        stock = backend.tpl_warehouse_id.lot_stock_id
+        scraps = []
         for sku, action, condition, quantity in rows:
             location = backend._tpl_return_location(action, condition)
+            received_at = location
+            if location.usage != "internal":
+                # Disposed of: received first, so that the sale counts the
+                # units returned, then scrapped, Odoo's way.
+                received_at = stock
+                scraps.append((by_sku[sku].product_id, quantity, location))
             per_sku = targets.setdefault(sku, {})
-            per_sku[location] = per_sku.get(location, 0) + quantity
+            per_sku[received_at] = per_sku.get(received_at, 0) + quantity
             label = mapper.CONDITION_LABELS[condition].lower()
             by_condition[label] = by_condition.get(label, 0) + quantity
             if condition == "SELLABLE" and action == "Restock":
@@ -563,6 +571,7 @@ class TplReturnSync(models.AbstractModel):
         for move in moves:
             move.picked = bool(move.quantity)
         picking.with_context(cancel_backorder=False)._action_done()
+        self._scrap(picking, stock, scraps)
         values = self._outcome(binding, by_condition, sellable, unsellable, expected)
         binding.write(
             {
@@ -575,6 +584,23 @@ class TplReturnSync(models.AbstractModel):
         summary = values["received_summary"]
         picking.message_post(body=summary)
         return picking
+
+    def _scrap(self, picking, location, scraps):
+        """Scrap orders, from ``location``, of the units the 3PL disposed of
+        (``[(product, quantity, scrap location)]``), the return their origin."""
+        Scrap = self.env["stock.scrap"]
+        for product, quantity, scrap_location in scraps:
+            Scrap.create(
+                {
+                    "product_id": product.id,
+                    "product_uom_id": product.uom_id.id,
+                    "scrap_qty": quantity,
+                    "location_id": location.id,
+                    "scrap_location_id": scrap_location.id,
+                    "origin": picking.name,
+                    "company_id": picking.company_id.id,
+                }
+            ).do_scrap()
 
     def _outcome(self, binding, by_condition, sellable, unsellable, expected):
         """The binding's state, what was received in words and whether the

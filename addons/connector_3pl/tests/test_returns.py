@@ -98,8 +98,16 @@ class TestReturns(TplCaseMixin, TransactionCase):
         self.assertEqual(scrap.usage, "inventory")
         self.assertEqual(
             self.received(picking),
-            {(self.sku_a, self.stock): 2, (self.sku_a, inspect): 1, (self.sku_b, scrap): 1},
+            {(self.sku_a, self.stock): 2, (self.sku_a, inspect): 1, (self.sku_b, self.stock): 1},
         )
+        # Disposed of at the 3PL: received, so that the sale counts it
+        # returned, then scrapped from stock with the return as its origin.
+        (scrapped,) = self.env["stock.scrap"].search([("origin", "=", picking.name)])
+        self.assertEqual(
+            (scrapped.product_id, scrapped.scrap_qty, scrapped.scrap_location_id, scrapped.state),
+            (self.product(self.sku_b), 1, scrap, "done"),
+        )
+        self.assertEqual(self.product(self.sku_b).with_context(location=scrap.id).qty_available, 1)
         self.assertEqual(
             self.product(self.sku_a).with_context(location=self.stock.id).qty_available, 9
         )
@@ -216,7 +224,11 @@ class TestReturns(TplCaseMixin, TransactionCase):
             self.run_jobs(trap)
         self.assertEqual(picking.state, "done")
         scrap = self.backend._tpl_default_scrap_location()
-        self.assertEqual(self.received(picking), {(self.sku_a, scrap): 1})
+        self.assertEqual(self.received(picking), {(self.sku_a, self.stock): 1})
+        self.assertEqual(
+            self.env["stock.scrap"].search([("origin", "=", picking.name)]).scrap_location_id,
+            scrap,
+        )
         self.assertEqual(binding.refund_state, "none")
 
     def test_bad_completion_fails_with_its_reason(self):

@@ -238,12 +238,14 @@ class TestShopifyOrderShippedByThe3pl(HttpCase):
         )
         self.assertEqual(self.on_hand(self.skus[0], stock), before, "nothing received yet")
 
-        # The 3PL reports what it did with each unit: received where that maps.
+        # The 3PL reports what it did with each unit: received where that
+        # maps; a unit it threw away is received, then scrapped.
         self.tpl.complete_return(
             rma.reference,
             [
-                (self.skus[0], 2, "Restock", "SELLABLE"),
+                (self.skus[0], 1, "Restock", "SELLABLE"),
                 (self.skus[0], 1, "Quarantine", "CARRIER_DAMAGED"),
+                (self.skus[0], 1, "Dispose", "DEFECTIVE"),
             ],
         )
         self.deliver_webhooks(self.tpl)
@@ -251,8 +253,10 @@ class TestShopifyOrderShippedByThe3pl(HttpCase):
         self.assertEqual(returned.state, "done")
         inspect = self.tpl_backend.tpl_inspect_location_id
         self.assertEqual(self.received(returned), {stock: 2, inspect: 1})
-        self.assertEqual(self.on_hand(self.skus[0], stock), before + 2)
+        self.assertEqual(self.on_hand(self.skus[0], stock), before + 1)
         self.assertEqual(self.on_hand(self.skus[0], inspect), 1)
+        scrapped = self.env["stock.scrap"].search([("origin", "=", returned.name)])
+        self.assertEqual((scrapped.scrap_qty, scrapped.state), (1, "done"))
         self.assertEqual(rma.state, "received")
         self.assertEqual(rma.refund_state, "refunded", "the money went back in Shopify")
         line = sale.order_line.filtered(lambda sol: sol.product_id.default_code == self.skus[0])
