@@ -1,0 +1,5 @@
+from . import (
+    finance_backend,
+    finance_chart,
+    finance_mapping,
+)
