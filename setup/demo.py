@@ -165,12 +165,17 @@ class OrderTraffic(threading.Thread):
     """Places an order in the simulated store every ``interval`` seconds.
 
     Every NEW_SKU_EVERY-th order also sells ``new_sku`` (when given), a
-    product the store has and Odoo does not know yet.
+    product the store has and Odoo does not know yet; every TPL_SKU_EVERY-th
+    order one of ``tpl_skus`` (when given), which the 3PL ships.
     """
 
     NEW_SKU_EVERY = 10
+    # One of the SKUs the 3PL ships in every few orders: among the store's
+    # hundred-odd SKUs, drawn at random, they are sold too seldom for the
+    # demo to show the 3PL's flow in its first minutes.
+    TPL_SKU_EVERY = 3
 
-    def __init__(self, shop, interval=8.0, seed=42, new_sku=None):
+    def __init__(self, shop, interval=8.0, seed=42, new_sku=None, tpl_skus=()):
         super().__init__(name="demo-order-traffic", daemon=True)
         self.shop = shop
         self.interval = interval
@@ -178,6 +183,7 @@ class OrderTraffic(threading.Thread):
         self.stopping = threading.Event()
         self.new_sku = new_sku
         self.skus = [sku for sku in store_skus(shop) if sku != new_sku]
+        self.tpl_skus = list(tpl_skus)
 
     def run(self):
         for placed in itertools.count(1):
@@ -189,6 +195,10 @@ class OrderTraffic(threading.Thread):
             ]
             if self.new_sku and placed % self.NEW_SKU_EVERY == 3:
                 lines.append((self.new_sku, 1))
+            if self.tpl_skus and placed % self.TPL_SKU_EVERY == 1:
+                sku = self.rng.choice(self.tpl_skus)
+                if sku not in dict(lines):
+                    lines.append((sku, 1))
             try:
                 self.shop.create_order(lines)
             except (KeyError, ValueError, StopIteration) as exc:
