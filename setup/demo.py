@@ -17,6 +17,7 @@ import random
 import subprocess
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import devtool
@@ -616,9 +617,14 @@ class PosTraffic(threading.Thread):
     day and uploads what it kept in bulk when back. Every ``day`` seconds,
     each register's Z report goes up after its tickets (Odoo reconciles the
     day and closes it) and the stores start their next business day.
+
+    With an ``acquirer`` (the finance simulator's), the stores' card payments
+    are captured there as the terminals would: sales captured, returns to a
+    card refunded, voids of card sales refunded whole; each day's close
+    closes the acquirer's settlement batch.
     """
 
-    def __init__(self, pos, interval=5.0, day=240.0, seed=42):
+    def __init__(self, pos, interval=5.0, day=240.0, seed=42, acquirer=None):
         super().__init__(name="demo-pos-traffic", daemon=True)
         self.pos = pos
         self.interval = interval
@@ -628,6 +634,35 @@ class PosTraffic(threading.Thread):
         self.stores = sorted(pos.fleet.stores)
         self.offline_store = self.stores[-1]
         self.failures = 0
+        self.acquirer = acquirer
+        if acquirer is not None:
+            pos.fleet.listeners.append(self._settle_cards)
+
+    def _settle_cards(self, _register, ticket):
+        """The card terminal's side of a ticket, at the acquirer."""
+        try:
+            self._settle(ticket)
+        except (KeyError, ValueError) as exc:
+            # A return of a sale an earlier run rang up: that run's acquirer settled it.
+            self.failures += 1
+            if self.failures in (1, 10, 100):
+                devtool.say(f"   (demo POS: card payment not settled: {exc})")
+
+    def _settle(self, ticket):
+        at = datetime.fromisoformat(ticket["closed_at"])
+        if ticket["type"] == "void":
+            original = self.pos.fleet.ticket(ticket["original_uuid"])
+            for tender in original["tenders"]:
+                if tender["type"] == "card":
+                    self.acquirer.refund(tender["reference"], at=at)
+            return
+        for tender in ticket["tenders"]:
+            if tender["type"] != "card" or not tender.get("reference"):
+                continue
+            if ticket["type"] == "sale":
+                self.acquirer.capture(tender["reference"], tender["amount"], at=at)
+            elif ticket["type"] == "return":
+                self.acquirer.refund(tender["reference"], tender["amount"].lstrip("-"), at=at)
 
     def run(self):
         started = time.monotonic()
@@ -669,6 +704,8 @@ class PosTraffic(threading.Thread):
             self.pos.close(store)
         self.pos.push()
         devtool.say(f"   (demo POS: {day} closed in every store, Z reports sent)")
+        if self.acquirer is not None:
+            self.acquirer.close_batch()
         self.pos.next_day()
 
     def stop(self):

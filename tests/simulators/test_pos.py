@@ -195,7 +195,12 @@ class TestTickets(unittest.TestCase):
             Decimal(back["total"]),
             -(Decimal(sale["total"]) + 1 - Decimal(sale["lines"][0]["unit_price"])),
         )
-        self.assertEqual(back["tenders"], [{"type": "card", "amount": back["total"]}])
+        # Money back to the card paid with: the refund names that card payment.
+        card = sale["tenders"][0]["reference"]
+        self.assertRegex(card, r"^S01-R1-\d+-\d{6}$", "the terminal's reference, unique")
+        self.assertEqual(
+            back["tenders"], [{"type": "card", "amount": back["total"], "reference": card}]
+        )
         self.assertEqual(
             expected_totals(back, "line"), (Decimal(back["total"]), Decimal(back["total_tax"]))
         )

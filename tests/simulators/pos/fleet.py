@@ -423,6 +423,15 @@ class Fleet:
             tenders=self._tenders(Decimal(totals["total"]), tenders),
             **totals,
         )
+        for tender in ticket["tenders"]:
+            if tender["type"] == "card":
+                # The terminal's reference of the card payment, unique in the
+                # fleet (the acquirer settles it under that reference); the
+                # authorisation code alone repeats.
+                tender["reference"] = (
+                    f"{register.store.code}-{register.code}-{ticket['sequence']}-"
+                    f"{tender['reference'].removeprefix('AUTH ')}"
+                )
         customer = self._customer(customer)
         if customer:
             ticket["customer"] = customer
@@ -446,8 +455,9 @@ class Fleet:
 
         ``lines``: ``[(line_uuid, quantity)]`` (positive quantities, as the
         customer brings them back); None returns one unit of one line.
-        ``tender``: how the money goes back (default: card if paid by card,
-        else cash; a gift card or voucher sale is refunded in store credit).
+        ``tender``: how the money goes back (default: card if paid by card
+        alone, else cash; a gift card or voucher sale is refunded in store
+        credit).
         The line's discount is given back pro rata.
         """
         register = self.register(store, register)
@@ -488,14 +498,21 @@ class Fleet:
         totals = self._totals(contract_lines)
         if tender is None:
             paid = {t["type"] for t in original["tenders"]}
-            tender = "card" if "card" in paid else "cash" if "cash" in paid else "store_credit"
+            # A card takes back no more than it paid: a sale paid partly by
+            # card is refunded in cash (or store credit).
+            tender = "card" if paid == {"card"} else "cash" if "cash" in paid else "store_credit"
+        refund = {"type": tender, "amount": totals["total"]}
+        card = next((t for t in original["tenders"] if t["type"] == "card"), None)
+        if tender == "card" and card:
+            # Money back to the card it was paid with: the refund names that payment.
+            refund["reference"] = card["reference"]
         ticket = self._ticket(
             register,
             "return",
             at,
             original_uuid=original["uuid"],
             lines=contract_lines,
-            tenders=[{"type": tender, "amount": totals["total"]}],
+            tenders=[refund],
         )
         if original.get("customer"):
             ticket["customer"] = dict(original["customer"])
