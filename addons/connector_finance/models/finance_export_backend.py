@@ -418,3 +418,32 @@ class ConnectorBackend(models.Model):
             action["domain"] += [("state", "in", ("held", "waiting"))]
         action["context"] = {}
         return action
+
+    # --- health -------------------------------------------------------------------
+
+    def _connector_health_checks(self):
+        checks = super()._connector_health_checks()
+        for backend in self.filtered(lambda b: b.backend_type == "finance" and b.id in checks):
+            held = self.env["finance.export"].search_count(
+                [("backend_id", "=", backend.id), ("state", "=", "held")]
+            )
+            if held:
+                checks[backend.id].append(
+                    (
+                        "finance_held",
+                        self.env._(
+                            "%(count)d journal batches of %(backend)s are held (unmapped "
+                            "accounts, a locked period, a refusal): open them from the "
+                            "backend's Held button and release them.",
+                            count=held,
+                            backend=backend.display_name,
+                        ),
+                    )
+                )
+        return checks
+
+    def _health_check_labels(self):
+        return {
+            **super()._health_check_labels(),
+            "finance_held": self.env._("Journal batches held"),
+        }

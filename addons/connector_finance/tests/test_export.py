@@ -451,3 +451,71 @@ class TestRateLimit(FinanceExportCase):
         self.assertEqual(caught.exception.seconds, 7)
         self.backend._flush_outbound(JOURNAL_TOPIC)
         self.assertEqual(self.batch_of(move).state, "exported")
+
+
+@tagged("post_install", "-at_install")
+class TestExportActions(FinanceExportCase):
+    """What finance staff do with a batch, and what they are told when it
+    cannot be done."""
+
+    def setUp(self):
+        super().setUp()
+        self.backend.finance_export_mode = "entry"
+
+    def test_cancelled_batch_gives_its_entries_to_the_next_run(self):
+        other = self.env["account.account"].create(
+            {"code": "400903", "name": "Repairs", "account_type": "income"}
+        )
+        move = self.invoice(DAY1, 25.0, account=other)
+        self.export()
+        held = self.batch_of(move)
+        self.assertEqual(held.hold_kind, "unmapped")
+        # The backend's health reports it.
+        self.assertIn(
+            "finance_held",
+            [code for code, _m in self.backend._connector_health_checks()[self.backend.id]],
+        )
+        with self.assertRaisesRegex(UserError, "cancel that batch first"):
+            move.button_draft()
+        held.action_cancel()
+        self.assertEqual(held.state, "cancelled")
+        self.assertEqual(self.outbound(held).state, "cancelled")
+        self.assertFalse(move.finance_export_id)
+        move.button_draft()
+        move.invoice_line_ids.account_id = self.income
+        move.action_post()
+        self.export()
+        self.assertNotEqual(self.batch_of(move), held)
+        self.assertEqual(self.batch_of(move).state, "exported", self.batch_of(move).reason)
+        self.assertEqual(len(self.finance.journals()), 1)
+
+    def test_exported_batch_cannot_be_cancelled(self):
+        move = self.invoice(DAY1, 25.0)
+        self.export()
+        with self.assertRaisesRegex(UserError, "Only waiting or held batches can be cancelled"):
+            self.batch_of(move).action_cancel()
+        with self.assertRaisesRegex(UserError, "Only held or waiting batches"):
+            self.batch_of(move).action_requeue()
+
+    def test_export_now_needs_the_journals(self):
+        self.backend.finance_journal_ids = False
+        with self.assertRaisesRegex(UserError, "Choose the journals exported first"):
+            self.backend.action_finance_export_now()
+
+    def test_export_now_sends_what_is_posted(self):
+        move = self.invoice(DAY1, 25.0)
+        with trap_jobs() as trap:
+            self.backend.action_finance_export_now()
+            run_trapped_jobs(self.env, trap)
+        self.assertEqual(self.batch_of(move).state, "exported")
+
+    def test_the_scheduled_run_follows_the_journals_flow(self):
+        policy = self.backend._policy("journals_out")
+        self.assertEqual((policy.mode, policy.interval_minutes), ("scheduled", 24 * 60))
+        move = self.invoice(DAY1, 25.0)
+        with trap_jobs() as trap:
+            self.env["connector.backend"]._cron_finance_export()
+            run_trapped_jobs(self.env, trap)
+            self.env["connector.backend"]._cron_finance_export()
+            self.assertFalse(trap.enqueued_jobs, "not due again within the day")
+        self.assertEqual(self.batch_of(move).state, "exported")
