@@ -17,5 +17,6 @@
         "views/finance_backend_views.xml",
         "data/finance_export_data.xml",
         "views/finance_export_views.xml",
+        "views/account_move_views.xml",
     ],
 }

@@ -14,10 +14,25 @@ class AccountMove(models.Model):
         compute="_compute_finance_export_id",
         help="The batch this entry went (or goes) to the accounting system in.",
     )
+    finance_export_state = fields.Char(string="Export state", compute="_compute_finance_export_id")
 
     def _compute_finance_export_id(self):
         for move in self:
-            move.finance_export_id = move.finance_export_link_ids[:1].export_id
+            batch = move.sudo().finance_export_link_ids[:1].export_id
+            move.finance_export_id = batch
+            move.finance_export_state = batch and dict(
+                batch._fields["state"]._description_selection(self.env)
+            ).get(batch.state)
+
+    def action_view_finance_export(self):
+        """The batch this entry went to the accounting system in."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "finance.export",
+            "res_id": self.finance_export_id.id,
+            "view_mode": "form",
+        }
 
     def button_draft(self):
         """An entry in a batch for the accounting system is not changed under

@@ -149,6 +149,7 @@ class TestExport(FinanceExportCase):
         (journal,) = self.finance.journals()
         self.assertEqual(batch.state, "exported", batch.reason)
         self.assertEqual(batch.remote_id, journal["ManualJournalID"])
+        self.assertEqual(move.finance_export_state, "Exported")
         self.assertEqual(journal["Status"], "POSTED")
         self.assertIn(move.name, journal["Narration"])
         self.assertEqual(
@@ -408,6 +409,58 @@ class TestSequencing(FinanceExportCase):
             [j["ManualJournalID"] for j in self.finance.journals()],
             [self.batch_of(invoice).remote_id, waiting.remote_id],
         )
+
+    def test_refund_paid_out_waits_for_the_payment_it_refunds(self):
+        """The customer's payment is held (its account not mapped yet); the
+        refund paid back to the customer, from another journal, waits for
+        it, then follows."""
+        company = self.env.company
+        bank = self.env["account.journal"].search(
+            [("company_id", "=", company.id), ("type", "=", "bank")], limit=1
+        )
+        refunds_paid = self.env["account.journal"].create(
+            {"name": "Refunds paid", "type": "bank", "code": "RFPD"}
+        )
+        self.backend.finance_journal_ids = [Command.link(bank.id), Command.link(refunds_paid.id)]
+        invoice = self.invoice(DAY1, 100.0)
+        payment = self.pay(invoice, bank, DAY2)
+        credit_note = invoice._reverse_moves([{"date": DAY3, "invoice_date": DAY3}])
+        credit_note.action_post()
+        refund = self.pay(credit_note, refunds_paid, DAY3)
+        self.assertEqual(refund.origin_payment_id.payment_type, "outbound")
+        mapped = set(self.env["finance.account.map"]._codes(self.backend))
+        for account in refund.line_ids.account_id.filtered(lambda a: a.id not in mapped):
+            self.map_account(account, "093")
+        held_accounts = payment.line_ids.account_id.filtered(
+            lambda a: a.id not in mapped and a not in refund.line_ids.account_id
+        )
+        self.assertTrue(held_accounts)
+        self.export()
+        self.assertEqual(self.batch_of(payment).hold_kind, "unmapped")
+        self.assertEqual(self.batch_of(credit_note).state, "exported")
+        waiting = self.batch_of(refund)
+        self.assertEqual(waiting.state, "waiting")
+        self.assertIn(payment.name, waiting.reason)
+
+        for account in held_accounts:
+            self.map_account(account, "090")
+        with trap_jobs() as trap:
+            self.batch_of(payment).action_requeue()
+            run_trapped_jobs(self.env, trap)
+        self.assertEqual(waiting.state, "exported", waiting.reason)
+        remote_ids = [j["ManualJournalID"] for j in self.finance.journals()]
+        self.assertLess(
+            remote_ids.index(self.batch_of(payment).remote_id), remote_ids.index(waiting.remote_id)
+        )
+
+    def pay(self, move, journal, day):
+        """The payment of ``move`` in ``journal`` on ``day``: its journal entry."""
+        wizard = (
+            self.env["account.payment.register"]
+            .with_context(active_model="account.move", active_ids=move.ids)
+            .create({"payment_date": day, "journal_id": journal.id})
+        )
+        return wizard._create_payments().move_id
 
 
 @tagged("post_install", "-at_install")
