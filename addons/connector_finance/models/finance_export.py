@@ -75,6 +75,14 @@ class FinanceExport(models.Model):
         help="Why the batch waits or is held, in the accounting system's own words when it "
         "refused it.",
     )
+    waiting_for_id = fields.Many2one(
+        "finance.export",
+        string="Waits for",
+        readonly=True,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The batch this one goes after: it is looked at again once that one is exported.",
+    )
     locked_until = fields.Date(
         string="Locked until",
         readonly=True,
@@ -169,19 +177,24 @@ class FinanceExport(models.Model):
                 "hold_kind": kind,
                 "reason": reason,
                 "locked_until": locked_until,
+                "waiting_for_id": False,
             }
         )
         return reason
 
-    def _wait(self, reason):
-        self.write({"state": "waiting", "hold_kind": False, "reason": reason})
+    def _wait(self, reason, blocker):
+        self.write(
+            {"state": "waiting", "hold_kind": False, "reason": reason, "waiting_for_id": blocker.id}
+        )
 
     def _queue(self):
         """Into the outbound queue of the journals flow (a held batch's failed
         change is sent again)."""
         for batch in self:
             failed = batch.outbound_id.filtered(lambda o: o.state == "failed")
-            batch.write({"state": "ready", "hold_kind": False, "reason": False})
+            batch.write(
+                {"state": "ready", "hold_kind": False, "reason": False, "waiting_for_id": False}
+            )
             if failed:
                 failed.sudo().write({"state": "pending", "retry_count": 0, "error_message": False})
                 failed.sudo()._audit(
@@ -221,9 +234,9 @@ class FinanceExport(models.Model):
     def _release(self):
         """Queue the batches that may go now; the others wait with the reason."""
         for batch in self.sorted(lambda b: (b.date, b.id)):
-            reason = batch._waiting_reason()
+            reason, blocker = batch._waiting_for()
             if reason:
-                batch._wait(reason)
+                batch._wait(reason, blocker)
             else:
                 batch._queue()
 
@@ -315,11 +328,14 @@ class FinanceExport(models.Model):
 
     # --- sequencing -------------------------------------------------------------------
 
-    def _waiting_reason(self):
-        """Why the batch may not go yet, or None: an earlier batch of its
-        journal not exported, an entry it refunds not exported, a store day
-        not closed."""
+    def _waiting_for(self):
+        """``(reason, batch)``: why the batch may not go yet, and the batch it
+        waits for when it is one (the batch just before it in its journal not
+        exported, the batch of an entry it refunds); ``(None, empty)`` when it
+        may go. Each batch waits for one other, so that an export wakes its
+        follower only (a chain, not everyone waiting)."""
         self.ensure_one()
+        none = self.browse()
         earlier = self.search(
             [
                 ("backend_id", "=", self.backend_id.id),
@@ -332,7 +348,7 @@ class FinanceExport(models.Model):
                 ("date", "=", self.date),
                 ("id", "<", self.id),
             ],
-            order="date, id",
+            order="date desc, id desc",
             limit=1,
         )
         if earlier:
@@ -343,18 +359,18 @@ class FinanceExport(models.Model):
                 date=earlier.date,
                 journal=self.journal_id.name,
                 state=dict(EXPORT_STATES)[earlier.state].lower(),
-            )
+            ), earlier
         moves = self.move_ids
         for move in moves:
             for refunded in self.env["account.move"]._finance_refunded_moves(move) - moves:
-                reason = self._not_exported_reason(refunded)
+                reason, blocker = self._not_exported(refunded)
                 if reason:
                     return self.env._(
                         "Waits for %(entry)s, which %(refund)s refunds: %(why)s.",
                         entry=refunded.display_name,
                         refund=move.display_name,
                         why=reason,
-                    )
+                    ), blocker
             for session in self.env["account.move"]._finance_pos_sessions(move):
                 if session.state != "closed":
                     return self.env._(
@@ -362,38 +378,38 @@ class FinanceExport(models.Model):
                         "that day.",
                         session=session.display_name,
                         entry=move.display_name,
-                    )
-        return None
+                    ), none
+        return None, none
 
-    def _not_exported_reason(self, move):
-        """Why the entry ``move`` is not in the accounting system yet, or None
-        when it is (or never goes there through this backend)."""
+    def _not_exported(self, move):
+        """``(reason, batch)``: why the entry ``move`` is not in the accounting
+        system yet and its batch, or ``(None, empty)`` when it is there (or
+        never goes there through this backend)."""
         backend = self.backend_id
-        if move.journal_id not in backend.finance_journal_ids or move.company_id != self.company_id:
-            return None
-        if move.state != "posted":
-            return self.env._("it is not posted")
+        none = self.browse()
+        if (
+            move.journal_id not in backend.finance_journal_ids
+            or move.company_id != self.company_id
+            or (backend.finance_export_from and move.date < backend.finance_export_from)
+        ):
+            return None, none
         link = self.env["finance.export.move"].search(
             [("backend_id", "=", backend.id), ("move_id", "=", move.id)], limit=1
         )
         if not link:
-            return self.env._("it is not in a batch yet")
+            return self.env._("it is not in a batch yet"), none
         if link.export_id.state != "exported":
             return self.env._(
                 "its batch %(batch)s is %(state)s",
                 batch=link.export_id.name,
                 state=dict(EXPORT_STATES)[link.export_id.state].lower(),
-            )
-        return None
+            ), link.export_id
+        return None, none
 
     def _release_followers(self):
-        """After this batch is exported: the waiting batches it may have held
-        back (later ones of its journal, refunds of its entries) look again."""
-        waiting = self.search(
-            [("backend_id", "in", self.backend_id.ids), ("state", "=", "waiting")],
-            order="date, id",
-        )
-        waiting._release()
+        """After this batch is exported: the batches waiting for it (the next
+        one of its journal, refunds of its entries) look again."""
+        self.search([("waiting_for_id", "in", self.ids), ("state", "=", "waiting")])._release()
 
 
 class FinanceExportLine(models.Model):

@@ -253,9 +253,9 @@ class ConnectorBackend(models.Model):
             if not batch or batch.state in ("exported", "cancelled"):
                 item.remote_result = batch.remote_id or self.env._("Nothing to send.")
                 continue
-            reason = batch._waiting_reason()
+            reason, blocker = batch._waiting_for()
             if reason:
-                batch._wait(reason)
+                batch._wait(reason, blocker)
                 item.remote_result = reason
                 continue
             body = batch.sent_body

@@ -367,6 +367,7 @@ class TestSequencing(FinanceExportCase):
         self.assertEqual(self.batch_of(earlier).hold_kind, "unmapped")
         self.assertEqual(self.batch_of(later).state, "waiting")
         self.assertIn(self.batch_of(earlier).name, self.batch_of(later).reason)
+        self.assertEqual(self.batch_of(later).waiting_for_id, self.batch_of(earlier))
         self.assertFalse(self.finance.journals())
 
         self.map_account(other, "260")
