@@ -227,7 +227,8 @@ class FinanceExport(models.Model):
         for batch in batches:
             batch.message_post(body=self.env._("Sent again by %(user)s.", user=self.env.user.name))
         batches.sudo()._release()
-        for backend in batches.backend_id:
+        # The outbox is the framework's: an accounting manager only asks.
+        for backend in batches.sudo().backend_id:
             backend._flush_pending(JOURNAL_TOPIC)
         return True
 
@@ -271,7 +272,8 @@ class FinanceExport(models.Model):
         accounting system and Odoo have open, and send it: the manager's
         release of a batch whose period stays closed. Audited in the chatter."""
         self._check_manager()
-        for batch in self:
+        # The backend and the outbox are the connector's: the manager asks.
+        for batch in self.sudo():
             if batch.state != "held" or batch.hold_kind != "locked":
                 raise UserError(
                     self.env._(
@@ -296,8 +298,8 @@ class FinanceExport(models.Model):
                     new=new_date,
                 )
             )
-            batch.sudo()._release()
-            batch.backend_id._flush_pending(JOURNAL_TOPIC)
+            batch._release()
+            backend._flush_pending(JOURNAL_TOPIC)
         return True
 
     def _first_open_date(self):

@@ -4,7 +4,7 @@ from datetime import date
 from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import tagged
-from odoo.tests.common import TransactionCase
+from odoo.tests.common import TransactionCase, new_test_user
 
 from odoo.addons.connector_base.tests.common import run_trapped_jobs, trap_jobs
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -314,6 +314,29 @@ class TestPeriodDiscipline(FinanceExportCase):
         self.assertIn(self.env.user.name, note.body)
         self.assertIn("2026-11-02", note.body)
         self.assertIn("2026-12-03", note.body)
+
+    def test_an_accounting_manager_moves_a_batch_without_connector_rights(self):
+        accountant = new_test_user(
+            self.env, login="fin_accountant", groups="account.group_account_manager"
+        )
+        move = self.invoice(DAY1, 100.0)
+        self.export()
+        batch = self.batch_of(move).with_user(accountant)
+        self.assertEqual(batch.backend_id.display_name, "Book of record")
+        with trap_jobs() as trap:
+            batch.action_move_to_open_date()
+            run_trapped_jobs(self.env, trap)
+        self.assertEqual(batch.state, "exported", batch.reason)
+        self.assertEqual(batch.date, date(2026, 12, 1))
+        note = batch.message_ids.filtered(lambda m: "Moved by" in (m.body or ""))
+        self.assertIn(accountant.name, note.body)
+
+    def test_a_user_without_rights_cannot_move_a_batch(self):
+        clerk = new_test_user(self.env, login="fin_clerk", groups="account.group_account_user")
+        move = self.invoice(DAY1, 100.0)
+        self.export()
+        with self.assertRaisesRegex(UserError, "Only a connector manager or an accounting"):
+            self.batch_of(move).with_user(clerk).action_move_to_open_date()
 
     def test_only_a_batch_held_by_a_lock_date_is_moved(self):
         self.finance.set_lock_dates(period=None)
