@@ -259,6 +259,31 @@ class TestExport(FinanceExportCase):
         self.assertIn(("260", "OUTPUT", (), -30.0), self.remote_lines(journal))
         self.assertEqual(item.state, "sent")
 
+    def test_unmapped_tax_is_named_in_the_hold(self):
+        self.backend.finance_export_mode = "entry"
+        reduced = self.tax.copy({"name": "Reduced 5%", "amount": 5.0})
+        # Its account is the standard tax's, mapped: only the tax type is missing.
+        self.assertEqual(reduced.invoice_repartition_line_ids.account_id, self.tax_account)
+        move = self.env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": self.customer.id,
+                "invoice_date": DAY1,
+                "journal_id": self.sales.id,
+                "invoice_line_ids": [
+                    Command.create(
+                        {"name": "Book", "price_unit": 20.0, "tax_ids": [Command.set(reduced.ids)]}
+                    )
+                ],
+            }
+        )
+        move.action_post()
+        self.export()
+        batch = self.batch_of(move)
+        self.assertEqual((batch.state, batch.hold_kind), ("held", "unmapped"))
+        self.assertIn("taxes Reduced 5%", batch.reason)
+        self.assertFalse(self.journal_saves())
+
 
 @tagged("post_install", "-at_install")
 class TestPeriodDiscipline(FinanceExportCase):
