@@ -141,10 +141,23 @@ class ConnectorBackend(models.Model):
                     date=batch.date,
                 )
             )
+        self._finance_hold_given_up()
         waiting = Export.search([("backend_id", "=", self.id), ("state", "=", "waiting")])
         (batches | reopened | waiting)._release()
         self._flush_pending(JOURNAL_TOPIC)
         return len(batches), len(reopened | (waiting - batches))
+
+    def _finance_hold_given_up(self):
+        """Queued batches whose send the outbound queue gave up (the remote
+        kept failing) are shown held, with the queue's reason: requeued from
+        the batch or from the outgoing changes, they go again."""
+        ready = self.env["finance.export"].search(
+            [("backend_id", "=", self.id), ("state", "=", "ready")]
+        )
+        for batch in ready:
+            item = batch.outbound_id
+            if item.state == "failed":
+                batch._hold("refused", item.error_message)
 
     def _finance_moves_to_export(self):
         """The posted entries of the exported journals in no batch yet; a

@@ -193,6 +193,33 @@ class TestExport(FinanceExportCase):
             ],
         )
         self.assertEqual(self.batch_of(next_day).state, "exported")
+        # Today is not over: its entries wait for the next run after it.
+        today = self.invoice(date.today(), 10.0)
+        self.export()
+        self.assertFalse(self.batch_of(today))
+
+    def test_a_send_given_up_shows_the_batch_held(self):
+        self.backend.finance_export_mode = "entry"
+        move = self.invoice(DAY1, 10.0)
+        self.finance.faults.add("error", endpoint="journal_save", status=503)
+        with trap_jobs():
+            self.backend._finance_export_run()
+        for _attempt in range(8):
+            try:
+                self.backend._flush_outbound(JOURNAL_TOPIC)
+            except RetryableJobError:
+                self.backend._set_circuit_closed()
+        batch = self.batch_of(move)
+        self.assertEqual(self.outbound(batch).state, "failed")
+        self.finance.faults.clear()
+        with trap_jobs():
+            self.backend._finance_export_run()
+        self.assertEqual((batch.state, batch.hold_kind), ("held", "refused"))
+        self.assertIn("Gave up", batch.reason)
+        with trap_jobs() as trap:
+            batch.action_requeue()
+            run_trapped_jobs(self.env, trap)
+        self.assertEqual(batch.state, "exported", batch.reason)
 
     def test_lost_answer_is_sent_again_without_a_second_journal(self):
         self.backend.finance_export_mode = "entry"
