@@ -4,8 +4,9 @@ from collections import defaultdict
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from odoo.addons.connector_base.components.http_client import RemoteRetryableError
+from odoo.addons.connector_base.components.http_client import RemoteError, RemoteRetryableError
 from odoo.addons.connector_base.components.topics import OutboundTopic
+from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..components.client import Refusal
 from ..components.journal import journal_body, split_by_distribution, summarise, to_amount, totals
@@ -104,7 +105,16 @@ class ConnectorBackend(models.Model):
             raise UserError(
                 self.env._("Start the backend first: a draft or paused one sends nothing.")
             )
-        made, released = self._finance_export_run()
+        try:
+            made, released = self._finance_export_run()
+        except (RetryableJobError, RemoteError) as exc:
+            raise UserError(
+                self.env._(
+                    "The accounting system did not answer (%(error)s): nothing was exported; "
+                    "try again in a moment.",
+                    error=exc,
+                )
+            ) from exc
         return self._notify(
             self.env._("Export started"),
             self.env._(

@@ -631,6 +631,11 @@ class TestExportActions(FinanceExportCase):
         with self.assertRaisesRegex(UserError, "Choose the journals exported first"):
             self.backend.action_finance_export_now()
 
+    def test_export_now_says_when_the_remote_does_not_answer(self):
+        self.finance.faults.add("error", endpoint="organisation", status=503, limit=1)
+        with self.assertRaisesRegex(UserError, "did not answer .*try again in a moment"):
+            self.backend.action_finance_export_now()
+
     def test_export_now_sends_what_is_posted(self):
         move = self.invoice(DAY1, 25.0)
         with trap_jobs() as trap:
