@@ -15,5 +15,8 @@
         "security/connector_finance_security.xml",
         "data/finance_flow_data.xml",
         "views/finance_backend_views.xml",
+        "data/finance_export_data.xml",
+        "views/finance_export_views.xml",
+        "views/account_move_views.xml",
     ],
 }
