@@ -21,6 +21,7 @@ import re
 from datetime import timedelta
 
 from odoo import Command, api, fields, models
+from odoo.exceptions import AccessError, UserError
 
 SETTLEMENT_STATES = [
     ("to_match", "To match"),
@@ -113,8 +114,18 @@ class FinanceSettlement(models.Model):
         }
 
     def action_match(self):
-        """Match and reconcile again, now (after a payment or a bank line was added)."""
-        self._match_and_reconcile()
+        """Match and reconcile again, now (after a payment was recorded or the
+        bank line imported), as the settlements job does."""
+        if not (
+            self.env.user.has_group("connector_base.group_connector_manager")
+            or self.env.user.has_group("account.group_account_manager")
+        ):
+            raise AccessError(
+                self.env._("Only connector managers and accounting managers match settlements.")
+            )
+        for backend, settlements in self.grouped("backend_id").items():
+            # The connector's own run, whoever asks: see _finance_settle.
+            backend.sudo()._finance_settle(settlements)
         return True
 
     # --- matching ---------------------------------------------------------------
@@ -125,7 +136,22 @@ class FinanceSettlement(models.Model):
         the reasons in ``state_message``)."""
         for settlement in self.filtered(lambda s: s.state != "reconciled"):
             settlement.line_ids._match()
-            settlement._settle()
+            try:
+                with self.env.cr.savepoint():
+                    settlement._settle()
+            except UserError as exc:
+                # Odoo refused the reconciliation (a lock date, a journal
+                # without suspense account): the settlement says why, the
+                # others go on.
+                settlement.write(
+                    {
+                        "state": "mismatch",
+                        "state_message": self.env._(
+                            "Odoo refused to reconcile the bank line: %(reason)s",
+                            reason=exc.args[0] if exc.args else exc,
+                        ),
+                    }
+                )
 
     def _settle(self):
         self.ensure_one()
@@ -171,6 +197,16 @@ class FinanceSettlement(models.Model):
                     difference=currency.format(bank_line.amount - self.net_amount),
                 )
             )
+        if bank_line and not reasons:
+            _liquidity, suspense, other = bank_line._seek_for_lines()
+            if len(suspense) != 1 or other:
+                reasons.append(
+                    self.env._(
+                        "The bank line %(line)s is partly reconciled already: undo its "
+                        "reconciliation, then match again.",
+                        line=bank_line.display_name,
+                    )
+                )
         if reasons:
             self.write({**values, "state": "mismatch", "state_message": "\n".join(reasons)})
         elif not bank_line:

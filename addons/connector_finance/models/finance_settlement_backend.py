@@ -174,17 +174,27 @@ class ConnectorBackend(models.Model):
         open_settlements = self.env["finance.settlement"].search(
             [("backend_id", "=", self.id), ("state", "!=", "reconciled")], order="date, id"
         )
-        open_settlements._match_and_reconcile()
+        self._finance_settle(open_settlements)
+        reconciled = open_settlements.filtered(lambda s: s.state == "reconciled")
         mismatched = open_settlements.filtered(lambda s: s.state == "mismatch")
-        known = self.env["connector.reconciliation.mismatch"].search_count(
-            [("backend_id", "=", self.id), ("kind", "=", SETTLEMENT_KIND), ("state", "=", "open")]
-        )
-        if mismatched or known:
-            self._reconcile_later(SETTLEMENT_KIND)
         return (
-            f"{batches} batches and {payouts} payouts read; {len(open_settlements)} matched, "
+            f"{batches} batches and {payouts} payouts read; {len(reconciled)} reconciled, "
             f"{len(mismatched)} with differences"
         )
+
+    def _finance_settle(self, settlements):
+        """Match and reconcile ``settlements`` as the connector does (its
+        user, whoever asks), then list what differs: a reconciliation run is
+        queued while a settlement is in mismatch or a mismatch is open."""
+        self.ensure_one()
+        backend = self.with_user(self._connector_user()).sudo()
+        settlements.with_env(backend.env)._match_and_reconcile()
+        mismatched = settlements.filtered(lambda s: s.state == "mismatch")
+        known = backend.env["connector.reconciliation.mismatch"].search_count(
+            [("backend_id", "=", self.id), ("kind", "=", SETTLEMENT_KIND), ("state", "=", "open")]
+        )
+        if (mismatched or known) and self.state in ("running", "circuit_open"):
+            backend._reconcile_later(SETTLEMENT_KIND)
 
     def _finance_next_batch(self):
         last = self.env["finance.settlement"].search(

@@ -1,8 +1,8 @@
 from decimal import Decimal
 
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import BaseCase, tagged
-from odoo.tests.common import TransactionCase
+from odoo.tests.common import TransactionCase, new_test_user
 
 from odoo.addons.connector_base.tests.common import run_trapped_jobs, trap_jobs
 
@@ -169,9 +169,23 @@ class TestSettlement(TransactionCase):
         self.assertIn("55.50", mismatch.remote_value)
         self.assertFalse(mismatch.odoo_value)
 
-        # The payment is recorded: the next run matches, reconciles and closes the mismatch.
+        # A support user reads it, and may not match it himself.
+        support = new_test_user(
+            self.env, login="finance_support", groups="connector_base.group_connector_user"
+        )
+        self.assertEqual(settlement.with_user(support).state, "mismatch")
+        with self.assertRaises(AccessError):
+            settlement.with_user(support).action_match()
+
+        # The payment is recorded; the accountant matches again: reconciled,
+        # and the reconciliation run it queues closes the mismatch.
         self.pay("POS/0021", 55.50)
-        self.read_settlements()
+        accountant = new_test_user(
+            self.env, login="finance_accountant", groups="account.group_account_manager"
+        )
+        with trap_jobs() as trap:
+            settlement.with_user(accountant).action_match()
+            run_trapped_jobs(self.env, trap)
         self.assertEqual(settlement.state, "reconciled", settlement.state_message)
         self.assertTrue(st_line.is_reconciled)
         self.assertEqual(mismatch.state, "resolved")
@@ -231,6 +245,22 @@ class TestSettlement(TransactionCase):
         self.finance.acquirer.capture("POS/0062", "12.00")  # batch 3 still open
         self.read_settlements()
         self.assertEqual(sorted(self.settlements().mapped("batch_number")), [1, 2])
+
+    def test_other_company_sees_no_settlement(self):
+        self.finance.acquirer.capture("POS/0100", "10.00")
+        self.finance.acquirer.close_batch()
+        self.read_settlements()
+        other = self.env["res.company"].create({"name": "Other retailer"})
+        outsider = new_test_user(
+            self.env,
+            login="finance_outsider",
+            groups="account.group_account_manager",
+            company_id=other.id,
+            company_ids=[(6, 0, other.ids)],
+        )
+        Settlement = self.env["finance.settlement"].with_user(outsider)
+        self.assertFalse(Settlement.search([]))
+        self.assertFalse(self.env["finance.settlement.line"].with_user(outsider).search([]))
 
     def test_wrong_report_key_says_so(self):
         self.backend.finance_report_api_key = "not-the-key"
