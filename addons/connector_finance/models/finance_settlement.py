@@ -311,9 +311,14 @@ class FinanceSettlement(models.Model):
         move.with_context(skip_readonly_check=True).write({"line_ids": commands})
         move.action_post()
         created = (move.line_ids - before - other).sorted("id")
+        by_target = {}
         for line, (_values, target) in zip(created, counterparts, strict=True):
             if target:
-                (line + target).reconcile()
+                by_target[target] = by_target.get(target, target) | line
+        # One reconcile per payment line: a POS session's combined card
+        # payment takes the day's charges and refunds of this payout at once.
+        for lines in by_target.values():
+            lines.reconcile()
 
 
 class FinanceSettlementLine(models.Model):
@@ -536,26 +541,19 @@ class FinanceSettlementLine(models.Model):
                     ours=currency.format(amount),
                 ),
             )
-        account = found.payment_method_id.outstanding_account_id
-        lines = found.account_move_id.line_ids.filtered(
-            lambda ln: (
-                ln.account_id.reconcile
-                and not ln.reconciled
-                and (not account or ln.account_id == account)
-                and not currency.compare_amounts(abs(ln.balance), amount)
-            )
-        )
-        if not lines:
+        line = _pos_payment_line(found, amount, currency)
+        if not line:
             return (
                 found,
                 None,
                 self.env._(
-                    "the POS payment %(payment)s has no entry of its own yet: close its session "
-                    "(with the card method's transactions split)",
+                    "the POS payment %(payment)s is not in the accounts yet: close its "
+                    "session %(session)s",
                     payment=found.display_name,
+                    session=found.session_id.name,
                 ),
             )
-        return found, lines[:1], None
+        return found, line, None
 
     def _counterparts(self):
         """``[(line values, payment's line to reconcile with or None)]`` of
@@ -581,3 +579,32 @@ class FinanceSettlementLine(models.Model):
                 )
             )
         return result
+
+
+def _pos_payment_line(pos_payment, amount, currency):
+    """The journal item a POS card payment is in: its own entry's when its
+    method splits the transactions, else the session's combined payment of
+    its method (one line for the day's card payments, reconciled in full once
+    every one is settled)."""
+    method = pos_payment.payment_method_id
+    account = method.outstanding_account_id
+    own = _open_line(pos_payment.account_move_id.line_ids, account, amount, currency)
+    if own or pos_payment.account_move_id:
+        return own
+    combined = pos_payment.session_id.bank_payment_ids.filtered(
+        lambda p: p.pos_payment_method_id == method and p.state != "canceled"
+    )
+    return _open_line(combined.move_id.line_ids, account, amount, currency)
+
+
+def _open_line(lines, account, amount, currency):
+    """The line of ``lines`` on ``account`` (any reconcilable one when
+    empty) with ``amount`` (or more) left to reconcile."""
+    return lines.filtered(
+        lambda ln: (
+            ln.account_id.reconcile
+            and not ln.reconciled
+            and (not account or ln.account_id == account)
+            and currency.compare_amounts(abs(ln.amount_residual), amount) >= 0
+        )
+    )[:1]

@@ -1,4 +1,5 @@
 from . import (
+    test_finance_pos,
     test_finance_shopify,
     test_module_descriptions,
     test_product_family,
