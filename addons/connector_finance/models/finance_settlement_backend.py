@@ -101,6 +101,42 @@ class ConnectorBackend(models.Model):
             ),
         }
 
+    # --- health ----------------------------------------------------------------------
+
+    def _connector_health_checks(self):
+        checks = super()._connector_health_checks()
+        for backend in self.filtered(lambda b: b.backend_type == "finance" and b.id in checks):
+            waiting = self.env["finance.settlement"].search_count(
+                [("backend_id", "=", backend.id), ("state", "=", "mismatch")]
+            )
+            missing = [
+                label
+                for label, value in (
+                    (self.env._("payouts bank journal"), backend.finance_bank_journal_id),
+                    (self.env._("card fee account"), backend.finance_fee_account_id),
+                )
+                if not value
+            ]
+            if missing and (backend.finance_report_url or waiting):
+                checks[backend.id].append(
+                    (
+                        "finance_settlement_setup",
+                        self.env._(
+                            "%(backend)s reads settlements but has no %(missing)s: complete its "
+                            "Settlements tab, or no payout is reconciled.",
+                            backend=backend.display_name,
+                            missing=self.env._(" nor ").join(missing),
+                        ),
+                    )
+                )
+        return checks
+
+    def _health_check_labels(self):
+        return {
+            **super()._health_check_labels(),
+            "finance_settlement_setup": self.env._("Settlements not set up"),
+        }
+
     # --- settings ------------------------------------------------------------------
 
     def _finance_fee_account(self, source):

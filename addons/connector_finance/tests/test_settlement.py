@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from odoo import Command
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import BaseCase, tagged
 from odoo.tests.common import TransactionCase, new_test_user
@@ -222,6 +223,34 @@ class TestSettlement(TransactionCase):
         self.assertTrue(st_line.is_reconciled)
         self.assert_fully_reconciled(payment)
 
+    def test_bank_line_partly_reconciled_by_hand_is_left_to_finance_staff(self):
+        payment = self.pay("POS/0045", 70.00)
+        self.finance.acquirer.capture("POS/0045", "70.00")
+        batch = self.finance.acquirer.close_batch()
+        st_line = self.payout_line(batch)
+        # Someone booked part of it already, by hand.
+        _liquidity, suspense, _other = st_line._seek_for_lines()
+        move = st_line.move_id
+        move.button_draft()
+        move.with_context(skip_readonly_check=True).write(
+            {
+                "line_ids": [
+                    Command.update(suspense.id, {"balance": suspense.balance + 5.0}),
+                    Command.create(
+                        {"name": "Bank charges", "account_id": self.fee_account.id, "balance": -5.0}
+                    ),
+                ]
+            }
+        )
+        move.action_post()
+
+        self.read_settlements()
+
+        settlement = self.settlements()
+        self.assertEqual(settlement.state, "mismatch")
+        self.assertIn("partly reconciled already", settlement.state_message)
+        self.assertFalse(payment._seek_for_lines()[0].reconciled)
+
     def test_payout_waits_for_its_bank_line(self):
         self.pay("POS/0050", 12.00)
         self.finance.acquirer.capture("POS/0050", "12.00")
@@ -261,6 +290,17 @@ class TestSettlement(TransactionCase):
         Settlement = self.env["finance.settlement"].with_user(outsider)
         self.assertFalse(Settlement.search([]))
         self.assertFalse(self.env["finance.settlement.line"].with_user(outsider).search([]))
+
+    def test_health_says_when_settlements_are_not_set_up(self):
+        self.backend.finance_bank_journal_id = False
+        checks = dict(self.backend._connector_health_checks()[self.backend.id])
+        self.assertIn(
+            "has no payouts bank journal: complete its Settlements",
+            checks["finance_settlement_setup"],
+        )
+        self.backend.finance_bank_journal_id = self.payout_journal
+        checks = dict(self.backend._connector_health_checks()[self.backend.id])
+        self.assertNotIn("finance_settlement_setup", checks)
 
     def test_wrong_report_key_says_so(self):
         self.backend.finance_report_api_key = "not-the-key"
