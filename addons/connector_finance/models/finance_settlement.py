@@ -363,6 +363,13 @@ class FinanceSettlementLine(models.Model):
     sale_order_name = fields.Char(
         string="Sale order", readonly=True, help="The Odoo order the payment is of, when known."
     )
+    source_model = fields.Char(readonly=True)
+    source_res_id = fields.Many2oneReference(
+        string="Provider record",
+        model_field="source_model",
+        readonly=True,
+        help="The record the line was read from (a Shopify balance transaction).",
+    )
     state = fields.Selection(LINE_STATES, default="to_match", required=True, readonly=True)
     reason = fields.Char(readonly=True)
     payment_id = fields.Many2one(
@@ -474,17 +481,18 @@ class FinanceSettlementLine(models.Model):
         not reconciled yet; else None and why (a payment of another amount,
         one reconciled already)."""
         references = self._references()
+        domain = [
+            ("company_id", "=", self.company_id.id),
+            ("payment_type", "=", "inbound" if inbound else "outbound"),
+            ("state", "not in", ("draft", "canceled", "rejected")),
+        ]
         payments = self.env["account.payment"].search(
-            [
-                ("company_id", "=", self.company_id.id),
-                ("payment_type", "=", "inbound" if inbound else "outbound"),
-                ("state", "not in", ("draft", "canceled", "rejected")),
-                "|",
-                ("memo", "in", references),
-                ("payment_reference", "in", references),
-            ],
+            [*domain, "|", ("memo", "in", references), ("payment_reference", "in", references)],
             order="date, id",
         )
+        linked = self._linked_payments(inbound)
+        if linked:
+            payments = linked.filtered_domain(domain).sorted(lambda p: (p.date, p.id)) | payments
         taken = (
             self.search([("payment_id", "in", payments.ids), ("id", "!=", self.id)]).payment_id
             if payments
@@ -511,6 +519,25 @@ class FinanceSettlementLine(models.Model):
                 continue
             return payment, None
         return None, reason
+
+    def _linked_payments(self, inbound):
+        """The payments the provider's own record leads to, read through the
+        registry (connector_finance depends on no sales channel): a Shopify
+        balance transaction's order pays with the order binding's payment,
+        and refunds with its refund bindings' payments."""
+        Payment = self.env["account.payment"]
+        if not self.source_model or self.source_model not in self.env:
+            return Payment
+        record = self.env[self.source_model].browse(self.source_res_id).exists()
+        binding = record["order_binding_id"] if "order_binding_id" in record._fields else None
+        if not binding:
+            return Payment
+        if inbound:
+            return binding["payment_id"] if "payment_id" in binding._fields else Payment
+        if "shopify.refund.binding" not in self.env:
+            return Payment
+        refunds = self.env["shopify.refund.binding"].search([("order_binding_id", "=", binding.id)])
+        return refunds.payment_ids
 
     def _find_pos_payment(self, amount, inbound):
         """A POS card payment whose transaction id is the reference (when the

@@ -384,6 +384,8 @@ class ConnectorBackend(models.Model):
                     "kind": kind,
                     "reference": transaction.shopify_order_name or False,
                     "psp_reference": transaction.external_id,
+                    "source_model": transaction._name,
+                    "source_res_id": transaction.id,
                     "sale_order_name": transaction.sale_order_id.name or False,
                     "payment_method": transaction.shopify_type,
                     "booked_at": fields.Datetime.to_string(transaction.processed_at),

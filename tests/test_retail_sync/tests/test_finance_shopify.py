@@ -12,12 +12,16 @@ posted inbound payment per paid order, its memo the order name).
 
 from datetime import timedelta
 
-from odoo import fields
+from odoo import Command, fields
 from odoo.tests import TransactionCase, tagged
 
 from odoo.addons.connector_base.tests.common import run_trapped_jobs, trap_jobs
 from odoo.addons.connector_finance.tests.common import bank_line, customer_payment, odoo_account
-from odoo.addons.connector_shopify.tests.common import ensure_chart_of_accounts, make_backend
+from odoo.addons.connector_shopify.tests.common import (
+    connect_store,
+    ensure_chart_of_accounts,
+    make_backend,
+)
 
 
 @tagged("post_install", "-at_install")
@@ -158,3 +162,93 @@ class TestShopifyPayoutSettled(TransactionCase):
     def test_payout_not_paid_yet_waits(self):
         self.payout([("charge", "#3001", 10.00, 0.39)], status="in_transit")
         self.assertFalse(self.settle())
+
+
+@tagged("post_install", "-at_install")
+class TestShopifyPayoutFromTheStore(TransactionCase):
+    """The whole way: orders and a refund imported from the Shopify simulator
+    (their payments recorded by the Shopify connector), the payout imported
+    by it, then settled and reconciled by the finance connector."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.registry_enter_test_mode_cls()
+        env = cls.env
+        ensure_chart_of_accounts(env)
+        env.company.currency_id = env.ref("base.EUR")
+        connect_store(cls, sku_count=2, on_hand=20, seed=44, products=8)
+        for flow in ("stock_out", "fulfillment_out"):
+            cls.backend._policy(flow).enabled = False
+        Journal = env["account.journal"]
+        cls.card_journal = Journal.create(
+            {"name": "Shopify Payments", "type": "bank", "code": "SHPAY"}
+        )
+        cls.backend.shopify_payment_method_ids = [
+            Command.create({"gateway": "shopify_payments", "journal_id": cls.card_journal.id})
+        ]
+        cls.payout_journal = Journal.create(
+            {"name": "Payouts bank", "type": "bank", "code": "SHPB"}
+        )
+        cls.fee_account = odoo_account(env, "404", "Shopify Payments fees")
+        cls.finance = env["connector.backend"].create(
+            {
+                "name": "Book of record",
+                "backend_type": "finance",
+                "finance_tenant_id": "tenant",
+                "finance_bank_journal_id": cls.payout_journal.id,
+                "finance_shopify_fee_account_id": cls.fee_account.id,
+                "state": "running",
+            }
+        )
+
+    def receive(self, topic, payload):
+        return self.env["connector.event"]._receive(
+            self.backend,
+            topic,
+            payload,
+            f"wh-{topic}-{payload['id']}-{payload.get('updated_at', payload['created_at'])}",
+        )
+
+    def test_orders_refund_and_payout_imported_then_settled(self):
+        with trap_jobs() as trap:
+            first = self.shop.create_order([(self.skus[0], 2)], currency="EUR")
+            second = self.shop.create_order([(self.skus[1], 1)], currency="EUR")
+            for payload in (first, second):
+                self.receive("orders/create", payload)
+            run_trapped_jobs(self.env, trap)
+            refund = self.shop.refund_order(first["id"], {self.skus[0]: 1})
+            self.receive("refunds/create", refund)
+            self.receive("orders/updated", self.shop.order(first["id"]))
+            run_trapped_jobs(self.env, trap)
+        self.shop.create_payout(status="PAID")
+        with trap_jobs() as trap:
+            self.backend.action_shopify_import_payouts()
+            run_trapped_jobs(self.env, trap)
+        payout = self.env["shopify.payout"].search([("backend_id", "=", self.backend.id)])
+        self.assertEqual(len(payout), 1)
+        self.assertEqual(set(payout.transaction_ids.mapped("category")), {"charge", "refund"})
+        st_line = bank_line(
+            self.env,
+            self.payout_journal,
+            payout.net_amount,
+            f"SHOPIFY PAYOUT {payout.shopify_payout_id}",
+        )
+
+        with trap_jobs() as trap:
+            self.finance.action_finance_read_settlements()
+            run_trapped_jobs(self.env, trap)
+
+        settlement = self.env["finance.settlement"].search([("backend_id", "=", self.finance.id)])
+        self.assertEqual(settlement.state, "reconciled", settlement.state_message)
+        self.assertEqual(payout.finance_state, "exported")
+        self.assertTrue(st_line.is_reconciled)
+        orders = self.env["shopify.order.binding"].search([("backend_id", "=", self.backend.id)])
+        refunds = self.env["shopify.refund.binding"].search([("backend_id", "=", self.backend.id)])
+        payments = orders.payment_id | refunds.payment_ids
+        self.assertEqual(len(payments), 3)
+        self.assertEqual(settlement.line_ids.payment_id, payments)
+        for payment in payments:
+            self.assertTrue(payment._seek_for_lines()[0].full_reconcile_id, payment.display_name)
+        fees = st_line.move_id.line_ids.filtered(lambda ln: ln.account_id == self.fee_account)
+        self.assertAlmostEqual(fees.balance, sum(payout.transaction_ids.mapped("fee")), places=2)
