@@ -275,6 +275,31 @@ class TestSettlement(TransactionCase):
         self.read_settlements()
         self.assertEqual(sorted(self.settlements().mapped("batch_number")), [1, 2])
 
+    def test_report_key_for_managers_and_screens_for_finance_staff(self):
+        support = new_test_user(
+            self.env, login="finance_support_ui", groups="connector_base.group_connector_user"
+        )
+        with self.assertRaises(AccessError):
+            self.backend.with_user(support).finance_report_api_key  # noqa: B018
+        backend_views = (
+            self.env["connector.backend"].with_user(support).get_views([(False, "form")])
+        )
+        fields = backend_views["models"]["connector.backend"]["fields"]
+        self.assertIn("finance_merchant_account", fields)
+        self.assertNotIn("finance_report_api_key", fields)
+        accountant = new_test_user(
+            self.env, login="finance_accountant_ui", groups="account.group_account_manager"
+        )
+        views = (
+            self.env["finance.settlement"]
+            .with_user(accountant)
+            .get_views([(False, "list"), (False, "form"), (False, "search")])
+        )
+        self.assertIn("action_match", views["views"]["form"]["arch"])
+        self.assertIn("line_ids", views["models"]["finance.settlement"]["fields"])
+        menu = self.env.ref("connector_finance.menu_finance_settlements_accounting")
+        self.assertIn(menu.id, self.env["ir.ui.menu"].with_user(accountant)._visible_menu_ids())
+
     def test_other_company_sees_no_settlement(self):
         self.finance.acquirer.capture("POS/0100", "10.00")
         self.finance.acquirer.close_batch()
