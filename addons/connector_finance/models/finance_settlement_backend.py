@@ -424,6 +424,7 @@ class ConnectorBackend(models.Model):
         differences = []
         for settlement in settlements.filtered(lambda s: s.state == "mismatch"):
             currency = settlement.currency_id
+            found = len(differences)
             for line in settlement.line_ids.filtered(lambda ln: ln.state == "unmatched"):
                 differences.append(
                     Difference(
@@ -456,6 +457,18 @@ class ConnectorBackend(models.Model):
                             line=settlement.bank_line_id.display_name,
                         ),
                         odoo_value=currency.format(settlement.bank_amount),
+                        remote_value=currency.format(settlement.net_amount),
+                        fix_data={"settlement_id": settlement.id},
+                    )
+                )
+            if len(differences) == found:
+                # Nothing of the above, yet not reconciled (a bank line booked
+                # by hand, Odoo's refusal): listed with the settlement's reason.
+                differences.append(
+                    Difference(
+                        key=f"{settlement.name}: reconciliation",
+                        what=(settlement.state_message or "")[:250],
+                        odoo_value=None,
                         remote_value=currency.format(settlement.net_amount),
                         fix_data={"settlement_id": settlement.id},
                     )

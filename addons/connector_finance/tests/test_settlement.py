@@ -250,6 +250,9 @@ class TestSettlement(TransactionCase):
         self.assertEqual(settlement.state, "mismatch")
         self.assertIn("partly reconciled already", settlement.state_message)
         self.assertFalse(payment._seek_for_lines()[0].reconciled)
+        mismatch = self.open_mismatches()
+        self.assertEqual(mismatch.business_key, f"{settlement.name}: reconciliation")
+        self.assertIn("partly reconciled already", mismatch.what)
 
     def test_payout_waits_for_its_bank_line(self):
         self.pay("POS/0050", 12.00)
