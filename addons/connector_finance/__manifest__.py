@@ -14,6 +14,8 @@
         "security/ir.model.access.csv",
         "security/connector_finance_security.xml",
         "data/finance_flow_data.xml",
+        "data/finance_settlement_data.xml",
+        "views/finance_settlement_views.xml",
         "views/finance_backend_views.xml",
         "data/finance_export_data.xml",
         "views/finance_export_views.xml",

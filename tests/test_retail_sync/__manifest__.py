@@ -9,5 +9,11 @@
     "website": "https://github.com/retail-sync/retail-sync",
     "license": "LGPL-3",
     # Every product addon: the test command installs this module with all of them.
-    "depends": ["connector_base", "connector_shopify", "connector_pos", "connector_3pl"],
+    "depends": [
+        "connector_base",
+        "connector_shopify",
+        "connector_pos",
+        "connector_3pl",
+        "connector_finance",
+    ],
 }

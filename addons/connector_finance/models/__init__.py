@@ -5,4 +5,6 @@ from . import (
     finance_export,
     finance_export_backend,
     finance_mapping,
+    finance_settlement,
+    finance_settlement_backend,
 )

@@ -1,1 +1,1 @@
-from . import test_backend, test_export, test_journal
+from . import test_backend, test_export, test_journal, test_settlement

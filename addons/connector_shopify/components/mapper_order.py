@@ -151,6 +151,8 @@ ORDER_SCHEMA = {
     "phone": {"type": "string", "nullable": True},
     "note": {"type": "string", "nullable": True},
     "financial_status": {"type": "string", "nullable": True},
+    # The gateways the order was paid through, in the order they were used.
+    "payment_gateway_names": {"type": "list", "nullable": True, "schema": {"type": "string"}},
     # null, partial, fulfilled or restocked: told for the whole order; what
     # each line shipped is read from ``fulfillments``.
     "fulfillment_status": {"type": "string", "nullable": True},
@@ -158,6 +160,7 @@ ORDER_SCHEMA = {
     "cancelled_at": {"type": "string", "nullable": True},
     "created_at": TIME,
     "processed_at": TIME,
+    "updated_at": TIME,
     "total_price": MONEY,
     "total_tax": MONEY,
     "customer": CUSTOMER,
@@ -395,6 +398,24 @@ def fulfilled_quantities(order):
     return {line_id: units for line_id, units in fulfilled.items() if units}
 
 
+# Financial statuses of an order whose money was captured: paid, then
+# perhaps refunded (refunds bring their own payments back). Pending,
+# authorized, partially paid and voided orders have not paid the order.
+CAPTURED_STATUSES = ("paid", "partially_refunded", "refunded")
+
+
+def payment_values(values):
+    """What the customer paid for the order, once Shopify captured it: the
+    order's total in the shop currency, through the first gateway the order
+    names (an order paid through several, a gift card and a card, is one
+    payment of its total). None while the money is not captured, or when
+    there is none to capture."""
+    if values["financial_status"] not in CAPTURED_STATUSES or values["total"] <= 0:
+        return None
+    # Shopify names an order marked as paid by hand, with no gateway, "manual".
+    return {"amount": values["total"], "gateway": (values["gateways"] or ["manual"])[0]}
+
+
 def order_values(order):
     """The whole order, as the handler applies it."""
     return {
@@ -404,10 +425,14 @@ def order_values(order):
         "taxes_included": order["taxes_included"],
         "note": order.get("note") or False,
         "financial_status": order.get("financial_status") or False,
+        "gateways": [name for name in order.get("payment_gateway_names") or [] if name],
         "cancelled": bool(order.get("cancelled_at")),
         # When the order was placed (processed_at: an imported or POS order's
         # own date), as naive UTC.
         "date": shopify_time(order.get("processed_at") or order.get("created_at")),
+        # When Shopify last changed the order (a payment captured after the
+        # order was placed is dated then).
+        "updated": shopify_time(order.get("updated_at")),
         "total": float(money(order.get("total_price"))),
         # None when the payload does not tell (an old or partial payload).
         "total_tax": float(money(order["total_tax"])) if order.get("total_tax") else None,
@@ -515,6 +540,7 @@ ORDER_NODE_SCHEMA = {
         "displayFinancialStatus",
         "displayFulfillmentStatus",
     ),
+    "paymentGatewayNames": {"type": "list", "nullable": True, "schema": {"type": "string"}},
     "currencyCode": {"type": "string", "required": True, "regex": "[A-Z]{3}"},
     "taxesIncluded": {"type": "boolean", "required": True},
     "totalPriceSet": MONEY_BAG,
@@ -631,6 +657,7 @@ def order_from_graphql(node):
         "currency": node["currencyCode"],
         "taxes_included": node["taxesIncluded"],
         "financial_status": (node.get("displayFinancialStatus") or "").lower() or None,
+        "payment_gateway_names": node.get("paymentGatewayNames") or [],
         "fulfillment_status": DISPLAY_FULFILLMENT.get(node.get("displayFulfillmentStatus")),
         "fulfillments": [
             {
@@ -718,7 +745,7 @@ query Orders($after: String, $query: String) {{
     edges {{ node {{
       id name email phone note createdAt processedAt updatedAt cancelledAt currencyCode
       taxesIncluded
-      displayFinancialStatus displayFulfillmentStatus
+      displayFinancialStatus displayFulfillmentStatus paymentGatewayNames
       totalPriceSet {SHOP_MONEY}
       totalTaxSet {SHOP_MONEY}
       customer {{ id firstName lastName email phone }}

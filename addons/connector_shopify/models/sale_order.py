@@ -11,12 +11,16 @@ class SaleOrder(models.Model):
     shopify_financial_status = fields.Char(
         string="Shopify payment", compute="_compute_shopify_info"
     )
+    shopify_payment_id = fields.Many2one(
+        "account.payment", string="Paid in Shopify", compute="_compute_shopify_info"
+    )
 
     def _compute_shopify_info(self):
         for order in self:
             binding = order.shopify_binding_ids[:1]
             order.shopify_order_name = binding.shopify_name
             order.shopify_financial_status = binding.financial_status
+            order.shopify_payment_id = binding.payment_id
 
     def _search_shopify_name(self, operator, value):
         return [("shopify_binding_ids.shopify_name", operator, value)]

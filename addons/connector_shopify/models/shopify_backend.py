@@ -130,6 +130,13 @@ class ConnectorBackend(models.Model):
     shopify_order_count = fields.Integer(compute="_compute_shopify_counts")
     shopify_product_count = fields.Integer(compute="_compute_shopify_counts")
     shopify_customer_count = fields.Integer(compute="_compute_shopify_counts")
+    shopify_register_payments = fields.Boolean(
+        string="Register payments of paid orders",
+        default=True,
+        help="An order Shopify captured the money of gets its customer payment in the "
+        "journal of its gateway, with the Shopify order number as memo, so that payouts "
+        "are matched to it. Untick it when the store's payments are booked another way.",
+    )
     shopify_payment_method_ids = fields.One2many(
         "shopify.payment.method",
         "backend_id",

@@ -16,12 +16,27 @@ class ShopifyOrderBinding(models.Model):
     )
     financial_status = fields.Char(string="Payment status")
     shopify_total = fields.Float(string="Total in Shopify")
+    payment_id = fields.Many2one(
+        "account.payment",
+        string="Customer payment",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        # A payment a Shopify order was paid with stays: a cancelled one is
+        # never made again.
+        ondelete="restrict",
+        help="The money Shopify captured for the order, registered once when it was paid. "
+        "Refunds have their own payments.",
+    )
 
     _external_uniq = models.Constraint(
         "UNIQUE (backend_id, external_id)", "This Shopify order is already imported."
     )
     _odoo_uniq = models.Constraint(
         "UNIQUE (backend_id, odoo_id)", "This sale order is already bound to this store."
+    )
+    _payment_uniq = models.Constraint(
+        "UNIQUE (payment_id)", "This payment already pays another Shopify order."
     )
 
     def _cancel_in_odoo(self, reason=None):

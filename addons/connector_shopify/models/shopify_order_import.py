@@ -12,6 +12,9 @@ from .shopify_tax_mapping import tax_label
 class ShopifyOrderImporter(models.AbstractModel):
     """Turns one Shopify order into one confirmed sale order, or updates it.
 
+    An order Shopify captured the money of gets its posted customer payment,
+    once (see :meth:`_register_payment`).
+
     Idempotent: an order already bound is updated, never created twice, so a
     duplicate delivery, a backfill or a replay changes nothing more.
     """
@@ -28,6 +31,9 @@ class ShopifyOrderImporter(models.AbstractModel):
             self._update(binding, values, payload)
             return binding.odoo_id
         lines = self._order_lines(backend, values)
+        # Checked before anything is made: a paid order Odoo cannot book the
+        # payment of is not imported half-way.
+        journal = self._payment_journal(backend, values)
         customer = self._customer(backend, values["customer"])
         order = self.env["sale.order"].create(
             {
@@ -56,7 +62,7 @@ class ShopifyOrderImporter(models.AbstractModel):
         order.with_context(
             shopify_keep_date_order=True, **{NO_SHIPPING_CONTEXT: delivering}
         ).action_confirm()
-        Binding.create(
+        binding = Binding.create(
             {
                 "backend_id": backend.id,
                 "external_id": values["external_id"],
@@ -68,6 +74,8 @@ class ShopifyOrderImporter(models.AbstractModel):
                 "sync_date": fields.Datetime.now(),
             }
         )
+        # Paid when placed: the money was captured as Shopify processed the order.
+        self._register_payment(binding, values, journal, values["date"])
         if values["cancelled"]:
             Binding._find(backend, values["external_id"])._cancel_in_odoo()
         elif delivering:
@@ -79,6 +87,7 @@ class ShopifyOrderImporter(models.AbstractModel):
         digest = payload_hash(payload)
         if binding._is_unchanged(digest):
             return
+        journal = self._payment_journal(binding.backend_id, values, binding)
         order = binding.odoo_id
         binding.write(
             {"financial_status": values["financial_status"], "shopify_total": values["total"]}
@@ -97,7 +106,70 @@ class ShopifyOrderImporter(models.AbstractModel):
             binding._cancel_in_odoo()
         elif values["fulfilled"]:
             self._deliver_fulfilled(order, values["fulfilled"])
+        # Paid since it was imported: dated when Shopify recorded it.
+        self._register_payment(binding, values, journal, values["updated"])
         binding._mark_synced(payload_hash=digest)
+
+    # --- the customer's payment ----------------------------------------------------
+
+    def _payment_journal(self, backend, values, binding=None):
+        """The journal the order's payment is to be registered in; empty when
+        no payment is to be registered (not paid, already registered, or the
+        backend does not register payments).
+
+        Raises the backend's UserError when the order's gateway has no journal.
+        """
+        payment = mapper_order.payment_values(values)
+        if not payment or not backend.shopify_register_payments:
+            return self.env["account.journal"]
+        if binding and binding.payment_id:
+            return self.env["account.journal"]
+        return backend._shopify_payment_journal(payment["gateway"])
+
+    def _register_payment(self, binding, values, journal, paid_at):
+        """The posted inbound payment of what the customer paid for the order,
+        in ``journal`` (empty: none to register), dated ``paid_at`` (else the
+        order date), its memo the Shopify order number that payouts name.
+
+        Exactly once: the binding keeps it, and a binding that has one is
+        never given another (the order's events run one at a time, and two
+        transactions writing the same binding cannot both commit).
+        """
+        if not journal or binding.payment_id:
+            return
+        payment_values = mapper_order.payment_values(values)
+        order = binding.odoo_id
+        moment = paid_at or values["date"] or order.date_order
+        payment = (
+            self.env["account.payment"]
+            .with_company(order.company_id)
+            .create(
+                {
+                    "payment_type": "inbound",
+                    "partner_type": "customer",
+                    "partner_id": order.partner_invoice_id.id,
+                    "amount": payment_values["amount"],
+                    "currency_id": order.currency_id.id,
+                    "journal_id": journal.id,
+                    "date": fields.Date.context_today(order, timestamp=moment),
+                    "memo": values["name"],
+                    "payment_reference": values["name"],
+                }
+            )
+        )
+        payment.action_post()
+        binding.payment_id = payment
+        order.message_post(
+            body=self.env._(
+                "Paid in Shopify through %(gateway)s: payment %(payment)s of %(amount)s "
+                "%(currency)s registered in %(journal)s.",
+                gateway=payment_values["gateway"],
+                payment=payment.name,
+                amount=f"{payment.amount:.{order.currency_id.decimal_places}f}",
+                currency=order.currency_id.name,
+                journal=journal.name,
+            )
+        )
 
     # --- what Shopify fulfilled ----------------------------------------------------
 

@@ -91,10 +91,13 @@ def make_backend(env, **values):
 
     Set up as the configuration guide says: the company rounds tax per line
     as Shopify does, and has the price-included sale taxes the store charges,
-    which the backend's tax mapping is filled from on creation.
+    which the backend's tax mapping is filled from on creation, and a chart
+    of accounts with a bank journal, which paid orders register their
+    payment in.
     """
     if not env.company.country_id:
         env.company.country_id = env.ref("base.uk")
+    ensure_chart_of_accounts(env)
     env.company.tax_calculation_rounding_method = "round_per_line"
     for rate in STORE_TAX_RATES:
         make_tax(env, rate)

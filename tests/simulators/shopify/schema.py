@@ -1265,6 +1265,9 @@ TYPES = [
             "discountCodes",
         ),
         fullyPaid=scalar(lambda p, a, i: p["displayFinancialStatus"] == "PAID"),
+        paymentGatewayNames=scalar(
+            lambda p, a, i: sorted({t["gateway"] for t in p["_transactions"]})
+        ),
         customer=obj("Customer", ref("customers", "_customer")),
         billingAddress=obj("MailingAddress"),
         shippingAddress=obj("MailingAddress"),

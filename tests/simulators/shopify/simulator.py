@@ -375,6 +375,11 @@ class ShopifySimulator(Simulator):
             record, _refund = self.store.cancel_order(order, reason, restock, refund)
             return order_payload(self.store, record)
 
+    def mark_order_paid(self, order):
+        """The money of a pending order arrived, marked as paid in Shopify; orders/updated."""
+        with self.lock:
+            return order_payload(self.store, self.store.mark_order_paid(order))
+
     def refund_order(self, order, lines=None, *, restock=True, shipping=False, note=None):
         """Refund ``lines`` ({SKU or line item GID: quantity}, None: all); refunds/create."""
         with self.lock:

@@ -801,6 +801,20 @@ class ShopifyStore:
             self.emit_levels(changes)
         return order, refund_record
 
+    def mark_order_paid(self, order_id, emit=True):
+        """The merchant received the money of a pending order (a bank deposit,
+        cash on delivery) and marks it as paid: its pending sale succeeds."""
+        order = self.find("orders", order_id, "Order")
+        if order["displayFinancialStatus"] != "PENDING" or order["cancelledAt"]:
+            raise StoreError("Order has no pending payment to mark as paid", field=["id"])
+        for transaction in order["_transactions"]:
+            if transaction["kind"] == "SALE" and transaction["status"] == "PENDING":
+                transaction["status"] = "SUCCESS"
+                transaction["processedAt"] = self.now()
+        order["displayFinancialStatus"] = "PAID"
+        self.touch_order(order, emit=emit)
+        return order
+
     def _release_unfulfilled(self, order, changes, lines=None):
         """Put back into available what was committed and not shipped."""
         for line in order["_line_items"]:

@@ -1,4 +1,6 @@
 from . import (
+    test_finance_pos,
+    test_finance_shopify,
     test_module_descriptions,
     test_product_family,
     test_shopify_3pl,
