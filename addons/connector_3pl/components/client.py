@@ -13,7 +13,10 @@ waits what the 3PL asked.
 import re
 from urllib.parse import quote
 
-from odoo.addons.connector_base.components.http_client import RemoteRetryableError
+from odoo.addons.connector_base.components.http_client import (
+    RemoteRetryableError,
+    answer_json,
+)
 
 from .release import problem_reason
 
@@ -57,21 +60,11 @@ class TplClient:
                 problem_reason(answer) or f"HTTP {response.status_code}: {response.text[:300]}",
                 answer,
             )
-        return self._json(response, f"POST {path}")
-
-    @staticmethod
-    def _json(response, what):
-        try:
-            return response.json()
-        except ValueError as exc:
-            # Cut on the way: the 3PL may have applied it; the resend finds it.
-            raise RemoteRetryableError(
-                f"{what}: the answer could not be read ({exc}); sent again."
-            ) from exc
+        return answer_json(response, f"POST {path}")
 
     def channels(self):
         """The API channels the token may use."""
-        return self._json(self._request("GET", "channel"), "GET channel").get("items") or []
+        return answer_json(self._request("GET", "channel"), "GET channel").get("items") or []
 
     def release(self, body):
         """Create the order ``body`` (idempotent on its ``reference_id``): the order."""
@@ -84,7 +77,7 @@ class TplClient:
             "order",
             params={"ReferenceIds": ",".join(references), "Limit": 250},
         )
-        return self._json(response, "GET order")
+        return answer_json(response, "GET order")
 
     def cancel(self, order_id):
         """Ask to cancel an order: the 3PL's answer, with its per-shipment results."""
@@ -104,7 +97,7 @@ class TplClient:
             "order",
             params={"HasTracking": "true", "IsTrackingUploaded": "false", "Limit": limit},
         )
-        return self._json(response, "GET order")
+        return answer_json(response, "GET order")
 
     def acknowledge(self, shipment_ids):
         """Mark shipments' tracking as received: ``{shipment id: error or None}``."""
@@ -124,7 +117,7 @@ class TplClient:
         page = 1
         while True:
             response = self._request("GET", "inventory", params={"Limit": limit, "Page": page})
-            items = self._json(response, "GET inventory")
+            items = answer_json(response, "GET inventory")
             yield from items or ()
             if not items or not response.headers.get("next-page"):
                 return

@@ -49,6 +49,19 @@ class CircuitOpenError(RemoteRetryableError):
     """The backend's circuit breaker is open: the remote is not called at all."""
 
 
+def answer_json(response, what):
+    """The JSON body of a 2xx answer; an answer that cannot be read is a
+    transient fault: cut on the way (a proxy, a dropped connection), the
+    remote may have applied the request, and the resend, idempotent, gets
+    its answer. ``what`` names the request in the error (``"POST order"``)."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise RemoteRetryableError(
+            f"{what}: the answer could not be read ({exc}); sent again."
+        ) from exc
+
+
 def parse_retry_after(value, now=None):
     """Seconds to wait from a Retry-After header (seconds or HTTP date), or None."""
     if not value:

@@ -13,7 +13,9 @@ Retry-After).
 import re
 from datetime import date, datetime, timezone
 
-from odoo.addons.connector_base.components.http_client import RemoteRetryableError
+from odoo.addons.connector_base.components.http_client import (
+    answer_json,
+)
 
 TENANT_HEADER = "Xero-tenant-id"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -71,20 +73,9 @@ class FinanceClient:
     def __init__(self, http):
         self.http = http
 
-    @staticmethod
-    def _json(response, what):
-        try:
-            return response.json()
-        except ValueError as exc:
-            # Cut on the way: a write may have been applied; its idempotency
-            # key makes the resend safe.
-            raise RemoteRetryableError(
-                f"{what}: the answer could not be read ({exc}); sent again."
-            ) from exc
-
     def _get(self, path, key, params=None):
         response = self.http.request("GET", path, params=params)
-        return self._json(response, f"GET {path}").get(key) or []
+        return answer_json(response, f"GET {path}").get(key) or []
 
     def organisation(self):
         """The organisation: its name, base currency and lock dates."""
@@ -113,7 +104,7 @@ class FinanceClient:
             headers={IDEMPOTENCY_HEADER: idempotency_key},
             accept=(400,),
         )
-        body = self._json(response, "PUT ManualJournals")
+        body = answer_json(response, "PUT ManualJournals")
         if response.status_code == 400:
             raise Refusal(400, validation_messages(body), body)
         saved = (body.get("ManualJournals") or [{}])[0]

@@ -6,7 +6,7 @@ vendor refuses (400) comes back as its error list, which names the items
 refused; every other failure raises as the HTTP client classifies it.
 """
 
-from odoo.addons.connector_base.components.http_client import RemoteRetryableError
+from odoo.addons.connector_base.components.http_client import answer_json
 
 from .catalog import refusal_errors
 
@@ -38,11 +38,4 @@ class PosApiClient:
             return None, refusal_errors(response) or [
                 {"detail": f"HTTP {response.status_code}: {response.text[:300]}"}
             ]
-        try:
-            return response.json(), None
-        except ValueError as exc:
-            # Cut on the way (a proxy, a dropped connection): the vendor may
-            # have applied it; the resend with the same key gets its answer.
-            raise RemoteRetryableError(
-                f"POST {path}: the answer could not be read ({exc}); sent again."
-            ) from exc
+        return answer_json(response, f"POST {path}"), None
