@@ -111,15 +111,15 @@ class ShopifyPayout(models.Model):
     )
     mismatch_message = fields.Char(compute="_compute_amount_mismatch", store=True)
     finance_state = fields.Selection(
-        [("to_export", "To export"), ("exported", "Exported")],
+        [("to_export", "To settle"), ("exported", "Settled")],
         string="Finance",
         default="to_export",
         required=True,
         readonly=True,
         copy=False,
         tracking=True,
-        help="Set by the finance connector: To export until it has exported the payout "
-        "to the accounting system.",
+        help="Set by the finance connector: Settled once it has matched the payout's "
+        "transactions to Odoo's payments and reconciled the payout with its bank line.",
     )
 
     _external_uniq = models.Constraint(
