@@ -8,6 +8,8 @@ did (``Restock``, ``Quarantine``, ``Dispose``), the condition it found in
 Amazon MCF's words (``action_reason``) and the quantity processed.
 """
 
+from odoo.addons.connector_base.components.http_client import answer_json
+
 from .client import Refusal
 from .shipment import webhook_schema
 
@@ -103,7 +105,7 @@ def inventory_ids(client, skus):
         response = client._request(
             "GET", "inventory", params={"Limit": INVENTORY_PAGE, "Page": page}
         )
-        rows = client._json(response, "GET inventory")
+        rows = answer_json(response, "GET inventory")
         for row in rows:
             if row.get("sku") in wanted:
                 found[row["sku"]] = row["id"]
@@ -114,7 +116,7 @@ def inventory_ids(client, skus):
 
 def order(client, order_id):
     """The 3PL's order ``order_id`` (its shipments say where it left from)."""
-    return client._json(client._request("GET", f"order/{order_id}"), "GET order")
+    return answer_json(client._request("GET", f"order/{order_id}"), "GET order")
 
 
 def announce(client, body):
@@ -126,12 +128,12 @@ def announce(client, body):
 def return_by_reference(client, reference):
     """The 3PL's return of this RMA, or None."""
     response = client._request("GET", "return", params={"ReferenceIds": reference, "Limit": 50})
-    rows = client._json(response, "GET return")
+    rows = answer_json(response, "GET return")
     return next((r for r in rows if r.get("reference_id") == reference), None)
 
 
 def read_return(client, return_id):
-    return client._json(client._request("GET", f"return/{return_id}"), "GET return")
+    return answer_json(client._request("GET", f"return/{return_id}"), "GET return")
 
 
 __all__ = ["Refusal"]
