@@ -112,10 +112,16 @@ class ConnectorEvent(models.Model):
         """One transaction at a time per aggregate: events of one sequence key
         see each other's final state, never a half-committed one."""
         if self.sequence_key:
-            self.env.cr.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                (f"connector.event:{self.backend_id.id}:{self.sequence_key}",),
-            )
+            name = f"connector.event:{self.backend_id.id}:{self.sequence_key}"
+            # A batch job applies a register's tickets one after the other: the
+            # lock taken for the first is held until the job's end. The memo
+            # is emptied with a rolled-back savepoint, which releases a lock
+            # taken in it.
+            locked = self._batch_memo().setdefault("connector_base.locked", set())
+            if name in locked:
+                return
+            self.env.cr.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
+            locked.add(name)
 
     # --- what holds an event back ------------------------------------------------
 

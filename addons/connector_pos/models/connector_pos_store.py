@@ -139,14 +139,26 @@ class ConnectorPosStore(models.Model):
 
     def _open_session(self):
         """The store's open day: its Point of Sale's session not closed (not a
-        recovery one), or an empty recordset."""
+        recovery one), or an empty recordset. Looked up once per batch job of
+        tickets (which closes no day; the one it opens is kept: ``_open_day``)."""
         self.ensure_one()
-        return self.env["pos.session"].search(
-            [
-                ("config_id", "=", self.config_id.id),
-                ("state", "!=", "closed"),
-                ("rescue", "=", False),
-            ],
-            order="id desc",
-            limit=1,
-        )
+        Session = self.env["pos.session"]
+        memo = self.env["connector.event"]._batch_memo()
+        key = ("connector_pos.open_session", self.config_id.id)
+        if key not in memo:
+            memo[key] = Session.search(
+                [
+                    ("config_id", "=", self.config_id.id),
+                    ("state", "!=", "closed"),
+                    ("rescue", "=", False),
+                ],
+                order="id desc",
+                limit=1,
+            ).id
+        return Session.browse(memo[key])
+
+    def _open_day(self, session):
+        """Remember ``session``, just opened, as the store's open day for the
+        rest of the batch job (see ``_open_session``)."""
+        memo = self.env["connector.event"]._batch_memo()
+        memo[("connector_pos.open_session", self.config_id.id)] = session.id

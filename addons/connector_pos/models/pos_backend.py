@@ -270,9 +270,16 @@ class ConnectorBackend(models.Model):
         loyalty, email, phone = (customer.get(k) for k in ("loyalty_id", "email", "phone"))
         if not (loyalty or email or phone):
             return self.env["res.partner"]
-        return self._match_partner(
-            external_id=("pos_loyalty", loyalty) if loyalty else None,
-            email=email,
-            phone=phone,
-            name=customer.get("name"),
-        )
+        # A store's regulars come back all day: matched once per batch job (a
+        # second match of the same customer finds the same partner, and has
+        # nothing left to fill in).
+        memo = self.env["connector.event"]._batch_memo()
+        key = ("connector_pos.customer", self.id, loyalty, email, phone, customer.get("name"))
+        if key not in memo:
+            memo[key] = self._match_partner(
+                external_id=("pos_loyalty", loyalty) if loyalty else None,
+                email=email,
+                phone=phone,
+                name=customer.get("name"),
+            ).id
+        return self.env["res.partner"].browse(memo[key])

@@ -47,6 +47,11 @@ class ConnectorPosTicketImporter(models.AbstractModel):
             values = self._void_values(store, ticket)
         else:
             values = self._order_values(backend, store, ticket)
+        # The totals Point of Sale computes from these lines, in the same pass
+        # of the tax engine as the lines' amounts (``_line_amounts``).
+        computed = values.pop("computed_totals")
+        if ticket.get("total_tax") is None and ticket["type"] != "void":
+            values["amount_tax"] = computed[1]  # the POS printed none: Odoo's
         values.update(
             uuid=ticket["uuid"],
             session_id=session.id,
@@ -68,7 +73,7 @@ class ConnectorPosTicketImporter(models.AbstractModel):
         order = Order.browse(
             Order.with_context(tracking_disable=True)._process_order(values, False)
         )
-        self._check_totals(order, ticket, values)
+        self._check_totals(order, ticket, values, computed)
         return order
 
     # --- the store's day -------------------------------------------------------------
@@ -142,6 +147,8 @@ class ConnectorPosTicketImporter(models.AbstractModel):
             session.cash_register_balance_start,
             self.env._("Opened by the connector for the business day %s.", day),
         )
+        if not rescue:
+            store._open_day(session)
         return session
 
     # --- a sale or a return ------------------------------------------------------------
@@ -152,26 +159,25 @@ class ConnectorPosTicketImporter(models.AbstractModel):
         products = self._products(ticket, lines)
         taxes = self._taxes(backend, ticket, lines)
         originals = self._returned_lines(ticket, lines) if ticket["type"] == "return" else {}
-        currency = store.config_id.currency_id
         line_values = []
         for line in lines:
-            product = products[line["line_uuid"]]
-            values = self._line_values(
-                product,
-                float(amount(line["quantity"])),
-                float(amount(line["unit_price"])),
-                discount=discount_percent(line),
-                taxes=taxes.get(line.get("tax_code")) or self.env["account.tax"],
-                currency=currency,
-            )
-            values["uuid"] = line["line_uuid"]
+            values = {
+                "product_id": products[line["line_uuid"]],
+                "qty": float(amount(line["quantity"])),
+                "price_unit": float(amount(line["unit_price"])),
+                "discount": discount_percent(line),
+                "tax_ids": taxes.get(line.get("tax_code")) or self.env["account.tax"],
+                "uuid": line["line_uuid"],
+            }
             if line.get("return_of_line"):
                 values["refunded_orderline_id"] = originals[line["return_of_line"]].id
-            line_values.append(Command.create(values))
-        payments = self._payments(backend, store, ticket)
+            line_values.append(values)
         total = float(amount(ticket["total"]))
+        computed = self._line_amounts(store, ticket, line_values, refund=total < 0)
+        payments = self._payments(backend, store, ticket)
         return {
-            "lines": line_values,
+            "lines": [Command.create(values) for values in line_values],
+            "computed_totals": computed,
             "payment_ids": payments,
             "amount_total": total,
             "amount_tax": float(amount(ticket.get("total_tax"))),
@@ -179,23 +185,72 @@ class ConnectorPosTicketImporter(models.AbstractModel):
             "is_refund": ticket["type"] == "return",
         }
 
-    @api.model
-    def _line_values(self, product, qty, price_unit, *, discount, taxes, currency):
-        """A line as Odoo's POS makes it: amounts by Odoo's tax engine, the
-        way ``pos.order.line._compute_amount_line_all`` does."""
-        computed = taxes.compute_all(
-            price_unit * (1 - discount / 100.0), currency, qty, product=product
+    def _line_amounts(self, store, ticket, lines, *, refund):
+        """Complete ``lines`` (``pos.order.line`` values with records for the
+        product and the taxes) with their amounts, and return the order's
+        ``(total, tax)``, in one pass of Odoo's tax engine.
+
+        A line's amounts are the ones ``pos.order.line._compute_amount_line_all``
+        computes (the tax engine's raw totals of the line, rounded to the
+        currency); the order's totals are the ones ``pos.order._compute_prices``
+        computes from its lines (the same base lines, rounded the company's
+        way, summed as a refund's when the order's total is negative), without
+        reading back the order just made.
+        """
+        AccountTax = self.env["account.tax"]
+        config = store.config_id
+        company = config.company_id
+        currency = config.currency_id
+        day = pos_time(ticket["closed_at"]).date()
+        memo = self.env["connector.event"]._batch_memo()
+        key = ("connector_pos.rate", company.id, currency.id, day)
+        if key not in memo:
+            memo[key] = self.env["res.currency"]._get_conversion_rate(
+                company.currency_id, currency, company, day
+            )
+        base_lines = []
+        for values in lines:
+            product, taxes = values["product_id"], values["tax_ids"]
+            # The line's own computation: compute_all's, on the net unit price.
+            base_line = AccountTax._prepare_base_line_for_taxes_computation(
+                None,
+                product_id=product,
+                product_uom_id=product.uom_id,
+                tax_ids=taxes,
+                price_unit=values["price_unit"],
+                quantity=values["qty"],
+                discount=values["discount"],
+                currency_id=currency,
+                rate=memo[key],
+            )
+            AccountTax._add_tax_details_in_base_line(
+                base_line,
+                taxes[:1].company_id._accessible_branches()[:1] or taxes[:1].company_id or company,
+            )
+            details = base_line["tax_details"]
+            values.update(
+                product_id=product.id,
+                full_product_name=product.display_name,
+                tax_ids=[Command.set(taxes.ids)],
+                price_subtotal=currency.round(details["raw_total_excluded_currency"]),
+                price_subtotal_incl=currency.round(details["raw_total_included_currency"]),
+            )
+            base_lines.append(base_line)
+        if refund is None:  # the order's total is the sum of these lines
+            refund = currency.round(sum(values["price_subtotal_incl"] for values in lines)) < 0
+        if refund:
+            # _compute_prices counts a refund's quantities positive.
+            base_lines = [{**line, "quantity": -line["quantity"]} for line in base_lines]
+            AccountTax._add_tax_details_in_base_lines(base_lines, company)
+        AccountTax._round_base_lines_tax_details(base_lines, company)
+        cash_rounding = None
+        if config.cash_rounding and not config.only_round_cash_method and config.rounding_method:
+            cash_rounding = config.rounding_method
+        totals = AccountTax._get_tax_totals_summary(
+            base_lines=base_lines, currency=currency, company=company, cash_rounding=cash_rounding
         )
-        return {
-            "product_id": product.id,
-            "full_product_name": product.display_name,
-            "qty": qty,
-            "price_unit": price_unit,
-            "discount": discount,
-            "tax_ids": [Command.set(taxes.ids)],
-            "price_subtotal": computed["total_excluded"],
-            "price_subtotal_incl": computed["total_included"],
-        }
+        sign = -1 if refund else 1
+        return sign * totals["total_amount_currency"], sign * totals["tax_amount_currency"]
 
     def _label(self, ticket):
         return f"{ticket['store']}/{ticket['register']} #{ticket['sequence']}"
@@ -403,32 +458,35 @@ class ConnectorPosTicketImporter(models.AbstractModel):
                     original=original.pos_reference or ticket["original_uuid"],
                 )
             )
+        lines = [
+            {
+                "product_id": line.product_id,
+                "qty": -(line.qty - line.refunded_qty),
+                "price_unit": line.price_unit,
+                "discount": line.discount,
+                "tax_ids": line.tax_ids,
+                "uuid": f"{ticket['uuid']}:{line.uuid}",
+                "refunded_orderline_id": line.id,
+            }
+            for line in left
+        ]
         currency = store.config_id.currency_id
-        lines = []
-        for line in left:
-            values = self._line_values(
-                line.product_id,
-                -(line.qty - line.refunded_qty),
-                line.price_unit,
-                discount=line.discount,
-                taxes=line.tax_ids,
-                currency=currency,
-            )
-            values.update(uuid=f"{ticket['uuid']}:{line.uuid}", refunded_orderline_id=line.id)
-            lines.append(Command.create(values))
         if left == original.lines.filtered(lambda line: not line.refunded_qty):
             # Nothing returned before: the exact reverse of the ticket.
             total, tax = -original.amount_total, -original.amount_tax
+            computed = self._line_amounts(store, ticket, lines, refund=total < 0)
             paid = [
                 (payment.payment_method_id, -payment.amount) for payment in original.payment_ids
             ]
         else:
-            total = currency.round(sum(line[2]["price_subtotal_incl"] for line in lines))
-            tax = currency.round(total - sum(line[2]["price_subtotal"] for line in lines))
+            computed = self._line_amounts(store, ticket, lines, refund=None)
+            total = currency.round(sum(line["price_subtotal_incl"] for line in lines))
+            tax = currency.round(total - sum(line["price_subtotal"] for line in lines))
             paid = [(original.payment_ids[:1].payment_method_id, total)]
         when = fields.Datetime.to_string(pos_time(ticket["closed_at"]))
         return {
-            "lines": lines,
+            "lines": [Command.create(values) for values in lines],
+            "computed_totals": computed,
             "payment_ids": [
                 Command.create(
                     {"amount": value, "payment_method_id": method.id, "payment_date": when}
@@ -443,17 +501,16 @@ class ConnectorPosTicketImporter(models.AbstractModel):
 
     # --- totals ---------------------------------------------------------------------
 
-    def _check_totals(self, order, ticket, values):
-        """Odoo's totals of the order, computed by Point of Sale from its lines,
-        must be the POS's to the cent; otherwise the ticket is not applied."""
-        order._compute_prices()
+    def _check_totals(self, order, ticket, values, computed):
+        """Odoo's totals of the order, as Point of Sale computes them from its
+        lines (``computed``: ``(total, tax)``, see ``_line_amounts``), must be
+        the POS's to the cent; otherwise the ticket is not applied."""
+        total, tax = computed
         currency = order.currency_id
         expected_total = values["amount_total"]
-        expected_tax = values["amount_tax"]
-        if ticket.get("total_tax") is None and ticket["type"] != "void":
-            expected_tax = order.amount_tax  # the POS printed no tax total to compare with
-        if currency.compare_amounts(order.amount_total, expected_total) or currency.compare_amounts(
-            order.amount_tax, expected_tax
+        expected_tax = values["amount_tax"]  # Odoo's when the POS printed none
+        if currency.compare_amounts(total, expected_total) or currency.compare_amounts(
+            tax, expected_tax
         ):
             raise UserError(
                 self.env._(
@@ -461,8 +518,8 @@ class ConnectorPosTicketImporter(models.AbstractModel):
                     "the POS printed %(pos_total)s with %(pos_tax)s. Check the tax mapping of "
                     "its tax codes and that the company rounds taxes as the POS does.",
                     ticket=self._label(ticket),
-                    total=f"{order.amount_total:.2f}",
-                    tax=f"{order.amount_tax:.2f}",
+                    total=f"{total:.2f}",
+                    tax=f"{tax:.2f}",
                     pos_total=f"{expected_total:.2f}",
                     pos_tax=f"{expected_tax:.2f}",
                 )

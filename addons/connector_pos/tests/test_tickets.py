@@ -117,6 +117,23 @@ class TestPosTickets(PosCase):
         self.assertTrue(self.order(good))
         self.assertTrue(self.order(later), "the register's next ticket is not held back")
 
+    def test_ticket_without_a_tax_total_gets_odoos_tax(self):
+        printed = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 2), ("SOC-006-36-40", 1)])
+        # The same sale again, as a POS that prints no tax total sends it.
+        unprinted = {
+            **printed,
+            "uuid": f"{printed['uuid']}-2",
+            "sequence": printed["sequence"] + 1,
+            "lines": [{**line, "line_uuid": f"{line['line_uuid']}-2"} for line in printed["lines"]],
+        }
+        del unprinted["total_tax"]
+        self.post_batch("R1", [printed, unprinted])
+        self.assertTotalsEqual(self.order(printed), printed)
+        order = self.order(unprinted)
+        self.assertEqual(order.state, "paid")
+        self.assertEqual(cents(order.amount_total), Decimal(printed["total"]))
+        self.assertEqual(cents(order.amount_tax), Decimal(printed["total_tax"]))
+
     def test_ticket_number_beyond_what_odoo_keeps_fails_alone_with_its_reason(self):
         good = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
         huge = {**self.pos.sale(STORE, "R1", [("SOC-006-36-40", 1)]), "sequence": 2**31}
