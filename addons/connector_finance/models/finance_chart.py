@@ -1,5 +1,7 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
+# The remote's control accounts of its own invoices and bills: no manual journal on them.
+CONTROL_ACCOUNTS = ("DEBTORS", "CREDITORS")
 REMOTE_STATUSES = [("active", "Active"), ("archived", "Archived")]
 
 
@@ -64,14 +66,27 @@ class FinanceRemoteAccount(models.Model):
     )
     system_account = fields.Char(
         readonly=True,
-        help="Set on the remote's own control accounts (receivables, payables, tax): it "
-        "refuses manual journals on them.",
+        help="Set on the remote's system accounts (receivables, payables, VAT, retained "
+        "earnings...).",
+    )
+    takes_journals = fields.Boolean(
+        string="Takes manual journals",
+        compute="_compute_takes_journals",
+        store=True,
+        help="The remote keeps its receivables and payables control accounts for its own "
+        "invoices and bills, and refuses manual journals on them; its other accounts, VAT "
+        "included, take them.",
     )
     remote_id = fields.Char(string="Remote id", readonly=True)
 
     _code_uniq = models.Constraint(
         "UNIQUE (backend_id, code)", "This account code is already read for this backend."
     )
+
+    @api.depends("system_account")
+    def _compute_takes_journals(self):
+        for account in self:
+            account.takes_journals = account.system_account not in CONTROL_ACCOUNTS
 
     def _compute_display_name(self):
         for account in self:

@@ -53,7 +53,7 @@ class FinanceAccountMap(models.Model):
         required=True,
         ondelete="restrict",
         domain="[('backend_id', '=', backend_id), ('status', '=', 'active'), "
-        "('system_account', '=', False)]",
+        "('takes_journals', '=', True)]",
     )
 
     _account_uniq = models.Constraint(
@@ -74,7 +74,7 @@ class FinanceAccountMap(models.Model):
         remote = {
             account.code: account
             for account in backend.finance_remote_account_ids
-            if account.status == "active" and not account.system_account
+            if account.status == "active" and account.takes_journals
         }
         mapped = set(self._codes(backend))
         accounts = self.env["account.account"].search(

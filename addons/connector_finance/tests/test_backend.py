@@ -38,6 +38,7 @@ class TestFinanceBackend(TransactionCase):
     def test_read_chart_fills_choices_and_maps_agreeing_codes(self):
         fees = odoo_account(self.env, "405", "Card processing fees")
         receivable = odoo_account(self.env, "610", "Receivables (system)", "asset_current")
+        vat = odoo_account(self.env, "820", "VAT (system)", "liability_current")
         self.backend.action_finance_read_chart()
         remote = self.backend.finance_remote_account_ids
         self.assertIn("405", remote.mapped("code"))
@@ -48,6 +49,8 @@ class TestFinanceBackend(TransactionCase):
         )
         # The remote's receivables control account takes no manual journal: not mapped.
         self.assertFalse(maps.filtered(lambda m: m.account_id == receivable))
+        # Its VAT account is a system account too, which takes manual journals.
+        self.assertEqual(maps.filtered(lambda m: m.account_id == vat).remote_account_id.code, "820")
         self.assertIn("OUTPUT", self.backend.finance_remote_tax_ids.mapped("tax_type"))
         self.assertIn("Channel", self.backend.finance_remote_tracking_ids.mapped("category"))
         # A second read changes nothing and keeps the mappings.
