@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 import devtool
-from simulators.retail_data import TAX_REGIONS
+from simulators.retail_data import SHOP_CURRENCY, TAX_REGIONS
 
 # Runs inside ``odoo shell`` (``env`` is given); CONFIG is filled in below.
 WIRING = r"""
@@ -34,6 +34,14 @@ warehouse = env["stock.warehouse"].search([("company_id", "=", company.id)], lim
 # Invoices, credit notes and payments of the store's orders need accounts.
 if not company.chart_template:
     env["account.chart.template"].try_loading("generic_coa", company=company, install_demo=False)
+# The books in the shop's currency (the finance system's too), set while
+# the company has no entry yet.
+currency = env.ref(f"base.{config['currency']}")
+if company.currency_id != currency and not env["account.move.line"].search_count(
+    [("company_id", "=", company.id)], limit=1
+):
+    currency.active = True
+    company.currency_id = currency
 # Taxes as the configuration guide asks: rounded per line as Shopify rounds
 # them, one sale tax per rate the store charges (a copy of the company's
 # default sale tax, so it books to its accounts), price-included like the
@@ -137,6 +145,7 @@ def wire_shopify(
         "skus": [sku for sku in store_skus(shop) if sku not in leave_out],
         "register_webhooks": register_webhooks,
         "push_stock": push_stock,
+        "currency": SHOP_CURRENCY,
         # The taxes the store charges (title, rate in percent) and how its prices hold them.
         "taxes": sorted(
             {(title, float(rate * 100)) for _p, title, rate, _c in TAX_REGIONS.values()}
@@ -327,6 +336,176 @@ def wire_tpl(tpl, shop, base_args, odoo_url, stock=40):
         tpl.set_on_hand(sku, stock, name=f"Demo {sku}")
     tpl.webhook_url = f"{odoo_url}/connector/3pl/{backend_id}/webhook"
     return skus
+
+
+# --- the book of record -----------------------------------------------------------------
+
+# The demo company's accounts (Odoo's generic chart) and the finance
+# simulator's accounts they post to: receivables on the clearing account of
+# the way they are paid (the remote keeps its own receivables account for
+# its invoices), taxes on its VAT account, fees on card processing fees.
+FINANCE_ACCOUNTS = {
+    "101401": "090",  # Bank
+    "101402": "090",  # Bank suspense: the bank's lines not reconciled yet
+    "101403": "092",  # Outstanding receipts: Shopify's payments on their way
+    "101404": "092",  # Outstanding payments: Shopify's refunds on their way
+    "121000": "092",  # Receivables of the shop's orders
+    "101300": "091",  # Receivables of the stores' days (card and other tenders)
+    "400000": "200",  # Product sales
+    "251000": "820",  # Tax received
+    "620000": "405",  # Bank fees: the acquirer's commission
+    "442000": "260",  # Cash difference gain, at a store's close
+    "642000": "404",  # Cash difference loss, at a store's close
+}
+# The stores' tax codes (the POS wiring's taxes) and the finance system's
+# rates they are; the shop's taxes, "20% (FR TVA)", are named by their title.
+FINANCE_POS_TAXES = {"POS VAT20": "FR TVA", "POS VAT10": "FR TVA 10%", "POS VAT5_5": "FR TVA 5.5%"}
+
+FINANCE_WIRING = r"""
+import json
+config = json.loads(CONFIG)
+company = env.company
+Backend = env["connector.backend"]
+values = {
+    "name": "Book of record",
+    "backend_type": "finance",
+    "company_id": company.id,
+    "base_url": config["url"],
+    "api_token": config["token"],
+    "finance_tenant_id": config["tenant"],
+    "finance_report_url": config["report_url"],
+    "finance_merchant_account": config["merchant"],
+    "finance_report_api_key": config["report_key"],
+}
+backend = Backend.search(
+    [("backend_type", "=", "finance"), ("company_id", "=", company.id)], limit=1
+)
+if backend:
+    backend.write(values)
+else:
+    backend = Backend.create(values)
+backend.action_finance_read_chart()
+Account = env["account.account"]
+remote = {a.code: a for a in backend.finance_remote_account_ids}
+mapped = set(backend.finance_account_map_ids.account_id.ids)
+for code, remote_code in config["accounts"].items():
+    account = Account.search([("company_ids", "in", company.ids), ("code", "=", code)], limit=1)
+    if account and account.id not in mapped:
+        env["finance.account.map"].create(
+            {"backend_id": backend.id, "account_id": account.id,
+             "remote_account_id": remote[remote_code].id}
+        )
+        mapped.add(account.id)
+bank = env["account.journal"].search(
+    [("company_id", "=", company.id), ("type", "=", "bank")], limit=1
+)
+fees = Account.search([("company_ids", "in", company.ids), ("code", "=", "620000")], limit=1)
+remote_taxes = {t.name: t for t in backend.finance_remote_tax_ids}
+taxed = set(backend.finance_tax_map_ids.tax_id.ids)
+sale_taxes = env["account.tax"].search(
+    [("company_id", "=", company.id), ("type_tax_use", "=", "sale")]
+)
+for tax in sale_taxes:
+    title = config["pos_taxes"].get(tax.name) or tax.name.partition("(")[2].rstrip(")")
+    if title in remote_taxes and tax.id not in taxed:
+        env["finance.tax.map"].create(
+            {"backend_id": backend.id, "tax_id": tax.id, "remote_tax_id": remote_taxes[title].id}
+        )
+# Sales and refunds, payments and payouts, the stores' cash, the stores' days.
+journals = env["account.journal"].search(
+    [("company_id", "=", company.id), ("type", "in", ("sale", "bank", "cash"))]
+)
+if "pos.config" in env:
+    journals |= env["pos.config"].search([("company_id", "=", company.id)]).journal_id
+store_cash = remote["093"]
+for journal in journals.filtered(lambda j: j.type == "cash"):
+    if journal.default_account_id.id not in mapped:
+        env["finance.account.map"].create(
+            {"backend_id": backend.id, "account_id": journal.default_account_id.id,
+             "remote_account_id": store_cash.id}
+        )
+        mapped.add(journal.default_account_id.id)
+backend.write({
+    # Each entry as it is posted: the demo's days are minutes, a summarised
+    # day would go out tomorrow.
+    "finance_export_mode": "entry",
+    "finance_journal_ids": [(6, 0, journals.ids)],
+    "finance_bank_journal_id": bank.id,
+    "finance_fee_account_id": fees.id,
+})
+# A demo day is minutes: the export and the settlements run every two.
+for policy in backend.policy_ids:
+    if policy.flow in ("journals_out", "settlements_in"):
+        policy.interval_minutes = 2
+for cron in ("cron_finance_export", "cron_finance_settlements"):
+    env.ref(f"connector_finance.{cron}").write({"interval_number": 2, "interval_type": "minutes"})
+if backend.state != "running":
+    backend.action_start()
+env.cr.commit()
+print(
+    "finance wiring done:", backend.name, len(backend.finance_account_map_ids),
+    "accounts mapped,", len(journals), "journals exported; BANK_JOURNAL", bank.id,
+)
+"""
+
+
+def wire_finance(finance, base_args):
+    """Connect a database to the finance simulator ``finance`` (one odoo shell
+    run): an accounting system backend with its URL, token and organisation,
+    its chart read and the demo company's accounts mapped, its sales and bank
+    journals exported entry by entry, the acquirer's settlement reports read,
+    the payouts landing in the bank journal. Returns that journal's id."""
+    config = {
+        "url": finance.api_url,
+        "token": finance.access_token,
+        "tenant": finance.tenant_id,
+        "report_url": f"{finance.url}/reports/download",
+        "merchant": finance.acquirer.merchant_account,
+        "report_key": finance.report_api_key,
+        "accounts": FINANCE_ACCOUNTS,
+        "pos_taxes": FINANCE_POS_TAXES,
+    }
+    proc = _run_wiring(base_args, config, FINANCE_WIRING)
+    found = [line for line in proc.stdout.splitlines() if "BANK_JOURNAL" in line]
+    if proc.returncode or not found:
+        raise _wiring_failed("the finance simulator", proc)
+    devtool.say(found[-1].split(";")[0])
+    return int(found[-1].split("BANK_JOURNAL")[1])
+
+
+class BankFeed:
+    """The retailer's bank: each payout of the card acquirer lands on the bank
+    account as a statement line in Odoo (as a bank statement import would
+    make it), naming the acquirer's batch."""
+
+    def __init__(self, odoo_url, db, journal_id, login="admin", password="admin"):
+        self.url = odoo_url
+        self.db = db
+        self.journal_id = journal_id
+        self.login = login
+        self.password = password
+        self.failures = 0
+
+    def __call__(self, batch):
+        if not batch.get("payout"):
+            return
+        try:
+            devtool.Rpc(self.url, self.db, self.login, self.password)(
+                "account.bank.statement.line",
+                "create",
+                [
+                    {
+                        "journal_id": self.journal_id,
+                        "date": batch["closed_at"].date().isoformat(),
+                        "amount": float(batch["payout"]),
+                        "payment_ref": f"ADYEN PAYOUT BATCH {batch['number']}",
+                    }
+                ],
+            )
+        except (OSError, devtool.RpcError) as exc:
+            self.failures += 1
+            if self.failures in (1, 10, 100):
+                devtool.say(f"   (demo bank: payout of batch {batch['number']} not booked: {exc})")
 
 
 # --- the store POS fleet --------------------------------------------------------------

@@ -148,6 +148,11 @@ class Ledger:
         ):
             tax_type = f"TAX{number:03d}"
             self.tax_rates[tax_type] = self._tax_rate(tax_type, title, rate * 100)
+        # The reduced French rates the stores' tills charge besides 20 %.
+        for title, percent in (("FR TVA 10%", Decimal("10")), ("FR TVA 5.5%", Decimal("5.5"))):
+            number += 1
+            tax_type = f"TAX{number:03d}"
+            self.tax_rates[tax_type] = self._tax_rate(tax_type, title, percent)
         channel = [("Online", "ACTIVE")] + [
             (name, "ACTIVE") for name, kind, *_ in LOCATIONS if kind == "store"
         ]
