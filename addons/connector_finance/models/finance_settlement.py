@@ -546,17 +546,35 @@ class FinanceSettlementLine(models.Model):
         if "pos.payment" not in self.env:
             return None, None, None
         PosPayment = self.env["pos.payment"]
-        found = PosPayment.search(
+        candidates = PosPayment.search(
             [
                 ("transaction_id", "=", self.reference),
                 ("company_id", "=", self.company_id.id),
                 ("amount", ">" if inbound else "<", 0),
             ],
-            limit=1,
+            order="id",
         )
-        if not found:
+        if not candidates:
             return None, None, None
         currency = self.currency_id
+        # A card payment refunded in several returns: one reference, a POS
+        # payment per return. Each row takes the one of its amount that no
+        # other row took.
+        taken = set(
+            self.search(
+                [
+                    ("matched_model", "=", "pos.payment"),
+                    ("matched_res_id", "in", candidates.ids),
+                    ("id", "!=", self.id),
+                ]
+            ).mapped("matched_res_id")
+        )
+        free = candidates.filtered(lambda p: p.id not in taken)
+        found = (
+            free.filtered(lambda p: not currency.compare_amounts(abs(p.amount), amount))[:1]
+            or free[:1]
+            or candidates[:1]
+        )
         if currency.compare_amounts(abs(found.amount), amount):
             return (
                 found,

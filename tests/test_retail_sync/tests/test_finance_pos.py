@@ -80,3 +80,48 @@ class TestPosCardPaymentsSettled(PosCase):
         fees = st_line.move_id.line_ids.filtered(lambda ln: ln.account_id == self.fee_account)
         commission = sum(Decimal(r["Commission (NC)"] or 0) for r in batch["rows"])
         self.assertAlmostEqual(fees.balance, float(commission), places=2)
+
+    def test_card_payment_refunded_in_two_returns(self):
+        """One card payment, two returns to the card the next day: the
+        acquirer settles two refunds under the payment's reference, each
+        matched to the POS payment of its own return."""
+        sale = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 4)], tenders=["card"])
+        line = sale["lines"][0]["line_uuid"]
+        self.push()
+        self.pos.close(STORE)
+        self.push()
+        self.pos.next_day()
+        returns = [
+            self.pos.return_of(STORE, "R1", sale, [(line, 1)]),
+            self.pos.return_of(STORE, "R1", sale, [(line, 2)]),
+        ]
+        self.push()
+        self.pos.close(STORE)
+        self.push()
+        sessions = self.order(sale).session_id | self.order(returns[0]).session_id
+        self.assertEqual(sessions.mapped("state"), ["closed", "closed"])
+        reference = sale["tenders"][0]["reference"]
+        self.assertEqual({r["tenders"][0]["reference"] for r in returns}, {reference})
+        self.finance.acquirer.capture(reference, sale["tenders"][0]["amount"])
+        for back in returns:
+            self.finance.acquirer.refund(reference, back["tenders"][0]["amount"].lstrip("-"))
+        batch = self.finance.acquirer.close_batch()
+        st_line = bank_line(
+            self.env, self.payout_journal, float(batch["payout"]), "ADYEN PAYOUT batch 1"
+        )
+
+        with trap_jobs() as trap:
+            self.backend.action_finance_read_settlements()
+            run_trapped_jobs(self.env, trap)
+
+        settlement = self.env["finance.settlement"].search([("backend_id", "=", self.backend.id)])
+        self.assertEqual(settlement.state, "reconciled", settlement.state_message)
+        refunds = settlement.line_ids.filtered(lambda ln: ln.kind == "refund")
+        self.assertEqual(len(refunds), 2)
+        matched = self.env["pos.payment"].browse(refunds.mapped("matched_res_id"))
+        self.assertEqual(len(matched), 2, "each refund has a POS payment of its own")
+        self.assertEqual(
+            sorted(matched.mapped("amount")),
+            sorted(float(r["tenders"][0]["amount"]) for r in returns),
+        )
+        self.assertTrue(st_line.is_reconciled)
