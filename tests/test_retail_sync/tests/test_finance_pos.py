@@ -35,6 +35,19 @@ class TestPosCardPaymentsSettled(PosCase):
         super().setUp()
         self.finance.reset()
 
+    def settle(self):
+        """The acquirer closes its batch, the payout lands on the bank, the
+        finance connector reads the batch: ``(batch, bank line, settlement)``."""
+        batch = self.finance.acquirer.close_batch()
+        st_line = bank_line(
+            self.env, self.payout_journal, float(batch["payout"]), "ADYEN PAYOUT batch 1"
+        )
+        with trap_jobs() as trap:
+            self.backend.action_finance_read_settlements()
+            run_trapped_jobs(self.env, trap)
+        settlement = self.env["finance.settlement"].search([("backend_id", "=", self.backend.id)])
+        return batch, st_line, settlement
+
     def test_day_of_card_payments_settled_and_reconciled(self):
         sales = [
             self.pos.sale(STORE, "R1", [("SOC-006-36-40", 1)], tenders=["card"]),
@@ -56,16 +69,7 @@ class TestPosCardPaymentsSettled(PosCase):
             tender = sale["tenders"][0]
             references.append(tender["reference"])
             self.finance.acquirer.capture(tender["reference"], tender["amount"])
-        batch = self.finance.acquirer.close_batch()
-        st_line = bank_line(
-            self.env, self.payout_journal, float(batch["payout"]), "ADYEN PAYOUT batch 1"
-        )
-
-        with trap_jobs() as trap:
-            self.backend.action_finance_read_settlements()
-            run_trapped_jobs(self.env, trap)
-
-        settlement = self.env["finance.settlement"].search([("backend_id", "=", self.backend.id)])
+        batch, st_line, settlement = self.settle()
         self.assertEqual(settlement.state, "reconciled", settlement.state_message)
         self.assertEqual(sorted(settlement.line_ids.mapped("reference")), sorted(references))
         self.assertEqual(set(settlement.line_ids.mapped("matched_model")), {"pos.payment"})
@@ -105,16 +109,7 @@ class TestPosCardPaymentsSettled(PosCase):
         self.finance.acquirer.capture(reference, sale["tenders"][0]["amount"])
         for back in returns:
             self.finance.acquirer.refund(reference, back["tenders"][0]["amount"].lstrip("-"))
-        batch = self.finance.acquirer.close_batch()
-        st_line = bank_line(
-            self.env, self.payout_journal, float(batch["payout"]), "ADYEN PAYOUT batch 1"
-        )
-
-        with trap_jobs() as trap:
-            self.backend.action_finance_read_settlements()
-            run_trapped_jobs(self.env, trap)
-
-        settlement = self.env["finance.settlement"].search([("backend_id", "=", self.backend.id)])
+        _batch, st_line, settlement = self.settle()
         self.assertEqual(settlement.state, "reconciled", settlement.state_message)
         refunds = settlement.line_ids.filtered(lambda ln: ln.kind == "refund")
         self.assertEqual(len(refunds), 2)

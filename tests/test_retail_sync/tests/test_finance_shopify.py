@@ -24,6 +24,21 @@ from odoo.addons.connector_shopify.tests.common import (
 )
 
 
+def book_of_record(env, payout_journal, fee_account):
+    """The accounting system backend that settles the store's payouts: their
+    bank journal and the fee account of Shopify's fees (no API call made)."""
+    return env["connector.backend"].create(
+        {
+            "name": "Book of record",
+            "backend_type": "finance",
+            "finance_tenant_id": "tenant",
+            "finance_bank_journal_id": payout_journal.id,
+            "finance_shopify_fee_account_id": fee_account.id,
+            "state": "running",
+        }
+    )
+
+
 @tagged("post_install", "-at_install")
 class TestShopifyPayoutSettled(TransactionCase):
     @classmethod
@@ -37,16 +52,7 @@ class TestShopifyPayoutSettled(TransactionCase):
             {"name": "Payouts bank", "type": "bank", "code": "SHPB"}
         )
         cls.fee_account = odoo_account(env, "404", "Shopify Payments fees")
-        cls.finance = env["connector.backend"].create(
-            {
-                "name": "Book of record",
-                "backend_type": "finance",
-                "finance_tenant_id": "tenant",
-                "finance_bank_journal_id": cls.payout_journal.id,
-                "finance_shopify_fee_account_id": cls.fee_account.id,
-                "state": "running",
-            }
-        )
+        cls.finance = book_of_record(env, cls.payout_journal, cls.fee_account)
         cls.customer = env["res.partner"].create({"name": "Online customer"})
         cls.gateway = env["account.journal"].search(
             [("type", "=", "bank"), ("company_id", "=", env.company.id)], limit=1
@@ -191,16 +197,7 @@ class TestShopifyPayoutFromTheStore(TransactionCase):
             {"name": "Payouts bank", "type": "bank", "code": "SHPB"}
         )
         cls.fee_account = odoo_account(env, "404", "Shopify Payments fees")
-        cls.finance = env["connector.backend"].create(
-            {
-                "name": "Book of record",
-                "backend_type": "finance",
-                "finance_tenant_id": "tenant",
-                "finance_bank_journal_id": cls.payout_journal.id,
-                "finance_shopify_fee_account_id": cls.fee_account.id,
-                "state": "running",
-            }
-        )
+        cls.finance = book_of_record(env, cls.payout_journal, cls.fee_account)
 
     def receive(self, topic, payload):
         return self.env["connector.event"]._receive(
