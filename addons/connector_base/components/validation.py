@@ -175,7 +175,10 @@ def _copy(value):
 def _accepted(check, payload):
     try:
         return check(payload)
-    except Exception:  # a value its rules cannot compare: cerberus says what is wrong
+    except TypeError:
+        # A value its rules cannot compare ("abc" >= 0, an unhashable in an
+        # allowed set): not accepted here; cerberus then names what is wrong
+        # on the event, once.
         return False
 
 
