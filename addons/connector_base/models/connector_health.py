@@ -4,6 +4,8 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from ..components.conflicts import PG_CONCURRENCY_ERRORS, expected_conflicts
+
 _logger = logging.getLogger(__name__)
 
 # A job waiting this long while none started means queue_job's runner is
@@ -397,5 +399,22 @@ class ConnectorBackend(models.Model):
             # Written only when it changes: the row is also updated by the
             # circuit breaker's own transactions, keep out of their way.
             if any(backend[name] != value for name, value in health.items()):
-                backend.write(health)
+                backend._write_health(health)
         return checks
+
+    def _write_health(self, health):
+        """Write the health summary in a savepoint: a job's circuit breaker
+        that updated the row since this run began wins, and the next run
+        (a minute later) writes the summary, which the activities already
+        carry meanwhile."""
+        self.ensure_one()
+        try:
+            with expected_conflicts(), self.env.cr.savepoint():
+                self.write(health)
+        except PG_CONCURRENCY_ERRORS as exc:
+            self.invalidate_recordset(list(health))
+            _logger.info(
+                "health of %s written on the next run, the row changed meanwhile: %s",
+                self.name,
+                exc,
+            )
