@@ -174,14 +174,7 @@ class FinanceSettlement(models.Model):
         self.ensure_one()
         group, short = self._reconciled_with()
         values, reasons = self._check()
-        mine = self._target_totals()
-        reasons += [
-            self._short_reason(
-                target, amount, (group - self).filtered(lambda s, t=target: t in s._target_totals())
-            )
-            for target, amount in short.items()
-            if target in mine
-        ]
+        reasons += self._short_reasons(group, short)
         if reasons:
             self.write({**values, "state": "mismatch", "state_message": "\n".join(reasons)})
             return
@@ -193,6 +186,7 @@ class FinanceSettlement(models.Model):
         self.write(values)
         for other in group - self:
             other_values, other_reasons = other._check()
+            other_reasons += other._short_reasons(group, short)
             other.write(other_values)
             if other_reasons or not other_values["bank_line_id"]:
                 self.write(
@@ -202,7 +196,7 @@ class FinanceSettlement(models.Model):
                         "state_message": self.env._(
                             "Its rows of %(targets)s are reconciled together with %(other)s, "
                             "which cannot be yet: %(why)s",
-                            targets=", ".join(_target_label(t) for t in mine),
+                            targets=", ".join(_target_label(t) for t in self._target_totals()),
                             other=other.name,
                             why="\n".join(other_reasons) or other._no_bank_line(),
                         ),
@@ -342,6 +336,17 @@ class FinanceSettlement(models.Model):
             if not others:
                 return group, short
             group |= others
+
+    def _short_reasons(self, group, short):
+        """Why this settlement's rows on the lines of ``short`` wait."""
+        mine = self._target_totals()
+        return [
+            self._short_reason(
+                target, amount, (group - self).filtered(lambda s, t=target: t in s._target_totals())
+            )
+            for target, amount in short.items()
+            if target in mine
+        ]
 
     def _short_reason(self, target, amount, others):
         """Why the rows on ``target`` wait: what the line has left, what the

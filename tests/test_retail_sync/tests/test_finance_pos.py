@@ -224,3 +224,33 @@ class TestPosCardPaymentsSettled(PosCase):
         self.assert_settled_in_full(next_day_payment)
         self.assert_fees_booked(first_batch, first_line)
         self.assert_fees_booked(second_batch, second_line)
+
+    def test_day_settled_over_two_payouts_left_open_in_between_and_said(self):
+        """Part of a day's card payments in one payout, the rest in the next:
+        the first payout is reconciled and says what of the day's card
+        payment stays open; the next one reconciles it in full."""
+        sales = [
+            self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 2)], tenders=["card"]),
+            self.pos.sale(STORE, "R2", [("SOC-006-36-40", 1)], tenders=["card"]),
+        ]
+        self.push()
+        self.pos.close(STORE)
+        self.push()
+        session, day_payment = self.card_day(sales[0])
+        first, second = (sale["tenders"][0] for sale in sales)
+        self.finance.acquirer.capture(first["reference"], first["amount"])
+        _batch, st_line, settlement = self.settle()
+        self.assertEqual(settlement.state, "reconciled", settlement.state_message)
+        self.assertTrue(st_line.is_reconciled)
+        self.assertIn(session.name, settlement.state_message)
+        self.assertIn("keeps", settlement.state_message)
+        outstanding = day_payment._seek_for_lines()[0]
+        self.assertFalse(outstanding.full_reconcile_id)
+        self.assertAlmostEqual(outstanding.amount_residual, float(second["amount"]), places=2)
+
+        self.finance.acquirer.capture(second["reference"], second["amount"])
+        _batch, st_line, settlement = self.settle()
+        self.assertEqual(settlement.state, "reconciled", settlement.state_message)
+        self.assertFalse(settlement.state_message)
+        self.assertTrue(st_line.is_reconciled)
+        self.assert_settled_in_full(day_payment)
