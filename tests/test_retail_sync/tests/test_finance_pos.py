@@ -63,6 +63,15 @@ class TestPosCardPaymentsSettled(PosCase):
         self.assertEqual(len(day_payment), 1)
         return session, day_payment
 
+    def open_mismatches(self):
+        return self.env["connector.reconciliation.mismatch"].search(
+            [
+                ("backend_id", "=", self.backend.id),
+                ("kind", "=", "settlements"),
+                ("state", "=", "open"),
+            ]
+        )
+
     def assert_settled_in_full(self, day_payment):
         """The day's card payment reconciled in full: nothing left partial."""
         outstanding = day_payment._seek_for_lines()[0]
@@ -203,6 +212,10 @@ class TestPosCardPaymentsSettled(PosCase):
         outstanding = day_payment._seek_for_lines()[0]
         self.assertFalse(outstanding.matched_debit_ids | outstanding.matched_credit_ids)
         self.assertEqual(outstanding.amount_residual, outstanding.balance, "nothing partial")
+        # Listed for finance staff meanwhile, with the reason.
+        (listed,) = self.open_mismatches()
+        self.assertIn(first.name, listed.business_key)
+        self.assertIn("waits for the payout", listed.what)
 
         # The next day's card sales and, after the cut-off, the refund.
         self.pos.next_day()
@@ -222,6 +235,7 @@ class TestPosCardPaymentsSettled(PosCase):
         self.assertTrue(second_line.is_reconciled)
         self.assert_settled_in_full(day_payment)
         self.assert_settled_in_full(next_day_payment)
+        self.assertFalse(self.open_mismatches())
         self.assert_fees_booked(first_batch, first_line)
         self.assert_fees_booked(second_batch, second_line)
 
