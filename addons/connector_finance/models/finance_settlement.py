@@ -15,9 +15,18 @@ its gross, the fees to the fee account) and each counterpart is reconciled
 with its payment's line. A payment received net of a fee is thereby
 reconciled in full, the fee booked apart (OCA/account-reconcile#500 left
 such payments partial).
+
+A store's day books its card payments as one combined payment, net of the
+day's returns to cards: the rows of a payout that land on it (a charge and
+the same day's refund) are matched and reconciled together, their net
+against what the day's payment has left. A payout whose rows are more than
+that (the refund came in the next batch) is not reconciled partly: it waits
+for the payout that settles the rest, says so, and both are then reconciled
+together.
 """
 
 import re
+from collections import defaultdict
 from datetime import timedelta
 
 from odoo import Command, api, fields, models
@@ -133,9 +142,14 @@ class FinanceSettlement(models.Model):
     def _match_and_reconcile(self):
         """Match the lines, find the bank line, reconcile; each settlement ends
         reconciled, matched (its bank line not imported yet) or mismatch (with
-        the reasons in ``state_message``)."""
-        for settlement in self.filtered(lambda s: s.state != "reconciled"):
+        the reasons in ``state_message``). Every line is matched first: a
+        payout may be reconciled together with another one of the run."""
+        settlements = self.filtered(lambda s: s.state != "reconciled")
+        for settlement in settlements:
             settlement.line_ids._match()
+        for settlement in settlements:
+            if settlement.state == "reconciled":
+                continue  # reconciled together with an earlier one
             try:
                 with self.env.cr.savepoint():
                     settlement._settle()
@@ -154,6 +168,62 @@ class FinanceSettlement(models.Model):
                 )
 
     def _settle(self):
+        """Reconcile the payout, with the payouts it shares a payment's line
+        with when its own rows alone are more than that line has left;
+        otherwise say why it waits."""
+        self.ensure_one()
+        group, short = self._reconciled_with()
+        values, reasons = self._check()
+        reasons += self._short_reasons(group, short)
+        if reasons:
+            self.write({**values, "state": "mismatch", "state_message": "\n".join(reasons)})
+            return
+        if not values["bank_line_id"]:
+            self.write({**values, "state": "matched", "state_message": self._no_bank_line()})
+            return
+        # Each payout's bank line, written as it is found: the next one's
+        # search leaves it out.
+        self.write(values)
+        for other in group - self:
+            other_values, other_reasons = other._check()
+            other_reasons += other._short_reasons(group, short)
+            other.write(other_values)
+            if other_reasons or not other_values["bank_line_id"]:
+                self.write(
+                    {
+                        **values,
+                        "state": "mismatch" if other_reasons else "matched",
+                        "state_message": self.env._(
+                            "Its rows of %(targets)s are reconciled together with %(other)s, "
+                            "which cannot be yet: %(why)s",
+                            targets=", ".join(_target_label(t) for t in self._target_totals()),
+                            other=other.name,
+                            why="\n".join(other_reasons) or other._no_bank_line(),
+                        ),
+                    }
+                )
+                return
+        pairs = []
+        for settlement in group:
+            pairs += settlement._book_on_bank_line()
+        left = _reconcile_with_targets(pairs)
+        for settlement in group:
+            notes = [
+                self.env._(
+                    "%(target)s keeps %(left)s open: the rest of it is settled by a later payout.",
+                    target=_target_label(target),
+                    left=settlement.currency_id.format(abs(left[target])),
+                )
+                for target in settlement._target_totals()
+                if target in left
+            ]
+            settlement.write({"state": "reconciled", "state_message": "\n".join(notes) or False})
+            settlement._payout_done()
+
+    def _check(self):
+        """``(values, reasons)``: the bank line found (in ``values``) and why
+        the payout cannot be reconciled as it is (unmatched lines, lines not
+        adding up to the payout, another currency, another bank amount)."""
         self.ensure_one()
         reasons = [
             self.env._(
@@ -207,31 +277,100 @@ class FinanceSettlement(models.Model):
                         line=bank_line.display_name,
                     )
                 )
-        if reasons:
-            self.write({**values, "state": "mismatch", "state_message": "\n".join(reasons)})
-        elif not bank_line:
-            self.write(
-                {
-                    **values,
-                    "state": "matched",
-                    "state_message": self.env._(
-                        "Every line is matched; the bank line of %(amount)s is not in "
-                        "%(journal)s yet.",
-                        amount=currency.format(self.net_amount),
-                        journal=journal.display_name if journal else "-",
-                    )
-                    if journal
-                    else self.env._(
-                        "Every line is matched; choose the bank journal the payouts land in "
-                        "on the backend to reconcile it."
-                    ),
-                }
+        return values, reasons
+
+    def _no_bank_line(self):
+        journal = self.backend_id._finance_settlement_journal(self.source)
+        if not journal:
+            return self.env._(
+                "Every line is matched; choose the bank journal the payouts land in on the "
+                "backend to reconcile it."
             )
-        else:
-            self.write(values)
-            self._reconcile_bank_line()
-            self.write({"state": "reconciled", "state_message": False})
-            self._payout_done()
+        return self.env._(
+            "Every line is matched; the bank line of %(amount)s is not in %(journal)s yet.",
+            amount=self.currency_id.format(self.net_amount),
+            journal=journal.display_name,
+        )
+
+    # --- rows reconciled together on one payment's line ---------------------------
+
+    def _target_totals(self):
+        """``{payment's journal item: balance}``: what the charges and refunds
+        of these settlements put on each payment's line (the opposite of
+        their gross, summed: a charge and its refund on the day's card
+        payment net out)."""
+        totals = defaultdict(float)
+        for line in self.line_ids:
+            if line.kind in ("charge", "refund") and line.state == "matched" and line.move_line_id:
+                totals[line.move_line_id] -= line.gross
+        return {target: self.currency_id.round(amount) for target, amount in totals.items()}
+
+    def _reconciled_with(self):
+        """``(settlements, {line: balance})``: this settlement and the open
+        ones it must be reconciled together with, and the payment lines their
+        rows still do not fit on. A payout whose rows on a line are more than
+        it has left (the day's card payment is net of a refund the acquirer
+        booked in the next batch) is joined by the other open payouts with
+        rows on that line, until every line fits or no payout is left."""
+        self.ensure_one()
+        group = self
+        while True:
+            totals = group._target_totals()
+            short = {
+                target: amount
+                for target, amount in totals.items()
+                if not _fits(target, amount, self.currency_id)
+            }
+            others = (
+                self.search(
+                    [
+                        ("backend_id", "=", self.backend_id.id),
+                        ("state", "!=", "reconciled"),
+                        ("id", "not in", group.ids),
+                        ("line_ids.move_line_id", "in", [t.id for t in short]),
+                    ]
+                )
+                if short
+                else self.browse()
+            )
+            if not others:
+                return group, short
+            group |= others
+
+    def _short_reasons(self, group, short):
+        """Why this settlement's rows on the lines of ``short`` wait."""
+        mine = self._target_totals()
+        return [
+            self._short_reason(
+                target, amount, (group - self).filtered(lambda s, t=target: t in s._target_totals())
+            )
+            for target, amount in short.items()
+            if target in mine
+        ]
+
+    def _short_reason(self, target, amount, others):
+        """Why the rows on ``target`` wait: what the line has left, what the
+        rows settle, the difference a payout still to come should settle."""
+        currency = self.currency_id
+        residual = _residual(target, currency)
+        sign = -1 if residual < 0 or (not residual and amount > 0) else 1
+        left = sign * residual
+        settled = -sign * amount
+        return self.env._(
+            "%(target)s has %(left)s left to settle; the charges and refunds on it of this "
+            "payout%(others)s settle %(settled)s (difference %(difference)s). It waits for the "
+            "payout that settles the difference (a refund or a charge the acquirer booked in "
+            "another batch) and is then reconciled together with it. If none comes, the "
+            "store's card payments and the acquirer's differ: check that day's card payments "
+            "and returns.",
+            target=_target_label(target),
+            left=currency.format(left),
+            others=self.env._(" and of %(names)s", names=", ".join(others.mapped("name")))
+            if others
+            else "",
+            settled=currency.format(settled),
+            difference=currency.format(settled - left),
+        )
 
     def _payout_done(self):
         """The Shopify payout's entries are in the books: its finance state says so."""
@@ -273,10 +412,9 @@ class FinanceSettlement(models.Model):
             same = same.sorted(lambda ln: (abs((ln.date - self.date).days), ln.id))
         return same[:1]
 
-    def _reconcile_bank_line(self):
+    def _book_on_bank_line(self):
         """Replace the suspense line of the bank line's entry by the payout's
-        counterparts, then reconcile each with its payment's line (Odoo's
-        reconcile)."""
+        counterparts: ``[(counterpart line, payment's line)]`` to reconcile."""
         self.ensure_one()
         st_line = self.bank_line_id
         move = st_line.move_id
@@ -311,14 +449,11 @@ class FinanceSettlement(models.Model):
         move.with_context(skip_readonly_check=True).write({"line_ids": commands})
         move.action_post()
         created = (move.line_ids - before - other).sorted("id")
-        by_target = {}
-        for line, (_values, target) in zip(created, counterparts, strict=True):
-            if target:
-                by_target[target] = by_target.get(target, target) | line
-        # One reconcile per payment line: a POS session's combined card
-        # payment takes the day's charges and refunds of this payout at once.
-        for lines in by_target.values():
-            lines.reconcile()
+        return [
+            (line, target)
+            for line, (_values, target) in zip(created, counterparts, strict=True)
+            if target
+        ]
 
 
 class FinanceSettlementLine(models.Model):
@@ -586,19 +721,8 @@ class FinanceSettlementLine(models.Model):
                     ours=currency.format(amount),
                 ),
             )
-        line = _pos_payment_line(found, amount, currency)
-        if not line:
-            return (
-                found,
-                None,
-                self.env._(
-                    "the POS payment %(payment)s is not in the accounts yet: close its "
-                    "session %(session)s",
-                    payment=found.display_name,
-                    session=found.session_id.name,
-                ),
-            )
-        return found, line, None
+        line, reason = _pos_payment_line(found)
+        return found, line, reason
 
     def _counterparts(self):
         """``[(line values, payment's line to reconcile with or None)]`` of
@@ -626,30 +750,103 @@ class FinanceSettlementLine(models.Model):
         return result
 
 
-def _pos_payment_line(pos_payment, amount, currency):
-    """The journal item a POS card payment is in: its own entry's when its
-    method splits the transactions, else the session's combined payment of
-    its method (one line for the day's card payments, reconciled in full once
-    every one is settled)."""
+def _pos_payment_line(pos_payment):
+    """``(journal item, reason)``: the line a POS card payment is in, open
+    to reconcile: its own entry's when its method splits the transactions,
+    else the session's combined payment of its method (one line for the
+    day's card payments and returns to cards, reconciled in full once every
+    one is settled); else why there is none. What the line has left is
+    weighed against all the rows that land on it (see ``_target_totals``)."""
+    env = pos_payment.env
     method = pos_payment.payment_method_id
     account = method.outstanding_account_id
-    own = _open_line(pos_payment.account_move_id.line_ids, account, amount, currency)
-    if own or pos_payment.account_move_id:
-        return own
-    combined = pos_payment.session_id.bank_payment_ids.filtered(
-        lambda p: p.pos_payment_method_id == method and p.state != "canceled"
-    )
-    return _open_line(combined.move_id.line_ids, account, amount, currency)
-
-
-def _open_line(lines, account, amount, currency):
-    """The line of ``lines`` on ``account`` (any reconcilable one when
-    empty) with ``amount`` (or more) left to reconcile."""
-    return lines.filtered(
-        lambda ln: (
-            ln.account_id.reconcile
-            and not ln.reconciled
-            and (not account or ln.account_id == account)
-            and currency.compare_amounts(abs(ln.amount_residual), amount) >= 0
+    session = pos_payment.session_id
+    if pos_payment.account_move_id:
+        lines, entry = pos_payment.account_move_id.line_ids, pos_payment.account_move_id
+    else:
+        combined = session.bank_payment_ids.filtered(
+            lambda p: p.pos_payment_method_id == method and p.state != "canceled"
         )
-    )[:1]
+        lines, entry = combined.move_id.line_ids, combined.move_id
+    lines = lines.filtered(
+        lambda ln: ln.account_id.reconcile and (not account or ln.account_id == account)
+    )
+    if not lines:
+        if session.state != "closed":
+            return None, env._(
+                "the POS payment %(payment)s is not in the accounts yet: close its "
+                "session %(session)s",
+                payment=pos_payment.display_name,
+                session=session.name,
+            )
+        return None, env._(
+            "the store day %(session)s is closed but books no %(method)s payment to "
+            "reconcile with (its card payments net to nothing?): reconcile this row by hand",
+            session=session.name,
+            method=method.name,
+        )
+    line = lines.filtered(lambda ln: not ln.reconciled)[:1]
+    if not line:
+        return None, env._(
+            "%(entry)s, where the POS payment %(payment)s is booked, is reconciled in full already",
+            entry=entry[:1].display_name,
+            payment=pos_payment.display_name,
+        )
+    return line, None
+
+
+def _residual(line, currency):
+    """What ``line`` has left to reconcile, in ``currency`` when it is its own."""
+    if line.currency_id == currency:
+        return currency.round(line.amount_residual_currency)
+    return currency.round(line.amount_residual)
+
+
+def _fits(target, amount, currency):
+    """Whether a balance of ``amount`` settles ``target`` in full or in part
+    without going past it: the same size or less, the other way."""
+    if currency.is_zero(amount):
+        return True  # a charge and its refund on one line: they cancel out
+    residual = _residual(target, currency)
+    if target.reconciled or currency.is_zero(residual) or (amount > 0) == (residual > 0):
+        return False
+    return currency.compare_amounts(abs(amount), abs(residual)) <= 0
+
+
+def _target_label(target):
+    """A payment's line as finance staff know it: the store day's card
+    payment by its session, else the payment's entry."""
+    move = target.move_id
+    payment = move.origin_payment_id
+    session = payment["pos_session_id"] if payment and "pos_session_id" in payment._fields else None
+    if session:
+        return target.env._(
+            "%(method)s payment %(payment)s of the store day %(session)s",
+            method=payment.pos_payment_method_id.name,
+            payment=payment.display_name,
+            session=session.name,
+        )
+    return move.display_name
+
+
+def _reconcile_with_targets(pairs):
+    """Reconcile each payment's line with the counterparts booked for it on
+    the payouts' bank lines, all at once; returns ``{line: residual}`` of
+    the payment lines left open (the rest of a day settled later).
+
+    The counterparts are reconciled among themselves first (a charge with
+    its same-day refund), then what remains with the payment's line: no
+    counterpart is left open beside a line that was partly reconciled."""
+    left = {}
+    if not pairs:
+        return left
+    Line = pairs[0][0].browse()
+    by_target = {}
+    for line, target in pairs:
+        by_target[target] = by_target.get(target, Line) | line
+    for target, lines in by_target.items():
+        plan = [lines] if target.reconciled else [[lines, target]]
+        Line._reconcile_plan(plan)
+        if not target.reconciled:
+            left[target] = target.amount_residual
+    return left

@@ -1,5 +1,6 @@
 from . import (
     test_finance_pos,
+    test_finance_pos_export,
     test_finance_shopify,
     test_module_descriptions,
     test_product_family,

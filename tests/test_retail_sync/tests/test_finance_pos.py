@@ -40,13 +40,49 @@ class TestPosCardPaymentsSettled(PosCase):
         finance connector reads the batch: ``(batch, bank line, settlement)``."""
         batch = self.finance.acquirer.close_batch()
         st_line = bank_line(
-            self.env, self.payout_journal, float(batch["payout"]), "ADYEN PAYOUT batch 1"
+            self.env,
+            self.payout_journal,
+            float(batch["payout"]),
+            f"ADYEN PAYOUT batch {batch['number']}",
         )
         with trap_jobs() as trap:
             self.backend.action_finance_read_settlements()
             run_trapped_jobs(self.env, trap)
-        settlement = self.env["finance.settlement"].search([("backend_id", "=", self.backend.id)])
+        settlement = self.env["finance.settlement"].search(
+            [("backend_id", "=", self.backend.id), ("batch_number", "=", batch["number"])]
+        )
         return batch, st_line, settlement
+
+    def card_day(self, sale):
+        """The store day of ``sale``, closed, and its one combined card payment."""
+        session = self.order(sale).session_id
+        self.assertEqual(session.state, "closed")
+        day_payment = session.bank_payment_ids.filtered(
+            lambda p: p.pos_payment_method_id.name == "POS card"
+        )
+        self.assertEqual(len(day_payment), 1)
+        return session, day_payment
+
+    def open_mismatches(self):
+        return self.env["connector.reconciliation.mismatch"].search(
+            [
+                ("backend_id", "=", self.backend.id),
+                ("kind", "=", "settlements"),
+                ("state", "=", "open"),
+            ]
+        )
+
+    def assert_settled_in_full(self, day_payment):
+        """The day's card payment reconciled in full: nothing left partial."""
+        outstanding = day_payment._seek_for_lines()[0]
+        self.assertTrue(outstanding.full_reconcile_id, "the day's card payment is left partial")
+        self.assertEqual(outstanding.amount_residual, 0.0)
+        self.assertTrue(day_payment.is_matched)
+
+    def assert_fees_booked(self, batch, st_line):
+        fees = st_line.move_id.line_ids.filtered(lambda ln: ln.account_id == self.fee_account)
+        commission = sum(Decimal(r["Commission (NC)"] or 0) for r in batch["rows"])
+        self.assertAlmostEqual(fees.balance, float(commission), places=2)
 
     def test_day_of_card_payments_settled_and_reconciled(self):
         sales = [
@@ -120,3 +156,115 @@ class TestPosCardPaymentsSettled(PosCase):
             sorted(float(r["tenders"][0]["amount"]) for r in returns),
         )
         self.assertTrue(st_line.is_reconciled)
+
+    def test_same_day_return_to_card_settled_with_its_sale(self):
+        """A card sale and the return of part of it to the card on the same
+        store day: the day's card payment is their net, the acquirer settles
+        the charge and the refund in full, each matched to its POS payment
+        and reconciled together with the day's card payment."""
+        sale = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 4)], tenders=["card"])
+        line = sale["lines"][0]["line_uuid"]
+        self.push()
+        back = self.pos.return_of(STORE, "R2", sale, [(line, 1)])
+        self.push()
+        self.pos.close(STORE)
+        self.push()
+        session, day_payment = self.card_day(sale)
+        self.assertEqual(self.order(back).session_id, session, "the return is of the same day")
+        reference = sale["tenders"][0]["reference"]
+        charged = Decimal(sale["tenders"][0]["amount"])
+        refunded = -Decimal(back["tenders"][0]["amount"])
+        self.assertEqual(back["tenders"][0]["reference"], reference)
+        self.assertAlmostEqual(day_payment.amount, float(charged - refunded), places=2)
+
+        self.finance.acquirer.capture(reference, charged)
+        self.finance.acquirer.refund(reference, refunded)
+        batch, st_line, settlement = self.settle()
+        self.assertEqual(settlement.state, "reconciled", settlement.state_message)
+        self.assertEqual(sorted(settlement.line_ids.mapped("kind")), ["charge", "refund"])
+        self.assertEqual(set(settlement.line_ids.mapped("state")), {"matched"})
+        matched = self.env["pos.payment"].browse(settlement.line_ids.mapped("matched_res_id"))
+        self.assertEqual(matched, self.order(sale).payment_ids | self.order(back).payment_ids)
+        self.assertTrue(st_line.is_reconciled)
+        self.assert_settled_in_full(day_payment)
+        self.assert_fees_booked(batch, st_line)
+
+    def test_same_day_return_to_card_settled_in_the_next_payout(self):
+        """The acquirer settles the sale in one payout and its same-day return
+        to the card in the next one (after its cut-off): the first payout
+        alone is more than the day's card payment, so it waits, saying so,
+        and leaves nothing partial; the next payout is reconciled with it."""
+        sale = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 4)], tenders=["card"])
+        line = sale["lines"][0]["line_uuid"]
+        self.push()
+        back = self.pos.return_of(STORE, "R1", sale, [(line, 1)])
+        self.push()
+        self.pos.close(STORE)
+        self.push()
+        session, day_payment = self.card_day(sale)
+        reference = sale["tenders"][0]["reference"]
+        self.finance.acquirer.capture(reference, sale["tenders"][0]["amount"])
+        first_batch, first_line, first = self.settle()
+        self.assertEqual(first.state, "mismatch")
+        self.assertIn(session.name, first.state_message)
+        self.assertIn("waits for the payout", first.state_message)
+        self.assertFalse(first_line.is_reconciled)
+        outstanding = day_payment._seek_for_lines()[0]
+        self.assertFalse(outstanding.matched_debit_ids | outstanding.matched_credit_ids)
+        self.assertEqual(outstanding.amount_residual, outstanding.balance, "nothing partial")
+        # Listed for finance staff meanwhile, with the reason.
+        (listed,) = self.open_mismatches()
+        self.assertIn(first.name, listed.business_key)
+        self.assertIn("waits for the payout", listed.what)
+
+        # The next day's card sales and, after the cut-off, the refund.
+        self.pos.next_day()
+        next_sale = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 3)], tenders=["card"])
+        self.push()
+        self.pos.close(STORE)
+        self.push()
+        _next_session, next_day_payment = self.card_day(next_sale)
+        self.finance.acquirer.refund(reference, back["tenders"][0]["amount"].lstrip("-"))
+        self.finance.acquirer.capture(
+            next_sale["tenders"][0]["reference"], next_sale["tenders"][0]["amount"]
+        )
+        second_batch, second_line, second = self.settle()
+        self.assertEqual(second.state, "reconciled", second.state_message)
+        self.assertEqual(first.state, "reconciled", first.state_message)
+        self.assertTrue(first_line.is_reconciled)
+        self.assertTrue(second_line.is_reconciled)
+        self.assert_settled_in_full(day_payment)
+        self.assert_settled_in_full(next_day_payment)
+        self.assertFalse(self.open_mismatches())
+        self.assert_fees_booked(first_batch, first_line)
+        self.assert_fees_booked(second_batch, second_line)
+
+    def test_day_settled_over_two_payouts_left_open_in_between_and_said(self):
+        """Part of a day's card payments in one payout, the rest in the next:
+        the first payout is reconciled and says what of the day's card
+        payment stays open; the next one reconciles it in full."""
+        sales = [
+            self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 2)], tenders=["card"]),
+            self.pos.sale(STORE, "R2", [("SOC-006-36-40", 1)], tenders=["card"]),
+        ]
+        self.push()
+        self.pos.close(STORE)
+        self.push()
+        session, day_payment = self.card_day(sales[0])
+        first, second = (sale["tenders"][0] for sale in sales)
+        self.finance.acquirer.capture(first["reference"], first["amount"])
+        _batch, st_line, settlement = self.settle()
+        self.assertEqual(settlement.state, "reconciled", settlement.state_message)
+        self.assertTrue(st_line.is_reconciled)
+        self.assertIn(session.name, settlement.state_message)
+        self.assertIn("keeps", settlement.state_message)
+        outstanding = day_payment._seek_for_lines()[0]
+        self.assertFalse(outstanding.full_reconcile_id)
+        self.assertAlmostEqual(outstanding.amount_residual, float(second["amount"]), places=2)
+
+        self.finance.acquirer.capture(second["reference"], second["amount"])
+        _batch, st_line, settlement = self.settle()
+        self.assertEqual(settlement.state, "reconciled", settlement.state_message)
+        self.assertFalse(settlement.state_message)
+        self.assertTrue(st_line.is_reconciled)
+        self.assert_settled_in_full(day_payment)
