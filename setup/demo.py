@@ -47,6 +47,10 @@ if company.currency_id != currency and not env["account.move.line"].search_count
 # default sale tax, so it books to its accounts), price-included like the
 # shop's prices; the backend's tax mapping is filled from them.
 company.tax_calculation_rounding_method = "round_per_line"
+# Shopify tells the customer of each fulfillment (and there are no SMS
+# credits): Odoo sends no SMS of its own when an order's delivery is
+# validated, e.g. one the store fulfilled itself, imported by the backfill.
+company.stock_text_confirmation = False
 Tax = env["account.tax"].with_company(company)
 sale_taxes = [("company_id", "=", company.id), ("type_tax_use", "=", "sale"),
               ("amount_type", "=", "percent")]

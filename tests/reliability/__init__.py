@@ -18,4 +18,5 @@ SCENARIOS = (
     "tpl_faults",
     "mapper_fuzz",
     "webhook_fuzz",
+    "two_nodes",
 )

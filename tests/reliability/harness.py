@@ -42,6 +42,7 @@ from pathlib import Path
 
 import demo
 import devtool
+import forwarder
 from devtool import Rpc, RpcError  # noqa: F401 - the scenarios' and benchmarks' name for them
 
 SHOPIFY_WEBHOOK_ROUTE = "/connector/shopify/webhook"
@@ -156,6 +157,20 @@ class LogWatch:
             self._allowed = tuple(re.compile(pattern) for pattern in allowed)
             self._current = None
 
+    def same_phase_as(self, other):
+        """Take ``other``'s phase and allow-list: the log of a second node of
+        the same database is read as part of what the first one is doing."""
+        with self._lock, other._lock:
+            self.poll()
+            self._phase, self._allowed, self._current = other._phase, other._allowed, None
+
+    def adopt(self, other):
+        """Count ``other``'s problems (a stopped second node's) as this log's."""
+        other.poll()
+        with self._lock:
+            self.problems.extend(other.problems)
+            self.allowed_seen.extend(other.allowed_seen)
+
     def problems_of(self, phase):
         with self._lock:
             self.poll()
@@ -250,7 +265,11 @@ class OdooServer:
     Started with the console script (``devtool.odoo_command``), ``workers``
     HTTP workers, ``cron_threads`` cron workers, queue_job server-wide with
     ``ODOO_QUEUE_JOB_CHANNELS=channels`` (``root:0``: no job runner), its own
-    free HTTP and gevent ports on 127.0.0.1, logging to ``workdir/odoo.log``.
+    free HTTP and gevent ports on 127.0.0.1, logging to ``workdir/<log_name>``.
+    ``data_dir``: Odoo's data directory (filestore, sessions), ``workdir/data``
+    unless given; the nodes of one database share it. ``job_target``:
+    ``(host, port)`` where queue_job's runner sends the jobs to run (default:
+    this server's own HTTP port), e.g. a forwarder in front of several nodes.
     """
 
     def __init__(
@@ -264,6 +283,8 @@ class OdooServer:
         channels="root:2",
         log_level="info",
         verbose=False,
+        log_name="odoo.log",
+        data_dir=None,
     ):
         self.dbname = dbname
         self.addons_path = addons_path
@@ -274,7 +295,9 @@ class OdooServer:
         self.log_level = log_level
         self.http_port = devtool.free_port()
         self.gevent_port = devtool.free_port()
-        self.log_path = workdir / "odoo.log"
+        self.log_path = workdir / log_name
+        self.data_dir = data_dir or workdir / "data"
+        self.job_target = None
         self.log = LogWatch(self.log_path, verbose)
         self.proc = None
         self.frozen = set()  # pids stopped by freeze_job_runner
@@ -289,7 +312,7 @@ class OdooServer:
             f"--database={self.dbname}",
             f"--db-filter=^{self.dbname}$",
             f"--addons-path={','.join(self.addons_path)}",
-            f"--data-dir={self.workdir / 'data'}",
+            f"--data-dir={self.data_dir}",
             "--http-interface=127.0.0.1",
             f"--http-port={self.http_port}",
             f"--gevent-port={self.gevent_port}",
@@ -329,6 +352,9 @@ class OdooServer:
             raise RuntimeError("the server is already running")
         env = devtool.python_env()
         env["ODOO_QUEUE_JOB_CHANNELS"] = self.channels
+        if self.job_target:
+            env["ODOO_QUEUE_JOB_HOST"], port = self.job_target
+            env["ODOO_QUEUE_JOB_PORT"] = str(port)
         cmd = devtool.odoo_command(
             *self.base_args(),
             "--load=base,web,queue_job",
@@ -719,6 +745,54 @@ class Stack:
             else:
                 devtool.drop_database(self.dbname)
                 shutil.rmtree(self.workdir, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def second_node(self):
+        """Serve the database from two nodes while the block runs, as two machines would.
+
+        Node 1, :attr:`server`, keeps the job runner and the crons. Node 2,
+        started here, has as many HTTP workers, no cron worker and no runner
+        (``root:0``), and the same data directory (filestore, sessions). A
+        :class:`forwarder.RoundRobinForwarder` in front of both takes
+        queue_job's requests to run a job, so jobs run on both nodes: node 1
+        is restarted with its runner sending them there. Yields ``(node 2,
+        the forwarder)``; the forwarder's ``url`` spreads requests over both
+        nodes. Afterwards node 2 and the forwarder stop and node 1 is started
+        again as it was; node 2's log records count in the running phase.
+        """
+        first = self.server
+        node = OdooServer(
+            self.dbname,
+            first.addons_path,
+            self.workdir,
+            verbose=self.verbose,
+            workers=first.workers_count,
+            cron_threads=0,
+            channels="root:0",
+            log_level=first.log_level,
+            log_name="odoo-node2.log",
+            data_dir=first.data_dir,
+        )
+        front = forwarder.RoundRobinForwarder(
+            [("127.0.0.1", first.http_port), ("127.0.0.1", node.http_port)],
+            websocket_nodes=[("127.0.0.1", first.gevent_port), ("127.0.0.1", node.gevent_port)],
+        )
+        node.log.same_phase_as(first.log)
+        node.log.start()
+        try:
+            front.start()
+            node.start()
+            first.job_target = ("127.0.0.1", front.port)
+            first.restart()
+            yield node, front
+        finally:
+            node.stop()
+            node.log.stop()
+            front.stop()
+            first.log.adopt(node.log)
+            if first.job_target:
+                first.job_target = None
+                first.restart()
 
     # --- facts of the wired database ---
 
