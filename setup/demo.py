@@ -208,8 +208,10 @@ class OrderTraffic(threading.Thread):
                 return
             if self.payout_every and time.monotonic() - paid_out >= self.payout_every:
                 paid_out = time.monotonic()
-                payouts = self.shop.create_payout()
-                devtool.say(f"   (demo Shopify: {len(payouts)} payouts paid to the bank)")
+                count = len(self.shop.create_payout())
+                devtool.say(
+                    f"   (demo Shopify: {count} payout{'' if count == 1 else 's'} paid to the bank)"
+                )
             lines = [
                 (sku, self.rng.randint(1, 3))
                 for sku in self.rng.sample(self.skus, k=min(len(self.skus), 3))
