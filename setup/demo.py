@@ -18,6 +18,7 @@ import subprocess
 import threading
 import time
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 
 import devtool
@@ -180,7 +181,9 @@ class OrderTraffic(threading.Thread):
 
     Every NEW_SKU_EVERY-th order also sells ``new_sku`` (when given), a
     product the store has and Odoo does not know yet; every TPL_SKU_EVERY-th
-    order one of ``tpl_skus`` (when given), which the 3PL ships.
+    order one of ``tpl_skus`` (when given), which the 3PL ships. Every
+    ``payout_every`` seconds (when given: the demo's day), Shopify Payments
+    pays out what the store's customers paid, as it does once a day.
     """
 
     NEW_SKU_EVERY = 10
@@ -189,10 +192,13 @@ class OrderTraffic(threading.Thread):
     # demo to show the 3PL's flow in its first minutes.
     TPL_SKU_EVERY = 3
 
-    def __init__(self, shop, interval=8.0, seed=42, new_sku=None, tpl_skus=()):
+    def __init__(
+        self, shop, interval=8.0, seed=42, new_sku=None, *, tpl_skus=(), payout_every=None
+    ):
         super().__init__(name="demo-order-traffic", daemon=True)
         self.shop = shop
         self.interval = interval
+        self.payout_every = payout_every
         self.rng = random.Random(seed)
         self.stopping = threading.Event()
         self.new_sku = new_sku
@@ -200,21 +206,33 @@ class OrderTraffic(threading.Thread):
         self.tpl_skus = list(tpl_skus)
 
     def run(self):
+        paid_out = time.monotonic()
         for placed in itertools.count(1):
             if self.stopping.wait(self.interval):
                 return
+            if self.payout_every and time.monotonic() - paid_out >= self.payout_every:
+                paid_out = time.monotonic()
+                count = len(self.shop.create_payout())
+                devtool.say(
+                    f"   (demo Shopify: {count} payout{'' if count == 1 else 's'} paid to the bank)"
+                )
             lines = [
                 (sku, self.rng.randint(1, 3))
                 for sku in self.rng.sample(self.skus, k=min(len(self.skus), 3))
             ]
+            # The order of the new SKU is paid by bank transfer, not through
+            # Shopify Payments: until support has it imported, it has no
+            # payment in Odoo, and every payout of its day would wait for it.
+            paid = True
             if self.new_sku and placed % self.NEW_SKU_EVERY == 3:
                 lines.append((self.new_sku, 1))
+                paid = False
             if self.tpl_skus and placed % self.TPL_SKU_EVERY == 1:
                 sku = self.rng.choice(self.tpl_skus)
                 if sku not in dict(lines):
                     lines.append((sku, 1))
             try:
-                self.shop.create_order(lines)
+                self.shop.create_order(lines, paid=paid)
             except (KeyError, ValueError, StopIteration) as exc:
                 devtool.say(f"   (demo traffic: order not placed: {exc})")
 
@@ -367,6 +385,7 @@ FINANCE_POS_TAXES = {"POS VAT20": "FR TVA", "POS VAT10": "FR TVA 10%", "POS VAT5
 
 FINANCE_WIRING = r"""
 import json
+from odoo import fields
 config = json.loads(CONFIG)
 company = env.company
 Backend = env["connector.backend"]
@@ -380,6 +399,10 @@ values = {
     "finance_report_url": config["report_url"],
     "finance_merchant_account": config["merchant"],
     "finance_report_api_key": config["report_key"],
+    # The simulated store is seeded anew each run, its history paid out
+    # before today: as on the day a store is connected, its payouts are
+    # settled from today (the backend's default on its first run).
+    "finance_settle_from": fields.Date.context_today(Backend),
 }
 backend = Backend.search(
     [("backend_type", "=", "finance"), ("company_id", "=", company.id)], limit=1
@@ -443,12 +466,25 @@ for policy in backend.policy_ids:
         policy.interval_minutes = 2
 for cron in ("cron_finance_export", "cron_finance_settlements"):
     env.ref(f"connector_finance.{cron}").write({"interval_number": 2, "interval_type": "minutes"})
+# And Shopify's payouts, which it settles, are read from the store as often.
+if "shopify.payout" in env:
+    shops = Backend.search([("backend_type", "=", "shopify"), ("company_id", "=", company.id)])
+    for shop in shops:
+        shop._policy("payouts_in").interval_minutes = 2
+    env.ref("connector_shopify.cron_shopify_import_payouts").write(
+        {"interval_number": 2, "interval_type": "minutes"}
+    )
 if backend.state != "running":
     backend.action_start()
 env.cr.commit()
+# The bank journal each provider's payouts are looked for in.
+payout_journals = {
+    source: backend._finance_settlement_journal(source).id for source in ("acquirer", "shopify")
+}
 print(
     "finance wiring done:", backend.name, len(backend.finance_account_map_ids),
-    "accounts mapped,", len(journals), "journals exported; BANK_JOURNAL", bank.id,
+    "accounts mapped,", len(journals), "journals exported; PAYOUT_JOURNALS",
+    json.dumps(payout_journals),
 )
 """
 
@@ -458,7 +494,9 @@ def wire_finance(finance, base_args):
     run): an accounting system backend with its URL, token and organisation,
     its chart read and the demo company's accounts mapped, its sales and bank
     journals exported entry by entry, the acquirer's settlement reports read,
-    the payouts landing in the bank journal. Returns that journal's id."""
+    the payouts landing in the bank journal. Returns the id of the bank
+    journal each provider's payouts land in, by source (``acquirer``,
+    ``shopify``)."""
     config = {
         "url": finance.api_url,
         "token": finance.access_token,
@@ -470,46 +508,70 @@ def wire_finance(finance, base_args):
         "pos_taxes": FINANCE_POS_TAXES,
     }
     proc = _run_wiring(base_args, config, FINANCE_WIRING)
-    found = [line for line in proc.stdout.splitlines() if "BANK_JOURNAL" in line]
+    found = [line for line in proc.stdout.splitlines() if "PAYOUT_JOURNALS" in line]
     if proc.returncode or not found:
         raise _wiring_failed("the finance simulator", proc)
     devtool.say(found[-1].split(";")[0])
-    return int(found[-1].split("BANK_JOURNAL")[1])
+    return json.loads(found[-1].split("PAYOUT_JOURNALS")[1])
 
 
 class BankFeed:
-    """The retailer's bank: each payout of the card acquirer lands on the bank
-    account as a statement line in Odoo (as a bank statement import would
-    make it), naming the acquirer's batch."""
+    """The retailer's bank: each payout of the card acquirer and of Shopify
+    Payments lands on the bank account as a statement line in Odoo (as a bank
+    statement import would make it), in the journal the finance backend
+    looks for that provider's payouts in, labelled as the bank prints it:
+    the acquirer's batch, Shopify's payout number.
 
-    def __init__(self, odoo_url, db, journal_id, login="admin", password="admin"):
+    ``journals``: the bank journal's id by source (``acquirer``, ``shopify``).
+    Its methods are the simulators' listeners: :meth:`acquirer_batch` of the
+    acquirer's closed batches, :meth:`shopify_payout` of Shopify's paid payouts.
+    """
+
+    def __init__(self, odoo_url, db, journals, login="admin", password="admin"):
         self.url = odoo_url
         self.db = db
-        self.journal_id = journal_id
+        self.journals = journals
         self.login = login
         self.password = password
         self.failures = 0
 
-    def __call__(self, batch):
-        if not batch.get("payout"):
-            return
+    def acquirer_batch(self, batch):
+        if batch.get("payout"):
+            self._book(
+                "acquirer",
+                batch["closed_at"].date(),
+                batch["payout"],
+                f"ADYEN PAYOUT BATCH {batch['number']}",
+            )
+
+    def shopify_payout(self, payout):
+        # A withdrawal takes the money back from the account.
+        sign = -1 if payout["transaction_type"] == "WITHDRAWAL" else 1
+        self._book(
+            "shopify",
+            datetime.fromisoformat(payout["issued_at"]).date(),
+            sign * Decimal(payout["net"]),
+            f"SHOPIFY PAYMENTS PAYOUT {payout['legacy_id']}",
+        )
+
+    def _book(self, source, day, amount, label):
         try:
             devtool.Rpc(self.url, self.db, self.login, self.password)(
                 "account.bank.statement.line",
                 "create",
                 [
                     {
-                        "journal_id": self.journal_id,
-                        "date": batch["closed_at"].date().isoformat(),
-                        "amount": float(batch["payout"]),
-                        "payment_ref": f"ADYEN PAYOUT BATCH {batch['number']}",
+                        "journal_id": self.journals[source],
+                        "date": day.isoformat(),
+                        "amount": float(amount),
+                        "payment_ref": label,
                     }
                 ],
             )
         except (OSError, devtool.RpcError) as exc:
             self.failures += 1
             if self.failures in (1, 10, 100):
-                devtool.say(f"   (demo bank: payout of batch {batch['number']} not booked: {exc})")
+                devtool.say(f"   (demo bank: {label} not booked: {exc})")
 
 
 # --- the store POS fleet --------------------------------------------------------------

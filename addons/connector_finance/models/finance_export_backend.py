@@ -171,13 +171,22 @@ class ConnectorBackend(models.Model):
 
     def _finance_moves_to_export(self):
         """The posted entries of the exported journals in no batch yet; a
-        summarised export takes closed days only."""
+        summarised export takes closed days only.
+
+        A bank statement line's entry waits until the line is reconciled:
+        until then it holds the bank's suspense account, which the
+        reconciliation replaces by rewriting that entry, and an exported
+        entry is never rewritten (a payout's settlement would be refused).
+        """
         self.ensure_one()
         domain = [
             ("company_id", "=", self.company_id.id),
             ("journal_id", "in", self.finance_journal_ids.ids),
             ("state", "=", "posted"),
             ("finance_export_link_ids", "not any", [("backend_id", "=", self.id)]),
+            "|",
+            ("statement_line_id", "=", False),
+            ("statement_line_id.is_reconciled", "=", True),
         ]
         if self.finance_export_from:
             domain.append(("date", ">=", self.finance_export_from))

@@ -69,6 +69,14 @@ class ConnectorBackend(models.Model):
         domain=[("type", "=", "bank")],
         help="The bank journal the payouts land in: their bank lines are found there.",
     )
+    finance_settle_from = fields.Date(
+        string="Settle payouts from",
+        default=fields.Date.context_today,
+        help="Shopify Payments payouts issued before this day are not taken: they pay "
+        "orders of before the connection, which Odoo never imported, and the books "
+        "settled them by other means. The day the backend was made, by default; empty: "
+        "every payout Shopify has.",
+    )
     finance_settlement_count = fields.Integer(
         string="Settlements", compute="_compute_finance_settlement_count"
     )
@@ -344,7 +352,8 @@ class ConnectorBackend(models.Model):
 
     def _finance_take_shopify_payouts(self):
         """The paid Shopify payouts of the company whose transactions are all
-        read, stored as settlements once each."""
+        read, issued from the day settlements start, stored as settlements
+        once each."""
         self.ensure_one()
         if "shopify.payout" not in self.env:
             return 0
@@ -352,16 +361,16 @@ class ConnectorBackend(models.Model):
         taken = self.env["finance.settlement"].search(
             [("backend_id", "=", self.id), ("source", "=", "shopify")]
         )
-        payouts = Payout.search(
-            [
-                ("backend_id.company_id", "=", self.company_id.id),
-                ("status", "=", "paid"),
-                ("transactions_complete", "=", True),
-                ("finance_state", "=", "to_export"),
-                ("id", "not in", taken.mapped("payout_res_id")),
-            ],
-            order="date, id",
-        )
+        domain = [
+            ("backend_id.company_id", "=", self.company_id.id),
+            ("status", "=", "paid"),
+            ("transactions_complete", "=", True),
+            ("finance_state", "=", "to_export"),
+            ("id", "not in", taken.mapped("payout_res_id")),
+        ]
+        if self.finance_settle_from:
+            domain.append(("date", ">=", self.finance_settle_from))
+        payouts = Payout.search(domain, order="date, id")
         for payout in payouts:
             self._finance_store_payout(payout)
         return len(payouts)

@@ -11,7 +11,7 @@ from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..components.client import parse_date
 from ..models.finance_export import JOURNAL_TOPIC
-from .common import connect_finance
+from .common import bank_line, connect_finance
 
 DAY1, DAY2, DAY3 = date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)
 
@@ -430,6 +430,57 @@ class TestSequencing(FinanceExportCase):
         )
         self.assertEqual(
             [h[0] for h in self.finance.snapshot(["history"])["history"]], ["created", "created"]
+        )
+
+    def test_bank_line_goes_once_reconciled(self):
+        """A bank statement line holds the bank's suspense account until it
+        is reconciled, which rewrites its entry: it goes out once reconciled,
+        as reconciled."""
+        bank = self.env["account.journal"].search(
+            [("company_id", "=", self.env.company.id), ("type", "=", "bank")], limit=1
+        )
+        self.backend.finance_journal_ids = [Command.link(bank.id)]
+        self.map_account(bank.default_account_id, "090")
+        invoice = self.invoice(DAY1, 100.0)
+        st_line = bank_line(self.env, bank, 115.0, "SEPA CAMILLE MARTIN", date=DAY2)
+
+        self.export()
+        self.assertEqual(self.batch_of(invoice).state, "exported")
+        self.assertFalse(self.batch_of(st_line.move_id), "exported while in suspense")
+
+        # Reconciled with the invoice as the bank reconciliation does it.
+        move = st_line.move_id
+        suspense = st_line._seek_for_lines()[1]
+        move.button_draft()
+        move.with_context(skip_readonly_check=True).write(
+            {
+                "line_ids": [
+                    Command.unlink(suspense.id),
+                    Command.create(
+                        {
+                            "name": invoice.name,
+                            "account_id": self.receivable.id,
+                            "partner_id": self.customer.id,
+                            "balance": -115.0,
+                        }
+                    ),
+                ]
+            }
+        )
+        move.action_post()
+        (move.line_ids | invoice.line_ids).filtered(
+            lambda line: line.account_id == self.receivable
+        ).reconcile()
+        self.assertTrue(st_line.is_reconciled)
+
+        self.export()
+        batch = self.batch_of(move)
+        self.assertEqual(batch.state, "exported", batch.reason)
+        self.assertEqual(
+            self.remote_lines(
+                next(j for j in self.finance.journals() if j["ManualJournalID"] == batch.remote_id)
+            ),
+            [("090", "NONE", (), 115.0), ("092", "NONE", (), -115.0)],
         )
 
     def test_batches_go_in_date_order_per_journal(self):

@@ -446,7 +446,9 @@ class ConnectorPosTicketImporter(models.AbstractModel):
 
     def _void_values(self, store, ticket):
         """A void cancels the whole ticket, Odoo's way: a refund of what is
-        left of each of its lines, paid back as it was paid."""
+        left of each of its lines, paid back as it was paid: each payment's
+        refund carries its transaction id, the card terminal's reference the
+        acquirer refunds and settles the refund under."""
         original = self.env["pos.order"].search([("uuid", "=", ticket["original_uuid"])], limit=1)
         left = original.lines.filtered(lambda line: line.qty - line.refunded_qty > 0)
         if not left:
@@ -475,23 +477,26 @@ class ConnectorPosTicketImporter(models.AbstractModel):
             # Nothing returned before: the exact reverse of the ticket.
             total, tax = -original.amount_total, -original.amount_tax
             computed = self._line_amounts(store, ticket, lines, refund=total < 0)
-            paid = [
-                (payment.payment_method_id, -payment.amount) for payment in original.payment_ids
-            ]
+            paid = [(payment, -payment.amount) for payment in original.payment_ids]
         else:
             computed = self._line_amounts(store, ticket, lines, refund=None)
             total = currency.round(sum(line["price_subtotal_incl"] for line in lines))
             tax = currency.round(total - sum(line["price_subtotal"] for line in lines))
-            paid = [(original.payment_ids[:1].payment_method_id, total)]
+            paid = [(original.payment_ids[:1], total)]
         when = fields.Datetime.to_string(pos_time(ticket["closed_at"]))
         return {
             "lines": [Command.create(values) for values in lines],
             "computed_totals": computed,
             "payment_ids": [
                 Command.create(
-                    {"amount": value, "payment_method_id": method.id, "payment_date": when}
+                    {
+                        "amount": value,
+                        "payment_method_id": payment.payment_method_id.id,
+                        "payment_date": when,
+                        "transaction_id": payment.transaction_id or False,
+                    }
                 )
-                for method, value in paid
+                for payment, value in paid
             ],
             "amount_total": total,
             "amount_tax": tax,

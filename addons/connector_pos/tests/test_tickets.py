@@ -193,6 +193,11 @@ class TestPosTickets(PosCase):
             sorted(refund.payment_ids.mapped("amount")),
             sorted(-amount for amount in order.payment_ids.mapped("amount")),
         )
+        # Paid back under the payments' references: a card's at the acquirer.
+        self.assertEqual(
+            {(p.payment_method_id, -p.amount, p.transaction_id) for p in refund.payment_ids},
+            {(p.payment_method_id, p.amount, p.transaction_id) for p in order.payment_ids},
+        )
 
     def test_no_sale_is_kept_and_applied_as_nothing(self):
         ticket = self.pos.no_sale(STORE, "R1")

@@ -125,6 +125,9 @@ class ShopifySimulator(Simulator):
         self._webhook_numbers = None
         self._generated = 0
         self._seeding = False
+        # Called with each payout (as the ground truth shows it) once it is
+        # paid: the retailer's bank sees the money then.
+        self.payout_listeners = []
         super().__init__(seed=seed, webhook_secret=webhook_secret, **options)
 
     # --- URLs ----------------------------------------------------------------------
@@ -439,12 +442,25 @@ class ShopifySimulator(Simulator):
         """Pay out every balance transaction not yet paid out (one payout a day),
         the new payouts in ``status`` (``SCHEDULED``, ``IN_TRANSIT``, ``PAID``...)."""
         with self.lock:
-            return [p["id"] for p in self.store.pay_out(status=status)]
+            payouts = [payout_payload(p) for p in self.store.pay_out(status=status)]
+        self._paid([p for p in payouts if p["status"] == "PAID"])
+        return [p["id"] for p in payouts]
 
     def set_payout_status(self, payout, status):
         """A payout moves on (GID or numeric id): e.g. ``IN_TRANSIT`` to ``PAID``."""
         with self.lock:
-            return self.store.set_payout_status(payout, status)["id"]
+            record = self.store.find("payouts", payout, "ShopifyPaymentsPayout")
+            paid_now = status == "PAID" and record["status"] != "PAID"
+            payload = payout_payload(self.store.set_payout_status(payout, status))
+        self._paid([payload] if paid_now else [])
+        return payload["id"]
+
+    def _paid(self, payouts):
+        """Tell the payout listeners of ``payouts`` just paid (outside the
+        store's lock: a listener may call Odoo, which may call the store)."""
+        for payout in payouts:
+            for listener in self.payout_listeners:
+                listener(payout)
 
     # --- ground truth ----------------------------------------------------------------
     def order(self, order):
@@ -535,16 +551,7 @@ class ShopifySimulator(Simulator):
             ],
             "orders": lambda: [order_payload(store, o) for o in store.orders.values()],
             "inventory": self.inventory,
-            "payouts": lambda: [
-                {
-                    "id": p["id"],
-                    "issued_at": p["issuedAt"],
-                    "status": p["status"],
-                    "net": str(p["_net"]),
-                    "balance_transactions": p["_balances"],
-                }
-                for p in store.payouts.values()
-            ],
+            "payouts": lambda: [payout_payload(p) for p in store.payouts.values()],
             "balance_transactions": lambda: [
                 {
                     "id": b["id"],
@@ -613,6 +620,19 @@ class ShopifySimulator(Simulator):
         if event not in events:
             raise ValueError(f"unknown event {event!r}; known: {', '.join(sorted(events))}")
         return events[event](dict(params))
+
+
+def payout_payload(payout):
+    """A payout as the ground truth shows it (and the payout listeners get it)."""
+    return {
+        "id": payout["id"],
+        "legacy_id": payout["legacyResourceId"],
+        "issued_at": payout["issuedAt"],
+        "status": payout["status"],
+        "transaction_type": payout["transactionType"],
+        "net": str(payout["_net"]),
+        "balance_transactions": list(payout["_balances"]),
+    }
 
 
 def _uuid(rng):

@@ -268,3 +268,30 @@ class TestPosCardPaymentsSettled(PosCase):
         self.assertFalse(settlement.state_message)
         self.assertTrue(st_line.is_reconciled)
         self.assert_settled_in_full(day_payment)
+
+    def test_card_sale_voided_the_same_day(self):
+        """A card sale voided at the till: the terminal refunds the whole
+        payment under its reference, and the void's refund in Odoo carries
+        that reference, so the acquirer's refund row matches it."""
+        kept = self.pos.sale(STORE, "R1", [("SOC-006-36-40", 2)], tenders=["card"])
+        voided = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)], tenders=["card"])
+        void = self.pos.void(STORE, "R1", voided)
+        self.push()
+        self.pos.close(STORE)
+        self.push()
+        self.assertEqual(self.order(void).session_id.state, "closed")
+        reference = voided["tenders"][0]["reference"]
+        self.assertEqual(self.order(void).payment_ids.transaction_id, reference)
+        for sale in (kept, voided):
+            tender = sale["tenders"][0]
+            self.finance.acquirer.capture(tender["reference"], tender["amount"])
+        self.finance.acquirer.refund(reference)
+        _batch, st_line, settlement = self.settle()
+        self.assertEqual(settlement.state, "reconciled", settlement.state_message)
+        refund = settlement.line_ids.filtered(lambda ln: ln.kind == "refund")
+        self.assertEqual(refund.reference, reference)
+        self.assertEqual(
+            self.env["pos.payment"].browse(refund.matched_res_id).pos_order_id,
+            self.order(void),
+        )
+        self.assertTrue(st_line.is_reconciled)

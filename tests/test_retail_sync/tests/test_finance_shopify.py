@@ -26,7 +26,8 @@ from odoo.addons.connector_shopify.tests.common import (
 
 def book_of_record(env, payout_journal, fee_account):
     """The accounting system backend that settles the store's payouts: their
-    bank journal and the fee account of Shopify's fees (no API call made)."""
+    bank journal and the fee account of Shopify's fees (no API call made),
+    connected a month ago (the payouts of the tests are of the last days)."""
     return env["connector.backend"].create(
         {
             "name": "Book of record",
@@ -34,6 +35,7 @@ def book_of_record(env, payout_journal, fee_account):
             "finance_tenant_id": "tenant",
             "finance_bank_journal_id": payout_journal.id,
             "finance_shopify_fee_account_id": fee_account.id,
+            "finance_settle_from": fields.Date.today() - timedelta(days=30),
             "state": "running",
         }
     )
@@ -168,6 +170,37 @@ class TestShopifyPayoutSettled(TransactionCase):
     def test_payout_not_paid_yet_waits(self):
         self.payout([("charge", "#3001", 10.00, 0.39)], status="in_transit")
         self.assertFalse(self.settle())
+
+    def test_payout_issued_before_the_settling_start_is_left_alone(self):
+        """A store connected with its history: the payouts of before the
+        connection pay orders Odoo never imported, and are not taken."""
+        self.assertEqual(
+            self.env["connector.backend"].default_get(["finance_settle_from"]),
+            {"finance_settle_from": fields.Date.context_today(self.finance)},
+        )
+        self.pay("#4001", 30.00)
+        payout = self.payout([("charge", "#4001", 30.00, 0.70)])
+        bank_line(
+            self.env,
+            self.payout_journal,
+            payout.net_amount,
+            f"SHOPIFY PAYMENTS PAYOUT {payout.shopify_payout_id}",
+        )
+        self.finance.finance_settle_from = payout.date.date() + timedelta(days=1)
+
+        self.assertFalse(self.settle())
+        self.assertEqual(payout.finance_state, "to_export")
+        self.assertFalse(
+            self.env["connector.reconciliation.mismatch"].search(
+                [("backend_id", "=", self.finance.id)]
+            )
+        )
+
+        # Odoo has that day's orders after all: the day set earlier takes it.
+        self.finance.finance_settle_from = payout.date.date()
+        settlement = self.settle()
+        self.assertEqual(settlement.payout_res_id, payout.id)
+        self.assertEqual(settlement.state, "reconciled", settlement.state_message)
 
 
 @tagged("post_install", "-at_install")

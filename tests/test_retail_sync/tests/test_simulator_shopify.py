@@ -73,6 +73,11 @@ VARIANT_M = {
 }
 
 
+def truth_of(shop, payout_id):
+    """A payout as the simulator's ground truth shows it."""
+    return next(p for p in shop.snapshot(["payouts"])["payouts"] if p["id"] == payout_id)
+
+
 class ShopifyCase(BaseCase):
     options = {}
 
@@ -850,6 +855,27 @@ class TestFulfillmentRefundsPayouts(ShopifyCase):
                 float(payout["net"]["amount"]),
             )
         self.assertIn("REFUND", {b["type"] for b in account["balanceTransactions"]["nodes"]})
+
+    def test_payout_listeners_told_once_a_payout_is_paid(self):
+        """The retailer's bank sees a payout when it is paid, once."""
+        paid = []
+        self.shop.payout_listeners.append(paid.append)
+        self.addCleanup(self.shop.payout_listeners.remove, paid.append)
+        self.shop.create_order([(self.shop.inventory()[0]["sku"], 2)])
+        # Today's order and the seeded store's last days: a payout a day.
+        payout_ids = self.shop.create_payout(status="IN_TRANSIT")
+        self.assertTrue(payout_ids)
+        self.assertEqual(paid, [])
+        for payout_id in payout_ids:
+            self.shop.set_payout_status(payout_id, "PAID")
+            self.shop.set_payout_status(payout_id, "PAID")
+        self.assertEqual(paid, [truth_of(self.shop, payout_id) for payout_id in payout_ids])
+        for payout in paid:
+            self.assertEqual(payout["legacy_id"], payout["id"].rsplit("/", 1)[1])
+            self.assertEqual(payout["status"], "PAID")
+        self.shop.create_order([(self.shop.inventory()[0]["sku"], 1)])
+        [paid_at_once] = self.shop.create_payout()
+        self.assertEqual(paid[-1], truth_of(self.shop, paid_at_once))
 
     def test_webhook_subscription_receives_its_topic(self):
         with WebhookReceiver() as subscriber:
