@@ -171,13 +171,21 @@ class ConnectorBackend(models.Model):
 
     def _finance_moves_to_export(self):
         """The posted entries of the exported journals in no batch yet; a
-        summarised export takes closed days only."""
+        summarised export takes closed days only.
+
+        A bank statement line's entry goes once the line is reconciled:
+        reconciling it (by hand or by a settlement) rewrites its entry, the
+        suspense line replaced by the counterparts, which Odoo refuses for
+        an entry already in a batch."""
         self.ensure_one()
         domain = [
             ("company_id", "=", self.company_id.id),
             ("journal_id", "in", self.finance_journal_ids.ids),
             ("state", "=", "posted"),
             ("finance_export_link_ids", "not any", [("backend_id", "=", self.id)]),
+            "|",
+            ("statement_line_id", "=", False),
+            ("statement_line_id.is_reconciled", "=", True),
         ]
         if self.finance_export_from:
             domain.append(("date", ">=", self.finance_export_from))
