@@ -282,7 +282,16 @@ class TestFinanceMonth(PosCase):
             self.bank_lines += 1
         self.banked |= payouts
 
-    def acquirer_closes(self):
+    def morning(self, day):
+        """The payouts land, then the finance crons run: the settlements read
+        every day, the journals exported every other day (their policies)."""
+        self.payouts_land(day)
+        self.run_cron("_cron_finance_settlements")
+        self.run_cron("_cron_finance_export")
+
+    def evening(self):
+        """The store closes its day (the Z report), then the acquirer its batch."""
+        self.close_store()
         batch = self.finance.acquirer.close_batch()
         if batch["payout"]:
             self.batches_to_bank.append(batch)
@@ -308,13 +317,10 @@ class TestFinanceMonth(PosCase):
             if index:
                 self.pos.next_day()
             for hour, step in (
-                (6, lambda day=day: self.payouts_land(day)),
-                (7, lambda: self.run_cron("_cron_finance_settlements")),
-                (8, lambda: self.run_cron("_cron_finance_export")),
+                (6, lambda day=day: self.morning(day)),
                 (9, lambda index=index: self.store_day(rng, index)),
                 (12, lambda index=index: self.online_orders(rng, index)),
-                (18, self.close_store),
-                (21, self.acquirer_closes),
+                (19, self.evening),
             ):
                 with freeze_time(at(day, hour), tick=True):
                     step()
@@ -322,13 +328,8 @@ class TestFinanceMonth(PosCase):
         # last days go out.
         for extra in (1, 2, 3):
             day = last + timedelta(days=extra)
-            for hour, step in (
-                (6, lambda day=day: self.payouts_land(day)),
-                (7, lambda: self.run_cron("_cron_finance_settlements")),
-                (8, lambda: self.run_cron("_cron_finance_export")),
-            ):
-                with freeze_time(at(day, hour), tick=True):
-                    step()
+            with freeze_time(at(day, 6), tick=True):
+                self.morning(day)
         self.month_end(last + timedelta(days=1), time.monotonic() - started)
 
     # --- what the accountant checks -----------------------------------------------------
