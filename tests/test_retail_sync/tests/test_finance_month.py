@@ -169,9 +169,11 @@ class TestFinanceMonth(PosCase):
                 "finance_journal_ids": [Command.set(journals.ids)],
             }
         )
-        # The export every other day, the settlements every day.
-        backend._policy("journals_out").interval_minutes = 2 * 24 * 60
-        backend._policy("settlements_in").interval_minutes = 24 * 60
+        # The export every other morning, the settlements every morning: the
+        # intervals an hour short of two days and of one, as a morning's run
+        # starts a little earlier or later than the last.
+        backend._policy("journals_out").interval_minutes = 2 * 24 * 60 - 60
+        backend._policy("settlements_in").interval_minutes = 24 * 60 - 60
         cls.exported_journals = journals
 
     def setUp(self):
@@ -214,35 +216,45 @@ class TestFinanceMonth(PosCase):
 
     def store_day(self, rng, day_index):
         """A store's tickets, cash and card, a return now and then, the card
-        payments captured at the acquirer.
+        payments and refunds booked at the acquirer.
 
-        Returns are paid back in cash: an article bought by card on an
-        earlier day every fourth day, a cash sale of the day now and then.
-        A return to the card is left out of the month: on a day with card
-        sales it makes the day's combined card payment net of the refund,
-        which the settlements do not match yet; on a day without, the
-        acquirer's batch is negative and carried to the next one (its
-        balance transfer rows), which they do not settle yet either."""
+        Every fourth day an article bought by card on an earlier day comes
+        back, refunded to the card, among the day's card sales: the day's
+        card takings are kept well above its card refunds (a day of card refunds
+        alone makes a negative acquirer batch, carried to the next one by
+        balance transfer rows, which the settlements do not settle yet).
+        Two days later a cash sale is returned the same day, in cash."""
         acquirer = self.finance.acquirer
         sales = []
-        for n in range(rng.randint(3, 4)):
-            tender = "card" if (n + day_index) % 2 == 0 else "cash"
+
+        def sell(tender):
             sale = self.pos.sale(STORE, rng.choice(["R1", "R2"]), tenders=[tender], customer=False)
             sales.append(sale)
-            for paid in sale["tenders"]:
-                if paid["type"] == "card":
-                    acquirer.capture(paid["reference"], paid["amount"])
+            if tender == "card":
+                acquirer.capture(sale["tenders"][0]["reference"], sale["tenders"][0]["amount"])
+
+        def card_sales():
+            return [s for s in sales if s["tenders"][0]["type"] == "card"]
+
+        for n in range(rng.randint(3, 4)):
+            sell("card" if (n + day_index) % 2 == 0 else "cash")
         returns = []
-        earlier = [s for d, s in self.card_sales if s["uuid"] not in self.returned]
+        earlier = [s for _d, s in self.card_sales if s["uuid"] not in self.returned]
         if day_index % 4 == 1 and earlier:
             original = rng.choice(earlier)
-            returns.append(self.pos.return_of(STORE, "R1", original, tender="cash"))
+            back = self.pos.return_of(STORE, "R1", original)
+            returns.append(back)
             self.returned.add(original["uuid"])
+            refunded = Decimal(back["tenders"][0]["amount"]).copy_abs()
+            acquirer.refund(back["tenders"][0]["reference"], str(refunded))
+            # Twice the refund, the acquirer's fees well covered.
+            while 2 * refunded > sum(Decimal(s["tenders"][0]["amount"]) for s in card_sales()):
+                sell("card")
         elif day_index % 4 == 3:
             cash_sales = [s for s in sales if s["tenders"][0]["type"] == "cash"]
             if cash_sales:
                 returns.append(self.pos.return_of(STORE, "R2", cash_sales[0]))
-        self.card_sales += [(day_index, s) for s in sales if s["tenders"][0]["type"] == "card"]
+        self.card_sales += [(day_index, s) for s in card_sales()]
         self.tickets += len(sales) + len(returns)
         self.returns += len(returns)
         self.push()
