@@ -79,7 +79,6 @@ class TestFinanceMonth(PosCase):
         super().setUpClass()
         env = cls.env
         env.company.currency_id = env.ref("base.EUR")
-        cls.pos_backend = cls.backend
         # The online store sells the stores' catalogue: its variants bound to
         # the same products by SKU.
         cls.shop = start_shop(
