@@ -294,6 +294,10 @@ class WebhookSender:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.out_of_order_wait = out_of_order_wait
+        # The delivery timings run on the machine's clock, taken now: a test
+        # that sets the clock (freezegun) moves the systems' dates, not the
+        # queue's waits, which the delivering thread and the callers share.
+        self._clock = time.monotonic
         self.faults = WebhookFaults()
         self.secret = ""
         self._heap = []
@@ -336,7 +340,7 @@ class WebhookSender:
             return None
         number = next(self._numbers)
         faults = self.faults.draw(self.seed, number)
-        now = time.monotonic()
+        now = self._clock()
         delivery = Delivery(
             due=now + (self.faults.delay_seconds if "delay" in faults else 0.0),
             number=number,
@@ -369,10 +373,10 @@ class WebhookSender:
 
     def wait_idle(self, timeout=10.0):
         """Wait until nothing is queued, held or in flight; True when idle."""
-        deadline = time.monotonic() + timeout
+        deadline = self._clock() + timeout
         with self._cond:
             while self._heap or self._held or self._inflight:
-                remaining = deadline - time.monotonic()
+                remaining = deadline - self._clock()
                 if remaining <= 0:
                     return False
                 self._cond.wait(min(remaining, 0.05))
@@ -395,7 +399,7 @@ class WebhookSender:
         """Block until a delivery is due; None when stopping."""
         with self._cond:
             while not self._stopping:
-                now = time.monotonic()
+                now = self._clock()
                 if self._held and self._held[1] <= now:
                     self._push(self._held[0])
                     self._held = None
@@ -425,7 +429,7 @@ class WebhookSender:
             outcome["gave_up"] = True
             return
         retry = copy.copy(delivery)
-        retry.due = time.monotonic() + self.retry_schedule[delivery.attempt]
+        retry.due = self._clock() + self.retry_schedule[delivery.attempt]
         retry.attempt = delivery.attempt + 1
         self._push(retry)
 

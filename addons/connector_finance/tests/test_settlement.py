@@ -368,6 +368,82 @@ class TestSettlement(TransactionCase):
             self.assertFalse(trap.enqueued_jobs, "not due again within the hour")
 
 
+@tagged("post_install", "-at_install")
+class TestPayoutBankLineExported(TransactionCase):
+    """The payouts bank journal exported to the book of record: the export
+    runs its sends in transactions of their own, as the runner does."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.registry_enter_test_mode_cls()
+        cls.env.company.currency_id = cls.env.ref("base.EUR")
+        connect_finance(cls)
+        set_up_settlements(cls)
+
+    def setUp(self):
+        super().setUp()
+        self.finance.reset()
+
+    def test_bank_line_exported_once_its_payout_reconciled_it(self):
+        """The payouts bank journal exported entry by entry: a payout's bank
+        line stays out of the export until its settlement reconciles it (which
+        rewrites its entry), then goes once, with the payment and the fees."""
+        backend = self.backend
+        backend.action_finance_read_chart()
+        card_journal = self.env["account.journal"].search(
+            [("type", "=", "bank"), ("company_id", "=", self.env.company.id)], limit=1
+        )
+        customer = self.env["res.partner"].create({"name": "Walk-in customer"})
+        sale = customer_payment(self.env, "POS/0501", 64.00, customer, journal=card_journal)
+        self.finance.acquirer.capture("POS/0501", "64.00")
+        batch = self.finance.acquirer.close_batch()
+        st_line = bank_line(
+            self.env, self.payout_journal, float(batch["payout"]), "ADYEN PAYOUT batch 1"
+        )
+        remote = {a.code: a for a in backend.finance_remote_account_ids}
+        accounts = {
+            self.payout_journal.default_account_id: "090",
+            self.payout_journal.suspense_account_id: "090",
+            sale._seek_for_lines()[0].account_id: "091",
+            self.fee_account: "405",
+        }
+        mapped = self.env["finance.account.map"]._codes(backend)  # by code on reading
+        self.env["finance.account.map"].create(
+            [
+                {"backend_id": backend.id, "account_id": a.id, "remote_account_id": remote[c].id}
+                for a, c in accounts.items()
+                if a.id not in mapped
+            ]
+        )
+        backend.write(
+            {
+                "finance_journal_ids": [Command.set(self.payout_journal.ids)],
+                "finance_export_mode": "entry",
+            }
+        )
+
+        def export():
+            with trap_jobs() as trap:
+                backend._finance_export_run()
+                run_trapped_jobs(self.env, trap)
+
+        export()
+        self.assertFalse(st_line.move_id.finance_export_id, "exported with its suspense line")
+        with trap_jobs() as trap:
+            backend.action_finance_read_settlements()
+            run_trapped_jobs(self.env, trap)
+        settlement = self.env["finance.settlement"].search([("backend_id", "=", backend.id)])
+        self.assertEqual(settlement.state, "reconciled", settlement.state_message)
+        export()
+        batch_out = st_line.move_id.finance_export_id
+        self.assertEqual(batch_out.state, "exported", batch_out.reason)
+        (journal,) = self.finance.journals()
+        self.assertEqual(
+            {line["AccountCode"] for line in journal["JournalLines"]}, {"090", "091", "405"}
+        )
+
+
 class TestSettlementReport(BaseCase):
     """The report's rows, read whatever the acquirer quotes, refused by name."""
 

@@ -1,4 +1,5 @@
 from . import (
+    test_finance_month,
     test_finance_pos,
     test_finance_pos_export,
     test_finance_shopify,
