@@ -62,6 +62,23 @@ class ConnectorBackend(models.Model):
         help="Where the payments customers' banks take back are booked; empty: a chargeback "
         "is listed for finance staff.",
     )
+    finance_acquirer_balance_account_id = fields.Many2one(
+        "account.account",
+        string="Acquirer balance account",
+        check_company=True,
+        help="A reconcilable current account for what the card acquirer owes or is owed "
+        "between batches: a batch that pays nothing (its refunds and fees more than its "
+        "charges) credits it with the balance it carries to the next batch, which debits it "
+        "back; the two are reconciled. Empty: such batches are listed for finance staff.",
+    )
+    finance_balance_journal_id = fields.Many2one(
+        "account.journal",
+        string="Journal of batches without payout",
+        check_company=True,
+        domain=[("type", "=", "general")],
+        help="Where a batch that pays nothing is booked (it has no bank line); empty: the "
+        "company's first miscellaneous journal.",
+    )
     finance_bank_journal_id = fields.Many2one(
         "account.journal",
         string="Payouts bank journal",
@@ -156,6 +173,26 @@ class ConnectorBackend(models.Model):
     def _finance_settlement_journal(self, source):
         self.ensure_one()
         return self.finance_bank_journal_id
+
+    def _finance_balance_journal(self):
+        """The journal a batch without payout is booked in."""
+        self.ensure_one()
+        journal = self.finance_balance_journal_id or self.env["account.journal"].search(
+            [
+                *self.env["account.journal"]._check_company_domain(self.company_id),
+                ("type", "=", "general"),
+            ],
+            limit=1,
+        )
+        if not journal:
+            raise UserError(
+                self.env._(
+                    "A batch without payout is booked in a miscellaneous journal, and the "
+                    "company has none: choose one on %(backend)s.",
+                    backend=self.display_name,
+                )
+            )
+        return journal
 
     def _finance_report_client(self):
         self.ensure_one()
@@ -310,6 +347,7 @@ class ConnectorBackend(models.Model):
                 "net": _float(row["net"]),
                 "gross_currency": row["gross_currency"],
                 "gross_original": _float(row["gross_original"]),
+                "transfer_batch": row["transfer_batch"] or 0,
             }
             for index, row in enumerate(report["rows"])
         ]
