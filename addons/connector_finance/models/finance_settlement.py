@@ -28,7 +28,8 @@ A card acquirer's batch whose refunds, chargebacks and fees are more than
 its charges pays nothing: its negative balance is carried to the next batch
 (balance transfer rows, a credit in the batch that pays nothing and a debit
 in the next one). Such a batch has no bank line; it is matched row by row as
-any other and booked in an entry of its own (the miscellaneous journal), its
+any other and booked in an entry of its own (in the payouts bank journal,
+beside the payouts, unless the backend names another journal), its
 refunds reconciled with their payments, its fees on the fee account, and
 what it owes the acquirer credited to the backend's acquirer balance
 account. The next batch books its debit row on that account with its bank

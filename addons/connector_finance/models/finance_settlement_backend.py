@@ -75,9 +75,9 @@ class ConnectorBackend(models.Model):
         "account.journal",
         string="Journal of batches without payout",
         check_company=True,
-        domain=[("type", "=", "general")],
+        domain=[("type", "in", ("bank", "general"))],
         help="Where a batch that pays nothing is booked (it has no bank line); empty: the "
-        "company's first miscellaneous journal.",
+        "payouts bank journal, beside the payouts (and exported with them).",
     )
     finance_bank_journal_id = fields.Many2one(
         "account.journal",
@@ -175,20 +175,17 @@ class ConnectorBackend(models.Model):
         return self.finance_bank_journal_id
 
     def _finance_balance_journal(self):
-        """The journal a batch without payout is booked in."""
+        """The journal a batch without payout is booked in: the payouts bank
+        journal unless another is chosen, so that every booking of the
+        acquirer's batches is in one journal and goes to the book of record
+        with the payouts that clear it."""
         self.ensure_one()
-        journal = self.finance_balance_journal_id or self.env["account.journal"].search(
-            [
-                *self.env["account.journal"]._check_company_domain(self.company_id),
-                ("type", "=", "general"),
-            ],
-            limit=1,
-        )
+        journal = self.finance_balance_journal_id or self._finance_settlement_journal("acquirer")
         if not journal:
             raise UserError(
                 self.env._(
-                    "A batch without payout is booked in a miscellaneous journal, and the "
-                    "company has none: choose one on %(backend)s.",
+                    "A batch without payout is booked in the payouts bank journal: choose it "
+                    "on %(backend)s.",
                     backend=self.display_name,
                 )
             )

@@ -358,6 +358,7 @@ class TestPosCardPaymentsSettled(PosCase):
         self.assertIn("No payout", negative.state_message)
         self.assertIn(negative.balance_move_id.name, negative.state_message)
         self.assertEqual(negative.balance_move_id.state, "posted")
+        self.assertEqual(negative.balance_move_id.journal_id, self.payout_journal)
         self.assertEqual(sorted(negative.line_ids.mapped("kind")), ["charge", "refund", "transfer"])
         self.assertEqual(set(negative.line_ids.mapped("state")), {"matched"})
         rows = negative.line_ids.filtered(lambda ln: ln.kind != "transfer")
