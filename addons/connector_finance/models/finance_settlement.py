@@ -539,8 +539,8 @@ class FinanceSettlement(models.Model):
             else:
                 notes.append(
                     self.env._(
-                        "The payout is net of %(amount)s carried from %(other)s (a batch "
-                        "without payout), reconciled with it on %(account)s.",
+                        "The %(amount)s carried from %(other)s (a batch without payout) is "
+                        "taken off this batch, reconciled with that batch's on %(account)s.",
                         amount=currency.format(-row.net),
                         other=row.matched_name or row.transfer_batch,
                         account=row.move_line_id.account_id.display_name,
