@@ -482,11 +482,18 @@ class TestSettlementReports(FinanceCase):
         last = list(csv.DictReader(io.StringIO(text)))[-1]
         self.assertEqual(last["Type"], "Balancetransfer")
         self.assertEqual(last["Net Credit (NC)"], "25.00")  # 10.00 back and the 15.00 fee
+        # As Adyen writes it: no PSP reference, the batch it goes to named.
+        self.assertEqual(last["Psp Reference"], "")
+        self.assertEqual(last["Modification Reference"], "Balancetransfer")
+        self.assertEqual(last["Modification Merchant Reference"], "Balancetransfer to batch 3")
         acquirer.capture("STORE/2", "100.00", at="2026-11-16T10:00:00Z")
         third = acquirer.summary(acquirer.close_batch("2026-11-17T03:00:00Z"))
         rows = list(csv.DictReader(io.StringIO(self.download(3)[1])))
         self.assertEqual(rows[-2]["Type"], "Balancetransfer")
         self.assertEqual(rows[-2]["Net Debit (NC)"], "25.00")
+        self.assertEqual(
+            rows[-2]["Modification Merchant Reference"], "Balancetransfer from batch 2"
+        )
         self.assertEqual(Decimal(third["payout"]), Decimal(rows[0]["Net Credit (NC)"]) - 25)
 
     def test_authentication_merchant_and_unknown_batches(self):

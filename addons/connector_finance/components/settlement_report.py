@@ -3,9 +3,11 @@
 One CSV per settlement batch, one row per booking: ``Settled`` (a captured
 payment, its commission withheld), ``Refunded``, ``Chargeback``, ``Fee`` (a
 chargeback's fee), ``Balancetransfer`` (a negative balance carried between
-batches) and ``MerchantPayout`` (what the batch pays to the bank). Gross
-amounts are in the currency the shopper paid, net amounts and fees in the
-settlement currency.
+batches: a net credit in the batch that pays nothing, "Balancetransfer to
+batch N" in its modification merchant reference, and a net debit in the
+next one, "Balancetransfer from batch N") and ``MerchantPayout`` (what
+the batch pays to the bank). Gross amounts are in the currency the shopper
+paid, net amounts and fees in the settlement currency.
 
 Read with Python's ``csv`` module, never by splitting lines: the acquirer
 quotes fields that hold commas, quotes or line breaks (merchant references
@@ -17,6 +19,7 @@ the row (its line in the file and its key) and why (OCA/bank-statement-import#19
 
 import csv
 import io
+import re
 from decimal import Decimal, InvalidOperation
 
 REQUIRED_COLUMNS = (
@@ -44,6 +47,10 @@ KINDS = {
     "Balancetransfer": "adjustment",
 }
 PAYOUT_TYPE = "MerchantPayout"
+TRANSFER_TYPE = "Balancetransfer"
+# A balance carried between two batches of the merchant account; any other
+# balance transfer (between merchant accounts) is an adjustment.
+TRANSFER_BETWEEN_BATCHES = re.compile(r"^\s*Balancetransfer (to|from) batch (\d+)\s*$", re.I)
 
 
 class ReportError(ValueError):
@@ -90,14 +97,24 @@ def row_key(row):
     refund of a payment settled in the same file). The booking's type and its
     modification reference (the refund's or chargeback's own PSP reference;
     a fee's is its chargeback's, so the type keeps them apart) make the key.
+    A balance transfer has no PSP reference and ``Balancetransfer`` as its
+    modification reference: the batch it goes to or comes from (its
+    modification merchant reference) tells the two of a batch apart.
     """
-    return "/".join(
-        (
-            row.get("Type") or "",
-            row.get("Psp Reference") or "",
-            row.get("Modification Reference") or "",
-        )
-    )
+    parts = [
+        row.get("Type") or "",
+        row.get("Psp Reference") or "",
+        row.get("Modification Reference") or "",
+    ]
+    if (row.get("Type") or "").strip() == TRANSFER_TYPE:
+        parts.append((row.get("Modification Merchant Reference") or "").strip())
+    return "/".join(parts)
+
+
+def transfer_batch(row):
+    """The batch a balance transfer row carries the balance to or from, or None."""
+    found = TRANSFER_BETWEEN_BATCHES.match(row.get("Modification Merchant Reference") or "")
+    return int(found.group(2)) if found else None
 
 
 def parse_report(text, merchant_account, batch_number):
@@ -107,7 +124,8 @@ def parse_report(text, merchant_account, batch_number):
     (the text as the report gives it), ``payment_method``, ``gross``
     (settlement currency, signed: a refund's is negative), ``fee`` (what
     the acquirer withheld), ``net`` (gross - fee: what the booking adds to
-    the payout), ``gross_currency``, ``gross_original``."""
+    the payout), ``gross_currency``, ``gross_original``, ``transfer_batch``
+    (the other batch of a balance carried between batches, else None)."""
     if text.startswith("\ufeff"):
         text = text[1:]
     reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -131,6 +149,9 @@ def parse_report(text, merchant_account, batch_number):
             payout = _amount(row, "Net Debit (NC)", line)
             continue
         kind = KINDS.get(kind_name)
+        other_batch = transfer_batch(row) if kind_name == TRANSFER_TYPE else None
+        if other_batch is not None:
+            kind = "transfer"
         if kind is None:
             raise ReportError(f"row {line} has the type {kind_name!r}, which is not a booking")
         key = row_key(row)
@@ -166,6 +187,7 @@ def parse_report(text, merchant_account, batch_number):
                 "gross_currency": row.get("Gross Currency") or currency,
                 "gross_original": _amount(row, "Gross Credit (GC)", line)
                 - _amount(row, "Gross Debit (GC)", line),
+                "transfer_batch": other_batch,
             }
         )
     if not rows and payout is None:

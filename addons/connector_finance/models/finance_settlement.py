@@ -23,6 +23,18 @@ against what the day's payment has left. A payout whose rows are more than
 that (the refund came in the next batch) is not reconciled partly: it waits
 for the payout that settles the rest, says so, and both are then reconciled
 together.
+
+A card acquirer's batch whose refunds, chargebacks and fees are more than
+its charges pays nothing: its negative balance is carried to the next batch
+(balance transfer rows, a credit in the batch that pays nothing and a debit
+in the next one). Such a batch has no bank line; it is matched row by row as
+any other and booked in an entry of its own (in the payouts bank journal,
+beside the payouts, unless the backend names another journal), its
+refunds reconciled with their payments, its fees on the fee account, and
+what it owes the acquirer credited to the backend's acquirer balance
+account. The next batch books its debit row on that account with its bank
+line and reconciles the two: the acquirer balance account is back to zero
+once the balance is paid back, and each row is booked once.
 """
 
 import re
@@ -43,6 +55,7 @@ LINE_KINDS = [
     ("refund", "Refund"),
     ("chargeback", "Chargeback"),
     ("fee", "Fee"),
+    ("transfer", "Balance transfer"),
     ("adjustment", "Adjustment"),
 ]
 LINE_STATES = [
@@ -99,6 +112,15 @@ class FinanceSettlement(models.Model):
     )
     bank_amount = fields.Monetary(string="Bank amount", readonly=True)
     bank_move_id = fields.Many2one(related="bank_line_id.move_id", string="Bank entry")
+    balance_move_id = fields.Many2one(
+        "account.move",
+        string="Entry without payout",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="A batch that pays nothing has no bank line: its rows are booked in this entry, "
+        "what it owes the acquirer on the acquirer balance account.",
+    )
 
     _source_uniq = models.Constraint(
         "UNIQUE (backend_id, source, external_key)", "This settlement is already stored."
@@ -172,13 +194,16 @@ class FinanceSettlement(models.Model):
         with when its own rows alone are more than that line has left;
         otherwise say why it waits."""
         self.ensure_one()
+        # A balance carried from the previous batch matches once that batch
+        # is booked, which may have been a moment ago in this run.
+        self.line_ids.filtered(lambda ln: ln.kind == "transfer")._match()
         group, short = self._reconciled_with()
         values, reasons = self._check()
         reasons += self._short_reasons(group, short)
         if reasons:
             self.write({**values, "state": "mismatch", "state_message": "\n".join(reasons)})
             return
-        if not values["bank_line_id"]:
+        if not values["bank_line_id"] and self._has_payout():
             self.write({**values, "state": "matched", "state_message": self._no_bank_line()})
             return
         # Each payout's bank line, written as it is found: the next one's
@@ -188,7 +213,7 @@ class FinanceSettlement(models.Model):
             other_values, other_reasons = other._check()
             other_reasons += other._short_reasons(group, short)
             other.write(other_values)
-            if other_reasons or not other_values["bank_line_id"]:
+            if other_reasons or (not other_values["bank_line_id"] and other._has_payout()):
                 self.write(
                     {
                         **values,
@@ -205,10 +230,13 @@ class FinanceSettlement(models.Model):
                 return
         pairs = []
         for settlement in group:
-            pairs += settlement._book_on_bank_line()
+            if settlement._has_payout():
+                pairs += settlement._book_on_bank_line()
+            else:
+                pairs += settlement._book_without_payout()
         left = _reconcile_with_targets(pairs)
         for settlement in group:
-            notes = [
+            notes = settlement._transfer_notes() + [
                 self.env._(
                     "%(target)s keeps %(left)s open: the rest of it is settled by a later payout.",
                     target=_target_label(target),
@@ -255,6 +283,9 @@ class FinanceSettlement(models.Model):
                     company=company_currency.name,
                 )
             )
+        if not self._has_payout():
+            # Nothing paid, nothing on the bank: no bank line to look for.
+            return {"bank_line_id": False, "bank_amount": 0.0}, reasons
         bank_line = self._find_bank_line(journal) if journal else self.bank_line_id
         values = {"bank_line_id": bank_line.id, "bank_amount": bank_line.amount}
         if bank_line and currency.compare_amounts(bank_line.amount, self.net_amount):
@@ -412,6 +443,119 @@ class FinanceSettlement(models.Model):
             same = same.sorted(lambda ln: (abs((ln.date - self.date).days), ln.id))
         return same[:1]
 
+    def _has_payout(self):
+        """Whether money reached the bank: an acquirer batch that pays
+        nothing (negative, carried to the next batch, or netting to zero)
+        has no bank line to reconcile with."""
+        self.ensure_one()
+        return self.source != "acquirer" or not self.currency_id.is_zero(self.net_amount)
+
+    def _fees_counterpart(self):
+        """``[(line values, None)]``: the fees of the payout on the fee account."""
+        fees = self.line_ids.filtered(lambda ln: ln.fee)
+        if not fees:
+            return []
+        return [
+            (
+                {
+                    "name": self.env._("Fees of %(name)s", name=self.name),
+                    "account_id": self.backend_id._finance_fee_account(self.source).id,
+                    "balance": sum(fees.mapped("fee")),
+                },
+                None,
+            )
+        ]
+
+    def _book_without_payout(self):
+        """Book a batch that pays nothing in an entry of its own, as its bank
+        line would have been: each row's counterpart (a refund against its
+        payment, a charge against its payment), the fees on the fee account,
+        the balance carried to the next batch on the acquirer balance
+        account. ``[(counterpart line, payment's line)]`` to reconcile. The
+        entry is made once: a batch booked already is not booked again."""
+        self.ensure_one()
+        if self.balance_move_id:
+            raise UserError(
+                self.env._(
+                    "%(name)s is booked in %(entry)s already.",
+                    name=self.name,
+                    entry=self.balance_move_id.display_name,
+                )
+            )
+        journal = self.backend_id._finance_balance_journal()
+        counterparts = self.line_ids._counterparts() + [
+            (values, target, None) for values, target in self._fees_counterpart()
+        ]
+        currency = self.currency_id
+        move = self.env["account.move"].create(
+            {
+                "move_type": "entry",
+                "journal_id": journal.id,
+                "date": self.date or fields.Date.context_today(self),
+                "ref": self.env._("%(name)s: no payout", name=self.name),
+                "line_ids": [
+                    Command.create(
+                        {**values, "currency_id": currency.id, "amount_currency": values["balance"]}
+                    )
+                    for values, _target, _line in counterparts
+                ],
+            }
+        )
+        move.action_post()
+        self.balance_move_id = move
+        return self._booked(move.line_ids.sorted("id"), counterparts)
+
+    def _booked(self, created, counterparts):
+        """The pairs to reconcile of the counterparts just ``created``; a
+        balance carried to the next batch keeps its journal item on its row,
+        for the next batch to reconcile with."""
+        pairs = []
+        for move_line, (_values, target, row) in zip(created, counterparts, strict=True):
+            if target:
+                pairs.append((move_line, target))
+            elif row and row.kind == "transfer":
+                row.move_line_id = move_line
+        return pairs
+
+    def _transfer_notes(self):
+        """What the settlement says of the balances it carries, for finance staff."""
+        self.ensure_one()
+        currency = self.currency_id
+        notes = []
+        for row in self.line_ids.filtered(lambda ln: ln.kind == "transfer"):
+            if row.net > 0:
+                notes.append(
+                    self.env._(
+                        "No payout: the refunds, chargebacks and fees of this batch are more "
+                        "than its charges. Its rows are booked in %(entry)s, each reconciled "
+                        "as a payout's would be; the %(amount)s it owes the acquirer is on "
+                        "%(account)s until batch %(next)s takes it off its payout.",
+                        entry=self.balance_move_id.name,
+                        amount=currency.format(row.net),
+                        account=row.move_line_id.account_id.display_name,
+                        next=row.transfer_batch,
+                    )
+                )
+            else:
+                notes.append(
+                    self.env._(
+                        "The %(amount)s carried from %(other)s (a batch without payout) is "
+                        "taken off this batch, reconciled with that batch's on %(account)s.",
+                        amount=currency.format(-row.net),
+                        other=row.matched_name or row.transfer_batch,
+                        account=row.move_line_id.account_id.display_name,
+                    )
+                )
+        if not notes and not self._has_payout() and self.balance_move_id:
+            notes.append(
+                self.env._(
+                    "No payout: the rows of this batch net to nothing. They are booked in "
+                    "%(entry)s, each reconciled as a payout's would be.",
+                    entry=self.balance_move_id.name,
+                )
+            )
+        return notes
+
     def _book_on_bank_line(self):
         """Replace the suspense line of the bank line's entry by the payout's
         counterparts: ``[(counterpart line, payment's line)]`` to reconcile."""
@@ -419,22 +563,12 @@ class FinanceSettlement(models.Model):
         st_line = self.bank_line_id
         move = st_line.move_id
         _liquidity, suspense, other = st_line._seek_for_lines()
-        counterparts = self.line_ids._counterparts()
-        fees = self.line_ids.filtered(lambda ln: ln.fee)
-        if fees:
-            counterparts.append(
-                (
-                    {
-                        "name": self.env._("Fees of %(name)s", name=self.name),
-                        "account_id": self.backend_id._finance_fee_account(self.source).id,
-                        "balance": sum(fees.mapped("fee")),
-                    },
-                    None,
-                )
-            )
+        counterparts = self.line_ids._counterparts() + [
+            (values, target, None) for values, target in self._fees_counterpart()
+        ]
         currency = self.currency_id
         commands = [Command.unlink(line.id) for line in suspense]
-        for values, _target in counterparts:
+        for values, _target, _row in counterparts:
             commands.append(
                 Command.create(
                     {
@@ -449,11 +583,7 @@ class FinanceSettlement(models.Model):
         move.with_context(skip_readonly_check=True).write({"line_ids": commands})
         move.action_post()
         created = (move.line_ids - before - other).sorted("id")
-        return [
-            (line, target)
-            for line, (_values, target) in zip(created, counterparts, strict=True)
-            if target
-        ]
+        return self._booked(created, counterparts)
 
 
 class FinanceSettlementLine(models.Model):
@@ -498,6 +628,12 @@ class FinanceSettlementLine(models.Model):
     sale_order_name = fields.Char(
         string="Sale order", readonly=True, help="The Odoo order the payment is of, when known."
     )
+    transfer_batch = fields.Integer(
+        string="Carried to / from batch",
+        readonly=True,
+        help="A balance transfer: the acquirer's batch the balance goes to (a credit) or comes "
+        "from (a debit).",
+    )
     source_model = fields.Char(readonly=True)
     source_res_id = fields.Many2oneReference(
         string="Provider record",
@@ -527,6 +663,17 @@ class FinanceSettlementLine(models.Model):
         "UNIQUE (settlement_id, row_key)", "This booking is already stored in the settlement."
     )
 
+    def _counterpart_label(self):
+        """The label of the line's counterpart in the books."""
+        self.ensure_one()
+        if self.kind == "transfer":
+            return self.env._(
+                "Balance carried %(way)s batch %(batch)s",
+                way=self.env._("to") if self.net > 0 else self.env._("from"),
+                batch=self.transfer_batch,
+            )
+        return f"{self._kind_label()} {self.reference or self.psp_reference}"
+
     def _kind_label(self):
         return dict(self._fields["kind"]._description_selection(self.env))[self.kind]
 
@@ -553,6 +700,8 @@ class FinanceSettlementLine(models.Model):
             return self._unmatched(
                 self.env._("no chargeback account: choose it on the accounting system backend")
             )
+        if self.kind == "transfer":
+            return self._find_transfer()
         if self.kind == "adjustment":
             return self._unmatched(self.env._("an adjustment of the provider: book it by hand"))
         if not self.reference:
@@ -591,6 +740,78 @@ class FinanceSettlementLine(models.Model):
                 reference=self.reference,
             )
         )
+
+    def _find_transfer(self):
+        """A balance carried between two batches, booked on the backend's
+        acquirer balance account: carried to the next batch, it is matched
+        (its journal item is made when the batch is booked); carried from
+        the previous batch, it is matched to that batch's row once it is
+        booked, to reconcile with it."""
+        self.ensure_one()
+        account = self.settlement_id.backend_id.finance_acquirer_balance_account_id
+        if not account:
+            return self._unmatched(
+                self.env._(
+                    "a balance carried between batches and no acquirer balance account: "
+                    "choose it on the accounting system backend"
+                )
+            )
+        if not account.reconcile:
+            return self._unmatched(
+                self.env._(
+                    "the acquirer balance account %(account)s does not allow reconciliation: "
+                    "allow it",
+                    account=account.display_name,
+                )
+            )
+        if self.net > 0:
+            return {"state": "matched", "reason": False}
+        settlement = self.settlement_id
+        previous = self.search(
+            [
+                ("settlement_id.backend_id", "=", settlement.backend_id.id),
+                ("settlement_id.source", "=", settlement.source),
+                ("settlement_id.batch_number", "=", self.transfer_batch),
+                ("kind", "=", "transfer"),
+                ("transfer_batch", "=", settlement.batch_number),
+            ],
+            limit=1,
+        )
+        currency = self.currency_id
+        if not previous or currency.compare_amounts(previous.net, -self.net):
+            return self._unmatched(
+                self.env._(
+                    "batch %(batch)s carries no balance of %(amount)s to this batch "
+                    "(not read yet, or of another amount)",
+                    batch=self.transfer_batch,
+                    amount=currency.format(-self.net),
+                )
+            )
+        if not previous.move_line_id:
+            return self._unmatched(
+                self.env._(
+                    "the balance carried from %(other)s is not booked yet: it is booked once "
+                    "its rows are matched (%(why)s)",
+                    other=previous.settlement_id.name,
+                    why=previous.settlement_id.state_message or previous.settlement_id.state,
+                )
+            )
+        if previous.move_line_id.reconciled:
+            return self._unmatched(
+                self.env._(
+                    "the balance carried from %(other)s is reconciled already",
+                    other=previous.settlement_id.name,
+                )
+            )
+        return {
+            "state": "matched",
+            "reason": False,
+            "payment_id": False,
+            "matched_model": self._name,
+            "matched_res_id": previous.id,
+            "matched_name": previous.settlement_id.name,
+            "move_line_id": previous.move_line_id.id,
+        }
 
     def _unmatched(self, reason):
         return {
@@ -725,12 +946,19 @@ class FinanceSettlementLine(models.Model):
         return found, line, reason
 
     def _counterparts(self):
-        """``[(line values, payment's line to reconcile with or None)]`` of
-        the charges, refunds and chargebacks: each takes its gross off the
-        suspense line."""
+        """``[(line values, payment's line to reconcile with or None, row)]``
+        of the charges, refunds, chargebacks and balance transfers: each
+        takes its gross off the suspense line (a balance carried to the next
+        batch is credited to the acquirer balance account, one carried from
+        the previous batch debited to it and reconciled with that batch's
+        credit)."""
         result = []
-        for line in self.filtered(lambda ln: ln.kind in ("charge", "refund", "chargeback")):
-            if line.kind == "chargeback":
+        kinds = ("charge", "refund", "chargeback", "transfer")
+        for line in self.filtered(lambda ln: ln.kind in kinds):
+            if line.kind == "transfer":
+                account = line.settlement_id.backend_id.finance_acquirer_balance_account_id
+                target = line.move_line_id if line.net < 0 else None
+            elif line.kind == "chargeback":
                 account = line.settlement_id.backend_id.finance_chargeback_account_id
                 target = None
             else:
@@ -739,12 +967,13 @@ class FinanceSettlementLine(models.Model):
             result.append(
                 (
                     {
-                        "name": f"{line._kind_label()} {line.reference or line.psp_reference}",
+                        "name": line._counterpart_label(),
                         "account_id": account.id,
                         "partner_id": target.partner_id.id if target else False,
                         "balance": -line.gross,
                     },
                     target,
+                    line,
                 )
             )
         return result

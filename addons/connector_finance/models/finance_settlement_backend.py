@@ -62,6 +62,23 @@ class ConnectorBackend(models.Model):
         help="Where the payments customers' banks take back are booked; empty: a chargeback "
         "is listed for finance staff.",
     )
+    finance_acquirer_balance_account_id = fields.Many2one(
+        "account.account",
+        string="Acquirer balance account",
+        check_company=True,
+        help="A reconcilable current account for what the card acquirer owes or is owed "
+        "between batches: a batch that pays nothing (its refunds and fees more than its "
+        "charges) credits it with the balance it carries to the next batch, which debits it "
+        "back; the two are reconciled. Empty: such batches are listed for finance staff.",
+    )
+    finance_balance_journal_id = fields.Many2one(
+        "account.journal",
+        string="Journal of batches without payout",
+        check_company=True,
+        domain=[("type", "in", ("bank", "general"))],
+        help="Where a batch that pays nothing is booked (it has no bank line); empty: the "
+        "payouts bank journal, beside the payouts (and exported with them).",
+    )
     finance_bank_journal_id = fields.Many2one(
         "account.journal",
         string="Payouts bank journal",
@@ -156,6 +173,23 @@ class ConnectorBackend(models.Model):
     def _finance_settlement_journal(self, source):
         self.ensure_one()
         return self.finance_bank_journal_id
+
+    def _finance_balance_journal(self):
+        """The journal a batch without payout is booked in: the payouts bank
+        journal unless another is chosen, so that every booking of the
+        acquirer's batches is in one journal and goes to the book of record
+        with the payouts that clear it."""
+        self.ensure_one()
+        journal = self.finance_balance_journal_id or self._finance_settlement_journal("acquirer")
+        if not journal:
+            raise UserError(
+                self.env._(
+                    "A batch without payout is booked in the payouts bank journal: choose it "
+                    "on %(backend)s.",
+                    backend=self.display_name,
+                )
+            )
+        return journal
 
     def _finance_report_client(self):
         self.ensure_one()
@@ -310,6 +344,7 @@ class ConnectorBackend(models.Model):
                 "net": _float(row["net"]),
                 "gross_currency": row["gross_currency"],
                 "gross_original": _float(row["gross_original"]),
+                "transfer_batch": row["transfer_batch"] or 0,
             }
             for index, row in enumerate(report["rows"])
         ]

@@ -41,8 +41,8 @@ def odoo_account(env, code, name, account_type="expense"):
 
 def set_up_settlements(test_class):
     """The settlements side of the backend as the configuration guide says:
-    the acquirer's report feed, the payouts' bank journal, the fee and
-    chargeback accounts."""
+    the acquirer's report feed, the payouts' bank journal, the fee,
+    chargeback and acquirer balance accounts."""
     env = test_class.env
     finance = test_class.finance
     test_class.payout_journal = env["account.journal"].create(
@@ -50,6 +50,10 @@ def set_up_settlements(test_class):
     )
     test_class.fee_account = odoo_account(env, "405", "Card processing fees")
     test_class.chargeback_account = odoo_account(env, "406", "Chargeback losses")
+    test_class.acquirer_balance_account = odoo_account(
+        env, "407", "Card acquirer balance", account_type="liability_current"
+    )
+    test_class.acquirer_balance_account.reconcile = True
     test_class.backend.write(
         {
             "finance_report_url": f"{finance.url}/reports/download",
@@ -58,6 +62,7 @@ def set_up_settlements(test_class):
             "finance_bank_journal_id": test_class.payout_journal.id,
             "finance_fee_account_id": test_class.fee_account.id,
             "finance_chargeback_account_id": test_class.chargeback_account.id,
+            "finance_acquirer_balance_account_id": test_class.acquirer_balance_account.id,
         }
     )
 

@@ -126,6 +126,89 @@ class TestSettlement(TransactionCase):
         self.assertEqual(self.settlements(), settlement)
         self.assertEqual(len(settlement.line_ids), 3)
 
+    def test_negative_batches_booked_without_payout_and_paid_back(self):
+        """A batch that pays nothing is booked in an entry of its own, the
+        balance it owes on the acquirer balance account; a batch negative
+        again while carrying it has both balance transfer rows (one from the
+        previous batch, one to the next) and clears the first; the next
+        payout is net of the balance and clears the second. Without an
+        acquirer balance account the batch is listed, not booked."""
+        acquirer = self.finance.acquirer
+        second, account = self.negative_batch_listed_until_account_set()
+        owed_2 = second.balance_move_id.line_ids.filtered(lambda ln: ln.account_id == account)
+        self.assertAlmostEqual(owed_2.balance, -80.11, places=2)
+        # Batch 3: a small sale, still less than the balance carried: negative again.
+        small = self.pay("POS/0302", 30.00)
+        acquirer.capture("POS/0302", "30.00")
+        batch_3 = acquirer.close_batch()
+        self.assertIsNone(batch_3["payout"])
+        self.read_settlements()
+        third = self.settlements().filtered(lambda s: s.batch_number == 3)
+        self.assertEqual(third.state, "reconciled", third.state_message)
+        self.assertEqual(
+            sorted(
+                third.line_ids.filtered(lambda ln: ln.kind == "transfer").mapped("transfer_batch")
+            ),
+            [2, 4],
+        )
+        self.assertTrue(owed_2.full_reconcile_id, "batch 3 took batch 2's balance over")
+        self.assert_fully_reconciled(small)
+        owed_3 = third.balance_move_id.line_ids.filtered(
+            lambda ln: ln.account_id == account and ln.balance < 0
+        )
+        carried = Decimal(
+            next(
+                r["Net Credit (NC)"]
+                for r in batch_3["rows"]
+                if r["Modification Merchant Reference"] == "Balancetransfer to batch 4"
+            )
+        )
+        self.assertAlmostEqual(owed_3.balance, -float(carried), places=2)
+        self.assertFalse(owed_3.reconciled)
+        # Batch 4: a big sale pays it back; the payout is net of the balance.
+        big = self.pay("POS/0303", 300.00)
+        acquirer.capture("POS/0303", "300.00")
+        batch_4 = acquirer.close_batch()
+        st_line = self.payout_line(batch_4)
+        self.read_settlements()
+        fourth = self.settlements().filtered(lambda s: s.batch_number == 4)
+        self.assertEqual(fourth.state, "reconciled", fourth.state_message)
+        self.assertTrue(st_line.is_reconciled)
+        self.assert_fully_reconciled(big)
+        self.assertTrue(owed_3.full_reconcile_id)
+        self.assertEqual(account.current_balance, 0.0, "nothing owed to the acquirer any more")
+        self.assertEqual(set(self.settlements().mapped("state")), {"reconciled"})
+        self.assertFalse(self.open_mismatches())
+
+    def negative_batch_listed_until_account_set(self):
+        """Batch 1 pays a sale, batch 2 refunds it and pays nothing: listed
+        while the backend has no acquirer balance account, booked once it
+        has one. ``(batch 2's settlement, the account)``."""
+        acquirer = self.finance.acquirer
+        self.pay("POS/0301", 80.00)
+        acquirer.capture("POS/0301", "80.00")
+        self.payout_line(acquirer.close_batch())
+        refund = self.pay("POS/0301", 80.00, outbound=True)
+        acquirer.refund("POS/0301", "80.00")
+        self.assertIsNone(acquirer.close_batch()["payout"])
+        account = self.backend.finance_acquirer_balance_account_id
+        self.backend.finance_acquirer_balance_account_id = False
+        self.read_settlements()
+        first, second = self.settlements().sorted("batch_number")
+        self.assertEqual(first.state, "reconciled", first.state_message)
+        self.assertEqual(second.state, "mismatch")
+        self.assertIn("no acquirer balance account", second.state_message)
+        self.assertFalse(second.balance_move_id)
+        self.assertTrue(self.open_mismatches())
+        self.backend.finance_acquirer_balance_account_id = account
+        with trap_jobs() as trap:
+            second.action_match()
+            run_trapped_jobs(self.env, trap)
+        self.assertEqual(second.state, "reconciled", second.state_message)
+        self.assertEqual(second.balance_move_id.journal_id, self.payout_journal)
+        self.assert_fully_reconciled(refund)
+        return second, account
+
     def test_chargeback_and_its_fee_are_two_lines_of_one_payment(self):
         self.pay("POS/0010", 100.00)
         self.pay("POS/0011", 200.00)
@@ -497,3 +580,24 @@ class TestSettlementReport(BaseCase):
             parse_report(self.HEADER + self.SETTLED, "M", 8)
         with self.assertRaisesRegex(ReportError, "type 'Bonus'"):
             parse_report(self.HEADER + self.SETTLED.replace("Settled", "Bonus"), "M", 7)
+
+    def test_two_balance_transfers_of_one_batch(self):
+        """A batch carrying a balance in and out has two balance transfer
+        rows with the same (empty) PSP and modification reference: the batch
+        each names keeps them apart."""
+        transfer = (
+            "C,M,,,,2026-11-30 23:00:00,CET,Balancetransfer,Balancetransfer,,,,,EUR,{debit},"
+            "{credit},,,,,,Balancetransfer {way} batch {other},7\n"
+        )
+        text = (
+            self.HEADER
+            + self.SETTLED
+            + transfer.format(debit="60.00", credit="", way="from", other=6)
+            + transfer.format(debit="", credit="18.56", way="to", other=8)
+        )
+        _charge, carried_in, carried_out = parse_report(text, "M", 7)["rows"]
+        self.assertEqual((carried_in["kind"], carried_in["transfer_batch"]), ("transfer", 6))
+        self.assertEqual(carried_in["net"], Decimal("-60.00"))
+        self.assertEqual((carried_out["kind"], carried_out["transfer_batch"]), ("transfer", 8))
+        self.assertEqual(carried_out["net"], Decimal("18.56"))
+        self.assertNotEqual(carried_in["key"], carried_out["key"])

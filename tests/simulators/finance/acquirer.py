@@ -158,7 +158,7 @@ class Acquirer:
                 Decimal("0.00"),
             )
             if self.carried:
-                rows.append(self._transfer(number, at, debit=self.carried))
+                rows.append(self._transfer(number, at, number - 1, debit=self.carried))
                 net -= self.carried
                 self.carried = Decimal("0.00")
             payout = None
@@ -167,7 +167,7 @@ class Acquirer:
                 rows.append(self._payout_row(number, at, net))
             elif net < 0:
                 self.carried = -net
-                rows.append(self._transfer(number, at, credit=-net))
+                rows.append(self._transfer(number, at, number + 1, credit=-net))
             batch = {
                 "number": number,
                 "file": f"settlement_detail_report_batch_{number}.csv",
@@ -324,12 +324,24 @@ class Acquirer:
         )
         return row
 
-    def _transfer(self, number, at, debit=None, credit=None):
+    def _transfer(self, number, at, other, debit=None, credit=None):
+        """A balance transfer row as Adyen writes it: no PSP reference, the
+        modification reference ``Balancetransfer``, and the batch it goes to
+        (a credit: the negative balance leaves this batch) or comes from (a
+        debit: the next batch takes it off its payout) named in the
+        modification merchant reference. A batch both carrying a balance in
+        and negative again has one row of each, told apart only by that
+        reference."""
         row = self._blank(number, at)
         row.update(
             {
                 "Type": "Balancetransfer",
-                "Modification Reference": self._psp(),
+                "Modification Reference": "Balancetransfer",
+                "Modification Merchant Reference": (
+                    f"Balancetransfer from batch {other}"
+                    if debit
+                    else f"Balancetransfer to batch {other}"
+                ),
                 "Net Debit (NC)": str(debit) if debit else "",
                 "Net Credit (NC)": str(credit) if credit else "",
             }

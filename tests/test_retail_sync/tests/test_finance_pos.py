@@ -37,14 +37,18 @@ class TestPosCardPaymentsSettled(PosCase):
 
     def settle(self):
         """The acquirer closes its batch, the payout lands on the bank, the
-        finance connector reads the batch: ``(batch, bank line, settlement)``."""
+        finance connector reads the batch: ``(batch, bank line, settlement)``.
+        A batch that pays nothing (its refunds and fees more than its
+        charges) lands nothing: its bank line is None."""
         batch = self.finance.acquirer.close_batch()
-        st_line = bank_line(
-            self.env,
-            self.payout_journal,
-            float(batch["payout"]),
-            f"ADYEN PAYOUT batch {batch['number']}",
-        )
+        st_line = None
+        if batch["payout"] is not None:
+            st_line = bank_line(
+                self.env,
+                self.payout_journal,
+                float(batch["payout"]),
+                f"ADYEN PAYOUT batch {batch['number']}",
+            )
         with trap_jobs() as trap:
             self.backend.action_finance_read_settlements()
             run_trapped_jobs(self.env, trap)
@@ -295,3 +299,113 @@ class TestPosCardPaymentsSettled(PosCase):
             self.order(void),
         )
         self.assertTrue(st_line.is_reconciled)
+
+    def test_negative_batch_carried_to_the_next_payout(self):
+        """A store day whose returns to cards are more than its card sales:
+        the acquirer's batch is negative, pays nothing and carries its
+        balance to the next batch (balance transfer rows). The batch is
+        still matched row by row and booked without a bank line, the balance
+        owed to the acquirer on the backend's acquirer balance account; the
+        next batch's payout, net of that balance, is reconciled with its
+        bank line in full, the balance cleared. Nothing partial, nothing
+        booked twice."""
+        # Day 0: a big card sale, settled by a first payout.
+        big = self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 4)], tenders=["card"])
+        self.push()
+        self.pos.close(STORE)
+        self.push()
+        _day0, day0_payment = self.card_day(big)
+        self.finance.acquirer.capture(big["tenders"][0]["reference"], big["tenders"][0]["amount"])
+        _batch, _first_line, first = self.settle()
+        self.assertEqual(first.state, "reconciled", first.state_message)
+        self.assert_settled_in_full(day0_payment)
+        negative, owed, carried = self.negative_day(big)
+        following = self.day_paying_back(negative, owed, carried)
+        # Nothing booked twice: reading and matching again changes nothing.
+        entries = self.env["account.move"].search_count([])
+        with trap_jobs() as trap:
+            self.backend.action_finance_read_settlements()
+            run_trapped_jobs(self.env, trap)
+        (negative | following).action_match()
+        self.assertEqual(self.env["account.move"].search_count([]), entries)
+        self.assertEqual((first | negative | following).mapped("state"), ["reconciled"] * 3)
+
+    def negative_day(self, big):
+        """Day 1: a small card sale, and ``big`` returned to the card: the
+        batch pays nothing, is matched and booked without a bank line;
+        ``(settlement, journal item of what it owes, the carried balance)``."""
+        acquirer = self.finance.acquirer
+        self.pos.next_day()
+        small = self.pos.sale(STORE, "R1", [("SOC-006-36-40", 1)], tenders=["card"])
+        line = big["lines"][0]["line_uuid"]
+        back = self.pos.return_of(STORE, "R2", big, [(line, 4)])
+        self.push()
+        self.pos.close(STORE)
+        self.push()
+        _day1, day1_payment = self.card_day(small)
+        self.assertEqual(self.order(back).session_id, self.order(small).session_id)
+        acquirer.capture(small["tenders"][0]["reference"], small["tenders"][0]["amount"])
+        acquirer.refund(big["tenders"][0]["reference"], back["tenders"][0]["amount"].lstrip("-"))
+        batch, no_line, negative = self.settle()
+        self.assertIsNone(batch["payout"], "a negative batch pays nothing")
+        self.assertIsNone(no_line)
+        transfer = next(r for r in batch["rows"] if r["Type"] == "Balancetransfer")
+        carried = Decimal(transfer["Net Credit (NC)"])
+        self.assertGreater(carried, 0)
+        self.assertEqual(negative.state, "reconciled", negative.state_message)
+        self.assertEqual(negative.net_amount, 0.0)
+        self.assertFalse(negative.bank_line_id)
+        self.assertIn("No payout", negative.state_message)
+        self.assertIn(negative.balance_move_id.name, negative.state_message)
+        self.assertEqual(negative.balance_move_id.state, "posted")
+        self.assertEqual(negative.balance_move_id.journal_id, self.payout_journal)
+        self.assertEqual(sorted(negative.line_ids.mapped("kind")), ["charge", "refund", "transfer"])
+        self.assertEqual(set(negative.line_ids.mapped("state")), {"matched"})
+        rows = negative.line_ids.filtered(lambda ln: ln.kind != "transfer")
+        matched = self.env["pos.payment"].browse(rows.mapped("matched_res_id"))
+        self.assertEqual(matched, self.order(small).payment_ids | self.order(back).payment_ids)
+        self.assert_settled_in_full(day1_payment)
+        self.assert_fees_booked(batch, negative.balance_move_id.line_ids)
+        owed = negative.balance_move_id.line_ids.filtered(
+            lambda ln: ln.account_id == self.acquirer_balance_account
+        )
+        self.assertAlmostEqual(owed.balance, -float(carried), places=2)
+        self.assertFalse(owed.reconciled, "owed to the acquirer until the next batch")
+        self.assertFalse(self.open_mismatches())
+        return negative, owed, carried
+
+    def day_paying_back(self, negative, owed, carried):
+        """Day 2: card sales; the next payout is their net less the carried
+        balance, reconciled with its bank line in full, the balance cleared."""
+        self.pos.next_day()
+        sales = [
+            self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 3)], tenders=["card"]),
+            self.pos.sale(STORE, "R2", [("SOC-006-36-40", 2)], tenders=["card"]),
+        ]
+        self.push()
+        self.pos.close(STORE)
+        self.push()
+        _day2, day2_payment = self.card_day(sales[0])
+        for sale in sales:
+            tender = sale["tenders"][0]
+            self.finance.acquirer.capture(tender["reference"], tender["amount"])
+        batch, st_line, following = self.settle()
+        bookings = sum(
+            Decimal(r["Net Credit (NC)"] or 0) - Decimal(r["Net Debit (NC)"] or 0)
+            for r in batch["rows"]
+            if r["Type"] not in ("Balancetransfer", "MerchantPayout")
+        )
+        self.assertEqual(Decimal(batch["payout"]), bookings - carried)
+        self.assertEqual(following.state, "reconciled", following.state_message)
+        self.assertIn(negative.name, following.state_message)
+        self.assertTrue(st_line.is_reconciled)
+        self.assert_settled_in_full(day2_payment)
+        self.assert_fees_booked(batch, st_line)
+        self.assertTrue(owed.full_reconcile_id, "the carried balance is cleared")
+        cleared = st_line.move_id.line_ids.filtered(
+            lambda ln: ln.account_id == self.acquirer_balance_account
+        )
+        self.assertAlmostEqual(cleared.balance, float(carried), places=2)
+        self.assertEqual(owed.full_reconcile_id, cleared.full_reconcile_id)
+        self.assertFalse(self.open_mismatches())
+        return following
