@@ -378,6 +378,7 @@ FINANCE_ACCOUNTS = {
     "620000": "405",  # Bank fees: the acquirer's commission
     "442000": "260",  # Cash difference gain, at a store's close
     "642000": "404",  # Cash difference loss, at a store's close
+    "209100": "091",  # Card acquirer balance: a batch without payout, carried to the next
 }
 # The stores' tax codes (the POS wiring's taxes) and the finance system's
 # rates they are; the shop's taxes, "20% (FR TVA)", are named by their title.
@@ -413,6 +414,14 @@ else:
     backend = Backend.create(values)
 backend.action_finance_read_chart()
 Account = env["account.account"]
+# What the card acquirer owes or is owed between a store day whose returns to
+# cards are more than its card sales (a batch that pays nothing) and the next.
+acquirer_balance = Account.search(
+    [("company_ids", "in", company.ids), ("code", "=", "209100")], limit=1
+) or Account.create(
+    {"code": "209100", "name": "Card acquirer balance", "account_type": "liability_current",
+     "reconcile": True}
+)
 remote = {a.code: a for a in backend.finance_remote_account_ids}
 mapped = set(backend.finance_account_map_ids.account_id.ids)
 for code, remote_code in config["accounts"].items():
@@ -459,6 +468,7 @@ backend.write({
     "finance_journal_ids": [(6, 0, journals.ids)],
     "finance_bank_journal_id": bank.id,
     "finance_fee_account_id": fees.id,
+    "finance_acquirer_balance_account_id": acquirer_balance.id,
 })
 # A demo day is minutes: the export and the settlements run every two.
 for policy in backend.policy_ids:
