@@ -118,8 +118,9 @@ class TestStockSnapshots(TplCaseMixin, TransactionCase):
     def test_units_released_and_picked_are_no_difference(self):
         """The 3PL's on hand keeps the units picked for an order until they
         ship, as Odoo's keeps the reserved units of the delivery until it is
-        validated: compared like with like, a delivery in flight at the 3PL
-        opens no mismatch at any stage, and a unit really missing still does."""
+        validated, and the units shipped for a delivery Odoo has not validated
+        yet count back on the 3PL's side: a delivery in flight opens no
+        mismatch at any stage, and a unit really missing still does."""
         sku = self.skus[0]
         product = self.product(sku)
         self._seen_webhooks = {m["message_id"] for m in self.tpl.webhook_messages()}
@@ -146,10 +147,14 @@ class TestStockSnapshots(TplCaseMixin, TransactionCase):
         self.reconcile()
         mismatch = self.mismatch(sku)
         self.assertEqual((mismatch.remote_value, mismatch.odoo_value), ("9", "10"))
-        # Found again; then the order ships and Odoo validates its delivery.
+        # Found again; then the order ships: gone from the 3PL's on hand, not
+        # yet from Odoo's while the shipment's webhook is on its way.
         self.tpl.set_on_hand(sku, ON_HAND - 2)
+        self.tpl.ship(picking.name)
+        self.assertEqual(self.tpl.inventory(sku)["onhand"], ON_HAND - 2)
+        self.assertEqual(self.on_hand(product), ON_HAND)
+        self.assertEqual(self.reconcile().mismatched_count, 0, "shipped, not validated yet")
         with trap_jobs() as trap:
-            self.tpl.ship(picking.name)
             events = self.receive_webhooks("order.shipped")
             self.run_jobs(trap)
         self.assertEqual(events.mapped("state"), ["done"], events.mapped("error_message"))
