@@ -645,6 +645,21 @@ class TestInventory(TplCase):
         )
         self.assertEqual(item["fulfillable_quantity_by_fulfillment_center"][0]["id"], 7)
 
+    def test_picked_units_stay_on_hand_until_they_ship(self):
+        """ShipBob's on hand is what is in the building: a unit picked for an
+        order is committed to it, and leaves the count when the order ships."""
+
+        def figures():
+            counts = self.tpl.inventory(self.sku_a)
+            return counts["onhand"], counts["committed"], counts["fulfillable"]
+
+        self.release("WH/OUT/00041", [(self.sku_a, 3)])
+        self.assertEqual(figures(), (50, 3, 47))
+        self.tpl.pick("WH/OUT/00041", {self.sku_a: 3})
+        self.assertEqual(figures(), (50, 3, 47), "picked, not shipped: still in the building")
+        self.tpl.ship("WH/OUT/00041")
+        self.assertEqual(figures(), (47, 0, 47))
+
 
 class TestLimitsAndErrors(TplCase):
     options = {"rate_limit": 5}

@@ -4,7 +4,7 @@ fix is an inventory adjustment in Odoo, never a write to the 3PL."""
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import float_compare, float_is_zero
+from odoo.tools import float_compare, float_is_zero, split_every
 
 from odoo.addons.connector_base.components.reconciliation import (
     Comparison,
@@ -12,11 +12,16 @@ from odoo.addons.connector_base.components.reconciliation import (
     Reconciliation,
 )
 
+from ..components.shipment import shipped_quantities
+
 STOCK_FLOW = "stock_snapshot"
 STOCK_KIND = "stock"
 # Inventory items a page (the 3PL's most): a snapshot of a few thousand SKUs
 # costs a few calls of the 150 a minute the 3PL allows.
 INVENTORY_PAGE_SIZE = 250
+# Deliveries read a call when looking for the ones the 3PL shipped and Odoo has
+# not validated yet (a few in flight at a time).
+REFERENCES_PER_CALL = 50
 MANAGER_GROUP = "connector_base.group_connector_manager"
 
 
@@ -61,7 +66,8 @@ class ConnectorBackend(models.Model):
                 flow=STOCK_FLOW,
                 description="The 3PL's on-hand quantity of each SKU against Odoo's on hand "
                 "in the warehouse it operates (its stock location and the locations "
-                "inside); the fix is an inventory adjustment in Odoo.",
+                "inside), units the 3PL shipped for a delivery not validated yet counted "
+                "back; the fix is an inventory adjustment in Odoo.",
             ),
         }
 
@@ -100,11 +106,46 @@ class ConnectorBackend(models.Model):
         )
         return dict(groups)
 
+    def _tpl_shipped_not_validated(self):
+        """``{sku: units}`` the 3PL shipped for deliveries Odoo has not
+        validated yet (the shipment's webhook on its way or in the queue):
+        they left the 3PL's on hand and are still in Odoo's, reserved, until
+        the delivery is validated. Read from the 3PL's orders of the released
+        deliveries not done in Odoo."""
+        self.ensure_one()
+        references = (
+            self.env["tpl.delivery.binding"]
+            .search(
+                [
+                    ("backend_id", "=", self.id),
+                    ("release_state", "=", "released"),
+                    ("odoo_id.state", "not in", ("done", "cancel")),
+                ]
+            )
+            .mapped("reference")
+        )
+        units = {}
+        client = self._tpl_client()
+        for chunk in split_every(REFERENCES_PER_CALL, references, list):
+            for order in client.orders_by_reference(chunk) or ():
+                if order.get("reference_id") not in chunk:
+                    continue
+                for shipment in order.get("shipments") or ():
+                    for sku, quantity in shipped_quantities(shipment).items():
+                        units[sku] = units.get(sku, 0) + quantity
+        return units
+
     def _tpl_compare_stock(self, run):
         """The 3PL's on hand per SKU (every page) against Odoo's: a difference
         for each SKU whose counts differ, each SKU the 3PL holds that no Odoo
         product has as internal reference, and each product Odoo has in the
-        warehouse that the 3PL does not list."""
+        warehouse that the 3PL does not list.
+
+        Like with like: the 3PL's on hand counts the units picked for an
+        order until they ship, Odoo's the units reserved for a delivery until
+        it is validated. Units the 3PL shipped for a delivery Odoo has not
+        validated yet are counted back on the 3PL's side: Odoo takes them off
+        when it applies the shipment, no difference meanwhile."""
         self.ensure_one()
         location = self._tpl_stock_location()
         remote = {}
@@ -122,6 +163,8 @@ class ConnectorBackend(models.Model):
                         quantity=quantity,
                     )
                 )
+            remote[sku] = remote.get(sku, 0) + quantity
+        for sku, quantity in self._tpl_shipped_not_validated().items():
             remote[sku] = remote.get(sku, 0) + quantity
         Product = self.env["product.product"].with_context(active_test=False)
         by_sku = {}

@@ -883,8 +883,9 @@ class ThirdPartyLogisticsSimulator(Simulator):
             return self.warehouse.return_data(self.warehouse.complete_return(record, items))
 
     def set_on_hand(self, sku, quantity, name=None):
-        """The physical count of ``sku`` (a new SKU is created); orders waiting
-        for it are picked at the next :meth:`advance`."""
+        """The count of ``sku`` on the shelves (a new SKU is created; units
+        picked for an order not shipped yet count on top in its on hand);
+        orders waiting for it are picked at the next :meth:`advance`."""
         with self.lock:
             return self.warehouse.inventory_data(self.warehouse.set_on_hand(sku, quantity, name))
 

@@ -5,14 +5,15 @@ Plain Python, no HTTP: the warehouse is the 3PL's memory and the ground truth
 tests compare Odoo with; ``simulator.py`` serves it in the ShipBob-like shape.
 
 An order released to the warehouse gets one shipment. The clock moves it,
-one stage an hour: picked (stock leaves the shelves; from then on it cannot be
-cancelled), packed, shipped (label bought: one parcel, or two, each with its
-carrier, tracking number and lines, the "packages"; sometimes a unit short),
-in transit six hours later, delivered a day after that. What happens to an
-order (two parcels, a unit short, the carrier) is drawn from the seed and the
-order's id, so the same releases replay the same warehouse. Nothing is
-picked that is not on the shelves: an order with nothing in stock waits in
-``Exception`` (out of stock) until stock arrives.
+one stage an hour: picked (stock leaves the shelves but stays in the 3PL's on
+hand until it ships; from then on it cannot be cancelled), packed, shipped
+(label bought: one parcel, or two, each with its carrier, tracking number and
+lines, the "packages"; sometimes a unit short), in transit six hours later,
+delivered a day after that. What happens to an order (two parcels, a unit
+short, the carrier) is drawn from the seed and the order's id, so the same
+releases replay the same warehouse. Nothing is picked that is not on the
+shelves: an order with nothing in stock waits in ``Exception`` (out of stock)
+until stock arrives.
 
 Each change that ShipBob reports by webhook is handed to ``listeners`` as
 ``(topic, data, at)``; the simulator signs and sends it.
@@ -712,19 +713,33 @@ class Warehouse:
         return product
 
     def quantities(self, product):
-        """On hand, committed (released, not picked), fulfillable, in exception."""
-        committed = exception = 0
+        """On hand, committed, fulfillable, in exception, as ShipBob counts them.
+
+        On hand is every unit in the building: on the shelves, and picked or
+        packed for an order not shipped yet (it leaves the count when it
+        ships). Committed is what orders not shipped yet hold: the lines of a
+        shipment still to pick, the units picked for one. Fulfillable is on
+        hand less committed. ``product["on_hand"]`` is the shelves' part.
+        """
+        sku = product["sku"]
+        committed = in_picking = exception = 0
         for shipment in self.shipments.values():
-            if shipment["stage"] != "released" or shipment["status"] == "Cancelled":
+            if shipment["status"] == "Cancelled":
                 continue
-            quantity = shipment["lines"].get(product["sku"], 0)
-            committed += quantity
-            if shipment["status"] == "Exception":
-                exception += quantity
+            if shipment["stage"] == "released":
+                quantity = shipment["lines"].get(sku, 0)
+                committed += quantity
+                if shipment["status"] == "Exception":
+                    exception += quantity
+            elif shipment["stage"] in ("picked", "packed"):
+                quantity = shipment["picked"].get(sku, 0)
+                committed += quantity
+                in_picking += quantity
+        on_hand = product["on_hand"] + in_picking
         return {
-            "onhand": product["on_hand"],
+            "onhand": on_hand,
             "committed": committed,
-            "fulfillable": max(0, product["on_hand"] - committed),
+            "fulfillable": max(0, on_hand - committed),
             "exception": exception,
         }
 
