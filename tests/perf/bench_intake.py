@@ -278,6 +278,7 @@ def main(stack):
         "| throughput ratio | p99 ratio"
     )
     met = True
+    ratios = {}
     for connections in CONNECTIONS:
         bare, hook = results["bare", connections], results["webhook", connections]
         bare_rps = sum(f["requests"] for f in bare) / sum(f["duration_us"] / 1e6 for f in bare)
@@ -288,6 +289,7 @@ def main(stack):
         p99_ratio = hook_p99 / bare_p99 if bare_p99 else float("inf")
         ok = ratio >= MIN_THROUGHPUT_RATIO and p99_ratio <= MAX_P99_RATIO
         met = met and ok
+        ratios[connections] = (ratio, p99_ratio, hook_rps)
         print(
             f" {connections:4} | {bare_rps:10.1f} {_ms(bare_p50):>8} {_ms(bare_p99):>8} "
             f"| {hook_rps:13.1f} {_ms(hook_p50):>8} {_ms(hook_p99):>8} "
@@ -324,4 +326,12 @@ def main(stack):
         f"{pending_jobs} jobs enqueued (pending: the job runner is off)"
         + (f"; PROBLEMS: {'; '.join(problems)}" if problems else "; each stored once")
     )
+    summary = "; ".join(
+        f"c={c}: {rps:.0f} webhooks/s, throughput {t:.2f}, p99 {p:.2f}"
+        for c, (t, p, rps) in ratios.items()
+    )
+    result = {"bench": "intake", "bar": "P1", "summary": summary}
+    result.update(ratio=round(min(t for t, _p, _r in ratios.values()), 2))
+    result.update(ratio_label="webhook / bare route, lowest", target=">= 0.70, p99 <= 2x")
+    print("RESULT " + json.dumps({**result, "met": met and not problems}))
     return 1 if problems else 0

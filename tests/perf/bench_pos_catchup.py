@@ -28,6 +28,7 @@ uploaded while S01 drains, against the flow's SLA. Environment:
 ``BENCH_DB_PREFIX`` (the database's name, see setup/bench).
 """
 
+import json
 import os
 import statistics
 import threading
@@ -452,6 +453,13 @@ def main(stack):
         f"{live['seen']:.1f} s; {OFFLINE} {live['share_when_done']:.0%} applied then); "
         f"SLA {sla_minutes} min: {'met' if live['latency'] <= sla_minutes * 60 else 'NOT met'}"
     )
+    summary = (
+        f"{TICKETS} tickets, {len(REGISTERS)} registers: connector {connector_rate:.1f} tickets/s, "
+        f"raw sync_from_ui {raw_rate:.1f} orders/s; peak RSS growth {one:.1f} MB in one worker"
+    )
+    result = {"bench": "pos_catchup", "bar": "P4", "summary": summary, "ratio": round(ratio, 2)}
+    result.update(ratio_label="connector / raw", target=f">= {MIN_RATIO:.2f}")
+    print("RESULT " + json.dumps({**result, "met": ratio >= MIN_RATIO}))
     problems = []
     if failed or applied != TICKETS:
         reason = stack.sql.value(

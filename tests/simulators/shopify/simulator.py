@@ -128,6 +128,12 @@ class ShopifySimulator(Simulator):
         # Called with each payout (as the ground truth shows it) once it is
         # paid: the retailer's bank sees the money then.
         self.payout_listeners = []
+        # Called with each inventory level an ``inventorySetQuantities`` call
+        # set (as ``inventory()`` shows it), once the call applied it and
+        # before it is answered: when the store shows the quantity, which a
+        # benchmark times from the Odoo commit that changed it.
+        self.inventory_listeners = []
+        self._levels_set = None  # the levels the running API call changed
         super().__init__(seed=seed, webhook_secret=webhook_secret, **options)
 
     # --- URLs ----------------------------------------------------------------------
@@ -242,8 +248,17 @@ class ShopifySimulator(Simulator):
                     "extensions": self._cost(requested, None),
                 }
             )
+        setting = self.inventory_listeners and "inventorySetQuantities" in prepared.root_fields
         with self.lock:
-            data, errors, actual = self.executor.execute(prepared, self.store)
+            self._levels_set = [] if setting else None
+            try:
+                data, errors, actual = self.executor.execute(prepared, self.store)
+                levels = [level_row(self.store, level) for level in self._levels_set or ()]
+            finally:
+                self._levels_set = None
+        for row in levels:
+            for listener in list(self.inventory_listeners):
+                listener(row)
         self.bucket.refund(requested - actual)
         note["actual_cost"] = actual
         body = {"data": data}
@@ -264,6 +279,8 @@ class ShopifySimulator(Simulator):
     # --- webhooks ------------------------------------------------------------------
     def _emit(self, topic, record):
         """Queue ``topic`` about ``record`` to the configured URL and the subscriptions."""
+        if topic == "inventory_levels/update" and self._levels_set is not None:
+            self._levels_set.append(record)
         number = next(self._webhook_numbers)
         rng = seeded_random(self.seed, "webhook-ids", number)
         event_id = _uuid(rng)
@@ -476,24 +493,11 @@ class ShopifySimulator(Simulator):
         """Quantities per (item, location): the stock Odoo must agree with."""
         with self.lock:
             store = self.store
-            rows = []
-            for (item_id, location_id), level in store.levels.items():
-                item = store.inventory_items[item_id]
-                if sku and item["sku"] != sku:
-                    continue
-                rows.append(
-                    {
-                        "sku": item["sku"],
-                        "inventory_item_id": item_id,
-                        "location_id": location_id,
-                        "location": store.locations[location_id]["name"],
-                        **{
-                            name: level["quantities"][name]
-                            for name in ("available", "on_hand", "committed")
-                        },
-                        "updated_at": level["updatedAt"],
-                    }
-                )
+            rows = [
+                level_row(store, level)
+                for level in store.levels.values()
+                if not sku or store.inventory_items[level["_item"]]["sku"] == sku
+            ]
             return sorted(rows, key=lambda r: (r["sku"] or "", r["location"]))
 
     def catalog(self, sku=None):
@@ -620,6 +624,18 @@ class ShopifySimulator(Simulator):
         if event not in events:
             raise ValueError(f"unknown event {event!r}; known: {', '.join(sorted(events))}")
         return events[event](dict(params))
+
+
+def level_row(store, level):
+    """An inventory level as the ground truth shows it (and the inventory listeners get it)."""
+    return {
+        "sku": store.inventory_items[level["_item"]]["sku"],
+        "inventory_item_id": level["_item"],
+        "location_id": level["_location"],
+        "location": store.locations[level["_location"]]["name"],
+        **{name: level["quantities"][name] for name in ("available", "on_hand", "committed")},
+        "updated_at": level["updatedAt"],
+    }
 
 
 def payout_payload(payout):

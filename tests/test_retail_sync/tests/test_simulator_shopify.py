@@ -366,6 +366,27 @@ class TestInventory(ShopifyCase):
         self.assertEqual(topics, ["inventory_levels/update"] * 2)
         self.assertEqual(json.loads(self.receiver.received[-1]["body"])["available"], 12)
 
+    def test_inventory_listeners_told_each_quantity_an_api_call_set(self):
+        """A benchmark times a quantity from Odoo's commit to the store showing it."""
+        told = []
+        self.shop.inventory_listeners.append(told.append)
+        self.addCleanup(self.shop.inventory_listeners.remove, told.append)
+        first, second = self.level(0), self.level(1)
+        self.shop.set_inventory(first["sku"], first["location"], 5)
+        self.assertEqual(told, [], "a change the merchant makes is no API call")
+        result = self.set_quantities(
+            [self.quantity(first, 7, None), self.quantity(second, 9, None)]
+        )
+        self.assertEqual(result["data"]["inventorySetQuantities"]["userErrors"], [])
+        self.assertEqual(
+            sorted((row["inventory_item_id"], row["available"]) for row in told),
+            sorted([(first["inventory_item_id"], 7), (second["inventory_item_id"], 9)]),
+        )
+        self.assertIn(self.level(0), told)
+        refused = self.set_quantities([self.quantity(first, 8, 1000)], key="k-2")
+        self.assertTrue(refused["data"]["inventorySetQuantities"]["userErrors"])
+        self.assertEqual(len(told), 2, "a refused call sets nothing")
+
     def test_2026_04_rules_change_from_quantity_and_idempotency(self):
         row = self.level()
         missing = dict(self.quantity(row, 5, 0))
