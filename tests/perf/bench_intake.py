@@ -260,6 +260,12 @@ def _ms(microseconds):
     return f"{microseconds / 1000:.1f}"
 
 
+def _socket_errors(figures):
+    """wrk's requests without an HTTP answer (connect, read, write, timeout), if any."""
+    errors = {kind: count for kind, count in figures["errors"].items() if count}
+    return f"  no answer: {errors}" if errors else ""
+
+
 class MemorySampler(threading.Thread):
     """The resident memory of the server's HTTP workers, every SOAK_SAMPLE
     seconds until stopped: ``samples`` of (seconds since the start, {pid: RSS})."""
@@ -302,7 +308,7 @@ def _soak_report(figures, samples):
     print(
         f"\n soak: {figures['requests']} webhooks in {figures['duration_us'] / 1e6:.0f} s at "
         f"c={SOAK_CONNECTIONS} = {figures['rps']:.1f} req/s, p50 {_ms(figures['p50_us'])} ms, "
-        f"p99 {_ms(figures['p99_us'])} ms, statuses {figures['statuses']}"
+        f"p99 {_ms(figures['p99_us'])} ms, statuses {figures['statuses']}" + _socket_errors(figures)
     )
     print("   t s | " + " ".join(f"{pid:>9}" for pid in pids) + " | total MB (HTTP workers' RSS)")
     for moment, rss in samples:
@@ -382,7 +388,8 @@ def main(stack):
                 print(
                     f"   round {round_number + 1} c={connections} {side:8} "
                     f"{figures['rps']:7.1f} req/s  p50 {_ms(figures['p50_us']):>6} ms  "
-                    f"p99 {_ms(figures['p99_us']):>6} ms  statuses {figures['statuses']}",
+                    f"p99 {_ms(figures['p99_us']):>6} ms  statuses {figures['statuses']}"
+                    + _socket_errors(figures),
                     flush=True,
                 )
 
