@@ -368,7 +368,7 @@ def main(stack):
     burst = drain.rate()
     drained_in = drain.last[0] - (sent_at - sent_in)
     print(
-        f"   burst drained: {WEBHOOKS} orders applied {drained_in:.0f} s after the first "
+        f"   burst drained: {drain.last[1]} orders applied {drained_in:.0f} s after the first "
         f"webhook ({drained_in - sent_in:.0f} s after the last), {burst:.2f} orders/s from the "
         f"first applied to the last",
         flush=True,
