@@ -187,7 +187,7 @@ class Drain(threading.Thread):
 
 CURVE_HEADER = (
     "  t s | webhooks stored | applied | overview: backlog  waiting  failed  "
-    "oldest pending s  lag p95 s | read ms"
+    "oldest pending s  lag p95 s     state | read ms"
 )
 
 
@@ -197,7 +197,7 @@ def _curve_line(sample):
         f" {moment:5.0f} | {stored:15} | {applied:7} | {tile['overview_backlog_count']:17} "
         f"{tile['overview_waiting_count']:8} {tile['overview_failed_count']:7} "
         f"{tile['overview_oldest_pending_age']:17} {tile['overview_lag_p95']:10} "
-        f"| {read_seconds * 1000:7.0f}"
+        f"{tile['overview_state']:>9} | {read_seconds * 1000:7.0f}"
     )
 
 
@@ -381,12 +381,16 @@ def main(stack):
     peak = max(s[4]["overview_backlog_count"] for s in overview.samples)
     oldest = max(s[4]["overview_oldest_pending_age"] for s in overview.samples)
     lag = max(s[4]["overview_lag_p95"] for s in overview.samples)
+    # The tile turns Degraded when a flow's oldest pending message or lag
+    # p95 is past its SLA (Orders in: 5 minutes).
+    degraded = next((s[0] for s in overview.samples if s[4]["overview_state"] == "degraded"), None)
+    shown = f"Degraded from {degraded:.0f} s" if degraded is not None else "never Degraded"
     print(
         f"\n drain {burst:.2f} orders/s vs P2 reference {reference:.2f} orders/s (before "
         f"{before:.2f}, after {after:.2f}): ratio {ratio:.2f} (P5 target >= {TARGET:.2f}: "
         f"{'met' if ratio >= TARGET else 'NOT met'}); {statuses.get('200', 0)} of {WEBHOOKS} "
         f"accepted; overview: backlog up to {peak}, oldest pending up to {oldest} s, lag p95 "
-        f"up to {lag} s"
+        f"up to {lag} s, {shown}"
     )
     problems = _check(stack, tags, sizes, since)
     if statuses.get("200", 0) != WEBHOOKS:
@@ -398,7 +402,7 @@ def main(stack):
         f"{WEBHOOKS} webhooks in {sent_in:.0f} s: {statuses.get('200', 0)} accepted, "
         f"{refused} refused, {failed} failed; drained at {burst:.2f} orders/s vs "
         f"{reference:.2f} stored orders/s (P2 on the same server); overview backlog up to "
-        f"{peak}, oldest pending up to {oldest} s, lag p95 up to {lag} s"
+        f"{peak}, oldest pending up to {oldest} s, lag p95 up to {lag} s, {shown}"
     )
     result = {
         "bench": "flash_sale",
