@@ -10,20 +10,29 @@ side in one run, alternating, same server, same concurrency, wrk measures:
 - **webhook**: signed ``orders/create`` webhooks to the Shopify route, each
   with its own ``X-Shopify-Webhook-Id`` (verified, stored, dispatcher woken, 200).
 
-At 1, 2 and 8 connections, it prints requests/s, p50 and p99 of each side and
-the ratios, then checks in SQL that every webhook answered 200 was stored
-once. Environment: ``BENCH_DURATION`` (seconds per wrk run, 15),
-``BENCH_ROUNDS`` (2), ``BENCH_CONNECTIONS`` (``1,2,8``).
+At 1, 2, 8 and 32 connections, it prints requests/s, p50 and p99 of each
+side and the ratios. Then the **soak**: signed webhooks for ``BENCH_SOAK``
+seconds at ``BENCH_SOAK_CONNECTIONS``, the resident memory (RSS) of the HTTP
+workers sampled every ``BENCH_SOAK_SAMPLE`` seconds meanwhile; it prints the
+RSS curve and each worker's growth from the first minute to the last (flat:
+at most ``SOAK_MAX_GROWTH``). Last, it checks in SQL that every webhook
+answered 200, of the rounds and of the soak, was stored once. Environment:
+``BENCH_DURATION`` (seconds per wrk run, 15), ``BENCH_ROUNDS`` (2),
+``BENCH_CONNECTIONS`` (``1,2,8,32``), ``BENCH_SOAK`` (600; 0: no soak),
+``BENCH_SOAK_CONNECTIONS`` (8), ``BENCH_SOAK_SAMPLE`` (10).
 """
 
+import contextlib
 import json
 import os
 import random
 import re
 import shutil
 import subprocess
+import threading
 import time
 
+import psutil
 from reliability.harness import ScenarioFailed, shopify_delivery, silenced
 
 # What setup/bench starts for this benchmark (see tests/perf/README.md):
@@ -33,7 +42,13 @@ BENCH_SERVER = {"workers": 2, "cron_threads": 0, "channels": "root:0"}
 
 DURATION = int(os.environ.get("BENCH_DURATION", "15"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
-CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,2,8").split(",")]
+CONNECTIONS = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "1,2,8,32").split(",")]
+SOAK = int(os.environ.get("BENCH_SOAK", "600"))
+SOAK_CONNECTIONS = int(os.environ.get("BENCH_SOAK_CONNECTIONS", "8"))
+SOAK_SAMPLE = float(os.environ.get("BENCH_SOAK_SAMPLE", "10"))
+# The soak's memory is flat when no HTTP worker's RSS grew more than this
+# share from the first minute of the soak to its last.
+SOAK_MAX_GROWTH = 0.05
 WARMUP = 3
 # Distinct orders whose signed bodies wrk cycles through (the webhook id varies
 # per request and is not signed: Shopify signs the body only).
@@ -245,6 +260,109 @@ def _ms(microseconds):
     return f"{microseconds / 1000:.1f}"
 
 
+def _socket_errors(figures):
+    """wrk's requests without an HTTP answer (connect, read, write, timeout), if any."""
+    errors = {kind: count for kind, count in figures["errors"].items() if count}
+    return f"  no answer: {errors}" if errors else ""
+
+
+class MemorySampler(threading.Thread):
+    """The resident memory of the server's HTTP workers, every SOAK_SAMPLE
+    seconds until stopped: ``samples`` of (seconds since the start, {pid: RSS})."""
+
+    def __init__(self, server):
+        super().__init__(name="soak-rss", daemon=True)
+        self.server = server
+        self.samples = []
+        self.stopped = threading.Event()
+
+    def run(self):
+        started = time.monotonic()
+        while True:
+            rss = {}
+            for pid in self.server.workers()["http"]:
+                with contextlib.suppress(psutil.Error):  # a worker recycled meanwhile
+                    rss[pid] = psutil.Process(pid).memory_info().rss
+            self.samples.append((time.monotonic() - started, rss))
+            if self.stopped.wait(SOAK_SAMPLE):
+                return
+
+
+def _soak(sides):
+    """Webhooks for SOAK seconds, the workers' RSS sampled meanwhile; (wrk's
+    figures, the samples)."""
+    sampler = MemorySampler(sides.stack.server)
+    sampler.start()
+    try:
+        figures = sides.measure("webhook", SOAK_CONNECTIONS, SOAK)
+    finally:
+        sampler.stopped.set()
+        sampler.join()
+    return figures, sampler.samples
+
+
+def _soak_report(figures, samples):
+    """Print the soak's RSS curve and growth; (the largest growth of a
+    worker in MB, as a share, memory flat or not)."""
+    pids = sorted({pid for _t, rss in samples for pid in rss})
+    print(
+        f"\n soak: {figures['requests']} webhooks in {figures['duration_us'] / 1e6:.0f} s at "
+        f"c={SOAK_CONNECTIONS} = {figures['rps']:.1f} req/s, p50 {_ms(figures['p50_us'])} ms, "
+        f"p99 {_ms(figures['p99_us'])} ms, statuses {figures['statuses']}" + _socket_errors(figures)
+    )
+    print("   t s | " + " ".join(f"{pid:>9}" for pid in pids) + " | total MB (HTTP workers' RSS)")
+    for moment, rss in samples:
+        cells = " ".join(f"{rss[pid] / 2**20:9.1f}" if pid in rss else f"{'-':>9}" for pid in pids)
+        print(f" {moment:5.0f} | {cells} | {sum(rss.values()) / 2**20:8.1f}")
+    end = samples[-1][0]
+    window = min(60.0, end / 3)
+    first = [rss for moment, rss in samples if moment <= window]
+    last = [rss for moment, rss in samples if moment >= end - window]
+    growths = {}  # pid: (MB, share), of the workers alive in both windows
+    for pid in pids:
+        before = _mean([rss[pid] for rss in first if pid in rss])
+        after = _mean([rss[pid] for rss in last if pid in rss])
+        if before and after:
+            growths[pid] = ((after - before) / 2**20, (after - before) / before)
+    recycled = [pid for pid in pids if pid not in growths]
+    worst_mb, worst_share = max(growths.values(), key=lambda growth: growth[1], default=(0, 0))
+    flat = bool(growths) and worst_share <= SOAK_MAX_GROWTH and not recycled
+    print(
+        f" RSS growth, mean of the first {window:.0f} s vs the last {window:.0f} s: "
+        + ", ".join(f"{pid} {mb:+.1f} MB ({share:+.1%})" for pid, (mb, share) in growths.items())
+        + (f"; workers recycled meanwhile: {recycled}" if recycled else "")
+        + f" (flat: at most {SOAK_MAX_GROWTH:.0%} each): {'flat' if flat else 'NOT flat'}"
+    )
+    return worst_mb, worst_share, flat
+
+
+def _check_stored(stack, webhook_runs):
+    """Every webhook answered 200 stored once, per wrk run; the problems found.
+
+    A request cut off when wrk stops may be stored without its answer being
+    counted: at most one per connection.
+    """
+    answered = stored = 0
+    problems = []
+    for figures, connections in webhook_runs:
+        events, distinct, duplicates = _stored(stack, figures["tag"])
+        answered += figures["ok"]
+        stored += events
+        if duplicates or distinct != events:
+            problems.append(f"{figures['tag']}: {duplicates} duplicates")
+        if not figures["ok"] <= events <= figures["ok"] + connections:
+            problems.append(f"{figures['tag']}: {figures['ok']} answered 200, {events} stored")
+        if set(figures["statuses"]) - {"200"}:
+            problems.append(f"{figures['tag']}: statuses {figures['statuses']}")
+    pending_jobs = stack.sql.value("SELECT count(*) FROM queue_job WHERE state = 'pending'")
+    print(
+        f"stored: {answered} webhooks answered 200, {stored} events stored, "
+        f"{pending_jobs} jobs enqueued (pending: the job runner is off)"
+        + (f"; PROBLEMS: {'; '.join(problems)}" if problems else "; each stored once")
+    )
+    return problems
+
+
 def main(stack):
     """Run the comparison; print the table and the storage check; 0 when stored right."""
     rng = random.Random(stack.seed)
@@ -254,7 +372,8 @@ def main(stack):
     print(
         f"== P1 intake: bare JSON route vs signed orders/create webhooks (median body "
         f"{sides.median_body} bytes), {stack.server.workers_count} workers, "
-        f"{DURATION} s per run, {ROUNDS} alternated rounds, connections {CONNECTIONS}",
+        f"{DURATION} s per run, {ROUNDS} alternated rounds, connections {CONNECTIONS}"
+        + (f"; then a {SOAK} s soak at c={SOAK_CONNECTIONS}" if SOAK else ""),
         flush=True,
     )
     for side in ("bare", "webhook"):
@@ -269,7 +388,8 @@ def main(stack):
                 print(
                     f"   round {round_number + 1} c={connections} {side:8} "
                     f"{figures['rps']:7.1f} req/s  p50 {_ms(figures['p50_us']):>6} ms  "
-                    f"p99 {_ms(figures['p99_us']):>6} ms  statuses {figures['statuses']}",
+                    f"p99 {_ms(figures['p99_us']):>6} ms  statuses {figures['statuses']}"
+                    + _socket_errors(figures),
                     flush=True,
                 )
 
@@ -303,35 +423,35 @@ def main(stack):
         f"{MAX_P99_RATIO:.1f}): NOT met"
     )
 
-    # Every webhook answered 200 stored once. A request cut off when wrk stops
-    # may be stored without its answer being counted: at most one per connection.
-    answered = stored = 0
-    problems = []
-    for (side, connections), runs in results.items():
-        if side != "webhook":
-            continue
-        for figures in runs:
-            events, distinct, duplicates = _stored(stack, figures["tag"])
-            answered += figures["ok"]
-            stored += events
-            if duplicates or distinct != events:
-                problems.append(f"{figures['tag']}: {duplicates} duplicates")
-            if not figures["ok"] <= events <= figures["ok"] + connections:
-                problems.append(f"{figures['tag']}: {figures['ok']} answered 200, {events} stored")
-            if set(figures["statuses"]) - {"200"}:
-                problems.append(f"{figures['tag']}: statuses {figures['statuses']}")
-    pending_jobs = stack.sql.value("SELECT count(*) FROM queue_job WHERE state = 'pending'")
-    print(
-        f"stored: {answered} webhooks answered 200, {stored} events stored, "
-        f"{pending_jobs} jobs enqueued (pending: the job runner is off)"
-        + (f"; PROBLEMS: {'; '.join(problems)}" if problems else "; each stored once")
-    )
+    webhook_runs = [
+        (figures, connections)
+        for (side, connections), runs in results.items()
+        if side == "webhook"
+        for figures in runs
+    ]
+    soak = None
+    if SOAK:
+        figures, samples = _soak(sides)
+        webhook_runs.append((figures, SOAK_CONNECTIONS))
+        soak = (figures, *_soak_report(figures, samples))
+        met = met and soak[3]
+
+    problems = _check_stored(stack, webhook_runs)
     summary = "; ".join(
         f"c={c}: {rps:.0f} webhooks/s, throughput {t:.2f}, p99 {p:.2f}"
         for c, (t, p, rps) in ratios.items()
     )
+    if soak:
+        figures, worst_mb, worst_share, flat = soak
+        summary += (
+            f"; soak {figures['duration_us'] / 1e6:.0f} s at c={SOAK_CONNECTIONS}: "
+            f"{figures['rps']:.0f} webhooks/s, worker RSS growth at most {worst_mb:+.1f} MB "
+            f"({worst_share:+.1%}, {'flat' if flat else 'NOT flat'})"
+        )
     result = {"bench": "intake", "bar": "P1", "summary": summary}
     result.update(ratio=round(min(t for t, _p, _r in ratios.values()), 2))
-    result.update(ratio_label="webhook / bare route, lowest", target=">= 0.70, p99 <= 2x")
+    result.update(
+        ratio_label="webhook / bare route, lowest", target=">= 0.70, p99 <= 2x; soak RSS flat"
+    )
     print("RESULT " + json.dumps({**result, "met": met and not problems}))
     return 1 if problems else 0
