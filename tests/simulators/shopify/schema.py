@@ -1124,6 +1124,7 @@ TYPES = [
             "price",
             "compareAtPrice",
             "taxable",
+            "inventoryPolicy",
             "position",
             "createdAt",
             "updatedAt",

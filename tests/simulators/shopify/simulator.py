@@ -443,6 +443,13 @@ class ShopifySimulator(Simulator):
             level = self.store.set_available(item, location, available)
             return inventory_level_payload(self.store, level)
 
+    def set_inventory_policy(self, item, policy):
+        """Whether checkout sells a variant (SKU or GID) none of which is
+        available: ``"DENY"`` refuses the order (``create_order`` raises
+        StoreError, code NOT_ENOUGH_IN_STOCK), ``"CONTINUE"`` sells on."""
+        with self.lock:
+            return self.store.set_inventory_policy(item, policy)["inventoryPolicy"]
+
     def update_product(self, product, **values):
         """Change a product (GID, or a variant's SKU) or its price; products/update."""
         with self.lock:

@@ -283,6 +283,11 @@ class ShopifyStore:
             if spec.get("compare_at_price")
             else None,
             "taxable": spec.get("taxable", True),
+            # Whether checkout sells the variant out of stock (CONTINUE) or
+            # refuses (DENY, Shopify's default for a new variant). The seeded
+            # catalogue sells on, as a shop taking backorders does, so that
+            # orders placed at random never run dry; see set_inventory_policy.
+            "inventoryPolicy": spec.get("inventory_policy", "CONTINUE"),
             "position": len(product["_variants"]) + 1,
             "selectedOptions": [{"name": k, "value": v} for k, v in options.items()],
             "createdAt": created,
@@ -560,6 +565,7 @@ class ShopifyStore:
             )
         )
         variants = [(self.find("variants", ref, "ProductVariant"), int(qty)) for ref, qty in lines]
+        self._check_stock(variants, location)
         shipping = shipping or {"title": "Standard", "code": "STANDARD", "price": Decimal("4.90")}
         taxes_included = self.shop["taxesIncluded"]
         # One discount, or several (line, order and shipping discounts).
@@ -675,6 +681,38 @@ class ShopifyStore:
             self.emit("orders/create", order)
             self.emit_levels(changes)
         return order
+
+    def set_inventory_policy(self, ref, policy):
+        """Whether checkout sells a variant (by id or SKU) when none is
+        available: ``DENY`` (refuse) or ``CONTINUE`` (sell on)."""
+        if policy not in ("DENY", "CONTINUE"):
+            raise StoreError(f"Unknown inventory policy {policy}", field=["inventoryPolicy"])
+        variant = self.find("variants", ref, "ProductVariant")
+        variant["inventoryPolicy"] = policy
+        variant["updatedAt"] = self.now()
+        return variant
+
+    def _check_stock(self, variants, location):
+        """Refuse an order as checkout does: a tracked variant whose policy is
+        DENY sells no more than is available at the location the order is
+        fulfilled from (the order is refused whole, nothing is committed)."""
+        wanted = {}
+        for variant, quantity in variants:
+            wanted[variant["id"]] = wanted.get(variant["id"], 0) + quantity
+        for variant_id, quantity in wanted.items():
+            variant = self.variants[variant_id]
+            item = self.inventory_items[variant["_inventory_item"]]
+            if variant.get("inventoryPolicy") != "DENY" or not item["tracked"]:
+                continue
+            level = self.levels.get((item["id"], location["id"]))
+            available = level["quantities"]["available"] if level else 0
+            if available < quantity:
+                raise StoreError(
+                    f"{variant['displayName']}: only {max(available, 0)} available at "
+                    f"{location['name']}, {quantity} ordered",
+                    field=["lines"],
+                    code="NOT_ENOUGH_IN_STOCK",
+                )
 
     def _open_fulfillment_order(self, order, location):
         fo_id, _ = self.new_id("FulfillmentOrder")

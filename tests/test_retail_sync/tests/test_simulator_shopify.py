@@ -19,6 +19,7 @@ import graphql
 import requests
 import simulators
 from simulators.shopify.schema import SCHEMA
+from simulators.shopify.store import StoreError
 from simulators.testing import WebhookReceiver
 
 from odoo.tests import BaseCase
@@ -485,6 +486,29 @@ class TestInventory(ShopifyCase):
             (shipped["available"], shipped["committed"], shipped["on_hand"]),
             (row["available"] - 2, row["committed"], row["on_hand"] - 2),
         )
+
+    def test_a_deny_variant_sells_no_more_than_the_location_has(self):
+        """Checkout refuses an order of a DENY variant beyond what its
+        location has available, whole: nothing committed; CONTINUE sells on."""
+        row = next(r for r in self.shop.inventory() if r["location"] == "Main Warehouse")
+        self.shop.set_inventory(row["sku"], "Main Warehouse", 2)
+        self.assertEqual(self.shop.set_inventory_policy(row["sku"], "DENY"), "DENY")
+        self.shop.create_order([(row["sku"], 2)])
+        with self.assertRaises(StoreError) as refused:
+            self.shop.create_order([(row["sku"], 1)])
+        self.assertEqual(refused.exception.code, "NOT_ENOUGH_IN_STOCK")
+        warehouse = next(
+            r for r in self.shop.inventory(row["sku"]) if r["location"] == "Main Warehouse"
+        )
+        self.assertEqual(
+            (warehouse["available"], warehouse["committed"]), (0, row["committed"] + 2)
+        )
+        self.shop.set_inventory_policy(row["sku"], "CONTINUE")
+        self.shop.create_order([(row["sku"], 1)])
+        warehouse = next(
+            r for r in self.shop.inventory(row["sku"]) if r["location"] == "Main Warehouse"
+        )
+        self.assertEqual(warehouse["available"], -1)
 
 
 class TestStrictAsShopify(ShopifyCase):
