@@ -66,6 +66,7 @@ class InboundTopic:
     description: str = ""
     batch_size: int = 1
     batch_key: object = None
+    batch_with: str | None = None
     wakes: object = None
 
     def __post_init__(self):
@@ -84,6 +85,11 @@ class InboundTopic:
                 f"Topic of flow {self.flow!r}: wakes must be a function of the payload, "
                 f"not {self.wakes!r}."
             )
+        if self.batch_with is not None and self.batch_size == 1:
+            raise ValueError(
+                f"Topic of flow {self.flow!r}: batch_with needs a batch_size above 1 "
+                "(with 1, each event has a job of its own)."
+            )
         if self.batch_key is not None and self.batch_size == 1:
             raise ValueError(
                 f"Topic of flow {self.flow!r}: a batch_key needs a batch_size above 1 "
@@ -94,6 +100,11 @@ class InboundTopic:
     def batched(self):
         """Whether one job applies several events of this topic."""
         return self.batch_size > 1
+
+    def batch_topic(self, name):
+        """The topic naming the key spaces the events of this one, declared as
+        ``name``, are applied in (``batch_with``, else its own)."""
+        return self.batch_with or name
 
 
 @dataclass(frozen=True)

@@ -640,7 +640,8 @@ class ConnectorEvent(models.Model):
                 topics[backend] = backend._connector_topics()
             declaration = topics[backend].get(event.topic)
             if isinstance(declaration, InboundTopic) and declaration.batched:
-                batches[backend, event.topic, event.batch_key or None].append(event.id)
+                lane = declaration.batch_topic(event.topic)
+                batches[backend, lane, event.batch_key or None].append(event.id)
             else:
                 event._enqueue_job(identity_key=f"connector.event-{event.id}" if identity else None)
         for (backend, topic, batch_key), ids in batches.items():

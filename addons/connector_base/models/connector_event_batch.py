@@ -129,11 +129,25 @@ class ConnectorEvent(models.Model):
     def _batch_where(self, backend, topic, batch_key):
         """The events of a key space, as the index of queued ones reads it."""
         return SQL(
-            "backend_id = %s AND topic = %s AND %s",
+            "backend_id = %s AND topic = ANY(%s) AND %s",
             backend.id,
-            topic,
+            self._batch_topics(backend, topic),
             SQL("batch_key = %s", batch_key) if batch_key else SQL("batch_key IS NULL"),
         )
+
+    @api.model
+    def _batch_topics(self, backend, topic):
+        """The topics whose events the jobs of ``topic``'s key spaces apply:
+        itself, and those declared ``batch_with`` it."""
+        joined = [
+            name
+            for name, declaration in backend._connector_topics().items()
+            if name != topic
+            and isinstance(declaration, InboundTopic)
+            and declaration.batched
+            and declaration.batch_topic(name) == topic
+        ]
+        return [topic, *joined]
 
     # --- the job -------------------------------------------------------------------
 
@@ -175,20 +189,22 @@ class ConnectorEvent(models.Model):
             return "backend gone: nothing applied"
         # Records the handlers make belong to the backend's company.
         backend = backend.with_company(backend.company_id)
-        declaration = backend._connector_topics().get(topic)
-        if not isinstance(declaration, InboundTopic):
-            declaration = None  # no longer declared: each event's _process says so
-        size = declaration.batch_size if declaration else DISPATCH_CHUNK
+        topics = backend._connector_topics()
+        declaration = topics.get(topic)
+        size = declaration.batch_size if isinstance(declaration, InboundTopic) else DISPATCH_CHUNK
         events = self._queued_of_batch(backend, topic, batch_key, limit=size)
         events._link_job(self.env.context.get("job_uuid"))
         outcomes, retries = Counter(), []
         in_batch = backend.with_context(**{BATCH_MEMO: True})
         try:
             for event in events.with_env(in_batch.env):
+                # Its own topic's: a topic joined with ``batch_with`` has its handler.
+                declared = topics.get(event.topic)
                 try:
-                    if declaration:
-                        result = event._apply(in_batch, declaration, wake=False)
+                    if isinstance(declared, InboundTopic):
+                        result = event._apply(in_batch, declared, wake=False)
                     else:
+                        # No longer declared: its _process says so.
                         result = event._process()
                 except RetryableJobError as retry:
                     # Recorded on the event (its own cursor); tried again below.
@@ -273,7 +289,10 @@ class ConnectorEvent(models.Model):
             if isinstance(declaration, InboundTopic) and declaration.batched:
                 keys[event] = tuple(
                     self._batch_identity_key(
-                        backend.id, event.topic, event.batch_key or None, retry=retry
+                        backend.id,
+                        declaration.batch_topic(event.topic),
+                        event.batch_key or None,
+                        retry=retry,
                     )
                     for retry in (False, True)
                 )

@@ -482,26 +482,56 @@ class ShopifyOrderImporter(models.AbstractModel):
             return {}
         key = (tuple((tax["title"], tax["rate"]) for tax in shopify_taxes), included)
         if key not in found:
-            Mapping = self.env["shopify.tax.mapping"]
             odoo_taxes = self.env["account.tax"]
             for tax in shopify_taxes:
-                odoo_tax = Mapping._find(backend, tax["title"], tax["rate"], country, included)
+                odoo_tax = self._mapped_tax(backend, tax["title"], tax["rate"], country, included)
                 if not odoo_tax:
                     unmapped[tax_label(tax["title"], tax["rate"])] = None
                 odoo_taxes |= odoo_tax
             found[key] = [Command.set(odoo_taxes.ids)]
         return {"tax_ids": found[key]}
 
+    def _mapped_tax(self, backend, title, rate, country, included):
+        """The tax mapped to one Shopify tax line (see the mapping's ``_find``),
+        looked up once per batch job of orders, not once per order."""
+        taxes = self._batch_memo().setdefault("connector_shopify.taxes", {})
+        key = (backend.id, title, rate, country.id, included)
+        if key not in taxes:
+            mapping = self.env["shopify.tax.mapping"]
+            taxes[key] = mapping._find(backend, title, rate, country, included).id
+        return self.env["account.tax"].browse(taxes[key])
+
     def _tax_country(self, values):
         """The country whose taxes Shopify charged: where the order ships, else
         where it is billed (an order with nothing to ship)."""
         address = values["shipping_address"] or values["billing"] or {}
-        code = address.get("country_code")
-        return (
-            self.env["res.country"].search([("code", "=", code)], limit=1)
-            if code
-            else (self.env["res.country"])
-        )
+        return self._country(address.get("country_code") or "")
+
+    def _country(self, code):
+        """The country of an ISO code (empty when unknown), looked up once per
+        batch job of orders: every order and address of a shop names a few."""
+        countries = self._batch_memo().setdefault("connector_shopify.countries", {})
+        if code not in countries:
+            found = code and self.env["res.country"].search([("code", "=", code)], limit=1)
+            countries[code] = found.id if found else False
+        return self.env["res.country"].browse(countries[code])
+
+    def _country_state(self, country, code):
+        """The state of ``country`` with ``code`` (empty when unknown), looked
+        up once per batch job of orders."""
+        states = self._batch_memo().setdefault("connector_shopify.states", {})
+        if (country.id, code) not in states:
+            states[country.id, code] = (
+                self.env["res.country.state"]
+                .search([("country_id", "=", country.id), ("code", "=", code)], limit=1)
+                .id
+            )
+        return self.env["res.country.state"].browse(states[country.id, code])
+
+    def _batch_memo(self):
+        """Look-ups kept while a batch job applies orders (nothing is kept
+        for an order applied alone): see connector_base's ``_batch_memo``."""
+        return self.env["connector.event"]._batch_memo()
 
     # --- customer -------------------------------------------------------------
 
@@ -567,13 +597,8 @@ class ShopifyOrderImporter(models.AbstractModel):
         values = {k: v for k, v in address.items() if k not in ("country_code", "state_code")}
         if not values.get("name"):
             values.pop("name", None)
-        country = self.env["res.country"].search(
-            [("code", "=", address.get("country_code") or "")], limit=1
-        )
-        state = country and self.env["res.country.state"].search(
-            [("country_id", "=", country.id), ("code", "=", address.get("state_code") or "")],
-            limit=1,
-        )
+        country = self._country(address.get("country_code") or "")
+        state = country and self._country_state(country, address.get("state_code") or "")
         return {**values, "country_id": country.id or False, "state_id": state.id or False}
 
     # --- order settings ---------------------------------------------------------
@@ -593,17 +618,23 @@ class ShopifyOrderImporter(models.AbstractModel):
         if backend.shopify_pricelist_id.currency_id == currency:
             return backend.shopify_pricelist_id
         Pricelist = self.env["product.pricelist"]
+        # Looked up once per batch job of orders: a shop's orders share a few currencies.
+        pricelists = self._batch_memo().setdefault("connector_shopify.pricelists", {})
+        if (backend.id, currency.id) in pricelists:
+            return Pricelist.browse(pricelists[backend.id, currency.id])
         domain = [
             ("currency_id", "=", currency.id),
             ("company_id", "in", [False, backend.company_id.id]),
         ]
-        return Pricelist.search(domain, limit=1) or Pricelist.create(
+        pricelist = Pricelist.search(domain, limit=1) or Pricelist.create(
             {
                 "name": f"Shopify {currency.name}",
                 "currency_id": currency.id,
                 "company_id": backend.company_id.id,
             }
         )
+        pricelists[backend.id, currency.id] = pricelist.id
+        return pricelist
 
     def _warehouse(self, backend):
         return backend.shopify_warehouse_id or self.env["stock.warehouse"].search(

@@ -8,6 +8,7 @@ from . import (
     test_health,
     test_mapper_order,
     test_mapper_refund,
+    test_order_batch,
     test_order_identity,
     test_order_import,
     test_order_payment,

@@ -1,6 +1,7 @@
 from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, new_test_user
 
+from odoo.addons.connector_shopify.models.shopify_backend import order_shard
 from odoo.addons.queue_job.exception import RetryableJobError
 from odoo.addons.queue_job.job import Job as QueueJob
 
@@ -94,7 +95,8 @@ class TestCorrelation(TransactionCase):
         self.assertEqual(
             [(line.name, line.state) for line in jobs],
             [
-                (f"{self.backend.name}: orders/create order:{payload['id']}", "Done"),
+                # The batch job of the order's key space, which applied it.
+                (f"{self.backend.name}: orders/create {order_shard(payload)}", "Done"),
                 (f"{self.backend.name}: send fulfillment.create", "Done"),
             ],
         )

@@ -37,7 +37,7 @@ class TestShopifyEndToEnd(HttpCase):
             jobs = Job.search(
                 [
                     ("state", "=", "pending"),
-                    ("method_name", "in", ("_dispatch_received", "_process")),
+                    ("method_name", "in", ("_dispatch_received", "_process", "_process_batch")),
                 ]
             )
             if not jobs:

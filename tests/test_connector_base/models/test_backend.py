@@ -26,6 +26,12 @@ TICKET_SCHEMA = {
     "voucher": {"type": "string", "nullable": True},
 }
 TICKET_BATCH_SIZE = 100
+AMENDMENT_SCHEMA = {
+    "uuid": {"type": "string", "required": True, "empty": False},
+    "store": {"type": "string", "required": True, "empty": False},
+    "register": {"type": "integer", "required": True},
+    "amount": {"type": "number", "required": True},
+}
 NOTE_SCHEMA = {
     "partner_id": {"type": "integer", "required": True},
     "note": {"type": "string", "required": True},
@@ -79,6 +85,15 @@ class ConnectorBackend(models.Model):
                 prerequisite="_test_ticket_customer_missing",
                 batch_size=TICKET_BATCH_SIZE,
                 batch_key=lambda payload: f"{payload['store']}/{payload['register']}",
+            ),
+            # A sale's amount corrected at its register: in the job of its sales.
+            "ticket.amend": InboundTopic(
+                flow="partners_in",
+                schema=AMENDMENT_SCHEMA,
+                handler="_test_amend_ticket",
+                batch_size=TICKET_BATCH_SIZE,
+                batch_key=lambda payload: f"{payload['store']}/{payload['register']}",
+                batch_with="ticket.sale",
             ),
             "partner.score": OutboundTopic(
                 flow="scores_out", sender="_test_send_scores", batch_size=3, window_seconds=1
@@ -247,6 +262,16 @@ class ConnectorBackend(models.Model):
             vals["partner_id"] = partner.id
             partner.test_store_total += payload["amount"]
         return Ticket.create(vals)
+
+    def _test_amend_ticket(self, event, payload):
+        """Correct the amount of a recorded sale; a sale not recorded is an error."""
+        ticket = self.env["test.ticket"].search(
+            [("backend_id", "=", self.id), ("uuid", "=", payload["uuid"])]
+        )
+        if not ticket:
+            raise UserError(self.env._("No ticket %(uuid)s to amend.", uuid=payload["uuid"]))
+        ticket.amount = payload["amount"]
+        return ticket
 
     def _test_send_scores(self, items):
         response = self._test_client().post(

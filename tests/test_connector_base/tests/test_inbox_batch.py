@@ -431,6 +431,25 @@ class TestBatchedInbox(ConnectorCase):
         self.assertEqual(event.state, "done", event.error_message)
         self.assertEqual(event._produced_record().amount, 4.0)
 
+    def test_a_topic_batched_with_another_is_applied_in_its_jobs_in_order(self):
+        amendment = {"uuid": "S1-1-2", "store": "S1", "register": 1, "amount": 7.5}
+        with trap_jobs() as trap:
+            # The correction overtakes the sale it corrects, in one upload.
+            amend = self.receive(
+                "ticket.amend", amendment, "amend-2", occurred_at=T0 + timedelta(seconds=5)
+            )
+            sales = self.ticket(1) | self.ticket(2)
+            self.queue(trap)
+            self.assertEqual(
+                [job.identity_key for job in trap.enqueued_jobs],
+                [self.batch_key_job(1)],
+                "the register's job, not one of the amendments beside it",
+            )
+            results = self.drain(trap)
+        self.assertEqual(results["S1/1"], ["3 applied, 0 failed, 0 waiting"])
+        self.assertEqual(set((sales | amend).mapped("state")), {"done"})
+        self.assertEqual(amend._produced_record().amount, 7.5, "applied after the sale")
+
     def test_a_topic_declares_a_sensible_batch(self):
         with self.assertRaisesRegex(ValueError, "batch_size must be a whole number of at least 1"):
             InboundTopic(flow="f", schema={}, handler="h", batch_size=0)
@@ -438,6 +457,8 @@ class TestBatchedInbox(ConnectorCase):
             InboundTopic(flow="f", schema={}, handler="h", batch_size=5, batch_key="store")
         with self.assertRaisesRegex(ValueError, "a batch_key needs a batch_size above 1"):
             InboundTopic(flow="f", schema={}, handler="h", batch_key=lambda p: p["store"])
+        with self.assertRaisesRegex(ValueError, "batch_with needs a batch_size above 1"):
+            InboundTopic(flow="f", schema={}, handler="h", batch_with="ticket.sale")
         with self.assertRaisesRegex(ValueError, "wakes must be a function of the payload"):
             InboundTopic(flow="f", schema={}, handler="h", wakes="ticket:")
         topic = InboundTopic(
