@@ -19,4 +19,5 @@ SCENARIOS = (
     "mapper_fuzz",
     "webhook_fuzz",
     "two_nodes",
+    "chaos_day",
 )

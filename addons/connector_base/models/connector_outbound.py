@@ -379,18 +379,22 @@ class ConnectorOutbound(models.Model):
             )
         return len(dead)
 
-    def _back_to_pending(self, message, spent, give_up_after=None):
+    def _back_to_pending(self, message, spent, give_up_after=None, backend=None):
         """Put changes that were being sent back in the queue, in a transaction
         of their own: pending again, or superseded when a newer change of the
         same key is already pending (it carries the latest value), or failed
         once ``give_up_after`` attempts were spent on them.
+
+        ``backend``: theirs, given by a flush job: the changes it claimed on a
+        cursor of their own may have been queued after its transaction's
+        snapshot, which cannot read them.
 
         Returns ``(retries, given_up)``: the most attempts spent on one of
         them before this failure, and how many were given up.
         """
         if not self:
             return 0, 0
-        backend = self[:1].backend_id
+        backend = backend or self[:1].backend_id
         previous = given_up = 0
         with backend._new_transaction(read_committed=True) as env:
             env.cr.execute(
@@ -709,6 +713,7 @@ class ConnectorBackend(models.Model):
                     self.env._("Retrying: %(error)s", error=exc),
                     spent=spent,
                     give_up_after=declaration.max_attempts,
+                    backend=self,
                 )
                 if given_up == len(batch_ids):
                     return 0, given_up
@@ -724,6 +729,7 @@ class ConnectorBackend(models.Model):
                     self.env._("Retrying after a conflict with another transaction."),
                     spent=True,
                     give_up_after=declaration.max_attempts,
+                    backend=self,
                 )
                 raise RetryableJobError(str(exc), seconds=5) from exc
             except RemoteError as exc:

@@ -1,6 +1,7 @@
 from odoo import fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.connector_base.components.conflicts import expected_conflicts
 from odoo.addons.connector_base.components.http_client import RateLimiter
 
 from ..components.client import TENANT_HEADER, FinanceClient, parse_date
@@ -151,15 +152,21 @@ class ConnectorBackend(models.Model):
                     ours=self.company_id.currency_id.name,
                 )
             )
-        self.write(
-            {
-                "finance_organisation": organisation.get("Name"),
-                "finance_currency_id": currency.id,
-                "finance_period_lock_date": parse_date(organisation.get("PeriodLockDate")),
-                "finance_year_lock_date": parse_date(organisation.get("EndOfYearLockDate")),
-                "finance_lock_read_at": fields.Datetime.now(),
-            }
-        )
+        # Another transaction may write the backend's row at the same moment
+        # (a job of this backend recording its circuit, the scheduled export
+        # beside the manager's): the conflict fails this transaction, which
+        # its caller runs again (queue_job a job, Odoo a request).
+        with expected_conflicts():
+            self.write(
+                {
+                    "finance_organisation": organisation.get("Name"),
+                    "finance_currency_id": currency.id,
+                    "finance_period_lock_date": parse_date(organisation.get("PeriodLockDate")),
+                    "finance_year_lock_date": parse_date(organisation.get("EndOfYearLockDate")),
+                    "finance_lock_read_at": fields.Datetime.now(),
+                }
+            )
+            self.flush_recordset()
         return organisation
 
     def _finance_lock_date(self):
