@@ -315,6 +315,51 @@ def _check(stack, tags, expected, since):
     return problems
 
 
+def _unaccepted(statuses):
+    """(webhooks refused: another status than 200, failed: no answer)."""
+    refused = sum(n for s, n in statuses.items() if s.isdigit() and s != "200")
+    return refused, sum(n for s, n in statuses.items() if not s.isdigit())
+
+
+def _burst(stack, deliveries):
+    """The sale: the webhooks sent while the queue drains and the overview is
+    read; (HTTP statuses, seconds to send, drain rate, the overview's readings)."""
+    _quiet(stack)
+    print(f"\n the burst, and the Connectors overview read every {SAMPLE_EVERY:g} s:")
+    print(CURVE_HEADER, flush=True)
+    drain = Drain(stack, "p5-burst", WEBHOOKS)
+    overview = Overview(stack, "p5-burst")
+    overview.start()
+    drain.start()
+    statuses, sent_in, latencies = _send(stack.webhook_url, deliveries, SECONDS)
+    sent_at = time.monotonic()
+    latencies.sort()
+    refused, failed = _unaccepted(statuses)
+    print(
+        f"   burst sent in {sent_in:.1f} s ({WEBHOOKS / sent_in:.0f} webhooks/s, asked "
+        f"{WEBHOOKS / SECONDS:.0f}/s): {statuses.get('200', 0)} answered 200, {refused} "
+        f"refused, {failed} failed (statuses {dict(statuses)}); answer p50 "
+        f"{latencies[len(latencies) // 2] * 1000:.0f} ms, p99 "
+        f"{latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms",
+        flush=True,
+    )
+    try:
+        drain.wait()
+    finally:
+        drain.stopped.set()
+        overview.stopped.set()
+        overview.join()
+    burst = drain.rate()
+    drained_in = drain.last[0] - (sent_at - sent_in)
+    print(
+        f"   burst drained: {drain.last[1]} orders applied {drained_in:.0f} s after the first "
+        f"webhook ({drained_in - sent_in:.0f} s after the last), {burst:.2f} orders/s from the "
+        f"first applied to the last",
+        flush=True,
+    )
+    return statuses, sent_in, burst, overview
+
+
 def main(stack):
     """Reference, burst, reference; print the curve, the ratio, the checks."""
     rng = random.Random(stack.seed)
@@ -339,40 +384,8 @@ def main(stack):
     )
     before, before_statuses = _reference(stack, deliveries["p5-before"], "p5-before")
 
-    _quiet(stack)
-    print(f"\n the burst, and the Connectors overview read every {SAMPLE_EVERY:g} s:")
-    print(CURVE_HEADER, flush=True)
-    drain = Drain(stack, "p5-burst", WEBHOOKS)
-    overview = Overview(stack, "p5-burst")
-    overview.start()
-    drain.start()
-    statuses, sent_in, latencies = _send(stack.webhook_url, deliveries["p5-burst"], SECONDS)
-    sent_at = time.monotonic()
-    latencies.sort()
-    refused = sum(n for s, n in statuses.items() if s.isdigit() and s != "200")
-    failed = sum(n for s, n in statuses.items() if not s.isdigit())
-    print(
-        f"   burst sent in {sent_in:.1f} s ({WEBHOOKS / sent_in:.0f} webhooks/s, asked "
-        f"{WEBHOOKS / SECONDS:.0f}/s): {statuses.get('200', 0)} answered 200, {refused} "
-        f"refused, {failed} failed (statuses {dict(statuses)}); answer p50 "
-        f"{latencies[len(latencies) // 2] * 1000:.0f} ms, p99 "
-        f"{latencies[int(len(latencies) * 0.99)] * 1000:.0f} ms",
-        flush=True,
-    )
-    try:
-        drain.wait()
-    finally:
-        drain.stopped.set()
-        overview.stopped.set()
-        overview.join()
-    burst = drain.rate()
-    drained_in = drain.last[0] - (sent_at - sent_in)
-    print(
-        f"   burst drained: {drain.last[1]} orders applied {drained_in:.0f} s after the first "
-        f"webhook ({drained_in - sent_in:.0f} s after the last), {burst:.2f} orders/s from the "
-        f"first applied to the last",
-        flush=True,
-    )
+    statuses, sent_in, burst, overview = _burst(stack, deliveries["p5-burst"])
+    refused, failed = _unaccepted(statuses)
     after, after_statuses = _reference(stack, deliveries["p5-after"], "p5-after")
 
     reference = (before + after) / 2
