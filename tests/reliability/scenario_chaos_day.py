@@ -43,7 +43,8 @@ failed or left open. It prints the counts per domain and ``0 lost, 0
 duplicated``, or exactly what differs.
 
 CHAOS_SIZE=full runs the full day (a few hundred orders, a few hundred
-tickets a store); the default is the short day CI runs (a few minutes).
+tickets a store); the default is the short day (a few minutes), which joins
+the suite and CI once it passes (``UNFINISHED`` in ``__init__.py``).
 """
 
 import collections
