@@ -24,6 +24,8 @@ import os
 import pstats
 import time
 
+from perf.shopify_orders import order_payload
+
 from odoo.fields import Command
 
 from odoo.addons.connector_shopify.models.shopify_backend import ORDER_SHARDS, ORDERS_PER_JOB
@@ -38,38 +40,6 @@ FINANCIAL_STATUS = os.environ.get("BENCH_FINANCIAL_STATUS", "pending")
 PER_ROUND = int(os.environ.get("BENCH_ORDERS", str(ORDER_SHARDS * ORDERS_PER_JOB)))
 RAW = "raw ORM create+confirm, one by one"
 BATCHED = "stored events -> batch jobs (P2b)"
-
-
-def order_payload(env, number, skus, tax_rate):
-    """A 3-line order of 25.00 each, taxed as Odoo taxes the same products."""
-    tax = round(25 * tax_rate, 2)
-    return {
-        "id": 7_000_000 + number,
-        "name": f"#B{number}",
-        "currency": env.company.currency_id.name,
-        "taxes_included": False,
-        "email": f"buyer{number}@example.com",
-        "financial_status": FINANCIAL_STATUS,
-        "total_price": f"{3 * (25 + tax):.2f}",
-        "customer": {
-            "id": 8_000_000 + number,
-            "first_name": "Bench",
-            "last_name": f"#{number}",
-            "email": f"buyer{number}@example.com",
-        },
-        "line_items": [
-            {
-                "id": 9_000_000 + number * 10 + i,
-                "sku": sku,
-                "title": sku,
-                "quantity": 1,
-                "price": "25.00",
-                "tax_lines": [{"rate": tax_rate, "price": f"{tax:.2f}"}] if tax else [],
-            }
-            for i, sku in enumerate(skus)
-        ],
-        "shipping_lines": [],
-    }
 
 
 def bench_store(env):
@@ -145,7 +115,9 @@ class Sides:
         stored = Event.browse()
         for _ in range(PER_ROUND):
             n = next(self.counter)
-            payload = order_payload(env, n, skus, self.tax_rate)
+            payload = order_payload(
+                env.company.currency_id.name, n, skus, self.tax_rate, FINANCIAL_STATUS
+            )
             stored |= Event._receive(backend, "orders/create", payload, f"bench-{n}")
         # Running again without the resume that would queue them all at once.
         env.cr.execute("UPDATE connector_backend SET state = 'running' WHERE id = %s", [backend.id])

@@ -16,43 +16,13 @@ import os
 import pstats
 import time
 
+from perf.shopify_orders import order_payload
+
 from odoo.fields import Command
 
 # 10 rounds of 50 orders a side: 500 orders each (BENCH_ROUNDS=1 for a quick look).
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "10"))
 PER_ROUND = 50
-
-
-def order_payload(number, skus, tax_rate):
-    """A 3-line order of 25.00 each, taxed as Odoo taxes the same products."""
-    tax = round(25 * tax_rate, 2)
-    return {
-        "id": 7_000_000 + number,
-        "name": f"#B{number}",
-        "currency": env.company.currency_id.name,  # noqa: F821 - given by odoo shell
-        "taxes_included": False,
-        "email": f"buyer{number}@example.com",
-        "financial_status": "paid",
-        "total_price": f"{3 * (25 + tax):.2f}",
-        "customer": {
-            "id": 8_000_000 + number,
-            "first_name": "Bench",
-            "last_name": f"#{number}",
-            "email": f"buyer{number}@example.com",
-        },
-        "line_items": [
-            {
-                "id": 9_000_000 + number * 10 + i,
-                "sku": sku,
-                "title": sku,
-                "quantity": 1,
-                "price": "25.00",
-                "tax_lines": [{"rate": tax_rate, "price": f"{tax:.2f}"}] if tax else [],
-            }
-            for i, sku in enumerate(skus)
-        ],
-        "shipping_lines": [],
-    }
 
 
 def bench_store(env):
@@ -111,7 +81,9 @@ def main(env):
     def connector():
         """A webhook's payload received, stored and applied (intake included)."""
         n = next(counter)
-        payload = order_payload(n, products.mapped("default_code"), tax_rate)
+        payload = order_payload(
+            env.company.currency_id.name, n, products.mapped("default_code"), tax_rate
+        )
         # queue_job__no_delay: the event's job runs here, inline, instead of
         # in a job runner worker (whose own cost, ~30 ms a job, is left out).
         event = Event.with_context(queue_job__no_delay=True)._receive(
@@ -131,7 +103,9 @@ def main(env):
         stored = []
         for _ in range(PER_ROUND):
             n = next(counter)
-            payload = order_payload(n, products.mapped("default_code"), tax_rate)
+            payload = order_payload(
+                env.company.currency_id.name, n, products.mapped("default_code"), tax_rate
+            )
             stored.append(
                 (
                     Event._receive(backend, "orders/create", copy.deepcopy(payload), f"bench-{n}"),
