@@ -610,9 +610,15 @@ class ConnectorBackend(models.Model):
         if pending:
             self._enqueue_outbound_flush(topic)
 
-    def _enqueue_outbound_flush(self, topic, eta=None):
+    def _enqueue_outbound_flush(self, topic, eta=None, recheck=True):
         """The flush job of ``topic`` on the flow's channel; none is added while
-        one is already waiting to run (its identity key)."""
+        one is already waiting to run (its identity key).
+
+        The job found waiting may start, send what it finds and end before
+        this transaction commits its change (a job importing fifty orders
+        commits late): with ``recheck``, once committed, a flush is queued
+        again if changes are pending and none waits.
+        """
         self.ensure_one()
         declaration = self._get_topic(topic, OutboundTopic)
         identity_key = f"connector.outbound-{self.id}-{topic}"
@@ -620,6 +626,8 @@ class ConnectorBackend(models.Model):
         # one indexed query instead of queue_job's building a job to find it.
         self.env.cr.execute(WAITING_JOB_SQL, {"key": identity_key})
         if self.env.cr.fetchone():
+            if recheck:
+                self._ensure_flush_after_commit(topic, eta)
             return None
         # Sent as the backend's connector user, whoever made the change.
         backend = self.with_user(self._connector_user()).sudo()
@@ -630,6 +638,32 @@ class ConnectorBackend(models.Model):
             identity_key=identity_key,
             description=f"{self.name}: send {topic}",
         )._flush_outbound(topic)
+
+    def _ensure_flush_after_commit(self, topic, eta):
+        """Once this transaction is committed, queue the flush of ``topic`` if
+        changes of it are pending and no flush waits (once a transaction)."""
+        known = self.env.cr.postcommit.data.setdefault("connector.outbound.recheck", set())
+        if (self.id, topic) in known:
+            return
+        known.add((self.id, topic))
+        registry, uid, context = self.env.registry, self.env.uid, dict(self.env.context)
+        backend_id = self.id
+
+        def ensure():
+            with registry.cursor() as cr:
+                env = api.Environment(cr, uid, context, su=True)
+                backend = env["connector.backend"].browse(backend_id).exists()
+                if backend and env["connector.outbound"].search_count(
+                    [
+                        ("backend_id", "=", backend.id),
+                        ("topic", "=", topic),
+                        ("state", "=", "pending"),
+                    ],
+                    limit=1,
+                ):
+                    backend._enqueue_outbound_flush(topic, eta=eta, recheck=False)
+
+        self.env.cr.postcommit.add(ensure)
 
     def _flush_outbound(self, topic):
         """Send the pending changes of ``topic`` in batches (the queue job).
@@ -706,6 +740,9 @@ class ConnectorBackend(models.Model):
             try:
                 with expected_conflicts():
                     refused = getattr(backend, declaration.sender)(items) or {}
+                    # What the sender wrote meets a concurrent writer here,
+                    # not at the commit below, where a clash would escape.
+                    env.flush_all()
             except RemoteRetryableError as exc:
                 env.cr.rollback()
                 spent, is_open, wait = self._transient_fault_outlook(exc)

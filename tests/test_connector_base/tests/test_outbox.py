@@ -6,6 +6,8 @@ from odoo import fields
 from odoo.exceptions import ValidationError
 from odoo.tools.safe_eval import safe_eval
 
+from odoo.addons.queue_job.job import Job
+
 from .common import ConnectorCase, trap_jobs
 
 
@@ -168,6 +170,44 @@ class TestOutbox(ConnectorCase):
         self.assertEqual(result, "partner.score: 1 sent, 0 failed")
         self.assertEqual((item.state, item.attempt), ("sent", 2))
         self.assertEqual(self.remote.scores, {"dead": 3})
+
+    def flush_jobs(self, state="pending"):
+        return self.env["queue.job"].search(
+            [
+                ("identity_key", "=", f"connector.outbound-{self.backend.id}-partner.score"),
+                ("state", "=", state),
+            ]
+        )
+
+    def test_a_flush_found_waiting_that_ended_before_the_commit_is_followed_by_another(self):
+        first = self.send("a", 1)
+        job = self.flush_jobs()
+        self.assertEqual(len(job), 1)
+        self.env.cr.postcommit.clear()
+        second = self.send("b", 2)
+        self.assertEqual(self.flush_jobs(), job, "found waiting: no second job")
+        # That job started before this transaction was committed, on a
+        # snapshot without the second change, sent the first one and ended.
+        first.write({"state": "sent", "sent_at": fields.Datetime.now()})
+        job.state = "done"
+        self.env.flush_all()
+        self.env.cr.postcommit.run()  # once committed
+        later = self.flush_jobs()
+        self.assertEqual(len(later), 1, "another flush sends the change")
+        self.assertEqual(
+            Job.load(self.env, later.uuid).perform(), "partner.score: 1 sent, 0 failed"
+        )
+        self.assertEqual((second.state, self.remote.scores), ("sent", {"b": 2}))
+
+    def test_a_flush_still_waiting_at_the_commit_is_not_doubled(self):
+        self.send("a", 1)
+        job = self.flush_jobs()
+        self.env.cr.postcommit.clear()
+        self.send("b", 2)
+        self.send("c", 3)
+        self.env.flush_all()
+        self.env.cr.postcommit.run()
+        self.assertEqual(self.flush_jobs(), job, "the waiting job sends both changes")
 
     def test_a_key_in_flight_is_not_sent_twice_at_once(self):
         with trap_jobs():
