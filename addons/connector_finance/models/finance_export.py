@@ -183,9 +183,19 @@ class FinanceExport(models.Model):
         return reason
 
     def _wait(self, reason, blocker):
-        self.write(
-            {"state": "waiting", "hold_kind": False, "reason": reason, "waiting_for_id": blocker.id}
-        )
+        """Waiting for ``blocker`` with ``reason``. A batch that waits already
+        so is not written again: every export run looks at the waiting ones,
+        and a write for nothing would clash with the sender's."""
+        values = {
+            "state": "waiting",
+            "hold_kind": False,
+            "reason": reason,
+            "waiting_for_id": blocker.id,
+        }
+        for batch in self:
+            seen = (batch.state, batch.hold_kind, batch.reason, batch.waiting_for_id)
+            if seen != ("waiting", False, reason, blocker):
+                batch.write(values)
 
     def _queue(self):
         """Into the outbound queue of the journals flow (a held batch's failed

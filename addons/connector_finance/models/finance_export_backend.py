@@ -4,6 +4,7 @@ from collections import defaultdict
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.connector_base.components.conflicts import expected_conflicts
 from odoo.addons.connector_base.components.http_client import RemoteError, RemoteRetryableError
 from odoo.addons.connector_base.components.topics import OutboundTopic
 from odoo.addons.queue_job.exception import RetryableJobError
@@ -153,7 +154,12 @@ class ConnectorBackend(models.Model):
             )
         self._finance_hold_given_up()
         waiting = Export.search([("backend_id", "=", self.id), ("state", "=", "waiting")])
-        (batches | reopened | waiting)._release()
+        # The journal sender may release a batch at the same moment (its
+        # predecessor just exported): the conflict fails this transaction,
+        # which queue_job runs again.
+        with expected_conflicts():
+            (batches | reopened | waiting)._release()
+            self.env.flush_all()
         self._flush_pending(JOURNAL_TOPIC)
         return len(batches), len(reopened | (waiting - batches))
 
