@@ -64,6 +64,7 @@ from simulators import (
 from simulators.pos.push import PushFaults
 
 from .harness import (
+    WORKER_KILL_LOG,
     ScenarioFailed,
     shopify_stock_mismatches,
     unsent_changes,
@@ -118,21 +119,8 @@ TPL_ENDPOINT = "/2026-01/*"
 TPL_CLOCK_RATE = 1.0
 PUSH_FAULTS = PushFaults(lost_answer=0.05, duplicate=0.03, out_of_order=0.05)
 OPEN_EVENTS = ("received", "queued", "processing", "waiting")
-# What killing a worker mid-job logs, and nothing more (as in
-# ``pos_catchup_kill``): the runner requeues the dead job (WARNING); its
-# request to run that job failed when the worker died first (ERROR); a
-# request that waited on the surviving worker longer than the runner's 10 s
-# finds the job run or running already (WARNING; the job's lock keeps it
-# from running twice).
-ALLOWED_LOG = (
-    r"WARNING odoo\.addons\.queue_job\.jobrunner\.runner: "
-    r"Re-queued dead job with uuid: [0-9a-f-]+",
-    r"ERROR odoo\.addons\.queue_job\.jobrunner\.runner: exception in GET "
-    r"http://127\.0\.0\.1:\d+/queue_job/runjob\?job_uuid=[0-9a-f-]+",
-    r"WARNING odoo\.addons\.queue_job\.controllers\.main: was requested to run job "
-    r"[0-9a-f-]+, but it (could not be locked|does not exist, or is not in state "
-    r"enqueued, or is being handled by another worker)",
-)
+# What killing a worker mid-job logs, and nothing more (harness.WORKER_KILL_LOG).
+ALLOWED_LOG = WORKER_KILL_LOG
 
 
 def wire(stack):
@@ -438,12 +426,16 @@ def _open_work(stack, day):
         return "3PL webhooks to deliver", day.tpl.webhooks.pending()
     if any(r.pending or r.outbox or r.closings for r in day.pos.fleet.registers()):
         return "POS uploads to send", 1
-    events = stack.sql.value(
-        "SELECT count(*) FROM connector_event WHERE backend_id IN %s AND state IN %s",
+    events = stack.sql(
+        "SELECT topic, state, coalesce(waiting_key, batch_key, sequence_key), "
+        "left(coalesce(error_message, ''), 160), to_char(next_retry_at, 'HH24:MI:SS') "
+        "FROM connector_event WHERE backend_id IN %s AND state IN %s ORDER BY id",
         ((stack.backend_id, day.pos_backend, day.finance_backend, day.tpl_backend), OPEN_EVENTS),
     )
     if events:
-        return "events open", events
+        # (topic, state, key, reason, next retry) of the first three: what a
+        # day that does not settle is waiting for.
+        return "events open", f"{len(events)}, e.g. {[tuple(row) for row in events[:3]]}"
     jobs = stack.sql.value(
         "SELECT count(*) FROM queue_job WHERE id > %s "
         "AND state IN ('pending', 'enqueued', 'started', 'wait_dependencies')",

@@ -21,7 +21,14 @@ reached the store).
 import collections
 import time
 
-from .harness import ScenarioFailed, shopify_stock_mismatches, silenced, wait_idle, wait_until
+from .harness import (
+    ScenarioFailed,
+    shopify_stock_mismatches,
+    silenced,
+    wait_idle,
+    wait_sent,
+    wait_until,
+)
 
 TOPIC = "inventory.set"
 SET_QUANTITIES = "graphql:inventorySetQuantities"
@@ -169,7 +176,7 @@ def _verdict(seen, job_state, rows, jobs, mismatches):
 def run(stack):
     shop = stack.shop
     wait_idle(stack)
-    wait_until(lambda: not _unsent(stack), SETTLE_TIMEOUT, interval=1, what="earlier stock sent")
+    wait_sent(stack, (TOPIC,), SETTLE_TIMEOUT, what="earlier stock sent")
     db_start = stack.sql.value("SELECT now() AT TIME ZONE 'utc'")
     with silenced(shop):
         try:

@@ -27,7 +27,14 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from .harness import ScenarioFailed, post, shopify_delivery, silenced, wait_until
+from .harness import (
+    WORKER_KILL_LOG,
+    ScenarioFailed,
+    post,
+    shopify_delivery,
+    silenced,
+    wait_until,
+)
 
 KILLS = 3
 # Kills that caught no job mid-run (it committed first) before giving up.
@@ -44,15 +51,8 @@ REQUEUE_TIMEOUT = 75
 # What is left after the last requeue takes 10-20 s with 2 workers.
 PROCESS_TIMEOUT = 90
 PENDING_STATES = ("received", "queued", "processing", "waiting")
-# What killing a worker mid-job logs, and nothing more: the runner requeues
-# the dead job (WARNING); its request to run that job, when the worker dies
-# before the runner stopped waiting for the answer (1 s), failed (ERROR).
-ALLOWED_LOG = (
-    r"WARNING odoo\.addons\.queue_job\.jobrunner\.runner: "
-    r"Re-queued dead job with uuid: [0-9a-f-]+",
-    r"ERROR odoo\.addons\.queue_job\.jobrunner\.runner: exception in GET "
-    r"http://127\.0\.0\.1:\d+/queue_job/runjob\?job_uuid=[0-9a-f-]+",
-)
+# What killing a worker mid-job logs, and nothing more (harness.WORKER_KILL_LOG).
+ALLOWED_LOG = WORKER_KILL_LOG
 
 
 class _Orders:

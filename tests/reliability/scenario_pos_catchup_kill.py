@@ -26,7 +26,7 @@ import time
 from simulators import PosSimulator
 from simulators.pos.push import PushFaults
 
-from .harness import ScenarioFailed, wait_idle, wait_until
+from .harness import WORKER_KILL_LOG, ScenarioFailed, wait_idle, wait_until
 from .pos_stack import wire_pos_fleet
 
 OFFLINE, LIVE = "S01", "S02"
@@ -41,23 +41,8 @@ RESPAWN_TIMEOUT = 20
 DRAIN_TIMEOUT = 600
 CLOSE_TIMEOUT = 300
 PENDING = ("received", "queued", "processing", "waiting")
-# What killing a worker mid-job logs, and nothing more: the runner requeues
-# the dead job (WARNING); its request to run that job, when the worker died
-# before the runner stopped waiting for the answer, failed (ERROR). While a
-# worker is down, the other one runs a hundred tickets a job and answers the
-# uploads: a job's request may wait there longer than the runner's 10 s, the
-# runner takes the job for dead and asks again, and the request that comes
-# second finds the job run or being run by the first (WARNING of queue_job's
-# controller; the job's lock keeps it from running twice).
-ALLOWED_LOG = (
-    r"WARNING odoo\.addons\.queue_job\.jobrunner\.runner: "
-    r"Re-queued dead job with uuid: [0-9a-f-]+",
-    r"ERROR odoo\.addons\.queue_job\.jobrunner\.runner: exception in GET "
-    r"http://127\.0\.0\.1:\d+/queue_job/runjob\?job_uuid=[0-9a-f-]+",
-    r"WARNING odoo\.addons\.queue_job\.controllers\.main: was requested to run job "
-    r"[0-9a-f-]+, but it (could not be locked|does not exist, or is not in state "
-    r"enqueued, or is being handled by another worker)",
-)
+# What killing a worker mid-job logs, and nothing more (harness.WORKER_KILL_LOG).
+ALLOWED_LOG = WORKER_KILL_LOG
 
 
 def wire(stack):

@@ -37,6 +37,7 @@ from .harness import (
     silenced,
     unsent_changes,
     wait_idle,
+    wait_sent,
     wait_until,
 )
 
@@ -333,12 +334,7 @@ def run(stack):
     rng = random.Random(stack.seed)
     shop = stack.shop
     wait_idle(stack)
-    wait_until(
-        lambda: not unsent_changes(stack, (TOPIC,)),
-        SETTLE_TIMEOUT,
-        interval=1,
-        what="earlier stock sent",
-    )
+    wait_sent(stack, (TOPIC,), SETTLE_TIMEOUT, what="earlier stock sent")
     warehouse = _warehouse(stack)
     newly_mapped, new_products, receipts_left = [], {}, []
     # The store sends no webhook: the backend subscribes to none of the
