@@ -232,11 +232,15 @@ class ConnectorEvent(models.Model):
     def _still_blocked(self, releasing=None):
         """Whether a waiting event must keep waiting (no side effect);
         ``releasing`` as for :meth:`_blocker`."""
+        return bool(self._current_blocker(releasing))
+
+    def _current_blocker(self, releasing=None):
+        """:meth:`_blocker` of a waiting event, its topic looked up."""
         self.ensure_one()
         declaration = self.backend_id._connector_topics().get(self.topic)
         if not isinstance(declaration, InboundTopic):
-            return False
-        return bool(self._blocker(declaration, releasing))
+            return None
+        return self._blocker(declaration, releasing)
 
     def _wait(self, reason, waiting_key=None, kind="prerequisite"):
         self.write(
@@ -443,11 +447,14 @@ class ConnectorEvent(models.Model):
             # were queued already: they will be applied before it, in order.
             # Else a key's chain of waiters (its events put aside behind one
             # retried after a clash) would be released one per job.
-            released = self.browse()
+            released, moved = self.browse(), []
             for event in waiting:
-                if not event._still_blocked(releasing=released):
+                blocker = event._current_blocker(releasing=released)
+                if not blocker:
                     released |= event
-            if not released:
+                elif blocker[2] != (event.waiting_key or None):
+                    moved.append((event, blocker))
+            if not released and not moved:
                 continue
             # A waiter another transaction changed since this one's snapshot
             # (it queued it too, or applied it) cannot be updated here: the
@@ -456,10 +463,16 @@ class ConnectorEvent(models.Model):
             try:
                 with expected_conflicts(), self.env.cr.savepoint():
                     released._enqueue(from_states=("waiting",))
+                    # Still blocked, by something else now (a Z report that
+                    # waited for the one before it, and now for a ticket of
+                    # its register delivered late): it waits on that key, so
+                    # that the wake of what it waits for finds it.
+                    for event, (reason, kind, key) in moved:
+                        event._wait(reason, waiting_key=key, kind=kind)
             except PG_CONCURRENCY_ERRORS as exc:
                 _logger.info(
                     "events %s changed meanwhile by another transaction, not queued here: %s",
-                    released.ids,
+                    (released | self.browse(event.id for event, _blocker in moved)).ids,
                     exc.__class__.__name__,
                 )
 
@@ -483,16 +496,20 @@ class ConnectorEvent(models.Model):
             order="next_retry_at, id",
             limit=limit,
         )
-        blocked = due.filtered(lambda e: e._still_blocked())
+        blockers = {event: event._current_blocker() for event in due}
+        blocked = due.filtered(lambda e: blockers[e])
         ready = due - blocked
         # Short bookkeeping of its own: a job may wake one of them meanwhile.
         with self.env["connector.backend"]._new_transaction(read_committed=True) as env:
             for event in blocked:
                 pause = min(RECHECK_FIRST * 2 ** min(event.recheck_count + 1, 10), RECHECK_MAX)
+                # What it waits for now, which may not be what it waited for.
+                reason, kind, key = blockers[event]
                 env.cr.execute(
                     "UPDATE connector_event SET next_retry_at = %s, "
-                    "recheck_count = recheck_count + 1 WHERE id = %s AND state = 'waiting'",
-                    (now + pause, event.id),
+                    "recheck_count = recheck_count + 1, error_message = %s, error_kind = %s, "
+                    "waiting_key = %s WHERE id = %s AND state = 'waiting'",
+                    (now + pause, reason, kind, key, event.id),
                 )
             ready.with_env(env)._enqueue(from_states=("waiting",))
         due.invalidate_recordset()

@@ -4,6 +4,7 @@ from decimal import Decimal
 from odoo.tests import tagged
 
 from odoo.addons.connector_base.components.signature import hmac_sha256_base64
+from odoo.addons.queue_job.job import Job as QueueJob
 
 from .common import FLEET, STORE, PosCase
 
@@ -255,6 +256,59 @@ class TestPosClosing(PosCase):
             ),
             0,
         )
+
+    def test_z_report_behind_another_then_behind_a_late_ticket_is_applied_when_it_comes(self):
+        self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)], tenders=["cash"])
+        self.pos.sale(STORE, "R2", [("SOC-006-36-40", 1)], tenders=["card"])
+        self.push()
+        late = {
+            register: self.pos.sale(STORE, register, [("CAP-004-OLV", 1)], tenders=["cash"])
+            for register in ("R1", "R2")
+        }
+        for ticket in late.values():
+            self.pos.hold(ticket)
+        self.pos.close(STORE)
+        # The Z reports, then the late tickets, reach Odoo before any job runs.
+        self.env.flush_all()
+        with self.allow_requests(all_requests=True):
+            self.pos.push()
+            self.pos.release()
+            self.pos.push()
+        dispatcher = self.env["queue.job"].search(
+            [("method_name", "=", "_dispatch_received"), ("state", "=", "pending")]
+        )
+        QueueJob.load(self.env, dispatcher.uuid).perform()
+        dispatcher.state = "done"
+        first, second = (
+            self.events()
+            .filtered(lambda e: e.topic == "closing")
+            .sorted(lambda e: (e.occurred_at, e.id))
+        )
+        register = second.payload["register"]
+        other = "R2" if register == "R1" else "R1"
+        # The second Z report's job runs first: it waits for the first one.
+        second._process()
+        self.assertEqual(
+            (second.state, second.error_kind, second.waiting_key),
+            ("waiting", "sequence", f"closings:{STORE}"),
+            second.error_message,
+        )
+        # The first register's late ticket, then its Z report, are applied.
+        self.event(late[other])._process()
+        first._process()
+        self.assertEqual(first.state, "done", first.error_message)
+        # The second one is woken, but its own register's late ticket is
+        # still queued: it waits for that now, on its register.
+        self.assertEqual(second.state, "waiting")
+        self.assertEqual(
+            (second.error_kind, second.waiting_key), ("prerequisite", f"{STORE}/{register}")
+        )
+        self.assertIn("still queued", second.error_message)
+        # The ticket applied wakes it: the store's day closes.
+        self.run_jobs()
+        self.assertEqual(second.state, "done", second.error_message)
+        self.assertEqual(self.closings().mapped("state"), ["closed", "closed"])
+        self.assertEqual(self.day_session(late[register]).state, "closed")
 
     def test_resent_closing_counts_once(self):
         self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 1)])
