@@ -31,6 +31,11 @@ OUTBOUND_STATES = [
 # A send whose job cannot be told alive or dead (no job: a direct call) is
 # taken back after this long; the slowest batch (timeouts x calls) ends well before.
 UNOWNED_SENDING_MINUTES = 30
+# A flush job sends batch after batch for this long at most, then leaves the
+# rest to another job: a backlog that keeps coming (journals exported while
+# orders flow) must not run one job past the HTTP worker's time limit
+# (limit_time_real, 120 s by default), which kills it.
+FLUSH_BUDGET_SECONDS = 60
 
 # The claim: the oldest pending changes of a topic, skipping rows another
 # transaction holds, keys that already have a send in flight and all but the
@@ -705,6 +710,7 @@ class ConnectorBackend(models.Model):
         self.env.flush_all()  # other cursors read what this one queued
         Outbound._take_back_abandoned([backend.id], topic)
         sent = failed = 0
+        started = time.monotonic()
         try:
             while True:
                 is_open, wait = backend._circuit_status_now()
@@ -720,6 +726,10 @@ class ConnectorBackend(models.Model):
                 ok, ko = backend._send_batch(declaration, batch_ids)
                 sent += ok
                 failed += ko
+                if time.monotonic() - started >= FLUSH_BUDGET_SECONDS:
+                    # Another job goes on (it waits for this one's lock to go).
+                    backend._enqueue_outbound_flush(topic, recheck=False)
+                    return f"{topic}: {sent} sent, {failed} failed; the rest in another job"
         finally:
             # The sends wrote in transactions of their own: read afresh.
             self.env.invalidate_all()

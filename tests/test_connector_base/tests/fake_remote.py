@@ -14,8 +14,10 @@ class FakeRemote:
 
     ``script(path, *answers)`` queues canned answers ``(status, headers, body)``
     for requests whose path starts with ``path``; ``down`` answers 503 to
-    everything; ``refuse`` is a set of score keys the remote rejects. Every
-    request is logged in ``requests`` as ``(method, path, headers, json)``.
+    everything; ``refuse`` is a set of score keys the remote rejects;
+    ``on_request``, when set, is called with each request's path before it
+    is answered (a test's clock moved by each call). Every request is logged
+    in ``requests`` as ``(method, path, headers, json)``.
     """
 
     def __init__(self):
@@ -25,6 +27,7 @@ class FakeRemote:
         self.down = False
         self.refuse = set()
         self.scores = {}
+        self.on_request = None
         remote = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -64,6 +67,8 @@ class FakeRemote:
         path = handler.path
         self.requests.append((handler.command, path, dict(handler.headers), body))
         self.client_ports.append(handler.client_address[1])
+        if self.on_request:
+            self.on_request(path)
         status, headers, payload = answer = self._answer(handler.command, path, body)
         if status == "hold":  # answer nothing for ``headers`` seconds
             time.sleep(answer[1])

@@ -209,6 +209,23 @@ class TestOutbox(ConnectorCase):
         self.env.cr.postcommit.run()
         self.assertEqual(self.flush_jobs(), job, "the waiting job sends both changes")
 
+    def test_a_long_backlog_goes_on_in_another_job_past_the_time_budget(self):
+        with trap_jobs():
+            items = [self.send(f"k{n}", n) for n in range(7)]
+        # Each batch of 3 takes 40 s of the job's 60 s budget.
+        with freeze_time(fields.Datetime.now()) as clock:
+            self.remote.on_request = lambda _path: clock.tick(40)
+            self.addCleanup(setattr, self.remote, "on_request", None)
+            result = self.flush()
+        self.assertEqual(result, "partner.score: 6 sent, 0 failed; the rest in another job")
+        self.assertEqual([item.state for item in items].count("pending"), 1)
+        later = self.flush_jobs()
+        self.assertEqual(len(later), 1, "another job sends the rest")
+        result = Job.load(self.env, later.uuid).perform()
+        self.assertEqual(result, "partner.score: 1 sent, 0 failed")
+        self.assertEqual(len(self.remote.calls("/scores")), 3)
+        self.assertEqual(len(self.remote.scores), 7)
+
     def test_a_key_in_flight_is_not_sent_twice_at_once(self):
         with trap_jobs():
             first = self.send("k", 1)
