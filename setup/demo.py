@@ -647,6 +647,15 @@ bank_journal = env["account.journal"].search(
 Method = env["pos.payment.method"]
 
 
+# A journal's code is unique in its company: another fleet's store may have taken it.
+def free_journal_code(code):
+    Journal, number = env["account.journal"], 0
+    while Journal.search_count([("code", "=", code), ("company_id", "=", company.id)]):
+        number += 1
+        code = f"C{number:04d}"
+    return code
+
+
 def method(name, journal=None, cash_code=None):
     found = Method.search([("name", "=", name), ("company_id", "=", company.id)], limit=1)
     if found:
@@ -655,7 +664,8 @@ def method(name, journal=None, cash_code=None):
         # A cash method of its own journal: Point of Sale takes one cash
         # method per cash journal, and one Point of Sale per cash method.
         journal = env["account.journal"].create(
-            {"name": name, "code": cash_code, "type": "cash", "company_id": company.id}
+            {"name": name, "code": free_journal_code(cash_code), "type": "cash",
+             "company_id": company.id}
         )
     return Method.create({"name": name, "journal_id": journal.id, "company_id": company.id})
 
@@ -666,7 +676,8 @@ other = method("POS gift cards and vouchers", bank_journal)
 methods = {"card": card, "gift_card": other, "voucher": other, "store_credit": other}
 Backend = env["connector.backend"]
 values = {
-    "name": "POS fleet",
+    # A backend's name is unique in its company: one per fleet wired here.
+    "name": f"POS fleet {config['fleet']}",
     "backend_type": "pos",
     "pos_fleet_code": config["fleet"],
     "pos_tax_rounding": config["rounding"],
@@ -700,7 +711,8 @@ for code in config["stores"]:
     )
     if not store:
         # Each store's drawer is counted in its own cash method, on its own row.
-        cash = method(f"Store cash {code}", cash_code=f"C{code}"[:5])
+        # Its own per fleet too: a database may hold several fleets of stores S01...
+        cash = method(f"Store cash {code} ({config['fleet']})", cash_code=f"C{code}"[:5])
         pos_config = env["pos.config"].create({
             "name": f"Store {code}",
             "payment_method_ids": [Command.set((cash | card | other).ids)],
@@ -862,6 +874,25 @@ def wire_pos(
     return wiring
 
 
+def settle_card_tenders(fleet, acquirer, ticket):
+    """The card terminal's side of a POS ticket at the acquirer: a sale's
+    card tenders captured, a return's refunded, a void's sale refunded."""
+    at = datetime.fromisoformat(ticket["closed_at"])
+    if ticket["type"] == "void":
+        original = fleet.ticket(ticket["original_uuid"])
+        for tender in original["tenders"]:
+            if tender["type"] == "card":
+                acquirer.refund(tender["reference"], at=at)
+        return
+    for tender in ticket["tenders"]:
+        if tender["type"] != "card" or not tender.get("reference"):
+            continue
+        if ticket["type"] == "sale":
+            acquirer.capture(tender["reference"], tender["amount"], at=at)
+        elif ticket["type"] == "return":
+            acquirer.refund(tender["reference"], tender["amount"].lstrip("-"), at=at)
+
+
 class PosTraffic(threading.Thread):
     """The stores' days in the POS simulator while Odoo serves.
 
@@ -904,20 +935,7 @@ class PosTraffic(threading.Thread):
                 devtool.say(f"   (demo POS: card payment not settled: {exc})")
 
     def _settle(self, ticket):
-        at = datetime.fromisoformat(ticket["closed_at"])
-        if ticket["type"] == "void":
-            original = self.pos.fleet.ticket(ticket["original_uuid"])
-            for tender in original["tenders"]:
-                if tender["type"] == "card":
-                    self.acquirer.refund(tender["reference"], at=at)
-            return
-        for tender in ticket["tenders"]:
-            if tender["type"] != "card" or not tender.get("reference"):
-                continue
-            if ticket["type"] == "sale":
-                self.acquirer.capture(tender["reference"], tender["amount"], at=at)
-            elif ticket["type"] == "return":
-                self.acquirer.refund(tender["reference"], tender["amount"].lstrip("-"), at=at)
+        settle_card_tenders(self.pos.fleet, self.acquirer, ticket)
 
     def run(self):
         started = time.monotonic()

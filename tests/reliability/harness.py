@@ -58,6 +58,8 @@ SHOPIFY_SUBSCRIBED_TOPICS = (
 WORKER_ALIVE = re.compile(r"^Worker (?P<klass>\w+) \((?P<pid>\d+)\) alive")
 WORKER_KINDS = {"WorkerHTTP": "http", "WorkerCron": "cron", "WorkerJobRunner": "jobrunner"}
 PROBLEM_LEVELS = ("WARNING", "ERROR", "CRITICAL")
+# The prefork master replaces a killed worker within seconds.
+RESPAWN_TIMEOUT = 20
 # What killing a job's worker with SIGKILL logs, and nothing more, in the
 # scenarios that do it:
 # - the runner requeues the dead job (WARNING);
@@ -520,6 +522,20 @@ class OdooServer:
         if pid not in children:
             raise ValueError(f"{pid} is not a worker of this server ({sorted(children)})")
         os.kill(pid, signal.SIGKILL)
+
+    def kill_worker_and_wait(self, pid, timeout=RESPAWN_TIMEOUT):
+        """:meth:`kill_worker`, then wait until the master has replaced it
+        (the next kill of a scenario finds as many workers as before)."""
+        self.kill_worker(pid)
+        wait_until(
+            lambda: (
+                pid not in self.workers()["http"]
+                and len(self.workers()["http"]) >= self.workers_count
+            ),
+            timeout,
+            interval=0.2,
+            what=f"a new HTTP worker after killing {pid}",
+        )
 
 
 # --- primitives for scenarios ----------------------------------------------------------

@@ -44,14 +44,13 @@ duplicated``, or exactly what differs.
 
 CHAOS_SIZE=full runs the full day (a few hundred orders, a few hundred
 tickets a store); the default is the short day (a few minutes), which joins
-the suite and CI once it passes (``UNFINISHED`` in ``__init__.py``).
+the suite and CI once it passes there (``UNFINISHED`` in ``__init__.py``).
 """
 
 import collections
 import os
 import random
 import time
-from datetime import datetime
 from decimal import Decimal
 
 import demo
@@ -91,7 +90,6 @@ REGISTERS = 2
 KILLS = 2
 KILL_TICKS = (TICKS // 3, 2 * TICKS // 3)
 KILL_TIMEOUT = 60
-RESPAWN_TIMEOUT = 20
 SETTLE_TIMEOUT = {"short": 420, "full": 1500}
 # Shopify's API (every GraphQL call Odoo makes) and the finance simulator's:
 # 10 % 429, 5 % 503, 5 % held past the backend's timeout (answered 504 then),
@@ -183,20 +181,7 @@ class CardTerminal:
         self.acquirer = acquirer
 
     def __call__(self, _register, ticket):
-        at = datetime.fromisoformat(ticket["closed_at"])
-        if ticket["type"] == "void":
-            original = self.pos.fleet.ticket(ticket["original_uuid"])
-            for tender in original["tenders"]:
-                if tender["type"] == "card":
-                    self.acquirer.refund(tender["reference"], at=at)
-            return
-        for tender in ticket["tenders"]:
-            if tender["type"] != "card" or not tender.get("reference"):
-                continue
-            if ticket["type"] == "sale":
-                self.acquirer.capture(tender["reference"], tender["amount"], at=at)
-            elif ticket["type"] == "return":
-                self.acquirer.refund(tender["reference"], tender["amount"].lstrip("-"), at=at)
+        demo.settle_card_tenders(self.pos.fleet, self.acquirer, ticket)
 
 
 # --- the day ---------------------------------------------------------------------------
@@ -293,17 +278,8 @@ class Day:
             )
         except ScenarioFailed:
             return None
-        server.kill_worker(pid)
         self.killed[job_uuid] = pid
-        wait_until(
-            lambda: (
-                pid not in server.workers()["http"]
-                and len(server.workers()["http"]) >= server.workers_count
-            ),
-            RESPAWN_TIMEOUT,
-            interval=0.2,
-            what=f"a new HTTP worker after killing {pid}",
-        )
+        server.kill_worker_and_wait(pid)
         return pid
 
     def refund_some(self, count):

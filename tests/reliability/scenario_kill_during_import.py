@@ -45,7 +45,6 @@ TRICKLE = 20
 THREADS = 8
 # A started job to kill, and the master's new worker, appear within seconds.
 KILL_TIMEOUT = 30
-RESPAWN_TIMEOUT = 20
 # 10 s after it was enqueued, at the runner's next pass (at least once a minute).
 REQUEUE_TIMEOUT = 75
 # What is left after the last requeue takes 10-20 s with 2 workers.
@@ -125,17 +124,7 @@ def _kill_one(stack, webhook_ids, killed):
         pid = wait_until(started_job, KILL_TIMEOUT, interval=0.05, what="a started import job")
     except ScenarioFailed:
         return None
-    server.kill_worker(pid)
-    # The master notices and starts another worker; the next kill waits for it.
-    wait_until(
-        lambda: (
-            pid not in server.workers()["http"]
-            and len(server.workers()["http"]) >= server.workers_count
-        ),
-        RESPAWN_TIMEOUT,
-        interval=0.2,
-        what=f"a new HTTP worker after killing {pid}",
-    )
+    server.kill_worker_and_wait(pid)
     caught = [
         (job_uuid, event_id)
         for job_uuid, state, job_pid, event_id in _event_jobs(stack, webhook_ids)

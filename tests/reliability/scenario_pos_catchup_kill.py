@@ -35,7 +35,6 @@ BULK_BATCH = 100
 FAULTS = PushFaults(lost_answer=0.1, duplicate=0.05, out_of_order=0.05)
 KILLS = 2
 KILL_TIMEOUT = 60
-RESPAWN_TIMEOUT = 20
 # Both registers drained, the dead jobs requeued (10 s after they were
 # enqueued, at the runner's next pass: at least once a minute).
 DRAIN_TIMEOUT = 600
@@ -83,16 +82,7 @@ def _kill_one(stack, killed):
         pid = wait_until(started_job, KILL_TIMEOUT, interval=0.05, what="a started batch job")
     except ScenarioFailed:
         return
-    server.kill_worker(pid)
-    wait_until(
-        lambda: (
-            pid not in server.workers()["http"]
-            and len(server.workers()["http"]) >= server.workers_count
-        ),
-        RESPAWN_TIMEOUT,
-        interval=0.2,
-        what=f"a new HTTP worker after killing {pid}",
-    )
+    server.kill_worker_and_wait(pid)
     for job_uuid, state, job_pid in _batch_jobs(stack):
         if job_pid == pid and state == "started":
             killed[job_uuid] = pid
