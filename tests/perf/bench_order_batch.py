@@ -24,7 +24,7 @@ import os
 import pstats
 import time
 
-from perf.shopify_orders import order_payload
+from perf.shopify_orders import bench_store, order_payload
 
 from odoo.fields import Command
 
@@ -42,40 +42,12 @@ RAW = "raw ORM create+confirm, one by one"
 BATCHED = "stored events -> batch jobs (P2b)"
 
 
-def bench_store(env):
-    """Three storable products in stock and a running Shopify backend."""
-    company = env.company
-    if not company.country_id:
-        company.country_id = env.ref("base.be")
-    warehouse = env["stock.warehouse"].search([("company_id", "=", company.id)], limit=1)
-    products = env["product.product"]
-    for sku in ("BENCH-A", "BENCH-B", "BENCH-C"):
-        product = env["product.product"].create(
-            {"name": sku, "default_code": sku, "is_storable": True, "list_price": 25}
-        )
-        env["stock.quant"]._update_available_quantity(product, warehouse.lot_stock_id, 100_000)
-        products |= product
-    backend = env["connector.backend"].create(
-        {
-            "name": "Bench store",
-            "backend_type": "shopify",
-            "shopify_shop_domain": "bench.example",
-            "base_url": "http://127.0.0.1:9",
-            "shopify_warehouse_id": warehouse.id,
-            "shopify_tax_policy": "shopify",
-            "state": "running",
-        }
-    )
-    env.cr.commit()
-    return warehouse, products, backend
-
-
 class Sides:
     """The two ways of making a round of orders."""
 
     def __init__(self, env):
         self.env = env
-        self.warehouse, self.products, self.backend = bench_store(env)
+        self.warehouse, self.products, self.backend = bench_store(env, 100_000)
         self.counter = iter(range(1_000_000))
         # Both sides tax the lines alike: Odoo by the products' default sale
         # tax, the connector by Shopify's tax lines of the same rate.

@@ -16,7 +16,7 @@ import os
 import pstats
 import time
 
-from perf.shopify_orders import order_payload
+from perf.shopify_orders import bench_store, order_payload
 
 from odoo.fields import Command
 
@@ -25,36 +25,8 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "10"))
 PER_ROUND = 50
 
 
-def bench_store(env):
-    """Three storable products in stock and a running Shopify backend."""
-    company = env.company
-    if not company.country_id:
-        company.country_id = env.ref("base.be")
-    warehouse = env["stock.warehouse"].search([("company_id", "=", company.id)], limit=1)
-    products = env["product.product"]
-    for sku in ("BENCH-A", "BENCH-B", "BENCH-C"):
-        product = env["product.product"].search([("default_code", "=", sku)]) or env[
-            "product.product"
-        ].create({"name": sku, "default_code": sku, "is_storable": True, "list_price": 25})
-        env["stock.quant"]._update_available_quantity(product, warehouse.lot_stock_id, 10_000)
-        products |= product
-    backend = env["connector.backend"].create(
-        {
-            "name": "Bench store",
-            "backend_type": "shopify",
-            "shopify_shop_domain": "bench.example",
-            "base_url": "http://127.0.0.1:9",
-            "shopify_warehouse_id": warehouse.id,
-            "shopify_tax_policy": "shopify",
-            "state": "running",
-        }
-    )
-    env.cr.commit()
-    return warehouse, products, backend
-
-
 def main(env):
-    warehouse, products, backend = bench_store(env)
+    warehouse, products, backend = bench_store(env, 10_000)
     Event = env["connector.event"]
     counter = iter(range(1_000_000))
     # Both sides tax the lines alike: Odoo by the products' default sale tax,

@@ -32,7 +32,6 @@ Environment: ``BENCH_MOVES`` (300 connector moves), ``BENCH_REFERENCE_MOVES``
 no orders).
 """
 
-import collections
 import json
 import math
 import os
@@ -42,6 +41,7 @@ import statistics
 import threading
 import time
 
+from perf.shopify_stock import Propagation
 from reliability.harness import Rpc, ScenarioFailed, unsent_changes, wait_idle, wait_until
 from reliability.scenario_stock_flush_concurrency import _add_products, _warehouse
 
@@ -56,27 +56,6 @@ SET_QUANTITIES = "graphql:inventorySetQuantities"
 TARGET_P95 = 2.0  # QUALITY P3, seconds
 DRAIN_TIMEOUT = 180
 ADJUSTMENT_EVERY = 3  # every third move is an inventory adjustment, the others receipts
-
-
-class Propagation:
-    """What the simulator applied, per (inventory item, location): the
-    moments and quantities of the ``inventorySetQuantities`` calls."""
-
-    def __init__(self):
-        self.applied = collections.defaultdict(list)
-        self.lock = threading.Lock()
-
-    def __call__(self, row):
-        moment = time.monotonic()
-        with self.lock:
-            self.applied[row["inventory_item_id"], row["location_id"]].append(
-                (moment, row["available"])
-            )
-
-    def first_at_least(self, key, quantity):
-        """When the store first showed ``quantity`` or more for ``key`` (None: not yet)."""
-        with self.lock:
-            return next((t for t, available in self.applied[key] if available >= quantity), None)
 
 
 class OrderStream(threading.Thread):

@@ -53,6 +53,7 @@ import threading
 import time
 from datetime import timezone
 
+from perf.shopify_stock import Propagation
 from reliability.harness import ScenarioFailed, unsent_changes, wait_idle, wait_until
 from reliability.pos_stack import wire_pos_fleet
 from simulators import PosSimulator
@@ -167,31 +168,6 @@ def _count_shelves(stack, stock, quantities):
         context={"inventory_mode": True},
     )
     stack.rpc("stock.quant", "action_apply_inventory", quants)
-
-
-class Propagation:
-    """What the simulator applied, per (inventory item, location): the
-    moments and quantities of the ``inventorySetQuantities`` calls."""
-
-    def __init__(self):
-        self.applied = collections.defaultdict(list)
-        self.lock = threading.Lock()
-
-    def __call__(self, row):
-        moment = time.monotonic()
-        with self.lock:
-            self.applied[row["inventory_item_id"], row["location_id"]].append(
-                (moment, row["available"])
-            )
-
-    def first_at_most(self, key, quantity, since):
-        """When Shopify first showed ``quantity`` or less for ``key`` after
-        ``since`` (None: not yet)."""
-        with self.lock:
-            return next(
-                (t for t, available in self.applied[key] if t >= since and available <= quantity),
-                None,
-            )
 
 
 # --- the stores ------------------------------------------------------------------------
