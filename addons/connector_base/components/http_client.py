@@ -25,6 +25,10 @@ REDACTED = "***"
 AUTH_REJECTED_STATUSES = (401, 403)
 
 
+# The answer of a remote asking its client to slow down.
+THROTTLED_STATUS = 429
+
+
 class RemoteError(Exception):
     """The remote refused the request; retrying the same request will not help."""
 
@@ -38,11 +42,14 @@ class RemoteRetryableError(RemoteError):
     """A transient fault (throttled, remote down, timeout): try again later.
 
     ``retry_after`` is the delay in seconds the remote asked for, or None.
+    ``throttled``: the remote asked to slow down (HTTP 429, or a throttle
+    said in the body, as GraphQL APIs do) rather than failed.
     """
 
-    def __init__(self, message, status=None, body=None, retry_after=None):
+    def __init__(self, message, status=None, body=None, retry_after=None, throttled=None):
         super().__init__(message, status=status, body=body)
         self.retry_after = retry_after
+        self.throttled = status == THROTTLED_STATUS if throttled is None else throttled
 
 
 class CircuitOpenError(RemoteRetryableError):
@@ -255,9 +262,9 @@ class HttpClient:
     def _classify(self, method, url, response, accept=()):
         status = response.status_code
         body = self.redact(response.text[:2000])
-        if status == 429 or status >= 500:
+        if status == THROTTLED_STATUS or status >= 500:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            label = "throttled" if status == 429 else "remote error"
+            label = "throttled" if status == THROTTLED_STATUS else "remote error"
             raise self._failed(
                 f"{method} {url}: HTTP {status} ({label}): {body[:300]}",
                 status=status,

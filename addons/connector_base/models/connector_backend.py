@@ -614,11 +614,14 @@ class ConnectorBackend(models.Model):
         ``spent``: whether it counts as an attempt of the message that met it.
         It does not while the remote is known to be down (the circuit is open,
         or this very failure opened it): an outage of hours postpones work, it
-        does not use up the attempts of what waits. ``wait``: seconds until the
-        circuit lets a probe through.
+        does not use up the attempts of what waits. Nor does a throttled
+        answer (HTTP 429): the remote asked to wait, which the retry does; a
+        rate limit shared with a busy flow (a minute's calls taken by the
+        journal sender) would otherwise fail what only had to wait its turn.
+        ``wait``: seconds until the circuit lets a probe through.
         """
         is_open, wait = self._circuit_status_now()
-        spent = not isinstance(exc, CircuitOpenError) and not is_open
+        spent = not isinstance(exc, CircuitOpenError) and not is_open and not exc.throttled
         return spent, is_open, wait
 
     def _retry_delay(self, exc, retries, circuit_wait=None):

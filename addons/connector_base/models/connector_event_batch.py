@@ -1,5 +1,6 @@
 import logging
 import math
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -18,6 +19,11 @@ _logger = logging.getLogger(__name__)
 # A batch job that finds another one of its key space applying events runs
 # again this many seconds later, without spending a retry.
 BATCH_BUSY_SECONDS = 5
+# A batch job stops taking events of its key space after this many seconds
+# and queues the next job for the rest: behind the jobs that waited
+# meanwhile (another store's tickets, a stock flush), which a day's backlog
+# uploaded at once would otherwise keep out of the job slots for minutes.
+BATCH_BUDGET_SECONDS = 2
 # The context key telling handlers they run inside a batch job, whose memo
 # (``_batch_memo``) lives in the cursor's cache under the same name.
 BATCH_MEMO = "connector_batch_memo"
@@ -154,7 +160,8 @@ class ConnectorEvent(models.Model):
     @api.model
     def _process_batch(self, backend_id, topic, batch_key=None):
         """Apply up to ``batch_size`` queued events of one key space, oldest
-        first; the queue job of batched topics.
+        first, for at most about BATCH_BUDGET_SECONDS; the queue job of
+        batched topics.
 
         Each event is applied as a job of its own would apply it (``_apply``:
         taken by a conditional UPDATE, in order of its sequence key, waiting
@@ -193,11 +200,14 @@ class ConnectorEvent(models.Model):
         declaration = topics.get(topic)
         size = declaration.batch_size if isinstance(declaration, InboundTopic) else DISPATCH_CHUNK
         events = self._queued_of_batch(backend, topic, batch_key, limit=size)
-        events._link_job(self.env.context.get("job_uuid"))
         outcomes, retries = Counter(), []
         in_batch = backend.with_context(**{BATCH_MEMO: True})
+        started, taken = time.monotonic(), self.browse()
         try:
             for event in events.with_env(in_batch.env):
+                if taken and time.monotonic() - started >= BATCH_BUDGET_SECONDS:
+                    break  # the rest to the next job, behind those that waited
+                taken |= event
                 # Its own topic's: a topic joined with ``batch_with`` has its handler.
                 declared = topics.get(event.topic)
                 try:
@@ -214,7 +224,9 @@ class ConnectorEvent(models.Model):
                 outcomes[result.split(":")[0]] += 1
         finally:
             self.env.cr.cache.pop(BATCH_MEMO, None)
-        self._wake_waiters_of(events.filtered(lambda e: e.state in ("done", "stale")))
+        taken = taken.with_env(self.env)
+        taken._link_job(self.env.context.get("job_uuid"))
+        self._wake_waiters_of(taken.filtered(lambda e: e.state in ("done", "stale")))
         summary = (
             f"{outcomes.pop('done', 0)} applied, {outcomes.pop('failed', 0)} failed, "
             f"{outcomes.pop('waiting', 0)} waiting"
@@ -223,7 +235,7 @@ class ConnectorEvent(models.Model):
             summary += f", {retry} to retry"
         if skipped := sum(outcomes.values()):
             summary += f", {skipped} skipped"
-        return summary + self._continue_batch(backend, topic, batch_key, events, retries)
+        return summary + self._continue_batch(backend, topic, batch_key, taken, retries)
 
     @api.model
     def _batch_memo(self):

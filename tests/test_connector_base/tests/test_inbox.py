@@ -236,7 +236,7 @@ class TestInbox(ConnectorCase):
             retry = self.expect_retry(lambda: perform_trapped_jobs(self.env, trap))
             self.assertEqual(retry.seconds, 7)
             self.assertEqual(event.state, "queued")
-            self.assertEqual(event.retry_count, 1)
+            self.assertEqual(event.retry_count, 0, "asked to wait: no attempt used up")
             self.assertIn("HTTP 429", event.error_message)
             self.assertTrue(event.next_retry_at)
             self.assertFalse(self.partners(13))
@@ -244,6 +244,24 @@ class TestInbox(ConnectorCase):
             event._process()
         self.assertEqual(event.state, "done")
         self.assertEqual(self.partners(13).ref, "REF-13")
+
+    def test_a_remote_throttling_longer_than_the_attempts_is_waited_for(self):
+        """A rate limit shared with a busy flow may answer 429 more often than
+        an event has attempts: each answer asks to wait, none fails it."""
+        throttled = (429, {"Retry-After": "1"}, {"errors": "throttled"})
+        self.remote.script("/partners/15", *[throttled] * 6)
+        self.backend.circuit_threshold = 100
+        payload = {"id": 15, "name": "Patient client", "fetch_details": True}
+        with trap_jobs():
+            event = self.receive("partner.upsert", payload, "t-15")
+            self.dispatch()
+        for _ in range(6):
+            self.expect_retry(event._process)
+            self.assertEqual(event.state, "queued")
+        event._process()
+        self.assertEqual(event.state, "done")
+        self.assertEqual(event.retry_count, 0)
+        self.assertEqual(self.partners(15).ref, "REF-15")
 
     def test_remote_that_keeps_failing_gives_up_to_support(self):
         self.remote.down = True

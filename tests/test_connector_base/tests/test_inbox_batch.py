@@ -85,7 +85,10 @@ class TestBatchedInbox(ConnectorCase):
                 [self.batch_key_job(1), self.batch_key_job(2)],
                 "one job per register for the whole burst",
             )
-            results = self.drain(trap)
+            # The clock stands still: each job takes its batch_size, however
+            # slow the machine (the time budget has a test of its own).
+            with freeze_time(fields.Datetime.now()):
+                results = self.drain(trap)
         self.assertEqual(
             results["S1/1"],
             [
@@ -233,7 +236,8 @@ class TestBatchedInbox(ConnectorCase):
             self.queue(trap)
             perform_trapped_jobs(self.env, trap)
             self.assertEqual((first.state, third.state), ("done", "done"))
-            self.assertEqual((throttled.state, throttled.retry_count), ("queued", 1))
+            # Asked to wait: no attempt used up.
+            self.assertEqual((throttled.state, throttled.retry_count), ("queued", 0))
             self.assertIn("HTTP 429", throttled.error_message)
             [retry] = trap.enqueued_jobs
             self.assertEqual(retry.identity_key, self.batch_key_job(retry=True))
@@ -244,6 +248,35 @@ class TestBatchedInbox(ConnectorCase):
         self.assertEqual(len(self.remote.calls("/vouchers/V-1")), 1, "the others not redone")
         self.assertEqual(len(self.remote.calls("/vouchers/V-2")), 2)
         self.assertEqual(self.Ticket.search([("seq", "=", 2)]).voucher_value, 5.0)
+
+    def test_a_backlog_yields_its_slot_to_another_key_space_past_the_time_budget(self):
+        """A register's backlog is applied BATCH_BUDGET_SECONDS at a time: the
+        job of another register queued meanwhile runs before the rest."""
+        with trap_jobs() as trap:
+            backlog = [self.ticket(seq, voucher=f"V-{seq}") for seq in range(1, 6)]
+            other = self.ticket(1, register=2)
+            self.queue(trap)
+            # Each voucher check takes 1.5 s of the job's 2 s.
+            with freeze_time(fields.Datetime.now()) as clock:
+                self.remote.on_request = lambda _path: clock.tick(1.5)
+                self.addCleanup(setattr, self.remote, "on_request", None)
+                results = self.drain(trap)
+        self.assertEqual(
+            results["S1/1"],
+            [
+                "2 applied, 0 failed, 0 waiting; next batch queued",
+                "2 applied, 0 failed, 0 waiting; next batch queued",
+                "1 applied, 0 failed, 0 waiting",
+            ],
+        )
+        self.assertEqual(results["S1/2"], ["1 applied, 0 failed, 0 waiting"])
+        self.assertEqual({event.state for event in [*backlog, other]}, {"done"})
+        tickets = self.Ticket.search([("backend_id", "=", self.backend.id)], order="id")
+        self.assertEqual(
+            [(ticket.register, ticket.seq) for ticket in tickets],
+            [(1, 1), (1, 2), (2, 1), (1, 3), (1, 4), (1, 5)],
+            "the other register's sale applied before the backlog's third",
+        )
 
     def test_the_result_of_a_batch_with_a_retry_says_when_it_is_tried_again(self):
         self.remote.script("/vouchers/V-9", (429, {"Retry-After": "7"}, {"errors": "throttled"}))
