@@ -101,7 +101,9 @@ class ShopifyClient:
             if any((e.get("extensions") or {}).get("code") == "THROTTLED" for e in errors):
                 wait = self.bucket.wait_for(extensions.get("requestedQueryCost") or cost or 50)
                 if wait > MAX_INLINE_WAIT:
-                    raise RemoteRetryableError("Shopify throttled the request", retry_after=wait)
+                    raise RemoteRetryableError(
+                        "Shopify throttled the request", retry_after=wait, throttled=True
+                    )
                 _logger.info("Shopify throttled: waiting %.1f s", wait)
                 time.sleep(wait)
                 continue
@@ -111,12 +113,16 @@ class ShopifyClient:
                     + "; ".join(e.get("message", str(e)) for e in errors)
                 )
             return body.get("data") or {}
-        raise RemoteRetryableError("Shopify kept throttling the request", retry_after=10)
+        raise RemoteRetryableError(
+            "Shopify kept throttling the request", retry_after=10, throttled=True
+        )
 
     def _pace(self, cost):
         wait = self.bucket.wait_for(cost)
         if wait > MAX_INLINE_WAIT:
-            raise RemoteRetryableError("Shopify cost bucket is empty", retry_after=wait)
+            raise RemoteRetryableError(
+                "Shopify cost bucket is empty", retry_after=wait, throttled=True
+            )
         if wait:
             time.sleep(wait)
 

@@ -8,6 +8,22 @@ from odoo.addons.connector_base.models.connector_backend import NO_SHIPPING_CONT
 from ..components import mapper_order
 from .shopify_tax_mapping import tax_label
 
+# Where Shopify routed an order: the locations its fulfillment orders are
+# assigned to (the order webhook does not say; its ``location_id`` is the
+# point of sale's). Requested cost: 1 + 2 + 5 x (1 + 1) = 13.
+ORDER_ROUTING = """
+query OrderRouting($id: ID!) {
+  order(id: $id) {
+    fulfillmentOrders(first: 5) {
+      edges { node { status assignedLocation { location { id } } } }
+      pageInfo { hasNextPage }
+    }
+  }
+}
+"""
+# Fulfillment orders that route nothing any more: moved elsewhere or given up.
+UNROUTED_STATUSES = ("CANCELLED", "CLOSED")
+
 
 class ShopifyOrderImporter(models.AbstractModel):
     """Turns one Shopify order into one confirmed sale order, or updates it.
@@ -43,7 +59,7 @@ class ShopifyOrderImporter(models.AbstractModel):
                     customer, values["shipping_address"], "delivery"
                 ).id,
                 "pricelist_id": self._pricelist(backend, values["currency"]).id,
-                "warehouse_id": self._warehouse(backend).id,
+                "warehouse_id": self._warehouse(backend, values).id,
                 "team_id": backend.shopify_team_id.id,
                 # The backend's salesperson, not whoever the job runs as.
                 "user_id": backend.shopify_user_id.id,
@@ -636,10 +652,57 @@ class ShopifyOrderImporter(models.AbstractModel):
         pricelists[backend.id, currency.id] = pricelist.id
         return pricelist
 
-    def _warehouse(self, backend):
-        return backend.shopify_warehouse_id or self.env["stock.warehouse"].search(
+    def _warehouse(self, backend, values):
+        """The warehouse the order ships from.
+
+        The backend's, unless one of its Shopify locations is mapped to
+        another warehouse (a store that ships online orders from its
+        shelves): then that of the location Shopify assigned the order's
+        fulfillment orders to. The order then reserves that store's stock,
+        and the quantity Odoo sends Shopify for the store counts it; booked
+        on the backend's warehouse, the store's units sold online would be
+        offered again at the store's next stock change. An order Shopify
+        split over the locations of several warehouses, or assigned to a
+        location mapped to none, stays on the backend's warehouse.
+        """
+        default = backend.shopify_warehouse_id or self.env["stock.warehouse"].search(
             [("company_id", "=", backend.company_id.id)], limit=1
         )
+        warehouses = self._location_warehouses(backend)
+        if not set(warehouses.values()) - {default.id}:
+            return default
+        routed = {warehouses.get(gid) for gid in self._assigned_locations(backend, values)}
+        if len(routed) == 1 and None not in routed:
+            return self.env["stock.warehouse"].browse(routed.pop())
+        return default
+
+    def _location_warehouses(self, backend):
+        """{Shopify location GID: Odoo warehouse id} of the backend's mapped
+        locations; looked up once per batch job of orders."""
+        memo = self._batch_memo().setdefault("connector_shopify.location_warehouses", {})
+        if backend.id not in memo:
+            memo[backend.id] = {
+                location.external_id: warehouse.id
+                for location in backend.shopify_location_ids
+                if (warehouse := location.warehouse_id or location.location_id.warehouse_id)
+            }
+        return memo[backend.id]
+
+    def _assigned_locations(self, backend, values):
+        """GIDs of the locations the order's live fulfillment orders are
+        assigned to (of its closed ones when all are closed: an order
+        fulfilled already); empty when Shopify lists more than it returns,
+        an order split that far is not routed to one warehouse."""
+        data = backend._shopify_client().execute(
+            ORDER_ROUTING, {"id": f"gid://shopify/Order/{values['external_id']}"}, cost=13
+        )
+        connection = ((data.get("order") or {}).get("fulfillmentOrders")) or {}
+        if (connection.get("pageInfo") or {}).get("hasNextPage"):
+            return set()
+        nodes = [edge["node"] for edge in connection.get("edges") or []]
+        live = [n for n in nodes if n["status"] not in UNROUTED_STATUSES]
+        chosen = live or [n for n in nodes if n["status"] == "CLOSED"]
+        return {(n["assignedLocation"]["location"] or {}).get("id") for n in chosen}
 
     def _check_total(self, backend, order, values):
         """Odoo's order must total Shopify's to the cent, taxes included.

@@ -12,6 +12,7 @@ from . import (
     test_order_identity,
     test_order_import,
     test_order_payment,
+    test_order_routing,
     test_order_totals,
     test_payouts,
     test_reconciliation,
