@@ -40,6 +40,7 @@ then the ``RESULT`` line. Environment: ``BENCH_TICKETS`` (120 measured
 tickets), ``BENCH_BACKLOG`` (2000), ``BENCH_TICKET_INTERVAL`` (1.0 s),
 ``BENCH_OTHERS_INTERVAL`` (1.0 s), ``BENCH_PROMO_SKUS`` (4),
 ``BENCH_PROMO_STOCK`` (8), ``BENCH_ONLINE_INTERVAL`` (0.25 s),
+``BENCH_SAFETY_STOCK`` (2: the backend's safety stock),
 ``BENCH_DB_PREFIX`` (the database's name, see setup/bench).
 """
 
@@ -74,6 +75,10 @@ OTHERS_INTERVAL = float(os.environ.get("BENCH_OTHERS_INTERVAL", "1.0"))
 PROMO_SKUS = int(os.environ.get("BENCH_PROMO_SKUS", "4"))
 PROMO_STOCK = int(os.environ.get("BENCH_PROMO_STOCK", "8"))
 ONLINE_INTERVAL = float(os.environ.get("BENCH_ONLINE_INTERVAL", "0.25"))
+# The backend's safety stock, as the retailer sets it: the units a store may
+# sell of one SKU while its sale travels to Shopify (a unit every 2 s or so
+# in the burst, a few seconds of propagation).
+SAFETY_STOCK = float(os.environ.get("BENCH_SAFETY_STOCK", "2"))
 ONLINE_SHARE = 3  # units of each promotion SKU the store leaves to online customers
 SETTLE = 15.0  # seconds online customers keep trying after the store's last sale
 MEASURED, SELLING, CATCHING_UP = STORES = ("S01", "S02", "S03")
@@ -320,6 +325,13 @@ def _setup(stack):
         raise ScenarioFailed(f"only {len(common)} SKUs both in the stores and in Shopify")
     measured, promo = common[:MEASURED_SKUS], common[MEASURED_SKUS : MEASURED_SKUS + PROMO_SKUS]
     stock = _store_warehouses(stack)
+    # Before the shelves are counted: each counted quantity is sent with it.
+    stack.rpc(
+        "connector.backend",
+        "write",
+        [stack.backend_id],
+        {"shopify_stock_buffer_qty": SAFETY_STOCK},
+    )
     quantities = {(store, sku): SHELF for store in STORES for sku in common}
     quantities.update({(MEASURED, sku): PROMO_STOCK for sku in promo})
     _count_shelves(stack, stock, quantities)

@@ -205,6 +205,11 @@ class Day:
         )
         self.batches = []  # the acquirer's batches closed
         self.payouts = []  # Shopify's payouts paid
+        # The day's payout pays the day's charges: what the scenarios before it
+        # left in the store's balance (orders some of them never sent to Odoo,
+        # by design) goes into a payout of its own, scheduled and never paid,
+        # which Odoo reads and does not settle.
+        stack.shop.create_payout(status="SCHEDULED")
         self.db_start = stack.sql.value("SELECT now() at time zone 'utc'")
         self.job_start = stack.sql.value("SELECT COALESCE(max(id), 0) FROM queue_job") or 0
         self.budget = self._free_stock(stack.bound_skus())
@@ -405,8 +410,13 @@ def _open_work(stack, day):
     events = stack.sql(
         "SELECT topic, state, coalesce(waiting_key, batch_key, sequence_key), "
         "left(coalesce(error_message, ''), 160), to_char(next_retry_at, 'HH24:MI:SS') "
-        "FROM connector_event WHERE backend_id IN %s AND state IN %s ORDER BY id",
-        ((stack.backend_id, day.pos_backend, day.finance_backend, day.tpl_backend), OPEN_EVENTS),
+        "FROM connector_event WHERE backend_id IN %s AND state IN %s AND create_date >= %s "
+        "ORDER BY id",
+        (
+            (stack.backend_id, day.pos_backend, day.finance_backend, day.tpl_backend),
+            OPEN_EVENTS,
+            day.db_start,
+        ),
     )
     if events:
         # (topic, state, key, reason, next retry) of the first three: what a
