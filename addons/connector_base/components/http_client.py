@@ -154,7 +154,10 @@ class RateLimiter:
         while True:
             with self.lock:
                 now = time.monotonic()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                # A clock set back (a test's frozen time let go) refills nothing
+                # rather than draining the bucket for good.
+                elapsed = max(0.0, now - self.updated)
+                self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
                 self.updated = now
                 if self.tokens >= 1:
                     self.tokens -= 1

@@ -542,6 +542,12 @@ class PosSimulator(Simulator):
                         register.next_sequence = int(last) + 1
             return self.fleet.business_day
 
+    def start_day(self, business_day):
+        """Every register opens ``business_day`` (a date); returns it."""
+        with self.lock:
+            self.fleet.start_day(business_day)
+            return self.fleet.business_day
+
     def next_day(self):
         """Every register moves to the next business day; returns it."""
         with self.lock:

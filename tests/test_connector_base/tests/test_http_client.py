@@ -99,6 +99,18 @@ class TestHttpClient(ConnectorCase):
         self.assertGreaterEqual(time.monotonic() - started, 0.45, "10 requests over the burst")
         RateLimiter._buckets.clear()
 
+    def test_rate_limit_survives_a_clock_set_back(self):
+        """A bucket last used under a frozen clock (a test's) still paces, and
+        does not wait for that clock to come round again."""
+        self.backend.rate_limit = 20
+        with freeze_time("2026-12-01 23:30:00"):
+            self.client().get("/ping")
+        started = time.monotonic()
+        for _ in range(5):
+            self.client().get("/ping")
+        self.assertLess(time.monotonic() - started, 5, "no wait for the frozen clock")
+        RateLimiter._buckets.clear()
+
     def test_secrets_never_reach_the_log(self):
         self.remote.script("/partners/9", (500, {}, {"echo": f"token was {API_TOKEN}"}))
         with self.assertLogs("odoo.addons.connector_base", level=logging.DEBUG) as logs:

@@ -10,7 +10,10 @@ closed. Both simulators speak over HTTP; neither connector knows the other.
 """
 
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
+
+from freezegun import freeze_time
 
 from odoo import Command
 from odoo.tests import tagged
@@ -24,6 +27,8 @@ from odoo.addons.connector_pos.tests.common import STORE, PosCase
 SALES, VAT, CARD_CLEARING, CASH_CLEARING = "200", "820", "091", "093"
 # The tills' tax codes and the remote's tax rates they are.
 REMOTE_TAXES = {"POS VAT20": "FR TVA", "POS VAT5_5": "FR TVA 5.5%"}
+# The simulated fleet's stores trade in Paris time.
+STORE_TZ = "Europe/Paris"
 
 
 @tagged("post_install", "-at_install")
@@ -34,6 +39,9 @@ class TestPosDayExportedOnceClosed(PosCase):
         env = cls.env
         company = env.company
         company.currency_id = env.ref("base.EUR")
+        # The back office works in the stores' time zone, as a French
+        # retailer's users do: Odoo dates a ticket's invoice by the user's day.
+        env.user.tz = STORE_TZ
         cls.fleet = cls.backend  # connect_finance names the accounting system cls.backend
         backend = connect_finance(cls)
         backend.rate_limit = 50.0
@@ -158,6 +166,17 @@ class TestPosDayExportedOnceClosed(PosCase):
         self.assertEqual(set(by_account), {SALES, VAT, CARD_CLEARING, CASH_CLEARING})
 
     def test_store_day_goes_once_its_session_is_closed(self):
+        self.ring_up_close_and_export_a_day()
+
+    def test_store_day_already_begun_in_paris_at_half_past_eleven_utc(self):
+        """At 23:30 UTC the stores' day is already tomorrow's; its invoice is
+        dated that day, which is the back office's today: posted, kept back
+        with the open day, then sent."""
+        with freeze_time("2026-12-01 23:30:00", tick=True):
+            self.pos.start_day(date(2026, 12, 2))
+            self.ring_up_close_and_export_a_day()
+
+    def ring_up_close_and_export_a_day(self):
         customer = {"loyalty_id": "L-00042", "email": "ines.moreau@example.com"}
         tickets = [
             self.pos.sale(STORE, "R1", [("TSH-001-S-BLK", 2)], tenders=["card"]),
