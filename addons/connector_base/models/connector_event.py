@@ -486,7 +486,9 @@ class ConnectorEvent(models.Model):
                 waiting_key=None,
                 next_retry_at=None,
             )
-            self.env.cr.execute(INSERT_EVENT_SQL, vals)
+            # As for one message: the reference locks the original's key, a
+            # serialization failure the request's retry settles.
+            self.env.cr.execute(INSERT_EVENT_SQL, vals, log_exceptions=False)
             ids.append(self.env.cr.fetchone()[0])
         events = self.browse(ids)
         for event, vals in zip(events, rows, strict=True):
