@@ -182,6 +182,9 @@ class Fleet:
         self.tax_rates = dict(tax_rates or TAX_RATES)
         self.tz = ZoneInfo(timezone)
         self.rng = seeded_random(seed, "pos", "tickets")
+        # Random UUIDs never meet across fleets: two fleets of one seed draw
+        # the same tickets, not the same UUIDs.
+        self.uuid_salt = seeded_random(seed, "pos", code, "uuids").getrandbits(128)
         self.business_day = business_day or datetime.now(self.tz).date()
         self.catalogue = self._catalogue(products)
         self.skus = sorted(self.catalogue)
@@ -277,7 +280,7 @@ class Fleet:
         return opened, closed
 
     def _uuid(self):
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        return str(uuid.UUID(int=self.rng.getrandbits(128) ^ self.uuid_salt, version=4))
 
     # --- tickets -------------------------------------------------------------------
     def _ticket(self, register, kind, at=None, **values):
