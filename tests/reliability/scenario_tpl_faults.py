@@ -73,7 +73,10 @@ ALLOWED_LOG = ()
 
 def wire(stack):
     """The 3PL simulator (a thread of this process) and the demo's 3PL wiring,
-    before the server starts; the simulator stops with the stack."""
+    before the server starts; the simulator stops with the stack. Made once
+    a run: the chaos day ships through the same 3PL backend."""
+    if getattr(stack, "tpl", None) is not None:
+        return
     tpl = ThirdPartyLogisticsSimulator(
         seed=stack.seed,
         split_share=SPLIT_SHARE,
