@@ -109,16 +109,19 @@ def _sell_live_while(stack, condition, timeout, what):
 
 
 def _check_orders(stack):
-    """Problems of the orders against what the stores rang up."""
+    """Problems of the orders against what the stores rang up (this fleet's
+    stores: the chaos day's fleet has stores of the same codes)."""
     pos, sql = stack.pos, stack.sql
+    backend_id = stack.pos_wiring["backend_id"]
     problems = []
     rung = pos.tickets()
     expected = {t["uuid"] for t in rung if t["type"] != "no_sale"}
     made = dict(
         sql(
             "SELECT o.uuid, count(*) FROM pos_order o JOIN connector_pos_store s "
-            "ON s.id = o.connector_pos_store_id WHERE s.code IN %s GROUP BY o.uuid",
-            ((OFFLINE, LIVE),),
+            "ON s.id = o.connector_pos_store_id WHERE s.backend_id = %s AND s.code IN %s "
+            "GROUP BY o.uuid",
+            (backend_id, (OFFLINE, LIVE)),
         )
     )
     missing = expected - set(made)
@@ -136,9 +139,9 @@ def _check_orders(stack):
                 row[0]
                 for row in sql(
                     "SELECT o.connector_pos_sequence FROM pos_order o JOIN connector_pos_store s "
-                    "ON s.id = o.connector_pos_store_id WHERE s.code = %s "
+                    "ON s.id = o.connector_pos_store_id WHERE s.backend_id = %s AND s.code = %s "
                     "AND o.connector_pos_register = %s AND NOT o.is_refund ORDER BY o.id",
-                    (store, register),
+                    (backend_id, store, register),
                 )
             ]
             if numbers != sorted(numbers):
