@@ -69,16 +69,17 @@ class ShopifyReconciliation(models.AbstractModel):
                 ) from exc
             remote.update({(item, location.external_id): qty for item, qty in levels.items()})
         for location in locations:
-            # One computation per location for all products; _available then
+            # One computation per location for all products; _plans then
             # reads Odoo's quantities from the cache.
             bindings.odoo_id.with_context(location=location.location_id.id).mapped("free_qty")
+        plans = Sync._plans([(binding, location) for location in locations for binding in bindings])
         expected = [
             {
                 "item": binding.inventory_item_id,
                 "location": location.external_id,
                 "sku": binding.odoo_id.default_code,
                 "location_name": location.name,
-                "quantity": Sync._available(binding, location),
+                "quantity": plans[binding.id, location.id].quantity,
                 "fix_data": {"binding_id": binding.id, "location_id": location.id},
             }
             for location in locations
@@ -99,7 +100,8 @@ class ShopifyReconciliation(models.AbstractModel):
 
     @api.model
     def _push_stock(self, backend, mismatches):
-        """Push Odoo's quantity of each mismatch through the outbound stock queue."""
+        """Push Odoo's quantity of each mismatch through the outbound stock
+        queue, as is: nothing held back, no comparison with Odoo's last set."""
         if not backend._policy("stock_out").enabled:
             raise UserError(
                 self.env._(
@@ -120,6 +122,7 @@ class ShopifyReconciliation(models.AbstractModel):
                     "The product or the location is no longer mapped to Shopify."
                 )
                 continue
+            self.env["shopify.stock.sync"]._forget(binding, location)
             self.env["shopify.stock.sync"]._queue(binding, location)
         return refused
 

@@ -1,9 +1,14 @@
+import collections
 import json
 import logging
 import math
 import uuid
+from datetime import timedelta
 
-from odoo import api, models
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+from odoo.addons.connector_base.components.http_client import RemoteRetryableError
 
 from ..components.client import user_errors_message
 
@@ -17,6 +22,28 @@ mutation SetQuantities($input: InventorySetQuantitiesInput!) {
   }
 }
 """
+
+LEVEL = """
+query Level($item: ID!, $location: ID!) {
+  inventoryItem(id: $item) {
+    inventoryLevel(locationId: $location) {
+      quantities(names: ["available"]) { name quantity }
+    }
+  }
+}
+"""
+
+STALE = "CHANGE_FROM_QUANTITY_STALE"
+# Rounds of read-and-set when online orders keep changing a quantity between
+# the read and the set; the job is retried later past them.
+STALE_ROUNDS = 3
+# How long units sold online are held back while Odoo has not imported their
+# orders: past it, what Shopify lowered is taken for a change made there
+# (its admin, another app, a set of Odoo's own lost with its transaction) and
+# Odoo's figure stands again, as Odoo is the source of truth.
+UNIMPORTED_HOLD = timedelta(hours=1)
+
+Plan = collections.namedtuple("Plan", "quantity change_from shop_reserved unimported held_since")
 
 
 class StockQuant(models.Model):
@@ -33,6 +60,36 @@ class StockQuant(models.Model):
         result = super()._update_reserved_quantity(product_id, location_id, *args, **kwargs)
         self.env["shopify.stock.sync"]._stock_changed(product_id, location_id)
         return result
+
+
+class ShopifyStockLevel(models.Model):
+    """The available quantity Odoo last set for an item at a Shopify location.
+
+    The next set compares with it, so that units Shopify sold online and
+    Odoo has not imported yet are not offered again (``shopify.stock.sync``).
+    """
+
+    _name = "shopify.stock.level"
+    _description = "Shopify Stock Level Set"
+
+    binding_id = fields.Many2one(
+        "shopify.product.binding", required=True, ondelete="cascade", index=True
+    )
+    shopify_location_id = fields.Many2one("shopify.location", required=True, ondelete="cascade")
+    quantity = fields.Integer(string="Last set", help="The available quantity Odoo set last.")
+    shop_reserved = fields.Float(
+        help="Units Odoo had reserved or delivered for the store's orders at the location then."
+    )
+    unimported = fields.Integer(
+        string="Sold online, not imported",
+        help="Units Shopify had sold that Odoo had not imported yet: taken off Odoo's figure.",
+    )
+    held_since = fields.Datetime(help="When units sold online were last held back.")
+
+    _binding_location_uniq = models.Constraint(
+        "UNIQUE (binding_id, shopify_location_id)",
+        "An item has one last set quantity per Shopify location.",
+    )
 
 
 class ShopifyStockSync(models.AbstractModel):
@@ -105,10 +162,101 @@ class ShopifyStockSync(models.AbstractModel):
         )
 
     @api.model
-    def _available(self, binding, shop_location):
-        product = binding.odoo_id.with_context(location=shop_location.location_id.id)
-        buffer = binding.backend_id.shopify_stock_buffer_qty
-        return max(0, math.floor(product.free_qty - buffer))
+    def _plans(self, pairs, current=None):
+        """``{(binding id, location id): Plan}`` of (binding, Shopify location) pairs.
+
+        Odoo's figure is its free quantity less the safety stock. Shopify
+        takes an online order off its quantity at once, and Odoo only when it
+        imports the order: setting Odoo's figure as is would offer those
+        units again. So each set compares with the quantity Odoo set last
+        (``shopify.stock.level``); when Shopify's differs, ``current`` holds
+        the quantity read from Shopify, and the units Shopify sold since,
+        less those Odoo has since reserved for the shop's orders there, are
+        online orders not imported yet: they come off Odoo's figure until
+        their import reserves them, for ``UNIMPORTED_HOLD`` at most.
+        """
+        current = current or {}
+        now = fields.Datetime.now()
+        levels = {
+            (level.binding_id.id, level.shopify_location_id.id): level
+            for level in self.env["shopify.stock.level"].search(
+                [
+                    ("binding_id", "in", [binding.id for binding, _loc in pairs]),
+                    ("shopify_location_id", "in", [loc.id for _binding, loc in pairs]),
+                ]
+            )
+        }
+        reserved = self._shop_reserved(pairs)
+        plans = {}
+        for binding, shop_location in pairs:
+            key = (binding.id, shop_location.id)
+            product = binding.odoo_id.with_context(location=shop_location.location_id.id)
+            figure = math.floor(product.free_qty - binding.backend_id.shopify_stock_buffer_qty)
+            level = levels.get(key)
+            held_since = None
+            if level:
+                read = current.get(key)
+                sold = 0 if read is None else level.quantity - read
+                taken = reserved[key] - level.shop_reserved
+                unimported = max(0, level.unimported + sold - round(taken))
+                change_from = level.quantity if read is None else read
+                held_since = (level.held_since or now) if unimported else None
+                if unimported > level.unimported:
+                    held_since = now
+                elif held_since and held_since < now - UNIMPORTED_HOLD:
+                    unimported, held_since = 0, None
+            else:
+                # The first set: nothing to compare with yet.
+                unimported, change_from = 0, None
+            plans[key] = Plan(
+                max(0, figure - unimported), change_from, reserved[key], unimported, held_since
+            )
+        return plans
+
+    @api.model
+    def _shop_reserved(self, pairs):
+        """``{(binding id, location id): units}`` Odoo has reserved or delivered
+        from each location for the orders of the binding's Shopify store."""
+        self.env["stock.move"].flush_model(
+            ["product_id", "location_id", "sale_line_id", "quantity", "state"]
+        )
+        self.env["sale.order.line"].flush_model(["order_id"])
+        self.env["shopify.order.binding"].flush_model(["odoo_id", "backend_id"])
+        products = collections.defaultdict(set)
+        for binding, shop_location in pairs:
+            products[binding.backend_id, shop_location.location_id].add(binding.odoo_id.id)
+        taken = {}
+        for (backend, location), product_ids in products.items():
+            self.env.cr.execute(
+                SQL(
+                    """
+                    SELECT move.product_id, SUM(move.quantity)
+                      FROM stock_move move
+                      JOIN sale_order_line line ON line.id = move.sale_line_id
+                      JOIN shopify_order_binding bound
+                        ON bound.odoo_id = line.order_id AND bound.backend_id = %s
+                      JOIN stock_location source ON source.id = move.location_id
+                     WHERE move.product_id = ANY(%s)
+                       AND move.state != 'cancel'
+                       AND source.parent_path LIKE %s
+                     GROUP BY move.product_id
+                    """,
+                    backend.id,
+                    list(product_ids),
+                    f"{location.parent_path}%",
+                )
+            )
+            taken.update(
+                ((backend.id, location.id, product), units)
+                for product, units in self.env.cr.fetchall()
+            )
+        units = {
+            (binding.id, shop_location.id): taken.get(
+                (binding.backend_id.id, shop_location.location_id.id, binding.odoo_id.id), 0.0
+            )
+            for binding, shop_location in pairs
+        }
+        return units
 
     @api.model
     def _send(self, backend, items):
@@ -116,33 +264,33 @@ class ShopifyStockSync(models.AbstractModel):
 
         Returns ``{item id: reason}`` for the items Shopify refused; as Shopify
         applies a batch whole or not at all, the others are sent again without
-        them.
+        them. A quantity an online order changed since Odoo's last set is read
+        from Shopify and the set made again from it (:meth:`_plans`).
         """
         Binding = self.env["shopify.product.binding"]
         Location = self.env["shopify.location"]
-        pending = list(items)
-        refused = {}
+        refused, sets = {}, []
+        for item in items:
+            binding = Binding.browse(item.payload["binding_id"]).exists()
+            shop_location = Location.browse(item.payload["location_id"]).exists()
+            if binding and shop_location:
+                sets.append((item, binding, shop_location))
+            else:
+                refused[item.id] = self.env._("The product or location is no longer mapped.")
         client = backend._shopify_client()
-        while pending:
-            quantities = []
-            for item in pending:
-                binding = Binding.browse(item.payload["binding_id"]).exists()
-                shop_location = Location.browse(item.payload["location_id"]).exists()
-                if not (binding and shop_location):
-                    refused[item.id] = self.env._("The product or location is no longer mapped.")
-                    continue
-                quantities.append(
-                    {
-                        "inventoryItemId": binding.inventory_item_id,
-                        "locationId": shop_location.external_id,
-                        "quantity": self._available(binding, shop_location),
-                        # Odoo is the source of truth: set, without comparing.
-                        "changeFromQuantity": None,
-                    }
-                )
-            pending = [item for item in pending if item.id not in refused]
-            if not pending:
-                break
+        current, stale_rounds = {}, 0
+        while sets:
+            pairs = [(binding, shop_location) for _item, binding, shop_location in sets]
+            plans = self._plans(pairs, current)
+            quantities = [
+                {
+                    "inventoryItemId": binding.inventory_item_id,
+                    "locationId": shop_location.external_id,
+                    "quantity": plans[binding.id, shop_location.id].quantity,
+                    "changeFromQuantity": plans[binding.id, shop_location.id].change_from,
+                }
+                for binding, shop_location in pairs
+            ]
             payload = {
                 "name": "available",
                 "reason": "correction",
@@ -151,36 +299,124 @@ class ShopifyStockSync(models.AbstractModel):
             }
             key = uuid.uuid5(
                 uuid.NAMESPACE_URL,
-                json.dumps([payload, pending[0].write_date], default=str, sort_keys=True),
+                json.dumps([payload, sets[0][0].write_date], default=str, sort_keys=True),
             )
             result = client.execute(SET_QUANTITIES % key, {"input": payload}, cost=10)
             errors = result["inventorySetQuantities"]["userErrors"]
             if not errors:
-                for item, quantity in zip(pending, quantities, strict=True):
-                    item.remote_result = f"available = {quantity['quantity']}"
+                self._record(backend, sets, plans)
                 break
-            blamed = self._blame(errors, pending)
-            if not blamed:
+            stale = [error for error in errors if error.get("code") == STALE]
+            items = [item for item, _binding, _location in sets]
+            blamed = self._blame([error for error in errors if error not in stale], items)
+            stale_pairs = [pairs[index] for index, _error in self._indexes(stale)]
+            if not (blamed or stale_pairs):
                 message = user_errors_message(errors)
-                refused.update(dict.fromkeys([item.id for item in pending], message))
+                refused.update(dict.fromkeys([item.id for item in items], message))
                 break
             refused.update(blamed)
-            pending = [item for item in pending if item.id not in blamed]
+            sets = [entry for entry in sets if entry[0].id not in blamed]
+            if stale_pairs:
+                stale_rounds += 1
+                if stale_rounds > STALE_ROUNDS:
+                    raise RemoteRetryableError(
+                        "Online orders keep changing Shopify's quantities while Odoo sets them."
+                    )
+                current.update(self._read_quantities(client, stale_pairs))
         return refused
 
+    @api.model
+    def _forget(self, binding, shop_location):
+        """Set Odoo's figure as is next time, holding nothing back: what a
+        manager decides when pushing Odoo's quantity over Shopify's."""
+        self.env["shopify.stock.level"].search(
+            [("binding_id", "=", binding.id), ("shopify_location_id", "=", shop_location.id)]
+        ).unlink()
+
+    @api.model
+    def _record(self, backend, sets, plans):
+        """Keep what Shopify now has, to compare with next time.
+
+        In a transaction of its own: Shopify applied the set, so it must be
+        kept even if this job's transaction rolls back (a killed worker, a
+        retry); else the next set would take Odoo's own lost set for online
+        sales."""
+        with backend._new_transaction(read_committed=True) as env:
+            for _item, binding, shop_location in sets:
+                plan = plans[binding.id, shop_location.id]
+                env.cr.execute(
+                    SQL(
+                        """
+                        INSERT INTO shopify_stock_level AS level (
+                            binding_id, shopify_location_id, quantity, shop_reserved,
+                            unimported, held_since, create_uid, write_uid, create_date,
+                            write_date)
+                        VALUES (%(binding)s, %(location)s, %(quantity)s, %(reserved)s,
+                                %(unimported)s, %(held_since)s, %(uid)s, %(uid)s, %(now)s,
+                                %(now)s)
+                        ON CONFLICT (binding_id, shopify_location_id) DO UPDATE SET
+                            quantity = EXCLUDED.quantity,
+                            shop_reserved = EXCLUDED.shop_reserved,
+                            unimported = EXCLUDED.unimported,
+                            held_since = EXCLUDED.held_since,
+                            write_uid = EXCLUDED.write_uid,
+                            write_date = EXCLUDED.write_date
+                        """,
+                        binding=binding.id,
+                        location=shop_location.id,
+                        quantity=plan.quantity,
+                        reserved=plan.shop_reserved,
+                        unimported=plan.unimported,
+                        held_since=plan.held_since,
+                        uid=self.env.uid,
+                        now=fields.Datetime.now(),
+                    )
+                )
+        self.env["shopify.stock.level"].invalidate_model()
+        for item, binding, shop_location in sets:
+            plan = plans[binding.id, shop_location.id]
+            item.remote_result = f"available = {plan.quantity}" + (
+                self.env._(" (%(count)s sold online, not imported yet)", count=plan.unimported)
+                if plan.unimported
+                else ""
+            )
+
+    @api.model
+    def _read_quantities(self, client, pairs):
+        """``{(binding id, location id): available}`` as Shopify has it now: a
+        read per item, as only quantities an online order changed meanwhile
+        are read."""
+        read = {}
+        for binding, shop_location in pairs:
+            data = client.execute(
+                LEVEL,
+                {"item": binding.inventory_item_id, "location": shop_location.external_id},
+                cost=3,
+            )
+            level = (data.get("inventoryItem") or {}).get("inventoryLevel") or {}
+            quantities = {q["name"]: q["quantity"] for q in level.get("quantities") or []}
+            read[binding.id, shop_location.id] = quantities.get("available", 0)
+        return read
+
     @staticmethod
-    def _blame(errors, items):
-        """Items named by ``field: ["input", "quantities", "<index>", ...]`` of user errors."""
-        blamed = {}
+    def _indexes(errors):
+        """``[(index, error)]`` of the user errors naming a quantity by its
+        ``field: ["input", "quantities", "<index>", ...]``."""
+        named = []
         for error in errors:
             field = error.get("field") or []
             if len(field) > 2 and field[1] == "quantities" and str(field[2]).isdigit():
-                index = int(field[2])
-                if index < len(items):
-                    blamed[items[index].id] = (
-                        f"{error.get('code') or ''} {error['message']}".strip()
-                    )
-        return blamed
+                named.append((int(field[2]), error))
+        return named
+
+    @classmethod
+    def _blame(cls, errors, items):
+        """``{item id: reason}`` of the items user errors name."""
+        return {
+            items[index].id: f"{error.get('code') or ''} {error['message']}".strip()
+            for index, error in cls._indexes(errors)
+            if index < len(items)
+        }
 
     @api.model
     def _snapshot(self, backend):
