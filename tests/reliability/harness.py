@@ -926,7 +926,7 @@ def shopify_stock_mismatches(stack):
 
     For each SKU bound to the store and each Shopify location mapped to an Odoo
     location, Odoo's figure is the one the connector sends
-    (``shopify.stock.sync._available``): the free quantity (on hand less
+    (``shopify.stock.sync._plans``, every order imported): the free quantity (on hand less
     reserved) of that location and those under it, less the backend's safety
     stock, floored and never below 0; Shopify's is the level's ``available`` in
     ``shop.inventory()``. Returns ``(compared, mismatches)``, a mismatch being
