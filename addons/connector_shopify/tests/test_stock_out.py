@@ -39,8 +39,9 @@ class TestStockOut(TransactionCase):
     def run_jobs(self, trap):
         run_trapped_jobs(self.env, trap)
 
-    def ship(self, moves_per_sku):
-        """Validate ``moves_per_sku`` one-unit deliveries of every SKU, in one batch."""
+    def ship(self, moves_per_sku, products=None):
+        """Validate ``moves_per_sku`` one-unit deliveries of every SKU (of
+        ``products``), in one batch."""
         moves = self.env["stock.move"].create(
             [
                 {
@@ -49,7 +50,7 @@ class TestStockOut(TransactionCase):
                     "location_id": self.stock.id,
                     "location_dest_id": self.customers.id,
                 }
-                for product in self.products
+                for product in products or self.products
                 for _ in range(moves_per_sku)
             ]
         )
@@ -188,7 +189,7 @@ class TestStockOut(TransactionCase):
         # A store sale before the online order is imported: Odoo's figure
         # (99) would offer the 3 units sold online again.
         with trap_jobs() as trap:
-            self.ship_one(product)
+            self.ship(1, product)
             self.run_jobs(trap)
         self.assertEqual(self.shopify_available(sku), ON_HAND - 1 - 3)
         self.assertEqual(
@@ -209,7 +210,7 @@ class TestStockOut(TransactionCase):
         self.push(product)
         self.sell_online(sku, 2)  # its webhook never comes
         with trap_jobs() as trap:
-            self.ship_one(product)
+            self.ship(1, product)
             self.run_jobs(trap)
         self.assertEqual(self.shopify_available(sku), ON_HAND - 1 - 2)
         with freeze_time(fields.Datetime.now() + timedelta(minutes=59)):
@@ -236,20 +237,6 @@ class TestStockOut(TransactionCase):
         self.import_order(self.sell_online(product.default_code, 2))
         self.assertEqual(self.push(product).remote_result, f"available = {ON_HAND - 2}")
         self.assertEqual(self.shopify_available(product.default_code), ON_HAND - 2)
-
-    def ship_one(self, product):
-        move = self.env["stock.move"].create(
-            {
-                "product_id": product.id,
-                "product_uom_qty": 1,
-                "location_id": self.stock.id,
-                "location_dest_id": self.customers.id,
-            }
-        )
-        move._action_confirm()
-        move._action_assign()
-        move.picked = True
-        move._action_done()
 
     def test_refused_item_is_failed_with_shopify_reason_others_sent(self):
         binding = self.env["shopify.product.binding"].search(
