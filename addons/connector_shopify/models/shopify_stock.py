@@ -85,6 +85,10 @@ class ShopifyStockLevel(models.Model):
         help="Units Shopify had sold that Odoo had not imported yet: taken off Odoo's figure.",
     )
     held_since = fields.Datetime(help="When units sold online were last held back.")
+    attempted = fields.Integer(help="The quantity of the last set left without an answer.")
+    unanswered = fields.Boolean(
+        help="A set was left without an answer since: it may have been applied all the same."
+    )
 
     _binding_location_uniq = models.Constraint(
         "UNIQUE (binding_id, shopify_location_id)",
@@ -170,7 +174,8 @@ class ShopifyStockSync(models.AbstractModel):
         imports the order: setting Odoo's figure as is would offer those
         units again. So each set compares with the quantity Odoo set last
         (``shopify.stock.level``); when Shopify's differs, ``current`` holds
-        the quantity read from Shopify, and the units Shopify sold since,
+        the quantity read from Shopify (:meth:`_sold_since`), and the units
+        Shopify sold since,
         less those Odoo has since reserved for the shop's orders there, are
         online orders not imported yet: they come off Odoo's figure until
         their import reserves them, for ``UNIMPORTED_HOLD`` at most.
@@ -196,7 +201,7 @@ class ShopifyStockSync(models.AbstractModel):
             held_since = None
             if level:
                 read = current.get(key)
-                sold = 0 if read is None else level.quantity - read
+                sold = 0 if read is None else self._sold_since(level, read)
                 taken = reserved[key] - level.shop_reserved
                 unimported = max(0, level.unimported + sold - round(taken))
                 change_from = level.quantity if read is None else read
@@ -212,6 +217,22 @@ class ShopifyStockSync(models.AbstractModel):
                 max(0, figure - unimported), change_from, reserved[key], unimported, held_since
             )
         return plans
+
+    @api.model
+    def _sold_since(self, level, read):
+        """Units Shopify sold since Odoo's last set, by the quantity it has now.
+
+        A set of Odoo's that timed out may have been applied: from either
+        quantity, whichever counts fewer units sold. Counting Odoo's own
+        change as sales would hold units back for nothing; the other way, a
+        unit sold online at that very moment may be offered again until the
+        order is imported."""
+        bases = {level.quantity}
+        if level.unanswered:
+            bases.add(level.attempted)
+        if read in bases:
+            return 0
+        return min(base - read for base in bases)
 
     @api.model
     def _shop_reserved(self, pairs):
@@ -278,10 +299,10 @@ class ShopifyStockSync(models.AbstractModel):
             else:
                 refused[item.id] = self.env._("The product or location is no longer mapped.")
         client = backend._shopify_client()
-        current, stale_rounds = {}, 0
+        stale_rounds = 0
         while sets:
             pairs = [(binding, shop_location) for _item, binding, shop_location in sets]
-            plans = self._plans(pairs, current)
+            plans = self._plans(pairs)
             quantities = [
                 {
                     "inventoryItemId": binding.inventory_item_id,
@@ -301,10 +322,15 @@ class ShopifyStockSync(models.AbstractModel):
                 uuid.NAMESPACE_URL,
                 json.dumps([payload, sets[0][0].write_date], default=str, sort_keys=True),
             )
-            result = client.execute(SET_QUANTITIES % key, {"input": payload}, cost=10)
+            try:
+                result = client.execute(SET_QUANTITIES % key, {"input": payload}, cost=10)
+            except RemoteRetryableError:
+                self._attempted(backend, pairs, plans)
+                raise
             errors = result["inventorySetQuantities"]["userErrors"]
             if not errors:
-                self._record(backend, sets, plans)
+                self._record(backend, pairs, plans)
+                self._show(sets, plans)
                 break
             stale = [error for error in errors if error.get("code") == STALE]
             items = [item for item, _binding, _location in sets]
@@ -322,7 +348,11 @@ class ShopifyStockSync(models.AbstractModel):
                     raise RemoteRetryableError(
                         "Online orders keep changing Shopify's quantities while Odoo sets them."
                     )
-                current.update(self._read_quantities(client, stale_pairs))
+                # What Shopify has now is the new base: the units sold
+                # since are counted once, and Odoo's own sets before are
+                # settled (applied or not, Shopify says which).
+                read = self._read_quantities(client, stale_pairs)
+                self._record(backend, stale_pairs, self._plans(stale_pairs, read), read)
         return refused
 
     @api.model
@@ -334,16 +364,35 @@ class ShopifyStockSync(models.AbstractModel):
         ).unlink()
 
     @api.model
-    def _record(self, backend, sets, plans):
-        """Keep what Shopify now has, to compare with next time.
-
-        In a transaction of its own: Shopify applied the set, so it must be
-        kept even if this job's transaction rolls back (a killed worker, a
-        retry); else the next set would take Odoo's own lost set for online
-        sales."""
+    def _attempted(self, backend, pairs, plans):
+        """Note the quantities of a set left without an answer (it may have
+        been applied), where Odoo set one before, in a transaction of its
+        own: the job's rolls back to be retried."""
         with backend._new_transaction(read_committed=True) as env:
-            for _item, binding, shop_location in sets:
+            for binding, shop_location in pairs:
+                env.cr.execute(
+                    SQL(
+                        "UPDATE shopify_stock_level SET attempted = %s, unanswered = TRUE "
+                        "WHERE binding_id = %s AND shopify_location_id = %s",
+                        plans[binding.id, shop_location.id].quantity,
+                        binding.id,
+                        shop_location.id,
+                    )
+                )
+        self.env["shopify.stock.level"].invalidate_model(["attempted", "unanswered"])
+
+    @api.model
+    def _record(self, backend, pairs, plans, quantities=None):
+        """Keep what Shopify now has (the quantity set, or ``quantities`` read),
+        to compare with next time.
+
+        In a transaction of its own: Shopify has it, so it must be kept even
+        if this job's transaction rolls back (a killed worker, a retry); else
+        the next set would take Odoo's own lost set for online sales."""
+        with backend._new_transaction(read_committed=True) as env:
+            for binding, shop_location in pairs:
                 plan = plans[binding.id, shop_location.id]
+                quantity = (quantities or {}).get((binding.id, shop_location.id), plan.quantity)
                 env.cr.execute(
                     SQL(
                         """
@@ -359,12 +408,13 @@ class ShopifyStockSync(models.AbstractModel):
                             shop_reserved = EXCLUDED.shop_reserved,
                             unimported = EXCLUDED.unimported,
                             held_since = EXCLUDED.held_since,
+                            unanswered = FALSE,
                             write_uid = EXCLUDED.write_uid,
                             write_date = EXCLUDED.write_date
                         """,
                         binding=binding.id,
                         location=shop_location.id,
-                        quantity=plan.quantity,
+                        quantity=quantity,
                         reserved=plan.shop_reserved,
                         unimported=plan.unimported,
                         held_since=plan.held_since,
@@ -373,6 +423,10 @@ class ShopifyStockSync(models.AbstractModel):
                     )
                 )
         self.env["shopify.stock.level"].invalidate_model()
+
+    @api.model
+    def _show(self, sets, plans):
+        """The quantity set, on each change sent."""
         for item, binding, shop_location in sets:
             plan = plans[binding.id, shop_location.id]
             item.remote_result = f"available = {plan.quantity}" + (
