@@ -202,7 +202,10 @@ class ShopifyStockSync(models.AbstractModel):
             if level:
                 read = current.get(key)
                 sold = 0 if read is None else self._sold_since(level, read)
-                taken = reserved[key] - level.shop_reserved
+                # Units Odoo no longer reserves (an order cancelled, a unit
+                # refunded before it shipped) are given back by Shopify where
+                # it restocks them, if it does: only new reservations count.
+                taken = max(0.0, reserved[key] - level.shop_reserved)
                 unimported = max(0, level.unimported + sold - round(taken))
                 change_from = level.quantity if read is None else read
                 held_since = (level.held_since or now) if unimported else None

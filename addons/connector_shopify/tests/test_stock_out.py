@@ -222,6 +222,20 @@ class TestStockOut(TransactionCase):
             self.assertEqual(self.push(product).remote_result, f"available = {ON_HAND - 1}")
         self.assertEqual(self.shopify_available(sku), ON_HAND - 1)
 
+    def test_units_an_order_no_longer_reserves_are_not_held_back(self):
+        product = self.products[9]
+        self.push(product)
+        sale = self.import_order(self.sell_online(product.default_code, 2))
+        self.assertEqual(self.push(product).remote_result, f"available = {ON_HAND - 2}")
+        # Its delivery cancelled in Odoo (Shopify restocks where it does, if
+        # it does): the 2 units are Odoo's again, none is taken for a sale.
+        with trap_jobs() as trap:
+            sale.picking_ids.action_cancel()
+            self.run_jobs(trap)
+        self.assertEqual(product.with_context(location=self.stock.id).free_qty, ON_HAND)
+        self.assertEqual(self.last_sent().remote_result, f"available = {ON_HAND}")
+        self.assertEqual(self.shopify_available(product.default_code), ON_HAND)
+
     def test_quantity_changed_in_shopifys_admin_is_set_back_to_odoos(self):
         product = self.products[6]
         sku = product.default_code
