@@ -302,10 +302,12 @@ class ShopifyStockSync(models.AbstractModel):
             else:
                 refused[item.id] = self.env._("The product or location is no longer mapped.")
         client = backend._shopify_client()
-        stale_rounds = 0
+        stale_rounds, read = 0, {}
         while sets:
             pairs = [(binding, shop_location) for _item, binding, shop_location in sets]
-            plans = self._plans(pairs)
+            # This transaction does not see the levels recorded since it
+            # began: what was read from Shopify stands for them.
+            plans = self._plans(pairs, read)
             quantities = [
                 {
                     "inventoryItemId": binding.inventory_item_id,
@@ -354,7 +356,7 @@ class ShopifyStockSync(models.AbstractModel):
                 # What Shopify has now is the new base: the units sold
                 # since are counted once, and Odoo's own sets before are
                 # settled (applied or not, Shopify says which).
-                read = self._read_quantities(client, stale_pairs)
+                read.update(self._read_quantities(client, stale_pairs))
                 self._record(backend, stale_pairs, self._plans(stale_pairs, read), read)
         return refused
 
