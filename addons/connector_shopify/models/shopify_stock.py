@@ -174,11 +174,11 @@ class ShopifyStockSync(models.AbstractModel):
         imports the order: setting Odoo's figure as is would offer those
         units again. So each set compares with the quantity Odoo set last
         (``shopify.stock.level``); when Shopify's differs, ``current`` holds
-        the quantity read from Shopify (:meth:`_sold_since`), and the units
-        Shopify sold since,
-        less those Odoo has since reserved for the shop's orders there, are
-        online orders not imported yet: they come off Odoo's figure until
-        their import reserves them, for ``UNIMPORTED_HOLD`` at most.
+        the quantity read from Shopify, and the units Shopify sold since
+        (:meth:`_sold_since`), less those Odoo has since reserved for the
+        shop's orders there, are online orders not imported yet: they come
+        off Odoo's figure until their import reserves them, for
+        ``UNIMPORTED_HOLD`` at most.
         """
         current = current or {}
         now = fields.Datetime.now()
@@ -274,13 +274,12 @@ class ShopifyStockSync(models.AbstractModel):
                 ((backend.id, location.id, product), units)
                 for product, units in self.env.cr.fetchall()
             )
-        units = {
+        return {
             (binding.id, shop_location.id): taken.get(
                 (binding.backend_id.id, shop_location.location_id.id, binding.odoo_id.id), 0.0
             )
             for binding, shop_location in pairs
         }
-        return units
 
     @api.model
     def _send(self, backend, items):
@@ -401,7 +400,7 @@ class ShopifyStockSync(models.AbstractModel):
                 env.cr.execute(
                     SQL(
                         """
-                        INSERT INTO shopify_stock_level AS level (
+                        INSERT INTO shopify_stock_level (
                             binding_id, shopify_location_id, quantity, shop_reserved,
                             unimported, held_since, create_uid, write_uid, create_date,
                             write_date)
