@@ -24,6 +24,10 @@ BATCH_BUSY_SECONDS = 5
 # meanwhile (another store's tickets, a stock flush), which a day's backlog
 # uploaded at once would otherwise keep out of the job slots for minutes.
 BATCH_BUDGET_SECONDS = 2
+# The job of the rest of a backlog runs behind fresh work (queue_job's
+# default priority is 10, the smaller first): a store's new sale, a stock
+# flush, queued after that job, still take the next free slot before it.
+BACKLOG_PRIORITY = 20
 # The context key telling handlers they run inside a batch job, whose memo
 # (``_batch_memo``) lives in the cursor's cache under the same name.
 BATCH_MEMO = "connector_batch_memo"
@@ -50,7 +54,9 @@ class ConnectorEvent(models.Model):
         key = f"connector.event.batch{'-retry' if retry else ''}-{backend_id}-{topic}"
         return f"{key}:{batch_key}" if batch_key else key
 
-    def _enqueue_batch_job(self, backend, topic, batch_key, *, eta=None, retry=False, recheck=True):
+    def _enqueue_batch_job(
+        self, backend, topic, batch_key, *, eta=None, retry=False, recheck=True, backlog=False
+    ):
         """Make sure a job will apply the queued events of a key space, and
         link these events (just queued) to it.
 
@@ -59,7 +65,8 @@ class ConnectorEvent(models.Model):
         the next. ``eta``: seconds until it is due; None: the flow's pace.
         ``retry``: the job that takes the events retrying a transient fault;
         it has an identity key of its own, so that what arrives meanwhile is
-        not held back until it is due.
+        not held back until it is due. ``backlog``: the job of what a job left
+        of the key space, queued behind fresh work (BACKLOG_PRIORITY).
 
         A waiting job found here may start before this transaction commits,
         and not see its events: once committed, a job is made sure of again
@@ -85,6 +92,7 @@ class ConnectorEvent(models.Model):
         job = Event.with_delay(
             channel=channel,
             eta=eta if eta is not None else (delay or None),
+            priority=BACKLOG_PRIORITY if backlog else None,
             max_retries=JOB_MAX_RETRIES,
             identity_key=identity_key,
             description=f"{backend.name}: {topic} {batch_key or ''}".strip(),
@@ -264,7 +272,8 @@ class ConnectorEvent(models.Model):
     @api.model
     def _continue_batch(self, backend, topic, batch_key, taken, retries):
         """Queue the job of what is left of the key space: at once when events
-        are due, else when the earliest retry is; ``""`` or what was queued."""
+        are due, else when the earliest retry is, behind the fresh work queued
+        meanwhile; ``""`` or what was queued."""
         now = fields.Datetime.now()
         self.flush_model()
         self.env.cr.execute(
@@ -284,7 +293,9 @@ class ConnectorEvent(models.Model):
         if not due:
             return ""
         seconds = max(0, math.ceil((due - now).total_seconds()))
-        self.browse()._enqueue_batch_job(backend, topic, batch_key, eta=seconds, retry=seconds > 0)
+        self.browse()._enqueue_batch_job(
+            backend, topic, batch_key, eta=seconds, retry=seconds > 0, backlog=True
+        )
         return f"; next try in {seconds} s" if seconds > 0 else "; next batch queued"
 
     # --- the job of a key space, for housekeeping and the correlation view ---------------

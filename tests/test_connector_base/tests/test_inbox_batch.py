@@ -278,6 +278,40 @@ class TestBatchedInbox(ConnectorCase):
             "the other register's sale applied before the backlog's third",
         )
 
+    def test_fresh_work_goes_before_the_rest_of_a_backlog(self):
+        """The job of a backlog's rest is queued behind fresh work: another
+        register's sale, uploaded once that job was queued, is applied first."""
+        with trap_jobs() as trap:
+            backlog = [self.ticket(seq, voucher=f"V-{seq}") for seq in range(1, 6)]
+            self.queue(trap)
+            # Each voucher check takes 1.5 s of the job's 2 s.
+            with freeze_time(fields.Datetime.now()) as clock:
+                self.remote.on_request = lambda _path: clock.tick(1.5)
+                self.addCleanup(setattr, self.remote, "on_request", None)
+                [first] = trap.enqueued_jobs
+                perform_trapped_jobs(self.env, trap)
+                self.assertEqual(first.result, "2 applied, 0 failed, 0 waiting; next batch queued")
+                other = self.ticket(1, register=2)
+                # What the dispatcher does, its own job left out (as ``queue``).
+                trap.enqueued_jobs[:] = [
+                    job for job in trap.enqueued_jobs if job.method_name == "_process_batch"
+                ]
+                self.dispatch()
+                self.assertEqual(
+                    [job.identity_key for job in trap.enqueued_jobs],
+                    [self.batch_key_job(1), self.batch_key_job(2)],
+                    "the backlog's next job queued first",
+                )
+                results = self.drain(trap)
+        self.assertEqual(results["S1/2"], ["1 applied, 0 failed, 0 waiting"])
+        self.assertEqual({event.state for event in [*backlog, other]}, {"done"})
+        tickets = self.Ticket.search([("backend_id", "=", self.backend.id)], order="id")
+        self.assertEqual(
+            [(ticket.register, ticket.seq) for ticket in tickets],
+            [(1, 1), (1, 2), (2, 1), (1, 3), (1, 4), (1, 5)],
+            "the other register's sale applied before the rest of the backlog",
+        )
+
     def test_the_result_of_a_batch_with_a_retry_says_when_it_is_tried_again(self):
         self.remote.script("/vouchers/V-9", (429, {"Retry-After": "7"}, {"errors": "throttled"}))
         with trap_jobs() as trap:
