@@ -95,7 +95,6 @@ MAIN_LOCATION = "Main Warehouse"
 MEASURED_SKUS = 20  # SKUs the measured tickets cycle through
 SHELF = 500  # units of each SKU counted in each store
 SET_QUANTITIES = "graphql:inventorySetQuantities"
-STOCK_WINDOW = 2  # seconds: the inventory.set topic's real-time window
 TARGET_P95 = 5.0  # QUALITY P6, seconds
 DRAIN_TIMEOUT = 300
 
@@ -516,7 +515,7 @@ def _report(stack, found, sold, calls, burst, others_sold):  # noqa: PLR0917
         f" where the time goes: upload -> ticket applied in Odoo p50 "
         f"{statistics.median(in_odoo):.2f} s, p95 {_percentile(in_odoo, 0.95):.2f} s; applied "
         f"-> Shopify's quantity p50 {statistics.median(to_shopify):.2f} s, p95 "
-        f"{_percentile(to_shopify, 0.95):.2f} s (the {STOCK_WINDOW:g} s stock window, the flush "
+        f"{_percentile(to_shopify, 0.95):.2f} s (the stock flow's real-time window, the flush "
         f"job's wait for a slot and its call)"
     )
     print(
