@@ -8,7 +8,11 @@ and each register of three stores rings up its share of tickets, the online
 stores uploading them as they go. Store S03 is offline the first half of the
 day and, back online, uploads what it kept in bulk. Late in the day customers get part
 of their orders refunded in Shopify. At the close each register sends its Z
-report. The stores' card payments are captured at the card acquirer (the
+report. In the evening customers send back part of what the 3PL shipped
+them: the support staff make each return with Odoo's return wizard, which
+announces it to the 3PL under its RMA; the 3PL processes each returned unit
+as it comes in (restocked, quarantined or disposed of, mixed on one line).
+The stores' card payments are captured at the card acquirer (the
 finance simulator's) as the tickets are rung up; in the evening the acquirer
 closes its batch and Shopify pays out, each payout landing on the bank as a
 statement line; Odoo reads Shopify's payouts, the finance connector reads
@@ -34,7 +38,10 @@ register's Z report agreed and every store day closed; Shopify's available
 quantity equal to Odoo's for every bound SKU and mapped location; each
 delivery of the 3PL's orders one 3PL order shipped once, done with the
 quantities shipped, each parcel recorded once with its tracking number, and
-one Shopify fulfillment with its lines and tracking numbers; each
+one Shopify fulfillment with its lines and tracking numbers; each return
+one RMA at the 3PL and one return receipt done in Odoo with the quantities
+the 3PL processed, the quarantined units in the returns-to-inspect location
+and the disposed of ones scrapped; each
 acquirer batch and Shopify payout one settlement of its net, every line
 matched and reconciled with its bank line; every entry posted in an exported
 journal in one exported batch, each batch one posted journal of the book of
@@ -64,6 +71,7 @@ from simulators.pos.push import PushFaults
 from .harness import (
     WORKER_KILL_LOG,
     ScenarioFailed,
+    done_quantities,
     shopify_stock_mismatches,
     unsent_changes,
     wait_idle,
@@ -79,8 +87,9 @@ from .scenario_tpl_faults import wire as wire_tpl
 
 SIZES = {
     # orders: Shopify orders of the day; tickets: per register; refunds: Shopify refunds.
-    "short": {"orders": 48, "tickets": 24, "refunds": 6, "tick_seconds": 1.0},
-    "full": {"orders": 400, "tickets": 150, "refunds": 40, "tick_seconds": 3.0},
+    # returns: deliveries of the 3PL's orders sent back in part.
+    "short": {"orders": 48, "tickets": 24, "refunds": 6, "returns": 4, "tick_seconds": 1.0},
+    "full": {"orders": 400, "tickets": 150, "refunds": 40, "returns": 24, "tick_seconds": 3.0},
 }
 SIZE = os.environ.get("CHAOS_SIZE", "short")
 TICKS = 12  # the day's hours
@@ -114,6 +123,12 @@ WEBHOOK_FAULTS = WebhookFaults(duplicate=0.03, out_of_order=0.05)
 TPL_SHARE = 0.25
 TPL_ENDPOINT = "/2026-01/*"
 TPL_CLOCK_RATE = 1.0
+# How the 3PL finds each returned unit: (action, condition, weight).
+RETURN_OUTCOMES = (
+    ("Restock", "SELLABLE", 6),
+    ("Quarantine", "CUSTOMER_DAMAGED", 2),
+    ("Dispose", "DEFECTIVE", 1),
+)
 PUSH_FAULTS = PushFaults(lost_answer=0.05, duplicate=0.03, out_of_order=0.05)
 OPEN_EVENTS = ("received", "queued", "processing", "waiting")
 # What killing a worker mid-job logs, and nothing more (harness.WORKER_KILL_LOG).
@@ -202,6 +217,8 @@ class Day:
             "SELECT id FROM connector_backend WHERE backend_type = '3pl' ORDER BY id LIMIT 1"
         )
         self.customers = stack.customers()
+        # {RMA: {(SKU, action, condition): units}}: what the 3PL processed.
+        self.returns = {}
 
     def _free_stock(self, skus):
         free = dict(
@@ -279,6 +296,82 @@ class Day:
             line = self.rng.choice(order["line_items"])
             refund = self.stack.shop.refund_order(order["admin_graphql_api_id"], {line["sku"]: 1})
             self.refunds.append((str(order["id"]), refund))
+
+    def return_some(self, count):
+        """Customers send back part of ``count`` deliveries the 3PL shipped
+        (one line each, one unit or more): the support staff make each return
+        with Odoo's return wizard, which announces it to the 3PL. Returns
+        ``{RMA: (SKU, units)}``."""
+        deliveries = [
+            row[0]
+            for row in self.stack.sql(
+                "SELECT p.id FROM shopify_order_binding b JOIN sale_order so ON so.id = b.odoo_id "
+                "JOIN stock_picking p ON p.sale_id = so.id JOIN stock_picking_type t "
+                "ON t.id = p.picking_type_id AND t.code = 'outgoing' "
+                "WHERE b.backend_id = %s AND b.external_id IN %s AND p.state = 'done' "
+                "ORDER BY p.id",
+                (self.stack.backend_id, tuple(str(o["id"]) for o in self.tpl_orders) or ("",)),
+            )
+        ]
+        shipped = done_quantities(self.stack, deliveries or [0])
+        made = {}
+        for picking_id in self.rng.sample(sorted(shipped), k=min(count, len(shipped))):
+            sku, units = self.rng.choice(sorted(shipped[picking_id].items()))
+            units = self.rng.randint(1, units)
+            made[self._make_return(picking_id, sku, units)] = (sku, units)
+        return made
+
+    def _make_return(self, picking_id, sku, units):
+        """The return of ``units`` of ``sku`` of a delivery, with Odoo's wizard
+        as a user clicks it; returns its reference (the RMA)."""
+        rpc = self.stack.rpc
+        context = {"active_id": picking_id, "active_model": "stock.picking"}
+        wizard = rpc("stock.return.picking", "create", {"picking_id": picking_id}, context=context)
+        for line_id, code in self.stack.sql(
+            "SELECT l.id, pp.default_code FROM stock_return_picking_line l "
+            "JOIN product_product pp ON pp.id = l.product_id WHERE l.wizard_id = %s",
+            (wizard,),
+        ):
+            rpc(
+                "stock.return.picking.line",
+                "write",
+                [line_id],
+                {"quantity": units if code == sku else 0},
+            )
+        action = rpc("stock.return.picking", "action_create_returns", [wizard], context=context)
+        return self.stack.sql.value(
+            "SELECT name FROM stock_picking WHERE id = %s", (action["res_id"],)
+        )
+
+    def process_returns(self, expected, timeout):
+        """The 3PL processes each return once Odoo shows it announced (its
+        parcel comes in later than the announcement): each unit restocked,
+        quarantined or disposed of as drawn, several outcomes on one line."""
+        left = dict(expected)
+        outcomes = [outcome[:2] for outcome in RETURN_OUTCOMES]
+        weights = [outcome[2] for outcome in RETURN_OUTCOMES]
+
+        def processed_all():
+            announced = {
+                row[0]
+                for row in self.stack.sql(
+                    "SELECT reference FROM tpl_return_binding WHERE backend_id = %s "
+                    "AND reference IN %s AND state = 'announced'",
+                    (self.tpl_backend, tuple(left) or ("",)),
+                )
+            }
+            for rma in sorted(announced):
+                sku, units = left.pop(rma)
+                drawn = collections.Counter(
+                    (sku, *outcome) for outcome in self.rng.choices(outcomes, weights, k=units)
+                )
+                self.tpl.complete_return(
+                    rma, [(s, n, action, condition) for (s, action, condition), n in drawn.items()]
+                )
+                self.returns[rma] = drawn
+            return not left
+
+        wait_until(processed_all, timeout, interval=1, what="the returns announced to the 3PL")
 
     def play(self):
         """The day, hour by hour, under the faults."""
@@ -411,6 +504,13 @@ def _open_work(stack, day):
     )
     if jobs:
         return "queue jobs open", jobs
+    returns = stack.sql.value(
+        "SELECT count(*) FROM tpl_return_binding WHERE backend_id = %s AND reference IN %s "
+        "AND state != 'received'",
+        (day.tpl_backend, tuple(day.returns) or ("",)),
+    )
+    if returns:
+        return "3PL returns not received", returns
     changes = unsent_changes(stack, ("inventory.set",)) + stack.sql.value(
         "SELECT count(*) FROM connector_outbound WHERE backend_id = %s "
         "AND state IN ('pending', 'sending')",
@@ -618,6 +718,59 @@ def _compare_shipments(stack, day, cmp):
     cmp.counts["fulfillments"] += m["fulfillments"]
 
 
+def _compare_returns(stack, day, cmp):
+    """Each return the 3PL processed: one RMA at the 3PL, one return receipt
+    in Odoo received once, done with the quantities the 3PL processed, the
+    quarantined units in the returns to inspect and the disposed of ones
+    scrapped from stock with the return as their origin."""
+    if not day.returns:
+        return
+    rmas = tuple(day.returns)
+    at_tpl = collections.Counter(r["reference_id"] for r in day.tpl.returns())
+    inspect = stack.sql.value(
+        "SELECT tpl_inspect_location_id FROM connector_backend WHERE id = %s", (day.tpl_backend,)
+    )
+    expected = {}
+    for rma, drawn in day.returns.items():
+        units, quarantined, disposed = collections.Counter(), 0, 0
+        for (sku, action, _condition), count in drawn.items():
+            units[sku] += count
+            quarantined += count if action == "Quarantine" else 0
+            disposed += count if action == "Dispose" else 0
+        expected[rma] = (tuple(sorted(units.items())), quarantined, disposed)
+        if at_tpl[rma] > 1:
+            cmp.duplicated["3PL returns"] += 1
+            cmp.differs["3PL returns announced more than once"].append(f"{rma} x{at_tpl[rma]}")
+    made = collections.defaultdict(list)
+    for rma, picking_id, state in stack.sql(
+        "SELECT b.reference, p.id, b.state FROM tpl_return_binding b "
+        "JOIN stock_picking p ON p.id = b.odoo_id WHERE b.backend_id = %s AND b.reference IN %s",
+        (day.tpl_backend, rmas),
+    ):
+        units = collections.Counter()
+        quarantined = 0
+        for sku, destination, quantity in stack.sql(
+            "SELECT pp.default_code, m.location_dest_id, sum(m.quantity) FROM stock_move m "
+            "JOIN product_product pp ON pp.id = m.product_id "
+            "WHERE m.picking_id = %s AND m.state = 'done' GROUP BY 1, 2",
+            (picking_id,),
+        ):
+            units[sku] += int(quantity)
+            quarantined += int(quantity) if destination == inspect else 0
+        disposed = stack.sql.value(
+            "SELECT COALESCE(sum(scrap_qty), 0) FROM stock_scrap WHERE origin = %s "
+            "AND state = 'done'",
+            (rma,),
+        )
+        made[rma].append(
+            (tuple(sorted(units.items())), quarantined, int(disposed))
+            if state == "received"
+            else f"{state}, not received"
+        )
+    cmp.check("3PL returns", expected, made, "units received, quarantined or scrapped")
+    cmp.counts["returned units"] += sum(sum(d.values()) for d in day.returns.values())
+
+
 def _payout_key(value):
     """A Shopify payout's number, from its id or GID."""
     return str(value).rsplit("/", 1)[-1]
@@ -790,6 +943,8 @@ def _play_and_compare(stack, day):
             day.db_start,
             SETTLE_TIMEOUT[SIZE],
         )
+        day.process_returns(day.return_some(day.size["returns"]), SETTLE_TIMEOUT[SIZE])
+        _settle(stack, day, SETTLE_TIMEOUT[SIZE])
         day.close_books()
     finally:
         clock.stop()
@@ -803,6 +958,7 @@ def _play_and_compare(stack, day):
     _compare_tickets(stack, day, cmp)
     _compare_stock(stack, cmp)
     _compare_shipments(stack, day, cmp)
+    _compare_returns(stack, day, cmp)
     _compare_settlements(stack, day, cmp)
     _compare_exports(stack, day, cmp)
     counts, example = _failed(stack, day)
