@@ -64,6 +64,17 @@ class TestBatchedInbox(ConnectorCase):
         trap.enqueued_jobs.clear()
         self.dispatch()
 
+    def slow_vouchers(self, clock):
+        """Each voucher check takes 1.5 s of a batch job's 2 s."""
+        self.remote.on_request = lambda _path: clock.tick(1.5)
+        self.addCleanup(setattr, self.remote, "on_request", None)
+
+    def assert_applied_in_order(self, events, order, message):
+        """``events`` all done, the tickets made as ``[(register, seq)]`` in ``order``."""
+        self.assertEqual({event.state for event in events}, {"done"})
+        tickets = self.Ticket.search([("backend_id", "=", self.backend.id)], order="id")
+        self.assertEqual([(ticket.register, ticket.seq) for ticket in tickets], order, message)
+
     def bind_customer(self, remote_id, partner=None):
         partner = partner or self.env["res.partner"].create({"name": f"Customer {remote_id}"})
         return self.Binding._bind(self.backend, remote_id, partner)
@@ -256,10 +267,8 @@ class TestBatchedInbox(ConnectorCase):
             backlog = [self.ticket(seq, voucher=f"V-{seq}") for seq in range(1, 6)]
             other = self.ticket(1, register=2)
             self.queue(trap)
-            # Each voucher check takes 1.5 s of the job's 2 s.
             with freeze_time(fields.Datetime.now()) as clock:
-                self.remote.on_request = lambda _path: clock.tick(1.5)
-                self.addCleanup(setattr, self.remote, "on_request", None)
+                self.slow_vouchers(clock)
                 results = self.drain(trap)
         self.assertEqual(
             results["S1/1"],
@@ -270,10 +279,8 @@ class TestBatchedInbox(ConnectorCase):
             ],
         )
         self.assertEqual(results["S1/2"], ["1 applied, 0 failed, 0 waiting"])
-        self.assertEqual({event.state for event in [*backlog, other]}, {"done"})
-        tickets = self.Ticket.search([("backend_id", "=", self.backend.id)], order="id")
-        self.assertEqual(
-            [(ticket.register, ticket.seq) for ticket in tickets],
+        self.assert_applied_in_order(
+            [*backlog, other],
             [(1, 1), (1, 2), (2, 1), (1, 3), (1, 4), (1, 5)],
             "the other register's sale applied before the backlog's third",
         )
@@ -284,10 +291,8 @@ class TestBatchedInbox(ConnectorCase):
         with trap_jobs() as trap:
             backlog = [self.ticket(seq, voucher=f"V-{seq}") for seq in range(1, 6)]
             self.queue(trap)
-            # Each voucher check takes 1.5 s of the job's 2 s.
             with freeze_time(fields.Datetime.now()) as clock:
-                self.remote.on_request = lambda _path: clock.tick(1.5)
-                self.addCleanup(setattr, self.remote, "on_request", None)
+                self.slow_vouchers(clock)
                 [first] = trap.enqueued_jobs
                 perform_trapped_jobs(self.env, trap)
                 self.assertEqual(first.result, "2 applied, 0 failed, 0 waiting; next batch queued")
@@ -304,10 +309,8 @@ class TestBatchedInbox(ConnectorCase):
                 )
                 results = self.drain(trap)
         self.assertEqual(results["S1/2"], ["1 applied, 0 failed, 0 waiting"])
-        self.assertEqual({event.state for event in [*backlog, other]}, {"done"})
-        tickets = self.Ticket.search([("backend_id", "=", self.backend.id)], order="id")
-        self.assertEqual(
-            [(ticket.register, ticket.seq) for ticket in tickets],
+        self.assert_applied_in_order(
+            [*backlog, other],
             [(1, 1), (1, 2), (2, 1), (1, 3), (1, 4), (1, 5)],
             "the other register's sale applied before the rest of the backlog",
         )
