@@ -4,6 +4,7 @@ from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.topics import InboundTopic, OutboundTopic
+from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
 
 from ..components import returns as mapper
 from ..components.client import Refusal
@@ -314,6 +315,7 @@ class ConnectorBackend(models.Model):
                 [("backend_id", "=", backend.id), ("state", "=", "announced")], limit=1
             ):
                 backend.with_user(backend._connector_user()).sudo().with_delay(
+                    max_retries=JOB_MAX_RETRIES,
                     channel=backend._policy("returns").channel,
                     identity_key=f"tpl.returns-{backend.id}",
                     description=f"{backend.name}: read returns",

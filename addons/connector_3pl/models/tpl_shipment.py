@@ -3,6 +3,8 @@ import logging
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
+
 from ..components import shipment as mapper
 from .tpl_backend import WEBHOOK_ROUTE
 
@@ -74,6 +76,7 @@ class ConnectorBackend(models.Model):
         self.ensure_one()
         backend = self.with_user(self._connector_user()).sudo()
         return backend.with_delay(
+            max_retries=JOB_MAX_RETRIES,
             channel=self._policy("shipments_in").channel,
             identity_key=f"tpl.poll-{self.id}",
             description=f"{self.name}: read shipments",

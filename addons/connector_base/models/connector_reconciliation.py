@@ -3,6 +3,8 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from .connector_backend import JOB_MAX_RETRIES
+
 # Backends whose remote is compared: a draft or paused one is left alone.
 RECONCILED_STATES = ("running", "circuit_open")
 
@@ -121,6 +123,7 @@ class ConnectorBackend(models.Model):
         # As every framework job: as the backend's connector user (what the
         # fix later makes is the connector's), in superuser mode.
         run.with_user(self._connector_user()).sudo().with_delay(
+            max_retries=JOB_MAX_RETRIES,
             identity_key=run._job_identity(),
             description=f"{self.name}: {declaration.label}",
         )._execute()

@@ -15,6 +15,7 @@ from odoo.addons.connector_base.components.reconciliation import (
     Difference,
     Reconciliation,
 )
+from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
 
 from ..components.settlement_report import ReportError, parse_report
 
@@ -225,6 +226,7 @@ class ConnectorBackend(models.Model):
     def _finance_settlements_later(self):
         self.ensure_one()
         self.with_user(self._connector_user()).sudo().with_delay(
+            max_retries=JOB_MAX_RETRIES,
             channel=self._policy(SETTLEMENT_FLOW).channel,
             identity_key=f"finance.settlements-{self.id}",
             description=f"{self.name}: read and match settlements",

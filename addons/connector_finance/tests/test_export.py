@@ -694,6 +694,25 @@ class TestExportActions(FinanceExportCase):
             run_trapped_jobs(self.env, trap)
         self.assertEqual(self.batch_of(move).state, "exported")
 
+    def test_the_scheduled_run_is_not_given_up_after_five_faults(self):
+        """The run's job is retried as the framework's own jobs are, until the
+        accounting system answers: queue_job's default gives a job up at its
+        fifth attempt, and a clash with the journal sender spends one too."""
+        move = self.invoice(DAY1, 25.0)
+        self.finance.faults.add("error", endpoint="organisation", status=503, limit=6)
+        with trap_jobs() as trap:
+            self.env["connector.backend"]._cron_finance_export()
+            [run] = trap.enqueued_jobs
+            trap.enqueued_jobs.clear()
+            for _attempt in range(6):
+                with self.assertRaises(RetryableJobError):
+                    run.perform()
+                # Each fault spends an attempt: the circuit is not left open.
+                self.backend._set_circuit_closed()
+            run.perform()
+            run_trapped_jobs(self.env, trap)
+        self.assertEqual(self.batch_of(move).state, "exported")
+
     def test_the_scheduled_run_follows_the_journals_flow(self):
         policy = self.backend._policy("journals_out")
         self.assertEqual((policy.mode, policy.interval_minutes), ("scheduled", 24 * 60))

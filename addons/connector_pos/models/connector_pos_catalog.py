@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.topics import OutboundTopic
+from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
 
 from ..components import catalog
 from ..components.client import PosApiClient
@@ -227,6 +228,7 @@ class ConnectorPosCatalogSync(models.AbstractModel):
             if not policy.enabled or not policy._take_turn(now):
                 continue
             backend.with_delay(
+                max_retries=JOB_MAX_RETRIES,
                 channel=policy.channel,
                 identity_key=f"connector.pos.catalog-{backend.id}",
                 description=f"{backend.name}: export the catalog to the stores",
@@ -540,6 +542,7 @@ class ConnectorBackend(models.Model):
                 committed=True,
             )
             backend.with_delay(
+                max_retries=JOB_MAX_RETRIES,
                 channel=backend._policy("catalog_out").channel,
                 identity_key=f"connector.pos.catalog-{backend.id}-task{task.id}",
                 description=f"{backend.name}: export the catalog to the stores",

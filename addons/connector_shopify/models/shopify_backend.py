@@ -5,6 +5,7 @@ from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.http_client import RemoteError
 from odoo.addons.connector_base.components.topics import InboundTopic, OutboundTopic
+from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
 
 from ..components import mapper_order, mapper_payout, mapper_refund
 from ..components.client import ShopifyClient
@@ -515,6 +516,7 @@ class ConnectorBackend(models.Model):
         # waiting to run: its task must see its pages end.
         start = f"start-task{task.id}" if task else "start"
         self.with_delay(
+            max_retries=JOB_MAX_RETRIES,
             identity_key=f"shopify.backfill-{self.id}-{start}",
             description=f"{self.name}: read orders",
         )._shopify_backfill_orders(since, task_id=task.id if task else None)
@@ -562,6 +564,7 @@ class ConnectorBackend(models.Model):
         page = connection["pageInfo"]
         if page["hasNextPage"]:
             self.with_delay(
+                max_retries=JOB_MAX_RETRIES,
                 identity_key=f"shopify.backfill-{self.id}-{page['endCursor']}",
                 description=f"{self.name}: read orders (next page)",
             )._shopify_backfill_orders(since, page["endCursor"], task_id=task_id)
@@ -683,6 +686,7 @@ class ConnectorBackend(models.Model):
         """Read the Shopify Payments payouts issued or changed lately, now."""
         for backend in self:
             backend.with_delay(
+                max_retries=JOB_MAX_RETRIES,
                 identity_key=f"shopify.payouts-{backend.id}-start",
                 description=f"{backend.name}: read payouts",
             )._shopify_import_payouts(self.env["shopify.payout"]._read_since(backend))
@@ -728,12 +732,14 @@ class ConnectorBackend(models.Model):
         nodes = [edge["node"] for edge in connection["edges"]]
         for payout in self.env["shopify.payout"]._import_page(self, nodes):
             self.with_delay(
+                max_retries=JOB_MAX_RETRIES,
                 identity_key=f"shopify.payout-transactions-{self.id}-{payout.external_id}-start",
                 description=f"{self.name}: read the transactions of {payout.name}",
             )._shopify_import_payout_transactions(payout.external_id)
         page = connection["pageInfo"]
         if page["hasNextPage"]:
             self.with_delay(
+                max_retries=JOB_MAX_RETRIES,
                 identity_key=f"shopify.payouts-{self.id}-{page['endCursor']}",
                 description=f"{self.name}: read payouts (next page)",
             )._shopify_import_payouts(since, page["endCursor"])
@@ -767,6 +773,7 @@ class ConnectorBackend(models.Model):
         )
         if page["hasNextPage"]:
             self.with_delay(
+                max_retries=JOB_MAX_RETRIES,
                 identity_key=f"shopify.payout-transactions-{self.id}-{payout_external_id}-"
                 f"{page['endCursor']}",
                 description=f"{self.name}: read the transactions of {payout.name} (next page)",
@@ -783,6 +790,7 @@ class ConnectorBackend(models.Model):
             # Its own job, not merged with a scheduled one waiting: its task
             # must see the listing end.
             backend.with_delay(
+                max_retries=JOB_MAX_RETRIES,
                 channel=backend._policy("catalog_out").channel,
                 identity_key=f"shopify.catalog-{backend.id}-task{task.id}",
                 description=f"{backend.name}: export catalog",

@@ -2,6 +2,8 @@ import logging
 
 from odoo import api, fields, models
 
+from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
+
 from ..components import mapper_product
 from ..components.client import user_errors_message
 from ..components.mapper_order import legacy_id
@@ -220,6 +222,7 @@ class ShopifyCatalogSync(models.AbstractModel):
             if not policy._take_turn(now):
                 continue
             backend.with_delay(
+                max_retries=JOB_MAX_RETRIES,
                 channel=policy.channel,
                 identity_key=f"shopify.catalog-{backend.id}",
                 description=f"{backend.name}: export catalog",

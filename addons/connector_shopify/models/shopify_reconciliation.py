@@ -4,6 +4,7 @@ from odoo import api, models
 from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.reconciliation import Comparison, Reconciliation
+from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
 
 from ..components import reconcile
 from ..components.mapper_order import ORDERS_QUERY, legacy_id
@@ -183,6 +184,7 @@ class ShopifyReconciliation(models.AbstractModel):
             digest = hashlib.sha1(",".join(sorted(order_ids)).encode()).hexdigest()
             # As the connector's own jobs: as its user, with the framework's rights.
             backend.with_user(backend._connector_user()).sudo().with_delay(
+                max_retries=JOB_MAX_RETRIES,
                 identity_key=f"shopify.import-orders-{backend.id}-{digest}",
                 description=f"{backend.name}: import {len(order_ids)} missing orders",
             )._shopify_import_orders_by_id(order_ids)
