@@ -352,6 +352,9 @@ class Day:
         weights = [outcome[2] for outcome in RETURN_OUTCOMES]
 
         def processed_all():
+            counts, example = _failed(self.stack, self)
+            if counts:
+                raise ScenarioFailed(f"failed: {dict(counts)}, e.g. {example[0]}: {example[1]}")
             announced = {
                 row[0]
                 for row in self.stack.sql(

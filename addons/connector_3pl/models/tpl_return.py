@@ -139,10 +139,13 @@ class ConnectorBackend(models.Model):
     def _connector_topics(self):
         topics = super()._connector_topics()
         if self.backend_type == "3pl":
+            # One return per batch: each announcement takes three calls and is
+            # recorded as soon as the 3PL made it, so that a fault on another
+            # return neither undoes it nor spends its attempts.
             topics[EXPECT_TOPIC] = OutboundTopic(
                 flow="returns",
                 sender="_tpl_send_expected_returns",
-                batch_size=20,
+                batch_size=1,
                 description="A return expected at the 3PL, announced under its RMA.",
             )
             topics[mapper.COMPLETED_TOPIC] = InboundTopic(

@@ -190,6 +190,32 @@ class TestReturns(TplCaseMixin, TransactionCase):
         (tpl_return,) = self.tpl_returns(picking.name)
         self.assertEqual(binding.external_id, str(tpl_return["id"]))
 
+    def test_a_fault_on_one_return_leaves_another_announced(self):
+        """Each return is announced on its own: the 3PL failing on the second
+        leaves the first expected, as the 3PL has it, and spends none of its
+        attempts."""
+        with trap_jobs() as trap:
+            first_delivery = self.shipped({self.sku_a: 1}, trap)
+            second_delivery = self.shipped({self.sku_b: 1}, trap)
+            order = second_delivery.tpl_binding_ids.filtered("external_id")[:1].external_id
+            self.tpl.faults.add("error", endpoint=f"*/order/{order}", status=503, limit=1)
+            first = self.make_return(first_delivery, {self.sku_a: 1})
+            second = self.make_return(second_delivery, {self.sku_b: 1})
+            # Not assertRaises: its savepoint would take back what was recorded.
+            retried = None
+            try:
+                self.backend._flush_outbound("return.expect")
+            except RetryableJobError as exc:
+                retried = exc
+            self.assertIn("503", str(retried), "the 3PL's fault on the second is retried")
+            self.assertEqual(first.tpl_return_binding_ids.state, "announced")
+            self.assertEqual(self.outbound(first, "return.expect").attempt, 1)
+            self.assertEqual(second.tpl_return_binding_ids.state, "queued")
+            self.run_jobs(trap)
+        self.assertEqual(second.tpl_return_binding_ids.state, "announced")
+        self.assertEqual(len(self.tpl_returns(first.name)), 1)
+        self.assertEqual(len(self.tpl_returns(second.name)), 1)
+
     def test_completion_read_by_id_then_its_webhook_is_a_duplicate(self):
         with trap_jobs() as trap:
             picking, binding = self.announced({self.sku_b: 2}, trap)
