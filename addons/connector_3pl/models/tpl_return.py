@@ -4,7 +4,6 @@ from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.topics import InboundTopic, OutboundTopic
-from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
 
 from ..components import returns as mapper
 from ..components.client import Refusal
@@ -317,8 +316,7 @@ class ConnectorBackend(models.Model):
             if backend._policy("returns").enabled and self.env["tpl.return.binding"].search_count(
                 [("backend_id", "=", backend.id), ("state", "=", "announced")], limit=1
             ):
-                backend.with_user(backend._connector_user()).sudo().with_delay(
-                    max_retries=JOB_MAX_RETRIES,
+                backend.with_user(backend._connector_user()).sudo()._connector_delay(
                     channel=backend._policy("returns").channel,
                     identity_key=f"tpl.returns-{backend.id}",
                     description=f"{backend.name}: read returns",

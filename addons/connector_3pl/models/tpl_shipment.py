@@ -3,8 +3,6 @@ import logging
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
-
 from ..components import shipment as mapper
 from .tpl_backend import WEBHOOK_ROUTE
 
@@ -75,8 +73,7 @@ class ConnectorBackend(models.Model):
         the flow's channel, as the backend's connector user."""
         self.ensure_one()
         backend = self.with_user(self._connector_user()).sudo()
-        return backend.with_delay(
-            max_retries=JOB_MAX_RETRIES,
+        return backend._connector_delay(
             channel=self._policy("shipments_in").channel,
             identity_key=f"tpl.poll-{self.id}",
             description=f"{self.name}: read shipments",

@@ -566,6 +566,13 @@ class ConnectorBackend(models.Model):
             **kwargs,
         )
 
+    def _connector_delay(self, **options):
+        """``with_delay`` for a connector's own job on this backend: retried as
+        the framework's jobs are (JOB_MAX_RETRIES, the job function's
+        back-off), so that an outage or a clash with another job postpones it
+        and never gives it up at queue_job's default fifth attempt."""
+        return self.with_delay(max_retries=JOB_MAX_RETRIES, **options)
+
     @contextmanager
     def _retry_on_remote_fault(self):
         """In a queue job that calls the remote: a transient fault asks queue_job

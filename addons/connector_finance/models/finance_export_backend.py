@@ -7,7 +7,6 @@ from odoo.exceptions import UserError
 from odoo.addons.connector_base.components.conflicts import expected_conflicts
 from odoo.addons.connector_base.components.http_client import RemoteError, RemoteRetryableError
 from odoo.addons.connector_base.components.topics import OutboundTopic
-from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..components.client import Refusal
@@ -91,8 +90,7 @@ class ConnectorBackend(models.Model):
         for backend in self.search([("backend_type", "=", "finance"), ("state", "=", "running")]):
             policy = backend._policy("journals_out")
             if backend.finance_journal_ids and policy.enabled and policy._take_turn():
-                backend.with_delay(
-                    max_retries=JOB_MAX_RETRIES,
+                backend._connector_delay(
                     channel=policy.channel,
                     identity_key=f"finance.export.run-{backend.id}",
                     description=f"{backend.name}: export the journals",

@@ -15,7 +15,6 @@ from odoo.addons.connector_base.components.reconciliation import (
     Difference,
     Reconciliation,
 )
-from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
 
 from ..components.settlement_report import ReportError, parse_report
 
@@ -225,8 +224,7 @@ class ConnectorBackend(models.Model):
 
     def _finance_settlements_later(self):
         self.ensure_one()
-        self.with_user(self._connector_user()).sudo().with_delay(
-            max_retries=JOB_MAX_RETRIES,
+        self.with_user(self._connector_user()).sudo()._connector_delay(
             channel=self._policy(SETTLEMENT_FLOW).channel,
             identity_key=f"finance.settlements-{self.id}",
             description=f"{self.name}: read and match settlements",

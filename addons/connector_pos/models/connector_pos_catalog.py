@@ -4,7 +4,6 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.topics import OutboundTopic
-from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
 
 from ..components import catalog
 from ..components.client import PosApiClient
@@ -227,8 +226,7 @@ class ConnectorPosCatalogSync(models.AbstractModel):
             policy = backend._policy("catalog_out")
             if not policy.enabled or not policy._take_turn(now):
                 continue
-            backend.with_delay(
-                max_retries=JOB_MAX_RETRIES,
+            backend._connector_delay(
                 channel=policy.channel,
                 identity_key=f"connector.pos.catalog-{backend.id}",
                 description=f"{backend.name}: export the catalog to the stores",
@@ -541,8 +539,7 @@ class ConnectorBackend(models.Model):
                 planning=True,
                 committed=True,
             )
-            backend.with_delay(
-                max_retries=JOB_MAX_RETRIES,
+            backend._connector_delay(
                 channel=backend._policy("catalog_out").channel,
                 identity_key=f"connector.pos.catalog-{backend.id}-task{task.id}",
                 description=f"{backend.name}: export the catalog to the stores",

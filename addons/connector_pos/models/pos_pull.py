@@ -8,7 +8,6 @@ from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.http_client import RemoteRetryableError
 from odoo.addons.connector_base.components.topics import InboundTopic
-from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from ..components.closing import closing_key
@@ -403,10 +402,9 @@ class ConnectorBackend(models.Model):
         a fleet's poll never waits for another fleet's, nor for the tickets
         being applied (their own flow)."""
         policy = self._policy(PULL_FLOW)
-        self.with_delay(
+        # A throttled read spends no attempt; a failing POS many.
+        self._connector_delay(
             channel=policy.channel,
-            # A throttled read spends no attempt; a failing POS many.
-            max_retries=JOB_MAX_RETRIES,
             identity_key=f"connector_pos.pull-{self.id}-{step}",
             description=f"{self.name}: read the POS's {step}",
         )._pos_pull(step, until=until)

@@ -5,7 +5,6 @@ from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.http_client import RemoteError
 from odoo.addons.connector_base.components.topics import InboundTopic, OutboundTopic
-from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
 
 from ..components import mapper_order, mapper_payout, mapper_refund
 from ..components.client import ShopifyClient
@@ -515,8 +514,7 @@ class ConnectorBackend(models.Model):
         # A person's read has its own job, not merged with the scheduled one
         # waiting to run: its task must see its pages end.
         start = f"start-task{task.id}" if task else "start"
-        self.with_delay(
-            max_retries=JOB_MAX_RETRIES,
+        self._connector_delay(
             identity_key=f"shopify.backfill-{self.id}-{start}",
             description=f"{self.name}: read orders",
         )._shopify_backfill_orders(since, task_id=task.id if task else None)
@@ -563,8 +561,7 @@ class ConnectorBackend(models.Model):
             task._attach_events(events)
         page = connection["pageInfo"]
         if page["hasNextPage"]:
-            self.with_delay(
-                max_retries=JOB_MAX_RETRIES,
+            self._connector_delay(
                 identity_key=f"shopify.backfill-{self.id}-{page['endCursor']}",
                 description=f"{self.name}: read orders (next page)",
             )._shopify_backfill_orders(since, page["endCursor"], task_id=task_id)
@@ -685,8 +682,7 @@ class ConnectorBackend(models.Model):
     def action_shopify_import_payouts(self):
         """Read the Shopify Payments payouts issued or changed lately, now."""
         for backend in self:
-            backend.with_delay(
-                max_retries=JOB_MAX_RETRIES,
+            backend._connector_delay(
                 identity_key=f"shopify.payouts-{backend.id}-start",
                 description=f"{backend.name}: read payouts",
             )._shopify_import_payouts(self.env["shopify.payout"]._read_since(backend))
@@ -731,15 +727,13 @@ class ConnectorBackend(models.Model):
         connection = account["payouts"]
         nodes = [edge["node"] for edge in connection["edges"]]
         for payout in self.env["shopify.payout"]._import_page(self, nodes):
-            self.with_delay(
-                max_retries=JOB_MAX_RETRIES,
+            self._connector_delay(
                 identity_key=f"shopify.payout-transactions-{self.id}-{payout.external_id}-start",
                 description=f"{self.name}: read the transactions of {payout.name}",
             )._shopify_import_payout_transactions(payout.external_id)
         page = connection["pageInfo"]
         if page["hasNextPage"]:
-            self.with_delay(
-                max_retries=JOB_MAX_RETRIES,
+            self._connector_delay(
                 identity_key=f"shopify.payouts-{self.id}-{page['endCursor']}",
                 description=f"{self.name}: read payouts (next page)",
             )._shopify_import_payouts(since, page["endCursor"])
@@ -772,8 +766,7 @@ class ConnectorBackend(models.Model):
             [edge["node"] for edge in connection["edges"]], last_page=not page["hasNextPage"]
         )
         if page["hasNextPage"]:
-            self.with_delay(
-                max_retries=JOB_MAX_RETRIES,
+            self._connector_delay(
                 identity_key=f"shopify.payout-transactions-{self.id}-{payout_external_id}-"
                 f"{page['endCursor']}",
                 description=f"{self.name}: read the transactions of {payout.name} (next page)",
@@ -789,8 +782,7 @@ class ConnectorBackend(models.Model):
             )
             # Its own job, not merged with a scheduled one waiting: its task
             # must see the listing end.
-            backend.with_delay(
-                max_retries=JOB_MAX_RETRIES,
+            backend._connector_delay(
                 channel=backend._policy("catalog_out").channel,
                 identity_key=f"shopify.catalog-{backend.id}-task{task.id}",
                 description=f"{backend.name}: export catalog",

@@ -2,8 +2,6 @@ import logging
 
 from odoo import api, fields, models
 
-from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
-
 from ..components import mapper_product
 from ..components.client import user_errors_message
 from ..components.mapper_order import legacy_id
@@ -221,8 +219,7 @@ class ShopifyCatalogSync(models.AbstractModel):
             policy = backend._policy("catalog_out")
             if not policy._take_turn(now):
                 continue
-            backend.with_delay(
-                max_retries=JOB_MAX_RETRIES,
+            backend._connector_delay(
                 channel=policy.channel,
                 identity_key=f"shopify.catalog-{backend.id}",
                 description=f"{backend.name}: export catalog",

@@ -4,7 +4,6 @@ from odoo import api, models
 from odoo.exceptions import UserError
 
 from odoo.addons.connector_base.components.reconciliation import Comparison, Reconciliation
-from odoo.addons.connector_base.models.connector_backend import JOB_MAX_RETRIES
 
 from ..components import reconcile
 from ..components.mapper_order import ORDERS_QUERY, legacy_id
@@ -183,8 +182,7 @@ class ShopifyReconciliation(models.AbstractModel):
         if order_ids:
             digest = hashlib.sha1(",".join(sorted(order_ids)).encode()).hexdigest()
             # As the connector's own jobs: as its user, with the framework's rights.
-            backend.with_user(backend._connector_user()).sudo().with_delay(
-                max_retries=JOB_MAX_RETRIES,
+            backend.with_user(backend._connector_user()).sudo()._connector_delay(
                 identity_key=f"shopify.import-orders-{backend.id}-{digest}",
                 description=f"{backend.name}: import {len(order_ids)} missing orders",
             )._shopify_import_orders_by_id(order_ids)
